@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything vision-gateway needs on Debian 12 (bookworm). Idempotent: packages already
+# present are skipped by apt, npm reuses node_modules. apt needs root; without it we say so and stop.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  g++ cmake make ninja-build pkgconf ccache
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev grpc-proto
+  golang-github-gogo-googleapis-dev
+  libssl-dev openssl libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libvips-dev
+  python3-grpcio
+
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: these Debian packages are missing and installing them needs root:" >&2
+    echo "  ${missing[*]}" >&2
+    echo "install-deps: re-run as root (or: sudo $0)." >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all Debian packages present"
+fi
+
+command -v npm >/dev/null || { echo "install-deps: npm (Node.js 20) is required for the test clients" >&2; exit 1; }
+# Test clients and tooling only (buf curl, the official @google/genai SDK, @grpc/grpc-js).
+if [ ! -x node_modules/.bin/buf ] || [ ! -d node_modules/@google/genai ] || [ ! -d node_modules/@grpc/grpc-js ]; then
+  echo "install-deps: installing npm test tooling (package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+fi

@@ -1,0 +1,82 @@
+// The typed Gemini REST client that the vision layer depends on (and tests fake).
+//
+// Results arrive through callbacks on the HTTP layer's I/O threads; callbacks must not block.
+// Errors are absl::Status with the upstream error envelope mapped (see error_envelope.h).
+#ifndef VISION_GATEWAY_SERVICE_GEMINI_GEMINI_CLIENT_H_
+#define VISION_GATEWAY_SERVICE_GEMINI_GEMINI_CLIENT_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "service/gemini/types.h"
+
+namespace vision_gateway::http {
+class HttpClient;
+}
+
+namespace vision_gateway::gemini {
+
+struct GeminiOptions {
+  // Scheme, host and optional port; no trailing path. http:// only for loopback (emulator, tests).
+  std::string base_url = "https://generativelanguage.googleapis.com";
+  // API version path segment.
+  std::string api_version = "v1beta";
+  // Sent as x-goog-api-key; never logged nor put in errors.
+  std::string api_key;
+  // Bound for a call whose caller gave no deadline.
+  std::chrono::milliseconds default_timeout{120000};
+};
+
+struct CallOptions {
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+// A call in flight. Cancel() is thread-safe, idempotent and harmless after completion; the
+// call's completion callback then runs with CANCELLED (if it had not run yet).
+class PendingCall {
+ public:
+  virtual ~PendingCall() = default;
+  virtual void Cancel() = 0;
+};
+
+struct StreamObserver {
+  // Each streamed GenerateContentResponse (one SSE event), in order.
+  absl::AnyInvocable<void(GenerateContentResponse)> on_chunk;
+  // Exactly once, after the last on_chunk. OK only when the stream ended cleanly. An error object
+  // sent mid-stream, a malformed event, or a body cut short all end the stream with an error.
+  absl::AnyInvocable<void(absl::Status)> on_done;
+};
+
+class GeminiClient {
+ public:
+  virtual ~GeminiClient() = default;
+
+  // POST {base}/{version}/models/{model}:streamGenerateContent?alt=sse
+  virtual std::shared_ptr<PendingCall> StreamGenerateContent(const std::string& model,
+                                                             GenerateContentRequest request,
+                                                             CallOptions options,
+                                                             StreamObserver observer) = 0;
+
+  // POST {base}/{version}/models/{model}:generateContent
+  virtual std::shared_ptr<PendingCall> GenerateContent(
+      const std::string& model, GenerateContentRequest request, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<GenerateContentResponse>)> done) = 0;
+
+  // POST {base}/{version}/models/{model}:countTokens
+  virtual std::shared_ptr<PendingCall> CountTokens(
+      const std::string& model, CountTokensRequest request, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<CountTokensResponse>)> done) = 0;
+};
+
+// The REST implementation over the HTTP client.
+absl::StatusOr<std::unique_ptr<GeminiClient>> MakeGeminiClient(
+    GeminiOptions options, std::shared_ptr<http::HttpClient> http);
+
+}  // namespace vision_gateway::gemini
+
+#endif  // VISION_GATEWAY_SERVICE_GEMINI_GEMINI_CLIENT_H_

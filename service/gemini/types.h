@@ -1,0 +1,106 @@
+// Typed Gemini REST messages (generativelanguage v1beta), the subset this gateway uses.
+// Field names follow the JSON (lowerCamelCase there, snake_case here).
+#ifndef VISION_GATEWAY_SERVICE_GEMINI_TYPES_H_
+#define VISION_GATEWAY_SERVICE_GEMINI_TYPES_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vision_gateway::gemini {
+
+struct Blob {
+  std::string mime_type;
+  // Raw bytes (not base64): the codec base64-encodes them straight into the request body.
+  std::string data;
+};
+
+struct FileData {
+  std::string mime_type;
+  std::string file_uri;
+};
+
+struct Part {
+  std::string text;
+  std::optional<Blob> inline_data;
+  std::optional<FileData> file_data;
+  // Per-part media resolution level ("MEDIA_RESOLUTION_HIGH", ...); empty: not sent.
+  std::string media_resolution;
+  bool thought = false;
+  std::string thought_signature;
+};
+
+struct Content {
+  std::string role;  // "user" | "model"; empty: not sent
+  std::vector<Part> parts;
+};
+
+struct ThinkingConfig {
+  std::optional<int32_t> thinking_budget;
+  std::string thinking_level;  // "MINIMAL", "LOW", ...; empty: not sent
+  std::optional<bool> include_thoughts;
+};
+
+struct GenerationConfig {
+  std::optional<float> temperature;
+  std::optional<int32_t> max_output_tokens;
+  std::string response_mime_type;       // empty: not sent
+  std::string response_json_schema;     // a JSON document, embedded verbatim; empty: not sent
+  std::string media_resolution;         // "MEDIA_RESOLUTION_LOW", ...; empty: not sent
+  std::optional<ThinkingConfig> thinking_config;
+};
+
+struct SafetySetting {
+  std::string category;
+  std::string threshold;
+};
+
+struct GenerateContentRequest {
+  std::optional<Content> system_instruction;
+  std::vector<Content> contents;
+  std::optional<GenerationConfig> generation_config;
+  std::vector<SafetySetting> safety_settings;
+};
+
+struct UsageMetadata {
+  int32_t prompt_token_count = 0;
+  int32_t candidates_token_count = 0;
+  int32_t thoughts_token_count = 0;
+  int32_t total_token_count = 0;
+  int32_t cached_content_token_count = 0;
+};
+
+struct Candidate {
+  Content content;
+  std::string finish_reason;  // empty on intermediate stream chunks
+  int32_t index = 0;
+};
+
+struct PromptFeedback {
+  std::string block_reason;  // empty: not blocked
+};
+
+struct GenerateContentResponse {
+  std::vector<Candidate> candidates;
+  std::optional<PromptFeedback> prompt_feedback;
+  std::optional<UsageMetadata> usage_metadata;
+  std::string model_version;
+  std::string response_id;
+};
+
+struct CountTokensRequest {
+  std::vector<Content> contents;
+};
+
+struct CountTokensResponse {
+  int32_t total_tokens = 0;
+  int32_t cached_content_token_count = 0;
+};
+
+// The text of the first candidate's non-thought parts, concatenated.
+std::string AnswerText(const GenerateContentResponse& response);
+
+}  // namespace vision_gateway::gemini
+
+#endif  // VISION_GATEWAY_SERVICE_GEMINI_TYPES_H_

@@ -1,0 +1,106 @@
+// Asynchronous HTTP/1.1 client over Boost.Beast + OpenSSL. This header shows no Boost types:
+// everything Beast lives in http_client.cc.
+//
+// Threads: the client owns an io_context run by `io_threads` threads; every callback of one call
+// runs on that call's strand, never concurrently with another callback of the same call. Callbacks
+// must not block.
+#ifndef VISION_GATEWAY_SERVICE_HTTP_HTTP_CLIENT_H_
+#define VISION_GATEWAY_SERVICE_HTTP_HTTP_CLIENT_H_
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace vision_gateway::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Case-insensitive header lookup; empty when absent.
+std::string_view FindHeader(const Headers& headers, std::string_view name);
+
+struct HttpClientOptions {
+  int io_threads = 2;
+  // PEM file of trusted CAs. Empty: the system trust store.
+  std::string ca_file;
+  // Idle keep-alive connections kept per host:port.
+  std::size_t max_idle_connections_per_host = 256;
+  // An idle pooled connection older than this is closed instead of reused.
+  std::chrono::milliseconds idle_timeout{30000};
+  // Bound for each phase when the request has no deadline.
+  std::chrono::milliseconds default_phase_timeout{60000};
+  // Largest response header block and body accepted.
+  std::size_t max_response_header_bytes = 64 * 1024;
+  std::size_t max_response_body_bytes = 64 * 1024 * 1024;
+};
+
+struct Request {
+  std::string method = "GET";
+  // Absolute URL: https://host[:port]/path?query, or http:// (loopback hosts only).
+  std::string url;
+  Headers headers;
+  std::string body;
+  // Bounds every phase (resolve, connect, handshake, write, read) of this request.
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+struct ResponseHead {
+  int status = 0;
+  Headers headers;
+};
+
+struct Response {
+  ResponseHead head;
+  std::string body;
+};
+
+// Callbacks of a streaming call. on_head runs once when the status line and headers arrive, then
+// on_body for each piece of body as it is read (any size, split anywhere), then on_done exactly
+// once. on_done alone runs when the call fails before a response head (with a non-OK status).
+struct StreamHandler {
+  absl::AnyInvocable<void(const ResponseHead&)> on_head;
+  absl::AnyInvocable<void(std::string_view)> on_body;
+  // OK: the body ended as framed (Content-Length or chunked). Errors:
+  //   DEADLINE_EXCEEDED  the deadline (or phase timeout) passed
+  //   CANCELLED          Cancel() was called
+  //   UNAVAILABLE        resolve/connect failed, connection reset, body truncated
+  //   FAILED_PRECONDITION TLS handshake or certificate verification failed (will not fix itself)
+  //   RESOURCE_EXHAUSTED header or body bigger than the configured limit
+  //   INVALID_ARGUMENT   bad URL, http:// to a non-loopback host
+  absl::AnyInvocable<void(absl::Status)> on_done;
+};
+
+// A call in flight. Cancel() is thread-safe, idempotent and harmless after completion; it closes
+// the connection (it is not returned to the pool) and on_done gets CANCELLED if it has not run.
+class Call {
+ public:
+  virtual ~Call() = default;
+  virtual void Cancel() = 0;
+};
+
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+
+  // Starts a request whose body is delivered in pieces as it arrives.
+  virtual std::shared_ptr<Call> Stream(Request request, StreamHandler handler) = 0;
+
+  // Starts a request and delivers the whole response (any HTTP status) or a transport error.
+  virtual std::shared_ptr<Call> Fetch(Request request,
+                                      absl::AnyInvocable<void(absl::StatusOr<Response>)> done) = 0;
+};
+
+// Starts the I/O threads. Fails if the CA file cannot be loaded.
+absl::StatusOr<std::shared_ptr<HttpClient>> MakeHttpClient(HttpClientOptions options);
+
+}  // namespace vision_gateway::http
+
+#endif  // VISION_GATEWAY_SERVICE_HTTP_HTTP_CLIENT_H_

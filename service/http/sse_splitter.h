@@ -1,0 +1,50 @@
+// Splits a text/event-stream body into events, as Gemini's streamGenerateContent?alt=sse sends
+// them. Pure: no I/O, no Boost.
+#ifndef VISION_GATEWAY_SERVICE_HTTP_SSE_SPLITTER_H_
+#define VISION_GATEWAY_SERVICE_HTTP_SSE_SPLITTER_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+
+namespace vision_gateway::http {
+
+struct SseEvent {
+  // The joined `data:` field values of the event (one leading space after "data:" removed,
+  // several data lines joined with '\n'). Empty when the event had no data line.
+  std::string data;
+  // Text of the event's lines that are not SSE fields (no "data:", "event:", "id:", "retry:" or
+  // ":" comment prefix), joined with '\n'. Gemini sends a bare {"error": ...} object this way when
+  // a stream fails after it started.
+  std::string raw;
+};
+
+// Feed() body bytes split at any point; every complete event (ended by a blank line: CRLF CRLF,
+// LF LF, CR CR, or mixed) is passed to the callback in order. Finish() at end of body flushes a
+// last event that was not terminated by a blank line.
+class SseSplitter {
+ public:
+  explicit SseSplitter(std::size_t max_event_bytes = 16 * 1024 * 1024)
+      : max_event_bytes_(max_event_bytes) {}
+
+  // RESOURCE_EXHAUSTED if one event grows beyond max_event_bytes.
+  absl::Status Feed(std::string_view bytes, absl::FunctionRef<void(SseEvent)> on_event);
+  // Emits the unterminated last event, if any text is left.
+  void Finish(absl::FunctionRef<void(SseEvent)> on_event);
+
+ private:
+  std::size_t max_event_bytes_;
+  // Implementation state is the helper's to choose; keep it small.
+  std::string line_;
+  SseEvent event_;
+  bool event_has_content_ = false;
+  bool last_was_cr_ = false;
+  std::size_t event_bytes_ = 0;
+};
+
+}  // namespace vision_gateway::http
+
+#endif  // VISION_GATEWAY_SERVICE_HTTP_SSE_SPLITTER_H_
