@@ -1,0 +1,31 @@
+// vision.v1.VisionService on the gRPC callback API: each RPC is a reactor around a vision task.
+#ifndef VISION_GATEWAY_SERVICE_SERVER_VISION_SERVICE_H_
+#define VISION_GATEWAY_SERVICE_SERVER_VISION_SERVICE_H_
+
+#include <memory>
+
+#include "service/gemini/gemini_client.h"
+#include "service/vision/vision_options.h"
+#include "vision/v1/vision.grpc.pb.h"
+
+namespace vision_gateway::server {
+
+class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackService {
+ public:
+  VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini, vision::VisionOptions options);
+
+  grpc::ServerWriteReactor<::vision::v1::CaptionResponse>* Caption(
+      grpc::CallbackServerContext* context, const ::vision::v1::CaptionRequest* request) override;
+
+  grpc::ServerUnaryReactor* CountTokens(grpc::CallbackServerContext* context,
+                                        const ::vision::v1::CountTokensRequest* request,
+                                        ::vision::v1::CountTokensResponse* response) override;
+
+ private:
+  std::shared_ptr<gemini::GeminiClient> gemini_;
+  vision::VisionOptions options_;
+};
+
+}  // namespace vision_gateway::server
+
+#endif  // VISION_GATEWAY_SERVICE_SERVER_VISION_SERVICE_H_

@@ -1,0 +1,48 @@
+// Caption: images + prompt → streamed text.
+#ifndef VISION_GATEWAY_SERVICE_VISION_CAPTION_TASK_H_
+#define VISION_GATEWAY_SERVICE_VISION_CAPTION_TASK_H_
+
+#include <memory>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "service/gemini/gemini_client.h"
+#include "service/vision/vision_options.h"
+#include "service/vision/v1.h"
+
+namespace vision_gateway::vision {
+
+inline constexpr char kDefaultCaptionPrompt[] = "Caption this image.";
+
+// Where a task's results go. Called on I/O threads; must not block. on_done runs exactly once,
+// after the last on_response.
+template <typename Response>
+struct TaskCallbacks {
+  absl::AnyInvocable<void(Response)> on_response;
+  absl::AnyInvocable<void(absl::Status)> on_done;
+};
+
+// The Gemini request for a Caption (or CountTokens) call: every image part, then the prompt.
+// Moves image bytes out of `request`.
+absl::StatusOr<gemini::Content> BuildCaptionContent(v1::CaptionRequest& request,
+                                                    const VisionOptions& options);
+
+// Validates the request and starts the upstream stream. On a validation error nothing starts and
+// no callback runs. Each upstream chunk's answer text becomes one CaptionResponse; the response of
+// the chunk that carries finishReason also carries usage, finish_reason and model_version (a
+// blocked prompt ends with finish_reason "PROMPT_BLOCKED:<reason>").
+absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
+    gemini::GeminiClient& gemini, const VisionOptions& options, v1::CaptionRequest request,
+    absl::Time deadline, TaskCallbacks<v1::CaptionResponse> callbacks);
+
+// Counts tokens of the Caption request these images and prompt make, plus the gateway's own
+// estimate for the images.
+absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
+    gemini::GeminiClient& gemini, const VisionOptions& options, v1::CountTokensRequest request,
+    absl::Time deadline, absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done);
+
+}  // namespace vision_gateway::vision
+
+#endif  // VISION_GATEWAY_SERVICE_VISION_CAPTION_TASK_H_

@@ -1,0 +1,259 @@
+// The gRPC server over a fake Gemini client: streaming, status details, cancellation, validation.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/error_details.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "service/common/status_details.h"
+#include "service/server/server.h"
+#include "tests/testing/fake_gemini_client.h"
+#include "tests/testing/test_images.h"
+#include "vision/v1/vision.grpc.pb.h"
+
+namespace vision_gateway::server {
+namespace {
+
+namespace v1 = ::vision::v1;
+using ::vision_gateway::testing::FakeGeminiClient;
+using ::vision_gateway::testing::MakePng;
+
+gemini::GenerateContentResponse Chunk(const std::string& text, const std::string& finish = "") {
+  gemini::GenerateContentResponse r;
+  gemini::Candidate c;
+  gemini::Part p;
+  p.text = text;
+  c.content.parts.push_back(p);
+  c.finish_reason = finish;
+  r.candidates.push_back(c);
+  r.usage_metadata = gemini::UsageMetadata{.prompt_token_count = 300,
+                                           .candidates_token_count = 7,
+                                           .thoughts_token_count = 2,
+                                           .total_token_count = 309};
+  r.model_version = "gemini-2.5-flash";
+  return r;
+}
+
+class VisionServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fake_ = std::make_shared<FakeGeminiClient>();
+    ServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.vision.default_model = "gemini-test";
+    auto server = VisionServer::Start(options, fake_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::VisionService::NewStub(channel_);
+  }
+  void TearDown() override { server_->Shutdown(absl::Seconds(1)); }
+
+  v1::CaptionRequest OneImageRequest() {
+    v1::CaptionRequest request;
+    request.add_images()->set_content(png_);
+    return request;
+  }
+
+  std::string png_ = MakePng(32, 16, {255, 255, 255});
+  std::shared_ptr<FakeGeminiClient> fake_;
+  std::unique_ptr<VisionServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::VisionService::Stub> stub_;
+};
+
+TEST_F(VisionServiceTest, CaptionStreamsEachChunkAndEndsWithUsage) {
+  grpc::ClientContext context;
+  auto reader = stub_->Caption(&context, OneImageRequest());
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  auto call = fake_->calls()[0];
+
+  // Images first, then the default prompt; the bytes arrive unchanged, type sniffed.
+  ASSERT_EQ(call->request.contents.size(), 1u);
+  const auto& parts = call->request.contents[0].parts;
+  ASSERT_EQ(parts.size(), 2u);
+  ASSERT_TRUE(parts[0].inline_data.has_value());
+  EXPECT_EQ(parts[0].inline_data->mime_type, "image/png");
+  EXPECT_EQ(parts[0].inline_data->data, png_);
+  EXPECT_EQ(parts[1].text, "Caption this image.");
+  EXPECT_EQ(call->model, "gemini-test");
+
+  call->observer.on_chunk(Chunk("A white "));
+  v1::CaptionResponse response;
+  ASSERT_TRUE(reader->Read(&response));  // arrives before the stream ends
+  EXPECT_EQ(response.text(), "A white ");
+  EXPECT_FALSE(response.has_usage());
+
+  call->observer.on_chunk(Chunk("square.", "STOP"));
+  call->observer.on_done(absl::OkStatus());
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.text(), "square.");
+  EXPECT_EQ(response.finish_reason(), "STOP");
+  EXPECT_EQ(response.model_version(), "gemini-2.5-flash");
+  EXPECT_EQ(response.usage().prompt_tokens(), 300);
+  EXPECT_EQ(response.usage().output_tokens(), 7);
+  EXPECT_EQ(response.usage().thinking_tokens(), 2);
+  EXPECT_EQ(response.usage().total_tokens(), 309);
+  EXPECT_FALSE(reader->Read(&response));
+  EXPECT_TRUE(reader->Finish().ok());
+}
+
+TEST_F(VisionServiceTest, CaptionPassesPromptOptionsAndDeadline) {
+  v1::CaptionRequest request = OneImageRequest();
+  request.add_images()->set_content(png_);
+  request.set_prompt("What colour is it?");
+  request.mutable_options()->set_model("gemini-2.5-pro");
+  request.mutable_options()->set_temperature(0.25f);
+  request.mutable_options()->set_max_output_tokens(99);
+  request.mutable_options()->set_thinking_budget(128);
+  request.mutable_options()->set_media_resolution(v1::MEDIA_RESOLUTION_HIGH);
+  grpc::ClientContext context;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  context.set_deadline(absl::ToChronoTime(deadline));
+  auto reader = stub_->Caption(&context, request);
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  auto call = fake_->calls()[0];
+  EXPECT_EQ(call->model, "gemini-2.5-pro");
+  const auto& parts = call->request.contents[0].parts;
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_TRUE(parts[0].inline_data.has_value());
+  EXPECT_TRUE(parts[1].inline_data.has_value());
+  EXPECT_EQ(parts[2].text, "What colour is it?");
+  const auto& config = *call->request.generation_config;
+  EXPECT_FLOAT_EQ(*config.temperature, 0.25f);
+  EXPECT_EQ(*config.max_output_tokens, 99);
+  EXPECT_EQ(config.media_resolution, "MEDIA_RESOLUTION_HIGH");
+  EXPECT_EQ(*config.thinking_config->thinking_budget, 128);
+  EXPECT_LT(absl::AbsDuration(call->options.deadline - deadline), absl::Seconds(1));
+  call->observer.on_done(absl::OkStatus());
+  v1::CaptionResponse response;
+  while (reader->Read(&response)) {
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+}
+
+TEST_F(VisionServiceTest, UpstreamErrorArrivesWithCodeAndDetails) {
+  grpc::ClientContext context;
+  auto reader = stub_->Caption(&context, OneImageRequest());
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  absl::Status error = absl::ResourceExhaustedError("Gemini: quota exceeded");
+  error = WithRetryInfo(error, absl::Seconds(15));
+  fake_->calls()[0]->observer.on_done(error);
+  v1::CaptionResponse response;
+  EXPECT_FALSE(reader->Read(&response));
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(status.error_message(), "Gemini: quota exceeded");
+  google::rpc::Status details;
+  ASSERT_TRUE(grpc::ExtractErrorDetails(status, &details).ok());
+  ASSERT_EQ(details.details_size(), 1);
+  google::rpc::RetryInfo retry;
+  ASSERT_TRUE(details.details(0).UnpackTo(&retry));
+  EXPECT_EQ(retry.retry_delay().seconds(), 15);
+}
+
+TEST_F(VisionServiceTest, ClientCancelCancelsUpstream) {
+  grpc::ClientContext context;
+  auto reader = stub_->Caption(&context, OneImageRequest());
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  auto call = fake_->calls()[0];
+  call->observer.on_chunk(Chunk("partial"));
+  v1::CaptionResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  context.TryCancel();
+  EXPECT_TRUE(call->cancelled.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  while (reader->Read(&response)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(VisionServiceTest, InvalidRequestsFailBeforeCallingGemini) {
+  struct Case {
+    const char* name;
+    v1::CaptionRequest request;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"no images", {}});
+  v1::CaptionRequest not_image;
+  not_image.add_images()->set_content("plain text, not an image");
+  cases.push_back({"not an image", not_image});
+  v1::CaptionRequest empty_image;
+  empty_image.add_images();
+  cases.push_back({"no source", empty_image});
+  v1::CaptionRequest bad_model = OneImageRequest();
+  bad_model.mutable_options()->set_model("../../etc/passwd");
+  cases.push_back({"bad model", bad_model});
+  v1::CaptionRequest bad_temperature = OneImageRequest();
+  bad_temperature.mutable_options()->set_temperature(3.5f);
+  cases.push_back({"bad temperature", bad_temperature});
+  v1::CaptionRequest both_thinking = OneImageRequest();
+  both_thinking.mutable_options()->set_thinking_budget(0);
+  both_thinking.mutable_options()->set_thinking_level(v1::THINKING_LEVEL_LOW);
+  cases.push_back({"budget and level", both_thinking});
+
+  for (auto& c : cases) {
+    grpc::ClientContext context;
+    auto reader = stub_->Caption(&context, c.request);
+    v1::CaptionResponse response;
+    EXPECT_FALSE(reader->Read(&response)) << c.name;
+    grpc::Status status = reader->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name;
+    EXPECT_FALSE(status.error_message().empty()) << c.name;
+  }
+  EXPECT_TRUE(fake_->calls().empty());
+}
+
+TEST_F(VisionServiceTest, CountTokensAddsTheImageEstimate) {
+  v1::CountTokensRequest request;
+  request.add_images()->set_content(MakePng(960, 540, {255, 255, 255}));
+  request.add_images()->set_content(png_);
+  v1::CountTokensResponse response;
+  std::thread finisher([this] {
+    ASSERT_TRUE(fake_->WaitForCalls(1));
+    auto call = fake_->calls()[0];
+    EXPECT_EQ(call->count_request.contents[0].parts.size(), 3u);
+    call->count_done(gemini::CountTokensResponse{.total_tokens = 1811});
+  });
+  grpc::ClientContext context;
+  grpc::Status status = stub_->CountTokens(&context, request, &response);
+  finisher.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.total_tokens(), 1811);
+  // 960x540: crop 360 → 3 x 2 tiles = 1548; 32x16: 258.
+  EXPECT_EQ(response.estimated_image_tokens(), 1548 + 258);
+}
+
+TEST_F(VisionServiceTest, HealthReportsServing) {
+  // Health: the standard service answers SERVING for vision.v1.VisionService.
+  grpc::ByteBuffer request_buffer, response_buffer;
+  // Minimal HealthCheckRequest{service: "vision.v1.VisionService"}: field 1, length-delimited.
+  std::string service = "vision.v1.VisionService";
+  std::string encoded = std::string(1, '\x0a') + static_cast<char>(service.size()) + service;
+  grpc::Slice slice(encoded);
+  request_buffer = grpc::ByteBuffer(&slice, 1);
+  grpc::GenericStub generic(channel_);
+  grpc::ClientContext health_context;
+  absl::Notification done;
+  grpc::Status status;
+  generic.UnaryCall(&health_context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                    &request_buffer, &response_buffer, [&](grpc::Status s) {
+                      status = s;
+                      done.Notify();
+                    });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response_buffer.Dump(&slices).ok());
+  std::string body;
+  for (auto& s : slices) body.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_EQ(body, std::string("\x08\x01", 2));  // status: SERVING
+}
+
+}  // namespace
+}  // namespace vision_gateway::server
