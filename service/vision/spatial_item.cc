@@ -1,1 +1,179 @@
-// placeholder: being written
+#include "service/vision/spatial_item.h"
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "boost/json/error.hpp"
+#include "boost/json/parse.hpp"
+#include "boost/json/value.hpp"
+
+namespace vision_gateway::vision {
+namespace {
+
+namespace json = ::boost::json;
+
+constexpr std::string_view kPngSignature("\x89PNG\r\n\x1a\n", 8);
+
+absl::Status MalformedBox() { return absl::InvalidArgumentError("malformed box_2d"); }
+
+absl::Status DegenerateMask(std::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("degenerate mask: ", std::string(why)));
+}
+
+// A finite JSON number (integer or floating point) as a double; nullopt for anything else.
+std::optional<double> AsNumber(const json::value& v) {
+  double d;
+  switch (v.kind()) {
+    case json::kind::int64:
+      d = static_cast<double>(v.get_int64());
+      break;
+    case json::kind::uint64:
+      d = static_cast<double>(v.get_uint64());
+      break;
+    case json::kind::double_:
+      d = v.get_double();
+      break;
+    default:
+      return std::nullopt;
+  }
+  if (!std::isfinite(d)) return std::nullopt;
+  return d;
+}
+
+int Base64Value(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+// Strict standard-alphabet base64 with optional padding. nullopt on any invalid input.
+std::optional<std::string> DecodeBase64(std::string_view in) {
+  size_t padding = 0;
+  while (!in.empty() && in.back() == '=' && padding < 2) {
+    in.remove_suffix(1);
+    ++padding;
+  }
+  if (padding > 0 && (in.size() + padding) % 4 != 0) return std::nullopt;
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(in.size() / 4 * 3 + 2);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    const int v = Base64Value(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+absl::Status ParsePngMask(std::string_view mask, SpatialItem& item) {
+  std::string_view payload = mask;
+  if (payload.substr(0, 5) == "data:") {
+    const size_t comma = payload.find(',');
+    if (comma == std::string_view::npos) return DegenerateMask("data URL without a comma");
+    const std::string_view header = payload.substr(0, comma);
+    constexpr std::string_view kBase64Suffix = ";base64";
+    if (header.size() < kBase64Suffix.size() ||
+        header.substr(header.size() - kBase64Suffix.size()) != kBase64Suffix) {
+      return DegenerateMask("data URL is not base64");
+    }
+    payload.remove_prefix(comma + 1);
+  }
+  if (payload.empty()) return DegenerateMask("empty mask");
+  if (payload.front() == '<') return DegenerateMask("segmentation tokens instead of an image");
+  std::optional<std::string> decoded = DecodeBase64(payload);
+  if (!decoded.has_value()) return DegenerateMask("invalid base64");
+  if (std::string_view(*decoded).substr(0, kPngSignature.size()) != kPngSignature) {
+    return DegenerateMask("not a PNG image");
+  }
+  item.mask_kind = SpatialItem::MaskKind::kPng;
+  item.mask_png = *std::move(decoded);
+  return absl::OkStatus();
+}
+
+absl::Status ParsePolygonMask(const json::array& mask, SpatialItem& item) {
+  // Several polygons ([[[x,y],...],...]): descend through first elements to the first polygon,
+  // i.e. the first array whose first element is not itself an array of arrays.
+  const json::array* polygon = &mask;
+  while (!polygon->empty()) {
+    const json::array* first = (*polygon)[0].if_array();
+    if (first == nullptr || first->empty() || !(*first)[0].is_array()) break;
+    polygon = first;
+  }
+  if (polygon->size() < 3) return DegenerateMask("polygon has fewer than 3 points");
+  std::vector<std::pair<double, double>> points;
+  points.reserve(polygon->size());
+  for (const json::value& point : *polygon) {
+    const json::array* xy = point.if_array();
+    if (xy == nullptr || xy->size() != 2) return DegenerateMask("polygon point is not [x, y]");
+    const std::optional<double> x = AsNumber((*xy)[0]);
+    const std::optional<double> y = AsNumber((*xy)[1]);
+    if (!x.has_value() || !y.has_value()) return DegenerateMask("polygon point is not numeric");
+    points.emplace_back(*x, *y);
+  }
+  item.mask_kind = SpatialItem::MaskKind::kPolygon;
+  item.polygon = std::move(points);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<SpatialItem> ParseSpatialItem(std::string_view element_json, bool want_mask) {
+  json::error_code ec;
+  const json::value root =
+      json::parse(json::string_view(element_json.data(), element_json.size()), ec);
+  if (ec) return absl::InvalidArgumentError("malformed item: not valid JSON");
+  const json::object* obj = root.if_object();
+  if (obj == nullptr) return absl::InvalidArgumentError("malformed item: not a JSON object");
+
+  SpatialItem item;
+
+  const json::value* box = obj->if_contains("box_2d");
+  const json::array* box_array = box == nullptr ? nullptr : box->if_array();
+  if (box_array == nullptr || box_array->size() != 4) return MalformedBox();
+  for (size_t i = 0; i < 4; ++i) {
+    const std::optional<double> v = AsNumber((*box_array)[i]);
+    if (!v.has_value()) return MalformedBox();
+    item.box_2d[i] = *v;
+  }
+
+  item.label = std::string(kDefaultLabel);
+  if (const json::value* label = obj->if_contains("label");
+      label != nullptr && !label->is_null()) {
+    const json::string* s = label->if_string();
+    if (s == nullptr) return absl::InvalidArgumentError("malformed label");
+    if (!s->empty()) item.label.assign(s->data(), s->size());
+  }
+
+  if (!want_mask) return item;
+  const json::value* mask = obj->if_contains("mask");
+  if (mask == nullptr || mask->is_null()) return DegenerateMask("missing");
+  if (const json::string* s = mask->if_string()) {
+    if (absl::Status st = ParsePngMask(std::string_view(s->data(), s->size()), item); !st.ok()) {
+      return st;
+    }
+  } else if (const json::array* a = mask->if_array()) {
+    if (absl::Status st = ParsePolygonMask(*a, item); !st.ok()) return st;
+  } else {
+    return DegenerateMask("neither a PNG string nor a polygon");
+  }
+  return item;
+}
+
+}  // namespace vision_gateway::vision
