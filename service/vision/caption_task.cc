@@ -7,6 +7,7 @@
 #include "service/vision/image_parts.h"
 #include "service/vision/model_options.h"
 #include "service/vision/token_estimate.h"
+#include "service/vision/upstream_errors.h"
 
 namespace vision_gateway::vision {
 namespace {
@@ -70,7 +71,7 @@ class CaptionStream {
     callbacks_.on_response(std::move(out));
   }
 
-  void OnDone(absl::Status status) { callbacks_.on_done(std::move(status)); }
+  void OnDone(absl::Status status) { callbacks_.on_done(ForCaller(std::move(status))); }
 
  private:
   TaskCallbacks<v1::CaptionResponse> callbacks_;
@@ -130,7 +131,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
       [image_tokens, done = std::move(done)](
           absl::StatusOr<gemini::CountTokensResponse> result) mutable {
         if (!result.ok()) {
-          done(result.status());
+          done(ForCaller(result.status()));
           return;
         }
         v1::CountTokensResponse out;
