@@ -32,6 +32,7 @@ ABSL_FLAG(std::string, default_model, "gemini-2.5-flash",
           "Model used when a request names none. Env: VISION_GATEWAY_DEFAULT_MODEL.");
 ABSL_FLAG(int, max_receive_message_mb, 64, "Largest gRPC request accepted, in MiB.");
 ABSL_FLAG(int, io_threads, 2, "Threads doing upstream HTTP I/O.");
+ABSL_FLAG(int, cpu_threads, 2, "Threads preparing images (decode, orientation, downscale).");
 ABSL_FLAG(int, upstream_timeout_s, 120, "Bound for an upstream call when the caller sets no deadline.");
 ABSL_FLAG(int, shutdown_grace_s, 20,
           "On SIGTERM/SIGINT: how long in-flight calls may run before they are cancelled.");
@@ -123,6 +124,7 @@ int main(int argc, char** argv) {
   const int port = IntFlagOrEnv(FLAGS_port, "VISION_GATEWAY_PORT", 50051);
   options.listen_address = absl::StrCat(absl::GetFlag(FLAGS_listen_host), ":", port);
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_mb) * 1024 * 1024;
+  options.cpu_threads = absl::GetFlag(FLAGS_cpu_threads);
   options.vision.default_model = StringFlagOrEnv(
       FLAGS_default_model, "VISION_GATEWAY_DEFAULT_MODEL", "gemini-2.5-flash");
   options.vision.files_base_uri = absl::StrCat(gemini_options.base_url, "/v1beta");

@@ -23,7 +23,8 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<VisionServer> server(new VisionServer());
-  server->service_ = std::make_unique<VisionServiceImpl>(std::move(gemini), options.vision);
+  server->service_ =
+      std::make_unique<VisionServiceImpl>(std::move(gemini), options.vision, options.cpu_threads);
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),

@@ -23,6 +23,8 @@ struct ServerOptions {
   std::string listen_address = "0.0.0.0:50051";
   // Largest request message accepted (images travel inline).
   int max_receive_message_bytes = 64 * 1024 * 1024;
+  // Workers for image preparation (decode, EXIF orientation, downscale).
+  int cpu_threads = 2;
   vision::VisionOptions vision;
 };
 

@@ -5,6 +5,7 @@
 
 #include "service/server/reactors.h"
 #include "service/vision/caption_task.h"
+#include "service/vision/spatial_task.h"
 
 namespace vision_gateway::server {
 
@@ -28,14 +29,32 @@ Request TakeRequest(const Request* request) {
 }
 
 VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini,
-                                     vision::VisionOptions options)
-    : gemini_(std::move(gemini)), options_(std::move(options)) {}
+                                     vision::VisionOptions options, int cpu_threads)
+    : gemini_(std::move(gemini)), options_(std::move(options)), cpu_(cpu_threads) {}
 
 grpc::ServerWriteReactor<v1::CaptionResponse>* VisionServiceImpl::Caption(
     grpc::CallbackServerContext* context, const v1::CaptionRequest* request) {
   return new StreamReactor<v1::CaptionResponse>(
       [&](vision::TaskCallbacks<v1::CaptionResponse> callbacks) {
         return vision::StartCaption(*gemini_, options_, TakeRequest(request),
+                                    CallDeadline(context), std::move(callbacks));
+      });
+}
+
+grpc::ServerWriteReactor<v1::DetectResponse>* VisionServiceImpl::Detect(
+    grpc::CallbackServerContext* context, const v1::DetectRequest* request) {
+  return new StreamReactor<v1::DetectResponse>(
+      [&](vision::TaskCallbacks<v1::DetectResponse> callbacks) {
+        return vision::StartDetect(*gemini_, cpu_, options_, TakeRequest(request),
+                                   CallDeadline(context), std::move(callbacks));
+      });
+}
+
+grpc::ServerWriteReactor<v1::SegmentResponse>* VisionServiceImpl::Segment(
+    grpc::CallbackServerContext* context, const v1::SegmentRequest* request) {
+  return new StreamReactor<v1::SegmentResponse>(
+      [&](vision::TaskCallbacks<v1::SegmentResponse> callbacks) {
+        return vision::StartSegment(*gemini_, cpu_, options_, TakeRequest(request),
                                     CallDeadline(context), std::move(callbacks));
       });
 }

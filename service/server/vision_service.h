@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "service/common/thread_pool.h"
 #include "service/gemini/gemini_client.h"
 #include "service/vision/vision_options.h"
 #include "vision/v1/vision.grpc.pb.h"
@@ -12,10 +13,18 @@ namespace vision_gateway::server {
 
 class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackService {
  public:
-  VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini, vision::VisionOptions options);
+  // `cpu_threads` workers prepare images (decode, orientation, downscale) off the gRPC threads.
+  VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini, vision::VisionOptions options,
+                    int cpu_threads);
 
   grpc::ServerWriteReactor<::vision::v1::CaptionResponse>* Caption(
       grpc::CallbackServerContext* context, const ::vision::v1::CaptionRequest* request) override;
+
+  grpc::ServerWriteReactor<::vision::v1::DetectResponse>* Detect(
+      grpc::CallbackServerContext* context, const ::vision::v1::DetectRequest* request) override;
+
+  grpc::ServerWriteReactor<::vision::v1::SegmentResponse>* Segment(
+      grpc::CallbackServerContext* context, const ::vision::v1::SegmentRequest* request) override;
 
   grpc::ServerUnaryReactor* CountTokens(grpc::CallbackServerContext* context,
                                         const ::vision::v1::CountTokensRequest* request,
@@ -24,6 +33,7 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
  private:
   std::shared_ptr<gemini::GeminiClient> gemini_;
   vision::VisionOptions options_;
+  ThreadPool cpu_;
 };
 
 }  // namespace vision_gateway::server

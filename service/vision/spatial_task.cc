@@ -1,0 +1,408 @@
+#include "service/vision/spatial_task.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "service/common/status_details.h"
+#include "service/image/binary_mask.h"
+#include "service/image/coco_rle.h"
+#include "service/image/image_probe.h"
+#include "service/image/mask_codec.h"
+#include "service/image/polygon.h"
+#include "service/vision/geometry.h"
+#include "service/vision/json_array_parser.h"
+#include "service/vision/model_options.h"
+#include "service/vision/spatial_item.h"
+#include "service/vision/upstream_errors.h"
+
+namespace vision_gateway::vision {
+namespace {
+
+constexpr size_t kMaxPromptBytes = 64 * 1024;
+// How much of the model's text an MODEL_OUTPUT_INVALID error quotes.
+constexpr size_t kExcerptBytes = 200;
+
+struct SpatialParams {
+  bool segment = false;
+  std::string model;
+  int max_objects = kDefaultMaxObjects;
+  double threshold = kDefaultMaskThreshold;
+  int max_dimension = 0;
+  int64_t max_pixels = 0;
+  std::string files_base_uri;
+  gemini::GenerateContentRequest upstream;  // everything but the image part
+};
+
+std::string SystemInstruction(bool segment, int max_objects) {
+  if (segment) {
+    return absl::StrFormat(
+        "Return segmentation masks as a JSON array of objects. Each object has the 2D bounding "
+        "box in the key \"box_2d\" as [ymin, xmin, ymax, xmax] normalized to 0-1000, the "
+        "segmentation mask in the key \"mask\", and a text label in the key \"label\". Never use "
+        "code fencing. Limit to %d objects. If an object is present multiple times, give each a "
+        "distinctive label.",
+        max_objects);
+  }
+  return absl::StrFormat(
+      "Return bounding boxes as a JSON array of objects, each with the key \"box_2d\" as [ymin, "
+      "xmin, ymax, xmax] normalized to 0-1000 and the key \"label\". Never return masks or code "
+      "fencing. Limit to %d objects. If an object is present multiple times, give each a "
+      "distinctive label.",
+      max_objects);
+}
+
+std::string UserText(bool segment, const std::string& prompt) {
+  if (segment) {
+    const std::string what = prompt.empty() ? "all of the prominent items" : prompt;
+    return absl::StrCat("Give the segmentation masks for ", what,
+                        ". Output a JSON list of segmentation masks where each entry contains the "
+                        "2D bounding box in the key \"box_2d\", the segmentation mask in key "
+                        "\"mask\", and the text label in the key \"label\".");
+  }
+  const std::string what = prompt.empty() ? "all of the prominent items in the image" : prompt;
+  return absl::StrCat("Detect ", what,
+                      ". The box_2d should be [ymin, xmin, ymax, xmax] normalized to 0-1000.");
+}
+
+std::string ResponseSchema(bool segment, int max_objects) {
+  const std::string mask =
+      segment ? R"(,"mask":{"anyOf":[{"type":"string"},{"type":"array","items":{"type":"array","items":{"type":"number"}}}]})"
+              : "";
+  return absl::StrCat(
+      R"({"type":"array","maxItems":)", max_objects,
+      R"(,"items":{"type":"object","properties":{"box_2d":{"type":"array","items":{"type":"integer"},"minItems":4,"maxItems":4},"label":{"type":"string"})",
+      mask, R"(},"required":["box_2d","label")", segment ? R"(,"mask")" : "", "]}}");
+}
+
+// Checks what can be checked without touching the image, and builds the upstream request.
+template <typename Request>
+absl::StatusOr<SpatialParams> Validate(const Request& request, bool segment,
+                                       const VisionOptions& options) {
+  SpatialParams params;
+  params.segment = segment;
+  if (!request.has_image() || request.image().source_case() == v1::Image::SOURCE_NOT_SET) {
+    return absl::InvalidArgumentError("image: required (set image.content)");
+  }
+  if (request.image().source_case() == v1::Image::kFile) {
+    return absl::InvalidArgumentError(
+        "image.file: Detect and Segment need the image bytes to map boxes to pixels; send "
+        "image.content");
+  }
+  if (request.prompt().size() > kMaxPromptBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("prompt: at most ", kMaxPromptBytes, " bytes"));
+  }
+  if (request.max_objects() < 0 || request.max_objects() > kMaxMaxObjects) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_objects: must be between 0 (default ", kDefaultMaxObjects, ") and ",
+                     kMaxMaxObjects));
+  }
+  params.max_objects = request.max_objects() == 0 ? kDefaultMaxObjects : request.max_objects();
+  if (request.max_dimension() < 0) {
+    return absl::InvalidArgumentError("max_dimension: must not be negative");
+  }
+  params.max_dimension =
+      request.max_dimension() > 0 ? request.max_dimension() : options.default_max_dimension;
+  params.max_pixels = options.max_image_pixels;
+
+  auto model = ResolveModel(request.options(), options.default_model);
+  if (!model.ok()) return model.status();
+  params.model = *model;
+  auto config = ToGenerationConfig(request.options(), params.model,
+                                   TaskDefaults{.temperature = 0.5f, .minimal_thinking = true});
+  if (!config.ok()) return config.status();
+  config->response_mime_type = "application/json";
+  config->response_json_schema = ResponseSchema(segment, params.max_objects);
+
+  gemini::Content system;
+  system.parts.emplace_back().text = SystemInstruction(segment, params.max_objects);
+  params.upstream.system_instruction = std::move(system);
+  params.upstream.generation_config = *std::move(config);
+  gemini::Content& user = params.upstream.contents.emplace_back();
+  user.role = "user";
+  user.parts.emplace_back().text = UserText(segment, request.prompt());
+  return params;
+}
+
+template <typename Response>
+constexpr bool kIsSegment = std::is_same_v<Response, v1::SegmentResponse>;
+
+// One Detect or Segment call: prepares the image, then turns model text into objects.
+template <typename Response>
+class SpatialCall final : public gemini::PendingCall,
+                          public std::enable_shared_from_this<SpatialCall<Response>> {
+ public:
+  SpatialCall(gemini::GeminiClient& gemini, SpatialParams params, absl::Time deadline,
+              TaskCallbacks<Response> callbacks)
+      : gemini_(gemini),
+        params_(std::move(params)),
+        deadline_(deadline),
+        callbacks_(std::move(callbacks)) {}
+
+  // On the CPU pool.
+  void Run(std::string image_bytes) {
+    image::PrepareOptions prepare{.max_pixels = params_.max_pixels,
+                                  .max_dimension = params_.max_dimension};
+    auto prepared = image::PrepareImage(std::move(image_bytes), prepare);
+    if (!prepared.ok()) {
+      callbacks_.on_done(absl::Status(prepared.status().code(),
+                                      absl::StrCat("image: ", prepared.status().message())));
+      return;
+    }
+    bool cancelled;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled = cancelled_;
+    }
+    if (cancelled) {
+      callbacks_.on_done(absl::CancelledError("cancelled"));
+      return;
+    }
+    width_ = prepared->width;
+    height_ = prepared->height;
+    Response info;
+    info.mutable_image_info()->set_width(width_);
+    info.mutable_image_info()->set_height(height_);
+    info.mutable_image_info()->set_mime_type(
+        std::string(image::MimeTypeOf(prepared->source_format)));
+    callbacks_.on_response(std::move(info));
+
+    gemini::Part image_part;
+    image_part.inline_data =
+        gemini::Blob{.mime_type = prepared->mime_type, .data = std::move(prepared->bytes)};
+    auto& parts = params_.upstream.contents.front().parts;
+    parts.insert(parts.begin(), std::move(image_part));
+
+    auto self = this->shared_from_this();
+    gemini::StreamObserver observer{
+        .on_chunk = [self](gemini::GenerateContentResponse chunk) { self->OnChunk(chunk); },
+        .on_done = [self](absl::Status status) { self->OnDone(std::move(status)); },
+    };
+    auto upstream = gemini_.StreamGenerateContent(params_.model, std::move(params_.upstream),
+                                                  gemini::CallOptions{.deadline = deadline_},
+                                                  std::move(observer));
+    bool cancel;
+    {
+      absl::MutexLock lock(&mu_);
+      upstream_ = upstream;
+      cancel = cancelled_;
+    }
+    if (cancel) upstream->Cancel();
+  }
+
+  void Cancel() override {
+    std::shared_ptr<gemini::PendingCall> upstream;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      upstream = upstream_;
+    }
+    if (upstream) upstream->Cancel();
+  }
+
+ private:
+  // Upstream callbacks run one at a time (the HTTP call's strand).
+  void OnChunk(const gemini::GenerateContentResponse& chunk) {
+    if (!chunk.candidates.empty() && !chunk.candidates.front().finish_reason.empty()) {
+      finish_reason_ = chunk.candidates.front().finish_reason;
+    }
+    if (chunk.prompt_feedback && !chunk.prompt_feedback->block_reason.empty()) {
+      finish_reason_ = absl::StrCat("PROMPT_BLOCKED:", chunk.prompt_feedback->block_reason);
+      blocked_ = true;
+    }
+    if (chunk.usage_metadata) usage_ = *chunk.usage_metadata;
+    if (!chunk.model_version.empty()) model_version_ = chunk.model_version;
+    if (!failure_.ok()) return;
+
+    const std::string text = gemini::AnswerText(chunk);
+    if (excerpt_.size() < kExcerptBytes) {
+      excerpt_.append(text, 0, std::min(text.size(), kExcerptBytes - excerpt_.size()));
+    }
+    absl::Status fed =
+        parser_.Feed(text, [this](std::string_view element) { OnElement(element); });
+    if (!fed.ok()) {
+      failure_ = WithErrorInfo(absl::InternalError(absl::StrCat(
+                                   "the model's answer could not be parsed: ", fed.message())),
+                               "MODEL_OUTPUT_INVALID");
+      std::shared_ptr<gemini::PendingCall> upstream;
+      {
+        absl::MutexLock lock(&mu_);
+        upstream = upstream_;
+      }
+      if (upstream) upstream->Cancel();
+    }
+  }
+
+  void OnDone(absl::Status status) {
+    if (!failure_.ok()) {
+      callbacks_.on_done(failure_);
+      return;
+    }
+    if (!status.ok()) {
+      callbacks_.on_done(ForCaller(std::move(status)));
+      return;
+    }
+    if (!parser_.array_started() && !blocked_) {
+      callbacks_.on_done(WithErrorInfo(
+          absl::InternalError("the model's answer holds no JSON array of objects"),
+          "MODEL_OUTPUT_INVALID", {{"finish_reason", finish_reason_}, {"excerpt", excerpt_}}));
+      return;
+    }
+    Response summary_message;
+    v1::Summary* summary = summary_message.mutable_summary();
+    summary->set_count(emitted_);
+    summary->set_dropped(dropped_);
+    summary->set_finish_reason(finish_reason_);
+    summary->set_model_version(model_version_);
+    *summary->mutable_usage() = ToUsage(usage_);
+    callbacks_.on_response(std::move(summary_message));
+    callbacks_.on_done(absl::OkStatus());
+  }
+
+  void OnElement(std::string_view element) {
+    auto item = ParseSpatialItem(element, kIsSegment<Response>);
+    if (!item.ok() || emitted_ >= params_.max_objects) {
+      ++dropped_;
+      return;
+    }
+    const std::optional<NormBox> norm = NormalizeBox(item->box_2d);
+    if (!norm) {
+      ++dropped_;
+      return;
+    }
+    const PixelBox box = ToPixelBox(*norm, width_, height_);
+    if (box.x_max <= box.x_min || box.y_max <= box.y_min) {
+      ++dropped_;
+      return;
+    }
+    Response response;
+    if constexpr (kIsSegment<Response>) {
+      v1::Mask* mask = response.mutable_mask();
+      if (!FillMask(*item, box, *mask)) {
+        ++dropped_;
+        return;
+      }
+      FillObject(*item, *norm, box, *mask);
+    } else {
+      FillObject(*item, *norm, box, *response.mutable_detection());
+    }
+    ++emitted_;
+    callbacks_.on_response(std::move(response));
+  }
+
+  template <typename Object>
+  void FillObject(const SpatialItem& item, const NormBox& norm, const PixelBox& box,
+                  Object& object) {
+    object.set_index(emitted_);
+    object.set_label(item.label);
+    v1::BoundingBox* pixels = object.mutable_box();
+    pixels->set_x_min(box.x_min);
+    pixels->set_y_min(box.y_min);
+    pixels->set_x_max(box.x_max);
+    pixels->set_y_max(box.y_max);
+    v1::NormalizedBox* normalized = object.mutable_normalized_box();
+    normalized->set_y_min(norm.y_min);
+    normalized->set_x_min(norm.x_min);
+    normalized->set_y_max(norm.y_max);
+    normalized->set_x_max(norm.x_max);
+  }
+
+  // Box-sized binary mask from the model's PNG or polygon; false for a degenerate mask.
+  bool FillMask(const SpatialItem& item, const PixelBox& box, v1::Mask& out) {
+    const image::PixelRect rect{.x = box.x_min,
+                                .y = box.y_min,
+                                .width = box.x_max - box.x_min,
+                                .height = box.y_max - box.y_min};
+    image::BinaryMask mask;
+    if (item.mask_kind == SpatialItem::MaskKind::kPng) {
+      auto decoded = image::MaskFromPng(item.mask_png, rect.width, rect.height, params_.threshold);
+      if (!decoded.ok()) return false;
+      mask = *std::move(decoded);
+    } else if (item.mask_kind == SpatialItem::MaskKind::kPolygon) {
+      std::vector<image::PointF> points;
+      for (const PixelPoint& p : PolygonToPixels(item.polygon, width_, height_)) {
+        points.push_back({p.x, p.y});
+      }
+      mask = image::RasterizePolygon(points, rect);
+    } else {
+      return false;
+    }
+    const int64_t area = image::MaskArea(mask);
+    if (area == 0) return false;
+    out.set_area(area);
+    out.set_png(image::EncodeMaskPng(mask));
+    out.mutable_rle()->add_size(height_);
+    out.mutable_rle()->add_size(width_);
+    out.mutable_rle()->set_counts(image::EncodeCocoRle(mask, rect.x, rect.y, width_, height_));
+    return true;
+  }
+
+  gemini::GeminiClient& gemini_;
+  SpatialParams params_;
+  const absl::Time deadline_;
+  TaskCallbacks<Response> callbacks_;
+
+  absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<gemini::PendingCall> upstream_ ABSL_GUARDED_BY(mu_);
+
+  // Set before the upstream call starts, then used only by upstream callbacks.
+  int width_ = 0;
+  int height_ = 0;
+  JsonArrayStreamParser parser_;
+  int emitted_ = 0;
+  int dropped_ = 0;
+  std::string finish_reason_;
+  std::string model_version_;
+  gemini::UsageMetadata usage_;
+  bool blocked_ = false;
+  std::string excerpt_;
+  absl::Status failure_;
+};
+
+template <typename Response, typename Request>
+absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSpatial(
+    gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
+    Request request, absl::Time deadline, TaskCallbacks<Response> callbacks, double threshold) {
+  auto params = Validate(request, kIsSegment<Response>, options);
+  if (!params.ok()) return params.status();
+  params->threshold = threshold;
+  auto call = std::make_shared<SpatialCall<Response>>(gemini, *std::move(params), deadline,
+                                                      std::move(callbacks));
+  cpu.Schedule([call, bytes = std::move(*request.mutable_image()->mutable_content())]() mutable {
+    call->Run(std::move(bytes));
+  });
+  return call;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDetect(
+    gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
+    v1::DetectRequest request, absl::Time deadline, TaskCallbacks<v1::DetectResponse> callbacks) {
+  return StartSpatial(gemini, cpu, options, std::move(request), deadline, std::move(callbacks),
+                      kDefaultMaskThreshold);
+}
+
+absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSegment(
+    gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
+    v1::SegmentRequest request, absl::Time deadline,
+    TaskCallbacks<v1::SegmentResponse> callbacks) {
+  const float threshold = request.threshold();
+  if (std::isnan(threshold) || threshold < 0.0f || threshold > 1.0f ||
+      (threshold == 0.0f && std::signbit(threshold))) {
+    return absl::InvalidArgumentError("threshold: must be in (0, 1]; 0 means the default 0.5");
+  }
+  return StartSpatial(gemini, cpu, options, std::move(request), deadline, std::move(callbacks),
+                      threshold == 0.0f ? kDefaultMaskThreshold : threshold);
+}
+
+}  // namespace vision_gateway::vision

@@ -1,0 +1,66 @@
+// The real stack on loopback: gemini-emulator ← HTTP client ← Gemini client ← gRPC server, and a
+// gRPC stub to call it. Each test gets a fresh emulator and server.
+#ifndef VISION_GATEWAY_TESTS_INTEGRATION_GATEWAY_FIXTURE_H_
+#define VISION_GATEWAY_TESTS_INTEGRATION_GATEWAY_FIXTURE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "emulator/emulator.h"
+#include "gtest/gtest.h"
+#include "service/gemini/gemini_client.h"
+#include "service/http/http_client.h"
+#include "service/server/server.h"
+#include "vision/v1/vision.grpc.pb.h"
+
+namespace vision_gateway::testing {
+
+inline constexpr char kEmulatorKey[] = "integration-key-9f3a";
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  // `gateway_key` is what the gateway sends; the emulator accepts only kEmulatorKey.
+  void StartStack(const std::string& gateway_key = kEmulatorKey) {
+    auto emulator = emulator::Emulator::Start({.api_key = kEmulatorKey});
+    ASSERT_TRUE(emulator.ok()) << emulator.status();
+    emulator_ = *std::move(emulator);
+    auto http = http::MakeHttpClient({});
+    ASSERT_TRUE(http.ok()) << http.status();
+    http_ = *http;
+    gemini::GeminiOptions gemini_options;
+    gemini_options.base_url = emulator_->base_url();
+    gemini_options.api_key = gateway_key;
+    auto gemini = gemini::MakeGeminiClient(gemini_options, http_);
+    ASSERT_TRUE(gemini.ok()) << gemini.status();
+    gemini_ = *std::move(gemini);
+    server::ServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    auto server = server::VisionServer::Start(options, gemini_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    stub_ = ::vision::v1::VisionService::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
+  }
+
+  void SetUp() override { StartStack(); }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(absl::Seconds(2));
+    server_.reset();
+    gemini_.reset();
+    http_.reset();
+    emulator_.reset();
+  }
+
+  std::unique_ptr<emulator::Emulator> emulator_;
+  std::shared_ptr<http::HttpClient> http_;
+  std::shared_ptr<gemini::GeminiClient> gemini_;
+  std::unique_ptr<server::VisionServer> server_;
+  std::unique_ptr<::vision::v1::VisionService::Stub> stub_;
+};
+
+}  // namespace vision_gateway::testing
+
+#endif  // VISION_GATEWAY_TESTS_INTEGRATION_GATEWAY_FIXTURE_H_
