@@ -54,20 +54,22 @@ class JsonArrayStreamParser {
   absl::Status Feed(std::string_view text,
                     absl::FunctionRef<void(std::string_view element_json)> on_element);
 
-  bool array_started() const { return state_ != State::kSeekingArray && state_ != State::kCandidate; }
+  bool array_started() const {
+    return state_ != State::kSeekingArray && state_ != State::kCandidate;
+  }
   bool array_closed() const { return state_ == State::kClosed; }
   size_t elements_emitted() const { return elements_emitted_; }
 
  private:
   enum class State {
-    kSeekingArray,   // before the array; looking for '['
-    kCandidate,      // saw '[' in prose; skipping whitespace to see what follows
-    kBetween,        // inside the array, between elements
-    kInComposite,    // inside an object/array element (depth_ > 0)
-    kInString,       // inside a string element at depth 0
-    kInToken,        // inside a bare token element (number, literal, garbage)
-    kClosed,         // the array has closed; everything else is ignored
-    kFailed,         // an element exceeded the size bound
+    kSeekingArray,  // before the array; looking for '['
+    kCandidate,     // saw '[' in prose; skipping whitespace to see what follows
+    kBetween,       // inside the array, between elements
+    kInComposite,   // inside an object/array element (depth_ > 0)
+    kInString,      // inside a string element at depth 0
+    kInToken,       // inside a bare token element (number, literal, garbage)
+    kClosed,        // the array has closed; everything else is ignored
+    kFailed,        // an element exceeded the size bound
   };
 
   size_t max_element_bytes_;

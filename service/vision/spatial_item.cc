@@ -154,8 +154,7 @@ absl::StatusOr<SpatialItem> ParseSpatialItem(std::string_view element_json, bool
   }
 
   item.label = std::string(kDefaultLabel);
-  if (const json::value* label = obj->if_contains("label");
-      label != nullptr && !label->is_null()) {
+  if (const json::value* label = obj->if_contains("label"); label != nullptr && !label->is_null()) {
     const json::string* s = label->if_string();
     if (s == nullptr) return absl::InvalidArgumentError("malformed label");
     if (!s->empty()) item.label.assign(s->data(), s->size());

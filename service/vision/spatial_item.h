@@ -15,7 +15,7 @@ namespace vision_gateway::vision {
 struct SpatialItem {
   enum class MaskKind { kNone, kPng, kPolygon };
 
-  std::string label;              // "object" when the model gave none (or an empty one)
+  std::string label;               // "object" when the model gave none (or an empty one)
   std::array<double, 4> box_2d{};  // as given: ymin, xmin, ymax, xmax (normally 0..1000)
   MaskKind mask_kind = MaskKind::kNone;
   std::string mask_png;  // decoded PNG bytes (kPng)

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <ostream>
 #include <optional>
+#include <ostream>
 #include <utility>
 #include <vector>
 
@@ -53,7 +53,7 @@ TEST(NormalizeBoxTest, ClampsOutOfRange) {
 TEST(NormalizeBoxTest, ZeroAreaIsDropped) {
   EXPECT_EQ(NormalizeBox({100, 200, 100, 400}), std::nullopt);
   EXPECT_EQ(NormalizeBox({100, 200, 300, 200}), std::nullopt);
-  EXPECT_EQ(NormalizeBox({-5, 10, -1, 20}), std::nullopt);     // both y clamp to 0
+  EXPECT_EQ(NormalizeBox({-5, 10, -1, 20}), std::nullopt);      // both y clamp to 0
   EXPECT_EQ(NormalizeBox({10, 1001, 20, 1200}), std::nullopt);  // both x clamp to 1000
   EXPECT_EQ(NormalizeBox({0, 0, 0, 0}), std::nullopt);
 }

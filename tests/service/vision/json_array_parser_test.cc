@@ -69,8 +69,8 @@ TEST(JsonArrayStreamParserTest, PlainArray) {
 }
 
 TEST(JsonArrayStreamParserTest, FencedArrayWithTrailingFence) {
-  ExpectUnderAllSplits("```json\n[\n  " + kCat + ",\n  " + kDog + "\n]\n```\n", {kCat, kDog},
-                       true, true);
+  ExpectUnderAllSplits("```json\n[\n  " + kCat + ",\n  " + kDog + "\n]\n```\n", {kCat, kDog}, true,
+                       true);
 }
 
 TEST(JsonArrayStreamParserTest, ProseThenFencedArray) {
@@ -78,8 +78,8 @@ TEST(JsonArrayStreamParserTest, ProseThenFencedArray) {
 }
 
 TEST(JsonArrayStreamParserTest, ProseBracketNotFollowedByObjectIsSkipped) {
-  ExpectUnderAllSplits("Each box is [ymin, xmin, ymax, xmax] (see [1]).\n[ \n" + kDog + "]",
-                       {kDog}, true, true);
+  ExpectUnderAllSplits("Each box is [ymin, xmin, ymax, xmax] (see [1]).\n[ \n" + kDog + "]", {kDog},
+                       true, true);
 }
 
 TEST(JsonArrayStreamParserTest, BracketsQuotesAndEscapesInsideLabels) {
@@ -118,8 +118,8 @@ TEST(JsonArrayStreamParserTest, LongBase64MaskIsOneElement) {
   const std::string_view alphabet =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   for (size_t i = 0; i < 6000; ++i) b64 += alphabet[(i * 7) % alphabet.size()];
-  const std::string item = R"({"box_2d": [10, 20, 30, 40], "mask": "data:image/png;base64,)" +
-                           b64 + R"(==", "label": "mask ] {"})";
+  const std::string item = R"({"box_2d": [10, 20, 30, 40], "mask": "data:image/png;base64,)" + b64 +
+                           R"(==", "label": "mask ] {"})";
   ExpectUnderAllSplits("```json\n[" + item + "," + kDog + "]\n```", {item, kDog}, true, true);
 }
 
@@ -166,8 +166,8 @@ TEST(JsonArrayStreamParserTest, TruncatedOutputEmitsOnlyCompleteElements) {
 
 TEST(JsonArrayStreamParserTest, EmitsEachObjectTheMomentItCloses) {
   const std::vector<std::string> items = {kCat, R"({"label":"}]","box_2d":[1,2,3,4]})", kDog};
-  const std::string text = "Sure!\n```json\n[" + items[0] + ",\n" + items[1] + "," + items[2] +
-                           "\n]\n```";
+  const std::string text =
+      "Sure!\n```json\n[" + items[0] + ",\n" + items[1] + "," + items[2] + "\n]\n```";
   std::vector<size_t> ends;  // offset just past each element's closing brace
   size_t from = 0;
   for (const std::string& item : items) {
@@ -186,10 +186,10 @@ TEST(JsonArrayStreamParserTest, EmitsEachObjectTheMomentItCloses) {
 }
 
 TEST(JsonArrayStreamParserTest, NonObjectElementsAreEmittedVerbatim) {
-  ExpectUnderAllSplits(R"([{"a":1}, 1, -2.5e3,"s]\"}",[1,[2,"]"]],true , null,{"b":[]}])",
-                       {R"({"a":1})", "1", "-2.5e3", R"("s]\"}")", R"([1,[2,"]"]])", "true",
-                        "null", R"({"b":[]})"},
-                       true, true);
+  ExpectUnderAllSplits(
+      R"([{"a":1}, 1, -2.5e3,"s]\"}",[1,[2,"]"]],true , null,{"b":[]}])",
+      {R"({"a":1})", "1", "-2.5e3", R"("s]\"}")", R"([1,[2,"]"]])", "true", "null", R"({"b":[]})"},
+      true, true);
 }
 
 TEST(JsonArrayStreamParserTest, LenientSeparators) {
@@ -242,8 +242,8 @@ TEST(JsonArrayStreamParserTest, ElementOverLimitIsResourceExhausted) {
 
 TEST(JsonArrayStreamParserTest, ElementExactlyAtLimitIsAccepted) {
   const std::string item = R"({"label":"a"})";
-  for (const std::string& element : {item, std::string(R"("abcdefghijk")"),
-                                     std::string("1234567890123")}) {
+  for (const std::string& element :
+       {item, std::string(R"("abcdefghijk")"), std::string("1234567890123")}) {
     ASSERT_EQ(element.size(), item.size());
     JsonArrayStreamParser parser(item.size());
     std::vector<std::string> got;

@@ -107,9 +107,9 @@ TEST(ParseSpatialItemTest, MissingOrNonArrayBoxRejected) {
 }
 
 TEST(ParseSpatialItemTest, LabelDefaultsAndValidation) {
-  for (const char* input : {R"({"box_2d": [1, 2, 3, 4]})",
-                            R"({"box_2d": [1, 2, 3, 4], "label": null})",
-                            R"({"box_2d": [1, 2, 3, 4], "label": ""})"}) {
+  for (const char* input :
+       {R"({"box_2d": [1, 2, 3, 4]})", R"({"box_2d": [1, 2, 3, 4], "label": null})",
+        R"({"box_2d": [1, 2, 3, 4], "label": ""})"}) {
     auto item = ParseSpatialItem(input, false);
     ASSERT_THAT(item, IsOk()) << input;
     EXPECT_EQ(item->label, "object") << input;
@@ -137,9 +137,9 @@ TEST(ParseSpatialItemTest, InvalidUtf8Rejected) {
 }
 
 TEST(ParseSpatialItemTest, NotAnObjectOrNotJson) {
-  for (const char* input : {"1", "\"cat\"", "[1, 2, 3, 4]", "null", "", "}",
-                            R"({"box_2d": [1, 2, 3, 4])", R"({"box_2d": [1, 2, 3, 4]]})",
-                            R"({"box_2d": [1, 2, 3, 4]} trailing)"}) {
+  for (const char* input :
+       {"1", "\"cat\"", "[1, 2, 3, 4]", "null", "", "}", R"({"box_2d": [1, 2, 3, 4])",
+        R"({"box_2d": [1, 2, 3, 4]]})", R"({"box_2d": [1, 2, 3, 4]} trailing)"}) {
     EXPECT_THAT(ParseSpatialItem(input, false),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("malformed item")))
         << input;
@@ -165,8 +165,7 @@ TEST(ParseSpatialItemTest, MaskIgnoredWhenNotWanted) {
 TEST(ParseSpatialItemTest, PngMaskDataUrlAndBareBase64) {
   for (const std::string& mask :
        {std::string("data:image/png;base64,") + kPngB64, std::string(kPngB64)}) {
-    auto item =
-        ParseSpatialItem(R"({"box_2d": [1, 2, 3, 4], "mask": ")" + mask + R"("})", true);
+    auto item = ParseSpatialItem(R"({"box_2d": [1, 2, 3, 4], "mask": ")" + mask + R"("})", true);
     ASSERT_THAT(item, IsOk()) << mask;
     EXPECT_EQ(item->mask_kind, MaskKind::kPng);
     EXPECT_EQ(item->mask_png, kPngBytes);
@@ -194,23 +193,22 @@ TEST(ParseSpatialItemTest, DegenerateStringMasks) {
   for (const char* mask : {
            "<start_of_mask><seg_35><seg_102><seg_7>",
            "data:image/png;base64,<start_of_mask><seg_35>",
-           "iVBORw0KGgo!!!",           // invalid characters
-           "iVBORw0K Ggo=",            // embedded space
-           "iVBORw0KGgoA_xA=",         // URL-safe alphabet
-           "iVBORw0KGgoAA",            // length 13: 4n+1 is never valid
-           "iVBORw0K=Ggo",             // padding in the middle
-           "iVBORw0KGgo===",           // too much padding
-           "iVBORw0KGgoA/w=",          // padded to a length that is not a multiple of 4
-           "",                         // empty
-           "data:image/png;base64,",   // empty payload
-           "data:image/png,iVBORw0KGgo=",  // not base64-encoded
-           "data:image/png;base64",    // no comma
-           "aGVsbG8gd29ybGQ=",         // valid base64 of "hello world": not a PNG
+           "iVBORw0KGgo!!!",                  // invalid characters
+           "iVBORw0K Ggo=",                   // embedded space
+           "iVBORw0KGgoA_xA=",                // URL-safe alphabet
+           "iVBORw0KGgoAA",                   // length 13: 4n+1 is never valid
+           "iVBORw0K=Ggo",                    // padding in the middle
+           "iVBORw0KGgo===",                  // too much padding
+           "iVBORw0KGgoA/w=",                 // padded to a length that is not a multiple of 4
+           "",                                // empty
+           "data:image/png;base64,",          // empty payload
+           "data:image/png,iVBORw0KGgo=",     // not base64-encoded
+           "data:image/png;base64",           // no comma
+           "aGVsbG8gd29ybGQ=",                // valid base64 of "hello world": not a PNG
            "data:image/png;base64,aVZCT1J3",  // valid base64, not a PNG
        }) {
-    EXPECT_THAT(ParseSpatialItem(R"({"box_2d": [1, 2, 3, 4], "mask": ")" + std::string(mask) +
-                                     R"("})",
-                                 true),
+    EXPECT_THAT(ParseSpatialItem(
+                    R"({"box_2d": [1, 2, 3, 4], "mask": ")" + std::string(mask) + R"("})", true),
                 IsDegenerateMask())
         << mask;
   }
@@ -260,19 +258,19 @@ TEST(ParseSpatialItemTest, NestedPolygonsTakeTheFirst) {
 TEST(ParseSpatialItemTest, DegeneratePolygons) {
   for (const char* mask : {
            "[]",
-           "[[1, 2], [3, 4]]",                  // fewer than 3 points
-           "[[1, 2], [3, 4], [5, 6, 7]]",       // a point with 3 values
-           "[[1, 2], [3, 4], [5]]",             // a point with 1 value
-           "[[1, 2], [3, 4], [\"5\", 6]]",      // a numeric string
+           "[[1, 2], [3, 4]]",              // fewer than 3 points
+           "[[1, 2], [3, 4], [5, 6, 7]]",   // a point with 3 values
+           "[[1, 2], [3, 4], [5]]",         // a point with 1 value
+           "[[1, 2], [3, 4], [\"5\", 6]]",  // a numeric string
            "[[1, 2], [3, 4], [null, 6]]",
-           "[[1, 2], [3, 4], 5]",               // not a pair
-           "[1, 2, 3, 4, 5, 6]",                // flat list
+           "[[1, 2], [3, 4], 5]",                            // not a pair
+           "[1, 2, 3, 4, 5, 6]",                             // flat list
            "[[[1, 2], [3, 4]], [[5, 6], [7, 8], [9, 10]]]",  // first polygon too short
            "[[]]",
        }) {
-    EXPECT_THAT(ParseSpatialItem(R"({"box_2d": [1, 2, 3, 4], "mask": )" + std::string(mask) + "}",
-                                 true),
-                IsDegenerateMask())
+    EXPECT_THAT(
+        ParseSpatialItem(R"({"box_2d": [1, 2, 3, 4], "mask": )" + std::string(mask) + "}", true),
+        IsDegenerateMask())
         << mask;
   }
 }
