@@ -36,13 +36,19 @@ class SseSplitter {
   void Finish(absl::FunctionRef<void(SseEvent)> on_event);
 
  private:
+  // Interprets the completed line in line_ (an empty line ends the event).
+  void EndLine(absl::FunctionRef<void(SseEvent)> on_event);
+  // Emits the pending event if it has any data or raw line, then starts a new one.
+  void Dispatch(absl::FunctionRef<void(SseEvent)> on_event);
+
   std::size_t max_event_bytes_;
-  // Implementation state is the helper's to choose; keep it small.
-  std::string line_;
-  SseEvent event_;
+  std::string line_;        // the unterminated current line
+  SseEvent event_;          // the event being assembled
   bool event_has_content_ = false;
-  bool last_was_cr_ = false;
-  std::size_t event_bytes_ = 0;
+  bool has_data_ = false;   // event_ has a data line (even an empty one)
+  bool last_was_cr_ = false;  // the last byte fed was CR: a following LF is part of it
+  bool failed_ = false;     // an event exceeded max_event_bytes_; Feed keeps failing
+  std::size_t event_bytes_ = 0;  // event_.data + event_.raw sizes
 };
 
 }  // namespace vision_gateway::http

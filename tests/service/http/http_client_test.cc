@@ -1,0 +1,574 @@
+#include "service/http/http_client.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/service/http/test_certs.h"
+#include "tests/service/http/test_http_server.h"
+#include "tests/testing/status_matchers.h"
+
+namespace vision_gateway::http {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::vision_gateway::http::testing::ServerConnection;
+using ::vision_gateway::http::testing::ServerRequest;
+using ::vision_gateway::http::testing::TestCa;
+using ::vision_gateway::http::testing::TestHttpServer;
+using ::vision_gateway::testing::IsOk;
+using ::vision_gateway::testing::StatusIs;
+
+// Upper bound for any wait in these tests; reaching it is a failure, not a synchronisation.
+constexpr absl::Duration kTestTimeout = absl::Seconds(10);
+
+std::shared_ptr<HttpClient> MakeClient(HttpClientOptions options = {}) {
+  auto client = MakeHttpClient(std::move(options));
+  EXPECT_THAT(client, IsOk());
+  return client.ok() ? *client : nullptr;
+}
+
+// Runs Fetch() and waits for its result (bounded by kTestTimeout).
+absl::StatusOr<Response> FetchAndWait(HttpClient& client, Request request) {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<Response>>>();
+  std::future<absl::StatusOr<Response>> future = promise->get_future();
+  client.Fetch(std::move(request),
+               [promise](absl::StatusOr<Response> result) { promise->set_value(std::move(result)); });
+  if (future.wait_for(absl::ToChronoSeconds(kTestTimeout)) != std::future_status::ready) {
+    ADD_FAILURE() << "Fetch did not complete";
+    return absl::InternalError("test timeout");
+  }
+  return future.get();
+}
+
+Request Get(std::string url) {
+  Request request;
+  request.url = std::move(url);
+  return request;
+}
+
+// The server side of an HTTPS test: one CA the client trusts, and its CA file.
+class HttpsTest : public ::testing::Test {
+ protected:
+  HttpsTest() : ca_("Test Root CA"), ca_file_(ca_.WriteCertFile("trusted_ca.pem")) {}
+
+  HttpClientOptions TrustingOptions() const {
+    HttpClientOptions options;
+    options.ca_file = ca_file_;
+    return options;
+  }
+
+  TestCa ca_;
+  std::string ca_file_;
+};
+
+TEST_F(HttpsTest, TrustedCertificateByHostNameSucceeds) {
+  absl::Mutex mu;
+  ServerRequest seen;
+  auto server = TestHttpServer::Start(
+      [&](const ServerRequest& request, ServerConnection& conn) {
+        {
+          absl::MutexLock lock(&mu);
+          seen = request;
+        }
+        conn.WriteResponse(201, {{"X-Test", "yes"}}, "world");
+      },
+      ca_.IssueServerCert({"localhost"}, {"127.0.0.1"}));
+  auto client = MakeClient(TrustingOptions());
+  ASSERT_NE(client, nullptr);
+
+  Request request;
+  request.method = "POST";
+  request.url = absl::StrCat("https://localhost:", server->port(), "/v1beta/models/m:x?alt=sse");
+  request.headers = {{"Content-Type", "application/json"}};
+  request.body = "hello";
+  absl::StatusOr<Response> response = FetchAndWait(*client, std::move(request));
+
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(response->head.status, 201);
+  EXPECT_EQ(response->body, "world");
+  EXPECT_EQ(FindHeader(response->head.headers, "x-test"), "yes");
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(seen.method, "POST");
+  EXPECT_EQ(seen.target, "/v1beta/models/m:x?alt=sse");
+  EXPECT_EQ(seen.body, "hello");
+  EXPECT_EQ(FindHeader(seen.headers, "Host"), absl::StrCat("localhost:", server->port()));
+  EXPECT_EQ(FindHeader(seen.headers, "User-Agent"), "vision-gateway/0.1");
+  EXPECT_EQ(FindHeader(seen.headers, "Content-Length"), "5");
+  EXPECT_EQ(FindHeader(seen.headers, "Content-Type"), "application/json");
+}
+
+TEST_F(HttpsTest, TrustedCertificateByIpAddressSucceeds) {
+  auto server = TestHttpServer::Start(
+      [](const ServerRequest&, ServerConnection& conn) { conn.WriteResponse(200, {}, "ok"); },
+      ca_.IssueServerCert({"localhost"}, {"127.0.0.1"}));
+  auto client = MakeClient(TrustingOptions());
+  ASSERT_NE(client, nullptr);
+
+  absl::StatusOr<Response> response = FetchAndWait(*client, Get(server->base_url() + "/"));
+
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(response->head.status, 200);
+  EXPECT_EQ(response->body, "ok");
+}
+
+TEST_F(HttpsTest, CertificateForAnotherHostNameIsFailedPrecondition) {
+  auto server = TestHttpServer::Start(
+      [](const ServerRequest&, ServerConnection& conn) { conn.WriteResponse(200, {}, "ok"); },
+      ca_.IssueServerCert({"other.test"}, {}));
+  auto client = MakeClient(TrustingOptions());
+  ASSERT_NE(client, nullptr);
+
+  absl::StatusOr<Response> response =
+      FetchAndWait(*client, Get(absl::StrCat("https://localhost:", server->port(), "/")));
+
+  EXPECT_THAT(response, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                 AllOf(HasSubstr("verify failed"), HasSubstr("hostname mismatch"),
+                                       HasSubstr(absl::StrCat("localhost:", server->port())))));
+  EXPECT_EQ(server->request_count(), 0);
+}
+
+TEST_F(HttpsTest, CertificateFromUntrustedCaIsFailedPrecondition) {
+  TestCa other_ca("Unrelated CA");
+  auto server = TestHttpServer::Start(
+      [](const ServerRequest&, ServerConnection& conn) { conn.WriteResponse(200, {}, "ok"); },
+      other_ca.IssueServerCert({"localhost"}, {"127.0.0.1"}));
+  auto client = MakeClient(TrustingOptions());
+  ASSERT_NE(client, nullptr);
+
+  absl::StatusOr<Response> response =
+      FetchAndWait(*client, Get(absl::StrCat("https://localhost:", server->port(), "/")));
+
+  EXPECT_THAT(response,
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("verify failed")));
+  EXPECT_EQ(server->request_count(), 0);
+}
+
+TEST_F(HttpsTest, TlsConnectionIsReused) {
+  auto server = TestHttpServer::Start(
+      [](const ServerRequest&, ServerConnection& conn) { conn.WriteResponse(200, {}, "ok"); },
+      ca_.IssueServerCert({"localhost"}, {"127.0.0.1"}));
+  auto client = MakeClient(TrustingOptions());
+  ASSERT_NE(client, nullptr);
+
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THAT(FetchAndWait(*client, Get(server->base_url() + "/")), IsOk());
+  }
+  EXPECT_EQ(server->request_count(), 3);
+  EXPECT_EQ(server->accept_count(), 1);
+}
+
+TEST(HttpClientTest, MissingCaFileFailsClientCreation) {
+  HttpClientOptions options;
+  options.ca_file = ::testing::TempDir() + "/does-not-exist.pem";
+  EXPECT_THAT(MakeHttpClient(options), Not(IsOk()));
+}
+
+// Records the callbacks of a streaming call, in order.
+struct StreamRecorder {
+  absl::Mutex mu;
+  std::vector<std::string> events ABSL_GUARDED_BY(mu);  // "head 200", "body <piece>", "done <code>"
+  std::string body ABSL_GUARDED_BY(mu);
+  int done_count ABSL_GUARDED_BY(mu) = 0;
+  absl::Status status ABSL_GUARDED_BY(mu);
+  absl::Notification done;
+
+  StreamHandler Handler() {
+    StreamHandler handler;
+    handler.on_head = [this](const ResponseHead& head) {
+      absl::MutexLock lock(&mu);
+      events.push_back(absl::StrCat("head ", head.status));
+    };
+    handler.on_body = [this](std::string_view piece) {
+      absl::MutexLock lock(&mu);
+      events.push_back(absl::StrCat("body ", std::string(piece)));
+      body.append(piece.data(), piece.size());
+    };
+    handler.on_done = [this](absl::Status s) {
+      {
+        absl::MutexLock lock(&mu);
+        events.push_back(absl::StrCat("done ", absl::StatusCodeToString(s.code())));
+        status = s;
+        ++done_count;
+      }
+      if (!done.HasBeenNotified()) done.Notify();
+    };
+    return handler;
+  }
+
+  // Waits until at least `n` body bytes arrived (false on test timeout).
+  bool AwaitBodyBytes(std::size_t n) {
+    std::pair<StreamRecorder*, std::size_t> arg(this, n);
+    absl::MutexLock lock(&mu);
+    return mu.AwaitWithTimeout(absl::Condition(
+                                   +[](std::pair<StreamRecorder*, std::size_t>* a) {
+                                     a->first->mu.AssertHeld();
+                                     return a->first->body.size() >= a->second;
+                                   },
+                                   &arg),
+                               kTestTimeout);
+  }
+};
+
+TEST(HttpClientTest, ChunkedBodyArrivesInPiecesBeforeDone) {
+  StreamRecorder recorder;
+  auto server = TestHttpServer::Start([&](const ServerRequest&, ServerConnection& conn) {
+    conn.WriteChunkedHead(200, {{"Content-Type", "text/event-stream"}});
+    // Each piece is only sent once the client has seen the previous one: the client must hand
+    // body pieces over as they arrive, not at the end.
+    conn.WriteChunk("one");
+    if (!recorder.AwaitBodyBytes(3)) return;
+    conn.WriteChunk("two");
+    if (!recorder.AwaitBodyBytes(6)) return;
+    conn.WriteChunk("three");
+    conn.WriteLastChunk();
+  });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+
+  client->Stream(Get(server->base_url() + "/stream"), recorder.Handler());
+
+  ASSERT_TRUE(recorder.done.WaitForNotificationWithTimeout(kTestTimeout));
+  absl::MutexLock lock(&recorder.mu);
+  EXPECT_THAT(recorder.status, IsOk());
+  EXPECT_EQ(recorder.body, "onetwothree");
+  EXPECT_THAT(recorder.events, ElementsAre("head 200", "body one", "body two", "body three",
+                                           "done OK"));
+}
+
+TEST(HttpClientTest, ContentLengthBodyIsStreamed) {
+  StreamRecorder recorder;
+  auto server = TestHttpServer::Start([&](const ServerRequest&, ServerConnection& conn) {
+    conn.Write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst");
+    if (!recorder.AwaitBodyBytes(5)) return;
+    conn.Write("final");
+  });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+
+  client->Stream(Get(server->base_url() + "/"), recorder.Handler());
+
+  ASSERT_TRUE(recorder.done.WaitForNotificationWithTimeout(kTestTimeout));
+  absl::MutexLock lock(&recorder.mu);
+  EXPECT_THAT(recorder.events, ElementsAre("head 200", "body first", "body final", "done OK"));
+}
+
+TEST(HttpClientTest, KeepAliveReusesOneConnection) {
+  auto server = TestHttpServer::Start([](const ServerRequest& request, ServerConnection& conn) {
+    conn.WriteResponse(200, {}, request.target);
+  });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+
+  absl::StatusOr<Response> first = FetchAndWait(*client, Get(server->base_url() + "/a"));
+  absl::StatusOr<Response> second = FetchAndWait(*client, Get(server->base_url() + "/b"));
+
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(first->body, "/a");
+  EXPECT_EQ(second->body, "/b");
+  EXPECT_EQ(server->request_count(), 2);
+  EXPECT_EQ(server->accept_count(), 1);
+}
+
+TEST(HttpClientTest, ConnectionCloseResponseIsNotPooled) {
+  auto server = TestHttpServer::Start([](const ServerRequest&, ServerConnection& conn) {
+    conn.WriteResponse(200, {{"Connection", "close"}}, "bye");
+    conn.CloseAfterHandler();
+  });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+
+  EXPECT_THAT(FetchAndWait(*client, Get(server->base_url() + "/")), IsOk());
+  EXPECT_THAT(FetchAndWait(*client, Get(server->base_url() + "/")), IsOk());
+  EXPECT_EQ(server->accept_count(), 2);
+}
+
+TEST(HttpClientTest, IdleConnectionClosedByServerIsReplaced) {
+  // The server closes every connection after one response without saying so: the pooled
+  // connection is dead when the second request wants it.
+  auto server = TestHttpServer::Start([](const ServerRequest&, ServerConnection& conn) {
+    conn.WriteResponse(200, {}, "ok");
+    conn.CloseAfterHandler();
+  });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<Response> response = FetchAndWait(*client, Get(server->base_url() + "/"));
+    ASSERT_THAT(response, IsOk()) << "request " << i;
+    EXPECT_EQ(response->body, "ok");
+  }
+  EXPECT_EQ(server->accept_count(), 3);
+}
+
+TEST(HttpClientTest, DeadlineWhileServerStallsIsDeadlineExceededPromptly) {
+  absl::Notification server_saw_close;
+  auto server = TestHttpServer::Start([&](const ServerRequest&, ServerConnection& conn) {
+    if (conn.WaitForClose()) server_saw_close.Notify();
+  });
+  auto client = MakeClient();  // default_phase_timeout 60 s: only the deadline can end this
+  ASSERT_NE(client, nullptr);
+
+  Request request = Get(server->base_url() + "/slow");
+  request.deadline = absl::Now() + absl::Milliseconds(100);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Response> response = FetchAndWait(*client, std::move(request));
+  const absl::Duration elapsed = absl::Now() - start;
+
+  EXPECT_THAT(response, StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_GE(elapsed, absl::Milliseconds(90));
+  EXPECT_LT(elapsed, absl::Milliseconds(500));
+  // The connection is not kept: the server sees it closed.
+  EXPECT_TRUE(server_saw_close.WaitForNotificationWithTimeout(kTestTimeout));
+}
+
+TEST(HttpClientTest, PhaseTimeoutWithoutDeadlineIsDeadlineExceeded) {
+  auto server = TestHttpServer::Start(
+      [](const ServerRequest&, ServerConnection& conn) { conn.WaitForClose(); });
+  HttpClientOptions options;
+  options.default_phase_timeout = std::chrono::milliseconds(100);
+  auto client = MakeClient(options);
+  ASSERT_NE(client, nullptr);
+
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Response> response = FetchAndWait(*client, Get(server->base_url() + "/"));
+
+  EXPECT_THAT(response, StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
+}
+
+TEST(HttpClientTest, DeadlineAlreadyPassedIsDeadlineExceeded) {
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  Request request = Get("http://127.0.0.1:1/");
+  request.deadline = absl::Now() - absl::Seconds(1);
+  EXPECT_THAT(FetchAndWait(*client, std::move(request)),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+}
+
+TEST(HttpClientTest, CancelMidBodyIsCancelledAndClosesTheConnection) {
+  StreamRecorder recorder;
+  absl::Notification server_saw_close;
+  auto server = TestHttpServer::Start([&](const ServerRequest&, ServerConnection& conn) {
+    conn.WriteChunkedHead(200, {});
+    conn.WriteChunk("first");
+    if (conn.WaitForClose()) server_saw_close.Notify();
+  });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+
+  std::shared_ptr<Call> call = client->Stream(Get(server->base_url() + "/"), recorder.Handler());
+  ASSERT_TRUE(recorder.AwaitBodyBytes(5));
+  call->Cancel();
+  call->Cancel();  // idempotent
+
+  ASSERT_TRUE(recorder.done.WaitForNotificationWithTimeout(kTestTimeout));
+  EXPECT_TRUE(server_saw_close.WaitForNotificationWithTimeout(kTestTimeout));
+  call->Cancel();  // harmless after completion
+  client.reset();  // joins the I/O threads: no callback can still be pending
+  absl::MutexLock lock(&recorder.mu);
+  EXPECT_THAT(recorder.status, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(recorder.done_count, 1);
+  EXPECT_THAT(recorder.events, ElementsAre("head 200", "body first", "done CANCELLED"));
+}
+
+TEST(HttpClientTest, DestroyingClientCompletesCallInFlightWithCancelled) {
+  StreamRecorder recorder;
+  absl::Notification request_arrived;
+  auto server = TestHttpServer::Start([&](const ServerRequest&, ServerConnection& conn) {
+    request_arrived.Notify();
+    conn.WaitForClose();
+  });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+
+  std::shared_ptr<Call> call = client->Stream(Get(server->base_url() + "/"), recorder.Handler());
+  ASSERT_TRUE(request_arrived.WaitForNotificationWithTimeout(kTestTimeout));
+  client.reset();
+
+  // The destructor returned after the I/O threads finished: on_done has run.
+  ASSERT_TRUE(recorder.done.HasBeenNotified());
+  call->Cancel();  // still safe
+  absl::MutexLock lock(&recorder.mu);
+  EXPECT_THAT(recorder.status, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(recorder.done_count, 1);
+}
+
+TEST(HttpClientTest, ContentLengthOverLimitIsResourceExhausted) {
+  auto server = TestHttpServer::Start([](const ServerRequest&, ServerConnection& conn) {
+    conn.WriteResponse(200, {}, std::string(5000, 'x'));
+  });
+  HttpClientOptions options;
+  options.max_response_body_bytes = 1000;
+  auto client = MakeClient(options);
+  ASSERT_NE(client, nullptr);
+
+  EXPECT_THAT(FetchAndWait(*client, Get(server->base_url() + "/")),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+}
+
+TEST(HttpClientTest, ChunkedBodyOverLimitIsResourceExhausted) {
+  auto server = TestHttpServer::Start([](const ServerRequest&, ServerConnection& conn) {
+    conn.WriteChunkedHead(200, {});
+    for (int i = 0; i < 5; ++i) {
+      if (!conn.WriteChunk(std::string(400, 'x'))) return;
+    }
+    conn.WriteLastChunk();
+  });
+  HttpClientOptions options;
+  options.max_response_body_bytes = 1000;
+  auto client = MakeClient(options);
+  ASSERT_NE(client, nullptr);
+
+  EXPECT_THAT(FetchAndWait(*client, Get(server->base_url() + "/")),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+}
+
+TEST(HttpClientTest, HeaderOverLimitIsResourceExhausted) {
+  auto server = TestHttpServer::Start([](const ServerRequest&, ServerConnection& conn) {
+    conn.WriteResponse(200, {{"X-Big", std::string(4000, 'h')}}, "ok");
+  });
+  HttpClientOptions options;
+  options.max_response_header_bytes = 1024;
+  auto client = MakeClient(options);
+  ASSERT_NE(client, nullptr);
+
+  EXPECT_THAT(FetchAndWait(*client, Get(server->base_url() + "/")),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+}
+
+TEST(HttpClientTest, TruncatedBodyIsUnavailable) {
+  auto server = TestHttpServer::Start([](const ServerRequest&, ServerConnection& conn) {
+    conn.Write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten..");
+    conn.CloseAfterHandler();
+  });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+
+  EXPECT_THAT(FetchAndWait(*client, Get(server->base_url() + "/")),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST(HttpClientTest, ErrorStatusIsAResponseNotAnError) {
+  auto server = TestHttpServer::Start([](const ServerRequest&, ServerConnection& conn) {
+    conn.WriteResponse(429, {{"Content-Type", "application/json"}}, R"({"error": {}})");
+  });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+
+  absl::StatusOr<Response> response = FetchAndWait(*client, Get(server->base_url() + "/"));
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(response->head.status, 429);
+  EXPECT_EQ(response->body, R"({"error": {}})");
+}
+
+TEST(HttpClientTest, HttpToNonLoopbackHostIsInvalidArgumentAndNotInline) {
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  for (const char* url : {"http://example.com/x", "http://10.1.2.3/", "http://[2001:db8::1]:80/",
+                          "ftp://localhost/", "not a url", "http://user:pw@localhost/"}) {
+    // on_done runs on an I/O thread, never inline on the caller's thread.
+    auto promise = std::make_shared<std::promise<std::pair<absl::Status, std::thread::id>>>();
+    auto future = promise->get_future();
+    client->Fetch(Get(url), [promise](absl::StatusOr<Response> result) {
+      promise->set_value({result.status(), std::this_thread::get_id()});
+    });
+    ASSERT_EQ(future.wait_for(absl::ToChronoSeconds(kTestTimeout)), std::future_status::ready);
+    const auto [status, thread] = future.get();
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument)) << url;
+    EXPECT_NE(thread, std::this_thread::get_id()) << url;
+  }
+}
+
+TEST(HttpClientTest, HttpToLoopbackNamesIsAllowed) {
+  auto server = TestHttpServer::Start(
+      [](const ServerRequest&, ServerConnection& conn) { conn.WriteResponse(200, {}, "ok"); });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  EXPECT_THAT(FetchAndWait(*client, Get(absl::StrCat("http://localhost:", server->port(), "/"))),
+              IsOk());
+  EXPECT_THAT(FetchAndWait(*client, Get(absl::StrCat("http://127.0.0.1:", server->port(), "/"))),
+              IsOk());
+}
+
+// A loopback port nothing listens on.
+int UnusedPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return 0;
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(HttpClientTest, ConnectionRefusedIsUnavailableWithoutHeaderValues) {
+  const int port = UnusedPort();
+  ASSERT_NE(port, 0);
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  Request request = Get(absl::StrCat("http://127.0.0.1:", port, "/?key=query-secret"));
+  request.headers = {{"x-goog-api-key", "header-secret"}};
+
+  absl::StatusOr<Response> response = FetchAndWait(*client, std::move(request));
+
+  EXPECT_THAT(response,
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr(absl::StrCat("127.0.0.1:", port)),
+                             Not(HasSubstr("header-secret")), Not(HasSubstr("query-secret")))));
+}
+
+TEST(HttpClientTest, ManyConcurrentCallsAllComplete) {
+  auto server = TestHttpServer::Start([](const ServerRequest& request, ServerConnection& conn) {
+    conn.WriteResponse(200, {}, request.target);
+  });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  constexpr int kCalls = 20;
+  std::vector<std::future<absl::StatusOr<Response>>> futures;
+  for (int i = 0; i < kCalls; ++i) {
+    auto promise = std::make_shared<std::promise<absl::StatusOr<Response>>>();
+    futures.push_back(promise->get_future());
+    client->Fetch(Get(absl::StrCat(server->base_url(), "/", i)),
+                  [promise](absl::StatusOr<Response> r) { promise->set_value(std::move(r)); });
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_EQ(futures[i].wait_for(absl::ToChronoSeconds(kTestTimeout)),
+              std::future_status::ready);
+    absl::StatusOr<Response> response = futures[i].get();
+    ASSERT_THAT(response, IsOk());
+    EXPECT_EQ(response->body, absl::StrCat("/", i));
+  }
+  EXPECT_LE(server->accept_count(), kCalls);
+}
+
+}  // namespace
+}  // namespace vision_gateway::http
