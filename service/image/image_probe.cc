@@ -1,0 +1,245 @@
+#include "service/image/image_probe.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "service/image/vips_internal.h"
+
+namespace vision_gateway::image {
+namespace {
+
+using internal::GBuffer;
+using internal::VipsImagePtr;
+
+constexpr char kUnsupportedMessage[] =
+    "unsupported image type; supported: image/png, image/jpeg, image/webp, image/heic, image/heif";
+
+// Brands are only looked for in the first bytes of the 'ftyp' box.
+constexpr size_t kMaxFtypBytes = 4096;
+constexpr std::array<std::string_view, 6> kHeicBrands = {"heic", "heix", "hevc",
+                                                         "hevx", "heim", "heis"};
+constexpr std::array<std::string_view, 3> kHeifBrands = {"mif1", "msf1", "heif"};
+// AVIF shares the HEIF container ('mif1' is usually listed) but is not a type Gemini takes.
+constexpr std::array<std::string_view, 2> kAvifBrands = {"avif", "avis"};
+
+template <size_t N>
+bool Contains(const std::array<std::string_view, N>& set, std::string_view brand) {
+  return std::find(set.begin(), set.end(), brand) != set.end();
+}
+
+uint32_t ReadBigEndian32(std::string_view bytes) {
+  return static_cast<uint32_t>(static_cast<unsigned char>(bytes[0])) << 24 |
+         static_cast<uint32_t>(static_cast<unsigned char>(bytes[1])) << 16 |
+         static_cast<uint32_t>(static_cast<unsigned char>(bytes[2])) << 8 |
+         static_cast<uint32_t>(static_cast<unsigned char>(bytes[3]));
+}
+
+// ISO BMFF: [size:4][type:4 = "ftyp"][major brand:4][minor version:4][compatible brands:4 each].
+absl::StatusOr<ImageFormat> SniffIsoBmff(std::string_view bytes) {
+  if (bytes.size() < 16 || bytes.substr(4, 4) != "ftyp") {
+    return absl::InvalidArgumentError(kUnsupportedMessage);
+  }
+  uint64_t box_size = ReadBigEndian32(bytes);
+  if (box_size == 0) box_size = bytes.size();  // the box extends to the end of the data
+  if (box_size < 16) return absl::InvalidArgumentError(kUnsupportedMessage);
+  const size_t end = static_cast<size_t>(
+      std::min<uint64_t>({box_size, bytes.size(), static_cast<uint64_t>(kMaxFtypBytes)}));
+  bool heic = false, heif = false, avif = false;
+  auto classify = [&](std::string_view brand) {
+    heic = heic || Contains(kHeicBrands, brand);
+    heif = heif || Contains(kHeifBrands, brand);
+    avif = avif || Contains(kAvifBrands, brand);
+  };
+  classify(bytes.substr(8, 4));
+  for (size_t offset = 16; offset + 4 <= end; offset += 4) classify(bytes.substr(offset, 4));
+  if (heic) return ImageFormat::kHeic;
+  if (avif) return absl::InvalidArgumentError(kUnsupportedMessage);
+  if (heif) return ImageFormat::kHeif;
+  return absl::InvalidArgumentError(kUnsupportedMessage);
+}
+
+absl::Status CorruptError(const std::string& detail) {
+  return absl::InvalidArgumentError(
+      absl::StrFormat("image data is corrupt or truncated (%s)", detail));
+}
+
+// Opens `bytes` with the loader for `format` (never a guessed one). Reads the header only;
+// pixels are decoded when something pulls them, failing on truncation and decoder errors.
+// `bytes` must outlive the image.
+absl::StatusOr<VipsImagePtr> Open(std::string_view bytes, ImageFormat format) {
+  if (absl::Status s = internal::EnsureVips(); !s.ok()) return s;
+  void* data = const_cast<char*>(bytes.data());  // libvips only reads it
+  const size_t size = bytes.size();
+  VipsImage* out = nullptr;
+  int rc = -1;
+  switch (format) {
+    case ImageFormat::kPng:
+      rc = vips_pngload_buffer(data, size, &out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                               VIPS_FAIL_ON_ERROR, nullptr);
+      break;
+    case ImageFormat::kJpeg:
+      rc = vips_jpegload_buffer(data, size, &out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                VIPS_FAIL_ON_ERROR, nullptr);
+      break;
+    case ImageFormat::kWebp:
+      rc = vips_webpload_buffer(data, size, &out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                VIPS_FAIL_ON_ERROR, nullptr);
+      break;
+    case ImageFormat::kHeic:
+    case ImageFormat::kHeif:
+      rc = vips_heifload_buffer(data, size, &out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                VIPS_FAIL_ON_ERROR, nullptr);
+      break;
+  }
+  VipsImagePtr image(out);
+  if (rc != 0 || image == nullptr) return CorruptError(internal::TakeVipsError());
+  return image;
+}
+
+struct Header {
+  int stored_width = 0;
+  int stored_height = 0;
+  int orientation = 1;
+  ImageSize upright;
+};
+
+Header ReadHeader(VipsImage* image) {
+  Header h;
+  h.stored_width = vips_image_get_width(image);
+  h.stored_height = vips_image_get_height(image);
+  h.orientation = vips_image_get_orientation(image);  // 1..8, 1 when absent or invalid
+  const bool swap = h.orientation >= 5 && h.orientation <= 8;
+  h.upright = swap ? ImageSize{h.stored_height, h.stored_width}
+                   : ImageSize{h.stored_width, h.stored_height};
+  return h;
+}
+
+struct Encoded {
+  std::string bytes;
+  int width = 0;
+  int height = 0;
+};
+
+// Rotates upright (EXIF orientation), shrinks to fit target_width x target_height if larger,
+// and encodes without metadata: JPEG Q90 for JPEG input, PNG otherwise.
+absl::StatusOr<Encoded> Reencode(std::string_view bytes, ImageFormat format, int target_width,
+                                 int target_height) {
+  VipsImage* out = nullptr;
+  // vips_thumbnail_buffer picks its loader itself; the bytes were sniffed as one of ours and
+  // untrusted loaders are blocked. The option string reaches that loader. Thumbnail shrinks on
+  // load where the format allows (JPEG), then rotates upright.
+  const int rc = vips_thumbnail_buffer(const_cast<char*>(bytes.data()), bytes.size(), &out,
+                                       target_width, "height", target_height, "size",
+                                       VIPS_SIZE_DOWN, "option_string", "fail_on=error", nullptr);
+  VipsImagePtr thumb(out);
+  if (rc != 0 || thumb == nullptr) return CorruptError(internal::TakeVipsError());
+  void* buffer = nullptr;
+  size_t length = 0;
+  const int save_rc =
+      format == ImageFormat::kJpeg
+          ? vips_jpegsave_buffer(thumb.get(), &buffer, &length, "Q", 90, "strip", TRUE, nullptr)
+          : vips_pngsave_buffer(thumb.get(), &buffer, &length, "strip", TRUE, "compression", 6,
+                                nullptr);
+  GBuffer owned(buffer);
+  // Saving pulls every pixel through the decoder: a failure here is almost always bad input.
+  if (save_rc != 0 || buffer == nullptr) return CorruptError(internal::TakeVipsError());
+  return Encoded{std::string(static_cast<const char*>(buffer), length),
+                 vips_image_get_width(thumb.get()), vips_image_get_height(thumb.get())};
+}
+
+}  // namespace
+
+std::string_view MimeTypeOf(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kPng:
+      return "image/png";
+    case ImageFormat::kJpeg:
+      return "image/jpeg";
+    case ImageFormat::kWebp:
+      return "image/webp";
+    case ImageFormat::kHeic:
+      return "image/heic";
+    case ImageFormat::kHeif:
+      return "image/heif";
+  }
+  return "application/octet-stream";
+}
+
+absl::StatusOr<ImageFormat> SniffFormat(std::string_view bytes) {
+  if (bytes.empty()) return absl::InvalidArgumentError("image is empty");
+  if (bytes.starts_with(std::string_view("\x89PNG\r\n\x1a\n", 8))) return ImageFormat::kPng;
+  if (bytes.starts_with("\xff\xd8\xff")) return ImageFormat::kJpeg;
+  if (bytes.size() >= 12 && bytes.starts_with("RIFF") && bytes.substr(8, 4) == "WEBP") {
+    return ImageFormat::kWebp;
+  }
+  return SniffIsoBmff(bytes);
+}
+
+absl::StatusOr<ImageSize> ProbeSize(std::string_view bytes) {
+  absl::StatusOr<ImageFormat> format = SniffFormat(bytes);
+  if (!format.ok()) return format.status();
+  absl::StatusOr<VipsImagePtr> image = Open(bytes, *format);
+  if (!image.ok()) return image.status();
+  return ReadHeader(image->get()).upright;
+}
+
+absl::StatusOr<PreparedImage> PrepareImage(std::string bytes, const PrepareOptions& options) {
+  absl::StatusOr<ImageFormat> format = SniffFormat(bytes);
+  if (!format.ok()) return format.status();
+
+  PreparedImage result;
+  result.source_format = *format;
+  bool resize = false;
+  {
+    absl::StatusOr<VipsImagePtr> image = Open(bytes, *format);
+    if (!image.ok()) return image.status();
+    const Header header = ReadHeader(image->get());
+    const int64_t pixels = static_cast<int64_t>(header.stored_width) * header.stored_height;
+    if (options.max_pixels > 0 && pixels > options.max_pixels) {
+      return absl::InvalidArgumentError(absl::StrFormat("image is %dx%d pixels; the limit is %d",
+                                                        header.upright.width, header.upright.height,
+                                                        options.max_pixels));
+    }
+    result.width = header.upright.width;
+    result.height = header.upright.height;
+    result.orientation = header.orientation;
+    resize =
+        options.max_dimension > 0 && std::max(result.width, result.height) > options.max_dimension;
+    if (header.orientation == 1 && !resize) {
+      if (options.verify_pixels) {
+        double mean = 0;
+        if (vips_avg(image->get(), &mean, nullptr) != 0) {
+          return CorruptError(internal::TakeVipsError());
+        }
+      }
+      result.format = *format;
+      result.mime_type = std::string(MimeTypeOf(*format));
+      result.sent_width = result.width;
+      result.sent_height = result.height;
+      result.reencoded = false;
+      image->reset();  // the image reads `bytes`: release it before moving them
+      result.bytes = std::move(bytes);
+      return result;
+    }
+  }
+
+  const int target_width = resize ? options.max_dimension : result.width;
+  const int target_height = resize ? options.max_dimension : result.height;
+  absl::StatusOr<Encoded> encoded = Reencode(bytes, *format, target_width, target_height);
+  if (!encoded.ok()) return encoded.status();
+  result.format = *format == ImageFormat::kJpeg ? ImageFormat::kJpeg : ImageFormat::kPng;
+  result.mime_type = std::string(MimeTypeOf(result.format));
+  result.sent_width = encoded->width;
+  result.sent_height = encoded->height;
+  result.reencoded = true;
+  result.bytes = std::move(encoded->bytes);
+  return result;
+}
+
+}  // namespace vision_gateway::image

@@ -1,0 +1,197 @@
+#include "service/image/mask_codec.h"
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/service/image/test_images.h"
+#include "tests/testing/status_matchers.h"
+
+namespace vision_gateway::image {
+namespace {
+
+using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
+using ::vision_gateway::image::testing::Decode;
+using ::vision_gateway::image::testing::Encode;
+using ::vision_gateway::image::testing::MakePixels;
+using ::vision_gateway::image::testing::Pixels;
+using ::vision_gateway::testing::IsOk;
+using ::vision_gateway::testing::StatusIs;
+
+std::string Png(const Pixels& p) { return Encode(p, ".png").value_or(""); }
+
+// One row of a 1-pixel-high grey PNG.
+std::string RowPng(const std::vector<uint8_t>& values) {
+  Pixels p = MakePixels(static_cast<int>(values.size()), 1, 1);
+  p.data = values;
+  return Png(p);
+}
+
+TEST(MaskFromPngTest, ResizesAndThresholdsLeftHalf) {
+  // 256 x 256, columns 0..127 = 255 and 128..255 = 0, resized to a 100 x 50 box: the edge
+  // falls between output columns 49 and 50 (source x = 128 is output x = 50).
+  Pixels p = MakePixels(256, 256, 1, 0);
+  for (int y = 0; y < 256; ++y) {
+    for (int x = 0; x < 128; ++x) p.at(x, y) = 255;
+  }
+  absl::StatusOr<BinaryMask> mask = MaskFromPng(Png(p), 100, 50, 0.5);
+  ASSERT_THAT(mask, IsOk());
+  ASSERT_EQ(mask->width, 100);
+  ASSERT_EQ(mask->height, 50);
+  ASSERT_EQ(mask->data.size(), 100u * 50u);
+  for (int y = 0; y < 50; ++y) {
+    for (int x = 0; x < 100; ++x) {
+      EXPECT_EQ(mask->data[y * 100 + x], x < 50 ? 1 : 0) << "(" << x << ", " << y << ")";
+    }
+  }
+  EXPECT_EQ(MaskArea(*mask), 50 * 50);
+}
+
+TEST(MaskFromPngTest, UpscalesWithCentreAlignedBilinearInterpolation) {
+  // Source row [0, 0, 255, 255] -> 8 pixels. Output pixel i samples source position
+  // (i + 0.5) * 4 / 8 - 0.5 = 0.5 i - 0.25, clamped to [0, 3]:
+  //   i:        0      1     2     3       4       5     6     7
+  //   pos:    -0.25  0.25  0.75  1.25    1.75    2.25  2.75  3.25
+  //   value:    0      0     0   63.75  191.25   255   255   255
+  const std::string png = RowPng({0, 0, 255, 255});
+  absl::StatusOr<BinaryMask> half = MaskFromPng(png, 8, 1, 0.5);  // > 127.5
+  absl::StatusOr<BinaryMask> low = MaskFromPng(png, 8, 1, 0.2);   // > 51
+  absl::StatusOr<BinaryMask> high = MaskFromPng(png, 8, 1, 0.8);  // > 204
+  ASSERT_THAT(half, IsOk());
+  ASSERT_THAT(low, IsOk());
+  ASSERT_THAT(high, IsOk());
+  EXPECT_THAT(half->data, ElementsAreArray({0, 0, 0, 0, 1, 1, 1, 1}));
+  EXPECT_THAT(low->data, ElementsAreArray({0, 0, 0, 1, 1, 1, 1, 1}));
+  EXPECT_THAT(high->data, ElementsAreArray({0, 0, 0, 0, 0, 1, 1, 1}));
+}
+
+TEST(MaskFromPngTest, UpscalesVertically) {
+  // The same row as a column: the vertical pass uses the same convention.
+  Pixels p = MakePixels(1, 4, 1, 0);
+  p.at(0, 2) = 255;
+  p.at(0, 3) = 255;
+  absl::StatusOr<BinaryMask> mask = MaskFromPng(Png(p), 1, 8, 0.5);
+  ASSERT_THAT(mask, IsOk());
+  EXPECT_THAT(mask->data, ElementsAreArray({0, 0, 0, 0, 1, 1, 1, 1}));
+}
+
+TEST(MaskFromPngTest, DownscalingAveragesInsteadOfSkipping) {
+  // A 1-pixel line in every 4th column, downscaled 4x: each output pixel covers one line pixel
+  // and the line (at 255) contributes about 1/4 of the kernel weight. Point sampling would see
+  // all or nothing; the widened triangle kernel sees ~64.
+  std::vector<uint8_t> row(64, 0);
+  for (int x = 1; x < 64; x += 4) row[x] = 255;
+  const std::string png = RowPng(row);
+  absl::StatusOr<BinaryMask> above = MaskFromPng(png, 16, 1, 0.15);  // > 38.25
+  absl::StatusOr<BinaryMask> below = MaskFromPng(png, 16, 1, 0.35);  // > 89.25
+  ASSERT_THAT(above, IsOk());
+  ASSERT_THAT(below, IsOk());
+  EXPECT_EQ(MaskArea(*above), 16);
+  EXPECT_EQ(MaskArea(*below), 0);
+}
+
+TEST(MaskFromPngTest, ThresholdIsStrictlyGreater) {
+  EXPECT_EQ(MaskArea(*MaskFromPng(Png(MakePixels(4, 4, 1, 128)), 7, 5, 0.5)), 35);
+  EXPECT_EQ(MaskArea(*MaskFromPng(Png(MakePixels(4, 4, 1, 127)), 7, 5, 0.5)), 0);
+  EXPECT_EQ(MaskArea(*MaskFromPng(Png(MakePixels(4, 4, 1, 255)), 7, 5, 1.0)), 0);
+  EXPECT_EQ(MaskArea(*MaskFromPng(Png(MakePixels(4, 4, 1, 1)), 7, 5, 0.0)), 35);
+  // 51 / 255 = 0.2 exactly: 51 is not above it, 52 is, despite floating-point rounding.
+  EXPECT_EQ(MaskArea(*MaskFromPng(Png(MakePixels(3, 3, 1, 51)), 10, 10, 0.2)), 0);
+  EXPECT_EQ(MaskArea(*MaskFromPng(Png(MakePixels(3, 3, 1, 52)), 10, 10, 0.2)), 100);
+}
+
+TEST(MaskFromPngTest, UsesTheFirstBandOfColourMasks) {
+  for (int bands : {2, 3, 4}) {
+    Pixels p = MakePixels(8, 8, bands, 0);
+    for (int y = 0; y < 8; ++y) {
+      for (int x = 0; x < 4; ++x) p.at(x, y, 0) = 255;  // first band: left half
+      for (int x = 4; x < 8; ++x) {
+        for (int b = 1; b < bands; ++b) p.at(x, y, b) = 255;  // other bands: right half
+      }
+    }
+    absl::StatusOr<BinaryMask> mask = MaskFromPng(Png(p), 8, 8, 0.5);
+    ASSERT_THAT(mask, IsOk()) << bands;
+    EXPECT_EQ(MaskArea(*mask), 32) << bands;
+    EXPECT_EQ(mask->data[0], 1) << bands;
+    EXPECT_EQ(mask->data[7], 0) << bands;
+  }
+}
+
+TEST(MaskFromPngTest, ScalesSixteenBitMasks) {
+  // 65535 -> 255, 32896 (= 128 * 257) -> 128, 32639 (= 127 * 257) -> 127.
+  const std::string png = testing::EncodeGrey16Png(3, 1, {65535, 32896, 32639});
+  absl::StatusOr<BinaryMask> mask = MaskFromPng(png, 3, 1, 0.5);
+  ASSERT_THAT(mask, IsOk());
+  EXPECT_THAT(mask->data, ElementsAreArray({1, 1, 0}));
+}
+
+TEST(MaskFromPngTest, RejectsBadInput) {
+  const std::string good = Png(MakePixels(16, 16, 1, 200));
+  ASSERT_THAT(MaskFromPng(good, 4, 4, 0.5), IsOk());
+  const auto invalid = StatusIs(absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(MaskFromPng("", 4, 4, 0.5), invalid);
+  EXPECT_THAT(MaskFromPng("<start_of_mask><seg_35>", 4, 4, 0.5), invalid);
+  EXPECT_THAT(MaskFromPng(Encode(MakePixels(16, 16, 3, 200), ".jpg").value(), 4, 4, 0.5),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a PNG")));
+  EXPECT_THAT(MaskFromPng(good.substr(0, good.size() - 20), 4, 4, 0.5), invalid);
+  EXPECT_THAT(MaskFromPng(good, 0, 4, 0.5), invalid);
+  EXPECT_THAT(MaskFromPng(good, 4, -1, 0.5), invalid);
+  EXPECT_THAT(MaskFromPng(good, 20000, 20000, 0.5), invalid);
+  EXPECT_THAT(MaskFromPng(good, 4, 4, 1.5), invalid);
+  EXPECT_THAT(MaskFromPng(good, 4, 4, -0.1), invalid);
+  EXPECT_THAT(MaskFromPng(good, 4, 4, std::numeric_limits<double>::quiet_NaN()), invalid);
+}
+
+TEST(MaskFromPngTest, RejectsTruncatedNoisyPng) {
+  std::string png = Png(testing::NoisePixels(256, 256, 1));
+  ASSERT_THAT(MaskFromPng(png, 64, 64, 0.5), IsOk());
+  EXPECT_THAT(MaskFromPng(png.substr(0, png.size() / 2), 64, 64, 0.5),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("corrupt or truncated")));
+}
+
+TEST(MaskFromPngTest, RejectsHugePngFromItsHeader) {
+  EXPECT_THAT(MaskFromPng(testing::PngHeaderOnly(5000, 5000), 10, 10, 0.5),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("5000x5000")));
+}
+
+TEST(EncodeMaskPngTest, WritesEightBitGreyZeroAnd255) {
+  BinaryMask mask{3, 2, {1, 0, 1, 0, 0, 1}};
+  const std::string png = EncodeMaskPng(mask);
+  ASSERT_FALSE(png.empty());
+  ASSERT_TRUE(png.starts_with("\x89PNG"));
+  // IHDR: bit depth at byte 24, colour type at byte 25 (0 = greyscale).
+  EXPECT_EQ(static_cast<unsigned char>(png[24]), 8);
+  EXPECT_EQ(static_cast<unsigned char>(png[25]), 0);
+  const testing::Decoded d = Decode(png);
+  EXPECT_EQ(d.pixels.width, 3);
+  EXPECT_EQ(d.pixels.height, 2);
+  EXPECT_EQ(d.pixels.bands, 1);
+  EXPECT_THAT(d.pixels.data, ElementsAreArray({255, 0, 255, 0, 0, 255}));
+}
+
+TEST(EncodeMaskPngTest, RoundTripsThroughMaskFromPng) {
+  std::mt19937 rng(3);
+  BinaryMask mask{37, 23, std::vector<uint8_t>(37 * 23)};
+  for (uint8_t& v : mask.data) v = rng() % 2;
+  absl::StatusOr<BinaryMask> back = MaskFromPng(EncodeMaskPng(mask), 37, 23, 0.5);
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->data, mask.data);
+}
+
+TEST(EncodeMaskPngTest, ReturnsEmptyForInvalidMasks) {
+  EXPECT_EQ(EncodeMaskPng(BinaryMask{}), "");
+  EXPECT_EQ(EncodeMaskPng(BinaryMask{2, 2, {1, 0, 1}}), "");
+}
+
+TEST(MaskAreaTest, CountsSetPixels) {
+  EXPECT_EQ(MaskArea(BinaryMask{}), 0);
+  EXPECT_EQ(MaskArea(BinaryMask{2, 2, {1, 0, 1, 1}}), 3);
+}
+
+}  // namespace
+}  // namespace vision_gateway::image
