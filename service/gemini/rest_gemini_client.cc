@@ -1,1 +1,408 @@
-// placeholder: being written
+// GeminiClient over the HTTP layer: one HTTP exchange per call, no retries (a decorator's job).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "service/gemini/error_envelope.h"
+#include "service/gemini/gemini_client.h"
+#include "service/gemini/json_codec.h"
+#include "service/http/http_client.h"
+#include "service/http/sse_splitter.h"
+
+namespace vision_gateway::gemini {
+namespace {
+
+constexpr char kApiClientHeader[] = "vision-gateway/0.1";
+constexpr char kRedacted[] = "[redacted]";
+constexpr std::size_t kMaxModelIdBytes = 128;
+
+// The status with every occurrence of `secret` removed from its message, and payloads that contain
+// it dropped. The key only travels in a request header, so this is defence in depth against an
+// upstream or transport message echoing it.
+absl::Status Redact(absl::Status status, const std::string& secret) {
+  if (status.ok() || secret.empty()) return status;
+  const absl::string_view message = status.message();
+  bool dirty = message.find(secret) != absl::string_view::npos;
+  status.ForEachPayload([&](absl::string_view, const absl::Cord& payload) {
+    if (std::string(payload).find(secret) != std::string::npos) dirty = true;
+  });
+  if (!dirty) return status;
+  absl::Status clean(status.code(), absl::StrReplaceAll(message, {{secret, kRedacted}}));
+  status.ForEachPayload([&](absl::string_view type_url, const absl::Cord& payload) {
+    if (std::string(payload).find(secret) == std::string::npos) clean.SetPayload(type_url, payload);
+  });
+  return clean;
+}
+
+// "models/gemini-2.5-flash" or "gemini-2.5-flash" -> "gemini-2.5-flash"; only [A-Za-z0-9._-].
+absl::StatusOr<std::string> ModelId(std::string_view model) {
+  if (model.starts_with("models/")) model.remove_prefix(7);
+  bool all_dots = true;
+  for (const char c : model) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          "invalid Gemini model id: only letters, digits, '.', '_' and '-' are allowed");
+    }
+    if (c != '.') all_dots = false;
+  }
+  if (model.empty() || model.size() > kMaxModelIdBytes || all_dots) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid Gemini model id: must be 1 to ", kMaxModelIdBytes, " characters, not only dots"));
+  }
+  return std::string(model);
+}
+
+bool IsSuccess(int http_status) { return http_status >= 200 && http_status < 300; }
+
+// Holds the HTTP call so that Cancel() can reach it from any thread, even when it comes before
+// Stream()/Fetch() returned, and drops it once the HTTP layer reported completion (its handler
+// holds a reference back to us).
+class HttpCallSlot {
+ public:
+  void Set(std::shared_ptr<http::Call> call) {
+    bool cancel_now = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) return;
+      call_ = call;
+      cancel_now = cancel_requested_;
+    }
+    if (cancel_now && call) call->Cancel();
+  }
+  void Cancel() {
+    std::shared_ptr<http::Call> call;
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) return;
+      cancel_requested_ = true;
+      call = call_;
+    }
+    // Outside the lock: the HTTP layer may report completion from inside Cancel().
+    if (call) call->Cancel();
+  }
+  void Done() {
+    std::shared_ptr<http::Call> call;
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+    call.swap(call_);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::shared_ptr<http::Call> call_ ABSL_GUARDED_BY(mu_);
+  bool cancel_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class FinishedCall final : public PendingCall {
+ public:
+  void Cancel() override {}
+};
+
+absl::Status CancelledStatus() { return absl::CancelledError("Gemini call cancelled"); }
+
+// One streamGenerateContent call. HTTP callbacks of one call never run concurrently (they run on
+// the call's strand); Cancel() may come from any thread.
+class StreamCall final : public PendingCall, public std::enable_shared_from_this<StreamCall> {
+ public:
+  StreamCall(StreamObserver observer, std::string api_key)
+      : observer_(std::move(observer)), api_key_(std::move(api_key)) {}
+
+  void Start(http::HttpClient& http, http::Request request) {
+    std::shared_ptr<StreamCall> self = shared_from_this();
+    http::StreamHandler handler;
+    handler.on_head = [self](const http::ResponseHead& head) { self->OnHead(head); };
+    handler.on_body = [self](std::string_view bytes) { self->OnBody(bytes); };
+    handler.on_done = [self](absl::Status status) { self->OnHttpDone(std::move(status)); };
+    slot_.Set(http.Stream(std::move(request), std::move(handler)));
+  }
+
+  void Cancel() override {
+    cancelled_.store(true);
+    slot_.Cancel();
+  }
+
+ private:
+  void OnHead(const http::ResponseHead& head) { http_status_ = head.status; }
+
+  void OnBody(std::string_view bytes) {
+    if (finished_.load() || cancelled_.load()) return;
+    if (!IsSuccess(http_status_)) {
+      const std::size_t room = kMaxErrorBodyBytes - error_body_.size();
+      error_body_.append(bytes.substr(0, room));
+      // Enough to report the error: stop reading a huge error body.
+      if (bytes.size() > room) Fail(StatusFromHttpError(http_status_, error_body_));
+      return;
+    }
+    absl::Status fed = splitter_.Feed(bytes, [this](http::SseEvent event) { OnEvent(std::move(event)); });
+    if (!fed.ok()) Fail(std::move(fed));
+  }
+
+  void OnEvent(http::SseEvent event) {
+    if (finished_.load() || cancelled_.load()) return;
+    if (!event.raw.empty()) {
+      // Text outside SSE fields: Gemini's way of reporting an error after a 200.
+      absl::Status error = StatusFromErrorJson(event.raw);
+      if (error.ok()) error = absl::InternalError("malformed stream event from Gemini");
+      Fail(std::move(error));
+      return;
+    }
+    if (event.data.empty()) return;
+    // Cheap pre-check: an error object inside a data field (a "error" key, not escaped text).
+    if (event.data.find("\"error\"") != std::string::npos) {
+      absl::Status error = StatusFromErrorJson(event.data);
+      if (!error.ok()) {
+        Fail(std::move(error));
+        return;
+      }
+    }
+    absl::StatusOr<GenerateContentResponse> chunk = DecodeGenerateContentResponse(event.data);
+    if (!chunk.ok()) {
+      Fail(chunk.status());
+      return;
+    }
+    for (const Candidate& c : chunk->candidates) {
+      if (!c.finish_reason.empty()) saw_finish_ = true;
+    }
+    if (chunk->prompt_feedback && !chunk->prompt_feedback->block_reason.empty()) saw_finish_ = true;
+    if (cancelled_.load() || !observer_.on_chunk) return;
+    observer_.on_chunk(*std::move(chunk));
+  }
+
+  void OnHttpDone(absl::Status status) {
+    slot_.Done();
+    if (finished_.load()) return;
+    if (cancelled_.load()) return Finish(CancelledStatus());
+    if (http_status_ == 0) {
+      return Finish(status.ok() ? absl::InternalError("Gemini call ended without a response")
+                                : std::move(status));
+    }
+    if (!IsSuccess(http_status_)) return Finish(StatusFromHttpError(http_status_, error_body_));
+    if (!status.ok()) return Finish(std::move(status));
+    splitter_.Finish([this](http::SseEvent event) { OnEvent(std::move(event)); });
+    if (finished_.load()) return;
+    if (!saw_finish_) {
+      return Finish(absl::UnavailableError("Gemini stream ended before the model finished"));
+    }
+    Finish(absl::OkStatus());
+  }
+
+  // Ends the call with `status` and stops the HTTP exchange.
+  void Fail(absl::Status status) {
+    Finish(std::move(status));
+    slot_.Cancel();
+  }
+
+  // Exactly once.
+  void Finish(absl::Status status) {
+    if (finished_.exchange(true)) return;
+    if (cancelled_.load()) status = CancelledStatus();
+    auto on_done = std::move(observer_.on_done);
+    if (on_done) on_done(Redact(std::move(status), api_key_));
+  }
+
+  StreamObserver observer_;
+  const std::string api_key_;
+  HttpCallSlot slot_;
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> finished_{false};
+  // Touched only from HTTP callbacks.
+  int http_status_ = 0;
+  std::string error_body_;
+  http::SseSplitter splitter_;
+  bool saw_finish_ = false;
+};
+
+// One generateContent or countTokens call: the whole response through Fetch.
+template <typename T>
+class UnaryCall final : public PendingCall, public std::enable_shared_from_this<UnaryCall<T>> {
+ public:
+  using Decoder = absl::StatusOr<T> (*)(std::string_view, const JsonCodecOptions&);
+  using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+
+  UnaryCall(Decoder decoder, Done done, std::string api_key)
+      : decoder_(decoder), done_(std::move(done)), api_key_(std::move(api_key)) {}
+
+  void Start(http::HttpClient& http, http::Request request) {
+    std::shared_ptr<UnaryCall> self = this->shared_from_this();
+    slot_.Set(http.Fetch(std::move(request), [self](absl::StatusOr<http::Response> response) {
+      self->OnHttpDone(std::move(response));
+    }));
+  }
+
+  void Cancel() override {
+    cancelled_.store(true);
+    slot_.Cancel();
+  }
+
+ private:
+  void OnHttpDone(absl::StatusOr<http::Response> response) {
+    slot_.Done();
+    if (finished_.exchange(true)) return;
+    absl::StatusOr<T> result = Result(std::move(response));
+    if (!result.ok()) result = Redact(result.status(), api_key_);
+    auto done = std::move(done_);
+    if (done) done(std::move(result));
+  }
+
+  absl::StatusOr<T> Result(absl::StatusOr<http::Response> response) {
+    if (cancelled_.load()) return CancelledStatus();
+    if (!response.ok()) return response.status();
+    if (!IsSuccess(response->head.status)) {
+      return StatusFromHttpError(response->head.status, response->body);
+    }
+    if (response->body.find("\"error\"") != std::string::npos) {
+      absl::Status error = StatusFromErrorJson(response->body);
+      if (!error.ok()) return error;
+    }
+    return decoder_(response->body, JsonCodecOptions());
+  }
+
+  Decoder decoder_;
+  Done done_;
+  const std::string api_key_;
+  HttpCallSlot slot_;
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> finished_{false};
+};
+
+class RestGeminiClient final : public GeminiClient {
+ public:
+  RestGeminiClient(GeminiOptions options, std::shared_ptr<http::HttpClient> http)
+      : options_(std::move(options)), http_(std::move(http)) {}
+
+  std::shared_ptr<PendingCall> StreamGenerateContent(const std::string& model,
+                                                     GenerateContentRequest request,
+                                                     CallOptions options,
+                                                     StreamObserver observer) override {
+    absl::StatusOr<http::Request> http_request =
+        MakeRequest(model, "streamGenerateContent?alt=sse", EncodeGenerateContentRequest(request),
+                    options);
+    if (!http_request.ok()) {
+      if (observer.on_done) observer.on_done(http_request.status());
+      return std::make_shared<FinishedCall>();
+    }
+    auto call = std::make_shared<StreamCall>(std::move(observer), options_.api_key);
+    call->Start(*http_, *std::move(http_request));
+    return call;
+  }
+
+  std::shared_ptr<PendingCall> GenerateContent(
+      const std::string& model, GenerateContentRequest request, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<GenerateContentResponse>)> done) override {
+    return StartUnary<GenerateContentResponse>(model, "generateContent",
+                                               EncodeGenerateContentRequest(request), options,
+                                               &DecodeGenerateContentResponse, std::move(done));
+  }
+
+  std::shared_ptr<PendingCall> CountTokens(
+      const std::string& model, CountTokensRequest request, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<CountTokensResponse>)> done) override {
+    return StartUnary<CountTokensResponse>(model, "countTokens", EncodeCountTokensRequest(request),
+                                           options, &DecodeCountTokensResponse, std::move(done));
+  }
+
+ private:
+  template <typename T>
+  std::shared_ptr<PendingCall> StartUnary(const std::string& model, std::string_view method,
+                                          absl::StatusOr<std::string> body,
+                                          const CallOptions& options,
+                                          typename UnaryCall<T>::Decoder decoder,
+                                          typename UnaryCall<T>::Done done) {
+    absl::StatusOr<http::Request> http_request = MakeRequest(model, method, std::move(body), options);
+    if (!http_request.ok()) {
+      if (done) done(http_request.status());
+      return std::make_shared<FinishedCall>();
+    }
+    auto call = std::make_shared<UnaryCall<T>>(decoder, std::move(done), options_.api_key);
+    call->Start(*http_, *std::move(http_request));
+    return call;
+  }
+
+  absl::StatusOr<http::Request> MakeRequest(const std::string& model, std::string_view method,
+                                            absl::StatusOr<std::string> body,
+                                            const CallOptions& options) const {
+    absl::StatusOr<std::string> id = ModelId(model);
+    if (!id.ok()) return id.status();
+    if (!body.ok()) return body.status();
+    http::Request request;
+    request.method = "POST";
+    request.url = absl::StrCat(options_.base_url, "/", options_.api_version, "/models/", *id, ":",
+                               std::string(method));
+    request.headers = {
+        {"content-type", "application/json"},
+        {"x-goog-api-key", options_.api_key},
+        {"x-goog-api-client", kApiClientHeader},
+    };
+    request.body = *std::move(body);
+    request.deadline =
+        std::min(options.deadline, absl::Now() + absl::FromChrono(options_.default_timeout));
+    return request;
+  }
+
+  const GeminiOptions options_;
+  const std::shared_ptr<http::HttpClient> http_;
+};
+
+bool IsHeaderSafe(std::string_view value) {
+  for (const char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x21 || u > 0x7E) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GeminiClient>> MakeGeminiClient(
+    GeminiOptions options, std::shared_ptr<http::HttpClient> http) {
+  if (http == nullptr) return absl::InvalidArgumentError("Gemini client needs an HTTP client");
+  while (!options.base_url.empty() && options.base_url.back() == '/') options.base_url.pop_back();
+  std::string_view rest = options.base_url;
+  if (rest.starts_with("https://")) {
+    rest.remove_prefix(8);
+  } else if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else {
+    return absl::InvalidArgumentError("Gemini base_url must start with https:// or http://");
+  }
+  if (rest.empty() || rest.find_first_of("/?#@") != std::string_view::npos ||
+      !IsHeaderSafe(rest)) {
+    return absl::InvalidArgumentError(
+        "Gemini base_url must be scheme://host[:port] with no path, query or user info");
+  }
+  if (options.api_version.empty() || options.api_version.size() > 32) {
+    return absl::InvalidArgumentError("Gemini api_version is empty or too long");
+  }
+  for (const char c : options.api_version) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+      return absl::InvalidArgumentError("Gemini api_version must be letters and digits");
+    }
+  }
+  // Never echo the key itself.
+  if (options.api_key.empty()) return absl::InvalidArgumentError("Gemini API key is empty");
+  if (!IsHeaderSafe(options.api_key)) {
+    return absl::InvalidArgumentError("Gemini API key contains whitespace or control characters");
+  }
+  if (options.default_timeout <= std::chrono::milliseconds::zero()) {
+    return absl::InvalidArgumentError("Gemini default_timeout must be positive");
+  }
+  return std::make_unique<RestGeminiClient>(std::move(options), std::move(http));
+}
+
+}  // namespace vision_gateway::gemini
