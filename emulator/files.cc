@@ -1,0 +1,387 @@
+#include "emulator/files.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <openssl/evp.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "emulator/gemini_wire.h"
+
+namespace vision_gateway::emulator {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::string_view kFileUriBase = "https://generativelanguage.googleapis.com/";
+
+absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+json::string_view Js(std::string_view s) { return json::string_view(s.data(), s.size()); }
+std::string_view Sv(json::string_view s) { return std::string_view(s.data(), s.size()); }
+
+std::string Header(const FileRequest& request, std::string_view name) {
+  if (request.headers == nullptr) return "";
+  for (const auto& [key, value] : *request.headers) {
+    if (absl::EqualsIgnoreCase(key, Absl(name))) return value;
+  }
+  return "";
+}
+
+std::string Param(const FileRequest& request, std::string_view name) {
+  for (const auto& [key, value] : request.query) {
+    if (key == name) return value;
+  }
+  return "";
+}
+
+ScriptedResponse JsonResponse(std::string_view json_text) {
+  ScriptedResponse response;
+  response.headers.emplace_back("Content-Type", "application/json; charset=UTF-8");
+  AddGoogleHeaders(response.headers);
+  response.body = PrettyJson(json_text);
+  return response;
+}
+
+// Upload-endpoint errors are plain text, as the real front end sends them.
+ScriptedResponse PlainError(int status, std::string message) {
+  ScriptedResponse response;
+  response.status = status;
+  response.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
+  AddGoogleHeaders(response.headers);
+  response.body = std::move(message);
+  return response;
+}
+
+ScriptedResponse NoSuchFile(std::string_view id) {
+  return ErrorResponse(403, absl::StrCat("You do not have permission to access the File ",
+                                         Absl(id), " or it may not exist."));
+}
+
+bool ValidFileId(std::string_view id) {
+  if (id.empty() || id.size() > 40 || id.front() == '-' || id.back() == '-') return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_islower(static_cast<unsigned char>(c)) ||
+           absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '-';
+  });
+}
+
+std::string NewId(uint64_t counter, size_t length) {
+  uint64_t x = counter * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  std::string id;
+  static constexpr std::string_view kAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  while (id.size() < length) {
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 29;
+    id += kAlphabet[x % kAlphabet.size()];
+  }
+  return id;
+}
+
+// base64 of the lowercase hex SHA-256 digest (the API's encoding quirk).
+std::string Sha256HashField(const std::string& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    return "";
+  }
+  return absl::Base64Escape(absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), length)));
+}
+
+std::string Timestamp(absl::Time time, bool nanos) {
+  return absl::FormatTime(nanos ? "%Y-%m-%dT%H:%M:%E9SZ" : "%Y-%m-%dT%H:%M:%E6SZ", time,
+                          absl::UTCTimeZone());
+}
+
+}  // namespace
+
+ScriptedResponse FileStore::Handle(const FileRequest& request) {
+  const auto& segments = request.segments;
+  if (segments.empty() || segments[0] != "files" || segments.size() > 2) {
+    return ErrorResponse(404, "Method not found.");
+  }
+  if (request.upload) {
+    if (segments.size() != 1 || request.method != "POST") {
+      return ErrorResponse(404, "Method not found.");
+    }
+    const std::string upload_id = Param(request, "upload_id");
+    if (!upload_id.empty()) return UploadChunk(request, upload_id);
+    return StartUpload(request);
+  }
+  if (segments.size() == 1) {
+    if (request.method == "GET") return ListFiles(request);
+    return ErrorResponse(404, "Method not found.");
+  }
+  const std::string& id = segments[1];
+  if (request.method == "GET") return GetFile(id);
+  if (request.method == "DELETE") return DeleteFile(id);
+  return ErrorResponse(404, "Method not found.");
+}
+
+ScriptedResponse FileStore::StartUpload(const FileRequest& request) {
+  const std::string protocol = absl::AsciiStrToLower(Header(request, "x-goog-upload-protocol"));
+  const std::string command = absl::AsciiStrToLower(Header(request, "x-goog-upload-command"));
+  if (protocol != "resumable" || command != "start") {
+    return ErrorResponse(400, "The emulator supports only the resumable upload protocol "
+                              "(X-Goog-Upload-Protocol: resumable, X-Goog-Upload-Command: start).");
+  }
+  Upload upload;
+  upload.mime_type = Header(request, "x-goog-upload-header-content-type");
+  const std::string length = Header(request, "x-goog-upload-header-content-length");
+  if (!length.empty()) {
+    int64_t declared = 0;
+    if (!absl::SimpleAtoi(length, &declared) || declared < 0) {
+      return ErrorResponse(400, "Invalid X-Goog-Upload-Header-Content-Length.");
+    }
+    if (declared > kMaxFileBytes) {
+      return ErrorResponse(400, "File size exceeds the 2 GB limit.");
+    }
+    upload.declared_size = declared;
+  }
+  if (!absl::StripAsciiWhitespace(request.body).empty()) {
+    json::error_code ec;
+    json::value body = json::parse(Js(request.body), ec);
+    if (ec || !body.is_object()) {
+      return ErrorResponse(400, "Invalid JSON payload received.");
+    }
+    const json::value* file = body.get_object().if_contains("file");
+    if (file != nullptr) {
+      if (!file->is_object()) return ErrorResponse(400, "Invalid value at 'file'.");
+      for (const auto& member : file->get_object()) {
+        const std::string_view key = Sv(member.key());
+        const json::value& value = member.value();
+        auto text = [&]() { return value.is_string() ? std::string(Sv(value.get_string())) : ""; };
+        if (key == "displayName" || key == "display_name") {
+          upload.display_name = text();
+          if (upload.display_name.size() > 512) {
+            return ErrorResponse(400, "display_name must be at most 512 characters.");
+          }
+        } else if (key == "mimeType" || key == "mime_type") {
+          if (upload.mime_type.empty()) upload.mime_type = text();
+        } else if (key == "name") {
+          std::string name = text();
+          absl::string_view id = name;
+          absl::ConsumePrefix(&id, "files/");
+          if (!ValidFileId(std::string_view(id.data(), id.size()))) {
+            return ErrorResponse(400, "Invalid file name: use lowercase letters, digits and "
+                                      "dashes, at most 40 characters.");
+          }
+          upload.file_id = std::string(id);
+        }
+      }
+    }
+  }
+  if (upload.mime_type.empty()) {
+    return ErrorResponse(400, "MIME type of the file is not specified.");
+  }
+  absl::MutexLock lock(&mu_);
+  if (!upload.file_id.empty() && files_.count(upload.file_id) != 0) {
+    return ErrorResponse(409, absl::StrCat("File files/", upload.file_id, " already exists."));
+  }
+  const std::string upload_id = NewId(++counter_, 32);
+  uploads_.emplace(upload_id, std::move(upload));
+  ScriptedResponse response;
+  response.headers.emplace_back(
+      "X-Goog-Upload-URL", absl::StrCat(request.base_url, "/upload/", request.api_version,
+                                        "/files?upload_id=", upload_id,
+                                        "&upload_protocol=resumable"));
+  response.headers.emplace_back("X-Goog-Upload-Status", "active");
+  response.headers.emplace_back("X-Goog-Upload-Chunk-Granularity",
+                                absl::StrCat(kChunkGranularity));
+  response.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
+  AddGoogleHeaders(response.headers);
+  return response;
+}
+
+ScriptedResponse FileStore::UploadChunk(const FileRequest& request, const std::string& upload_id) {
+  bool upload = false, finalize = false, query = false, cancel = false;
+  for (absl::string_view word :
+       absl::StrSplit(absl::AsciiStrToLower(Header(request, "x-goog-upload-command")), ',')) {
+    word = absl::StripAsciiWhitespace(word);
+    upload |= word == "upload";
+    finalize |= word == "finalize";
+    query |= word == "query";
+    cancel |= word == "cancel";
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = uploads_.find(upload_id);
+  if (it == uploads_.end()) return PlainError(404, "Upload session not found or already finalized.");
+  Upload& session = it->second;
+  auto status_response = [&](std::string_view status) {
+    ScriptedResponse response;
+    response.headers.emplace_back("X-Goog-Upload-Status", std::string(status));
+    response.headers.emplace_back("X-Goog-Upload-Size-Received", absl::StrCat(session.data.size()));
+    response.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
+    AddGoogleHeaders(response.headers);
+    return response;
+  };
+  if (cancel) {
+    ScriptedResponse response = status_response("cancelled");
+    stored_bytes_ -= static_cast<int64_t>(session.data.size());
+    uploads_.erase(it);
+    return response;
+  }
+  if (query) return status_response("active");
+  if (!upload && !finalize) {
+    return PlainError(400, "Missing or unknown X-Goog-Upload-Command.");
+  }
+  if (!request.body.empty() || upload) {
+    int64_t offset = -1;
+    if (!absl::SimpleAtoi(Header(request, "x-goog-upload-offset"), &offset)) {
+      return PlainError(400, "Missing or invalid X-Goog-Upload-Offset header.");
+    }
+    if (offset != static_cast<int64_t>(session.data.size())) {
+      return PlainError(400, absl::StrCat("The X-Goog-Upload-Offset ", offset,
+                                          " does not match the ", session.data.size(),
+                                          " bytes received so far."));
+    }
+  }
+  const int64_t size = static_cast<int64_t>(request.body.size());
+  if (!finalize && size % kChunkGranularity != 0) {
+    return PlainError(400, absl::StrCat("The client sent ", size,
+                                        " bytes, which is not a multiple of the ",
+                                        kChunkGranularity, " byte chunk granularity."));
+  }
+  const int64_t received = static_cast<int64_t>(session.data.size()) + size;
+  if ((session.declared_size >= 0 && received > session.declared_size) ||
+      received > kMaxFileBytes) {
+    return PlainError(400, absl::StrCat("The client sent more bytes (", received,
+                                        ") than the declared upload length."));
+  }
+  if (stored_bytes_ + size > kMaxStoredBytes) {
+    return ErrorResponse(429, "The emulator's file storage is full; delete files first.");
+  }
+  session.data += request.body;
+  stored_bytes_ += size;
+  if (!finalize) return status_response("active");
+
+  if (session.declared_size >= 0 && received != session.declared_size) {
+    return PlainError(400, absl::StrCat("Finalized after ", received, " bytes, but ",
+                                        session.declared_size, " were declared."));
+  }
+  File file;
+  file.id = session.file_id;
+  while (file.id.empty() || files_.count(file.id) != 0) file.id = NewId(++counter_, 12);
+  file.display_name = std::move(session.display_name);
+  file.mime_type = std::move(session.mime_type);
+  file.sha256_hash = Sha256HashField(session.data);
+  file.bytes = std::make_shared<const std::string>(std::move(session.data));
+  file.create_time = absl::Now();
+  file.active_time = file.create_time + absl::FromChrono(request.processing);
+  file.order = ++counter_;
+  uploads_.erase(it);
+  const std::string body = absl::StrCat("{\"file\": ", FileJson(file), "}");
+  files_.emplace(file.id, std::move(file));
+  ScriptedResponse response = JsonResponse(body);
+  response.headers.emplace_back("X-Goog-Upload-Status", "final");
+  return response;
+}
+
+std::string FileStore::FileJson(const File& file) const {
+  const absl::Time now = absl::Now();
+  const bool active = now >= file.active_time;
+  const absl::Time update_time = active ? std::max(file.create_time, file.active_time)
+                                        : file.create_time;
+  json::object object;
+  object["name"] = Js(absl::StrCat("files/", file.id));
+  if (!file.display_name.empty()) object["displayName"] = Js(file.display_name);
+  object["mimeType"] = Js(file.mime_type);
+  object["sizeBytes"] = Js(absl::StrCat(file.bytes->size()));
+  object["createTime"] = Js(Timestamp(file.create_time, false));
+  object["updateTime"] = Js(Timestamp(update_time, false));
+  object["expirationTime"] =
+      Js(Timestamp(file.create_time + absl::Hours(48) - absl::Milliseconds(18), true));
+  object["sha256Hash"] = Js(file.sha256_hash);
+  object["uri"] = Js(absl::StrCat(Absl(kFileUriBase), "v1beta/files/", file.id));
+  object["state"] = active ? "ACTIVE" : "PROCESSING";
+  object["source"] = "UPLOADED";
+  return json::serialize(object);
+}
+
+ScriptedResponse FileStore::GetFile(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = files_.find(id);
+  if (it == files_.end()) return NoSuchFile(absl::StrCat("files/", id));
+  return JsonResponse(FileJson(it->second));
+}
+
+ScriptedResponse FileStore::ListFiles(const FileRequest& request) {
+  int64_t page_size = 10;
+  if (const std::string text = Param(request, "pageSize"); !text.empty()) {
+    if (!absl::SimpleAtoi(text, &page_size) || page_size < 0) {
+      return ErrorResponse(400, "Invalid value for page_size.");
+    }
+    if (page_size == 0) page_size = 10;
+    page_size = std::min<int64_t>(page_size, 100);
+  }
+  size_t start = 0;
+  if (const std::string token = Param(request, "pageToken"); !token.empty()) {
+    std::string decoded;
+    if (!absl::WebSafeBase64Unescape(token, &decoded) ||
+        !absl::StartsWith(decoded, "offset:") ||
+        !absl::SimpleAtoi(absl::string_view(decoded).substr(7), &start)) {
+      return ErrorResponse(400, "Invalid page_token.");
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  std::vector<const File*> ordered;
+  for (const auto& [id, file] : files_) ordered.push_back(&file);
+  std::sort(ordered.begin(), ordered.end(),
+            [](const File* a, const File* b) { return a->order > b->order; });  // newest first
+  std::string files_json;
+  const size_t end = std::min(ordered.size(), start + static_cast<size_t>(page_size));
+  for (size_t i = start; i < end; ++i) {
+    absl::StrAppend(&files_json, i == start ? "" : ",", FileJson(*ordered[i]));
+  }
+  std::string body = "{";
+  if (!files_json.empty()) absl::StrAppend(&body, "\"files\": [", files_json, "]");
+  if (end < ordered.size()) {
+    std::string token;
+    absl::WebSafeBase64Escape(absl::StrCat("offset:", end), &token);
+    absl::StrAppend(&body, files_json.empty() ? "" : ",", "\"nextPageToken\": \"", token, "\"");
+  }
+  body += "}";
+  return JsonResponse(body);
+}
+
+ScriptedResponse FileStore::DeleteFile(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = files_.find(id);
+  if (it == files_.end()) return NoSuchFile(absl::StrCat("files/", id));
+  stored_bytes_ -= static_cast<int64_t>(it->second.bytes->size());
+  files_.erase(it);
+  return JsonResponse("{}");
+}
+
+std::optional<FileContent> FileStore::Resolve(std::string_view uri) const {
+  const size_t at = uri.rfind("files/");
+  if (at == std::string_view::npos) return std::nullopt;
+  const std::string id(uri.substr(at + 6));
+  absl::MutexLock lock(&mu_);
+  auto it = files_.find(id);
+  if (it == files_.end()) return std::nullopt;
+  FileContent content;
+  content.mime_type = it->second.mime_type;
+  content.bytes = it->second.bytes;
+  content.active = absl::Now() >= it->second.active_time;
+  return content;
+}
+
+void FileStore::Clear() {
+  absl::MutexLock lock(&mu_);
+  uploads_.clear();
+  files_.clear();
+  stored_bytes_ = 0;
+}
+
+}  // namespace vision_gateway::emulator
