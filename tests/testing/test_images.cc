@@ -87,4 +87,15 @@ std::string MakePng(int width, int height, Rgb background, Rgb fill, int x0, int
   return png;
 }
 
+std::string MakePngHeaderOnly(int width, int height) {
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  std::string ihdr;
+  Put32(ihdr, static_cast<uint32_t>(width));
+  Put32(ihdr, static_cast<uint32_t>(height));
+  ihdr += std::string("\x08\x02\x00\x00\x00", 5);
+  Chunk(png, "IHDR", ihdr);
+  Chunk(png, "IEND", "");
+  return png;
+}
+
 }  // namespace vision_gateway::testing

@@ -1,0 +1,319 @@
+// Detect/Segment task logic over a fake Gemini client: stream shape, incremental emission,
+// geometry, masks, drops, and the model-output error.
+#include "service/vision/spatial_task.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "google/rpc/error_details.pb.h"
+#include "gtest/gtest.h"
+#include "service/common/status_details.h"
+#include "service/image/coco_rle.h"
+#include "service/image/mask_codec.h"
+#include "tests/testing/fake_gemini_client.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_images.h"
+
+namespace vision_gateway::vision {
+namespace {
+
+using ::vision_gateway::testing::FakeGeminiClient;
+using ::vision_gateway::testing::MakePng;
+using ::vision_gateway::testing::MakePngHeaderOnly;
+using ::vision_gateway::testing::StatusIs;
+
+gemini::GenerateContentResponse TextChunk(const std::string& text,
+                                          const std::string& finish = "") {
+  gemini::GenerateContentResponse r;
+  gemini::Candidate& c = r.candidates.emplace_back();
+  c.content.parts.emplace_back().text = text;
+  c.finish_reason = finish;
+  r.usage_metadata = gemini::UsageMetadata{.prompt_token_count = 270,
+                                           .candidates_token_count = 40,
+                                           .total_token_count = 310};
+  r.model_version = "gemini-2.5-flash";
+  return r;
+}
+
+template <typename Response>
+struct Collected {
+  std::vector<Response> responses;
+  absl::Status status;
+  absl::Notification done;
+  TaskCallbacks<Response> Callbacks() {
+    return {.on_response = [this](Response r) { responses.push_back(std::move(r)); },
+            .on_done =
+                [this](absl::Status s) {
+                  status = std::move(s);
+                  done.Notify();
+                }};
+  }
+};
+
+class SpatialTaskTest : public ::testing::Test {
+ protected:
+  // 400x200 white image with a red rectangle.
+  std::string png_ = MakePng(400, 200, {255, 255, 255}, {220, 20, 20}, 100, 50, 200, 150);
+  FakeGeminiClient gemini_;
+  ThreadPool cpu_{1};
+  VisionOptions options_;
+
+  std::shared_ptr<FakeGeminiClient::Call> StartDetectCall(Collected<v1::DetectResponse>& out,
+                                                          v1::DetectRequest request) {
+    if (!request.has_image()) request.mutable_image()->set_content(png_);
+    auto call = StartDetect(gemini_, cpu_, options_, request, absl::InfiniteFuture(),
+                            out.Callbacks());
+    EXPECT_TRUE(call.ok()) << call.status();
+    EXPECT_TRUE(gemini_.WaitForCalls(1));
+    return gemini_.calls().empty() ? nullptr : gemini_.calls()[0];
+  }
+};
+
+TEST_F(SpatialTaskTest, DetectRequestCarriesImagePromptSchemaAndSpatialDefaults) {
+  Collected<v1::DetectResponse> out;
+  v1::DetectRequest request;
+  request.set_prompt("the red things");
+  request.set_max_objects(7);
+  auto call = StartDetectCall(out, request);
+  ASSERT_NE(call, nullptr);
+  const auto& parts = call->request.contents.at(0).parts;
+  ASSERT_EQ(parts.size(), 2u);
+  ASSERT_TRUE(parts[0].inline_data.has_value());
+  EXPECT_EQ(parts[0].inline_data->data, png_);  // upright, no downscale: sent untouched
+  EXPECT_TRUE(absl::StrContains(parts[1].text, "the red things"));
+  EXPECT_TRUE(absl::StrContains(parts[1].text, "box_2d"));
+  ASSERT_TRUE(call->request.system_instruction.has_value());
+  EXPECT_TRUE(absl::StrContains(call->request.system_instruction->parts.at(0).text, "7 objects"));
+  const auto& config = *call->request.generation_config;
+  EXPECT_EQ(config.response_mime_type, "application/json");
+  EXPECT_TRUE(absl::StrContains(config.response_json_schema, "\"maxItems\":7"));
+  EXPECT_FLOAT_EQ(*config.temperature, 0.5f);
+  EXPECT_EQ(*config.thinking_config->thinking_budget, 0);
+  call->observer.on_done(absl::CancelledError("end"));
+}
+
+TEST_F(SpatialTaskTest, Gemini3GetsMinimalThinkingLevel) {
+  Collected<v1::DetectResponse> out;
+  v1::DetectRequest request;
+  request.mutable_options()->set_model("gemini-3-flash");
+  auto call = StartDetectCall(out, request);
+  ASSERT_NE(call, nullptr);
+  const auto& thinking = *call->request.generation_config->thinking_config;
+  EXPECT_EQ(thinking.thinking_level, "MINIMAL");
+  EXPECT_FALSE(thinking.thinking_budget.has_value());
+  call->observer.on_done(absl::CancelledError("end"));
+}
+
+TEST_F(SpatialTaskTest, EmitsEachDetectionAsItsObjectCloses) {
+  Collected<v1::DetectResponse> out;
+  auto call = StartDetectCall(out, {});
+  ASSERT_NE(call, nullptr);
+  ASSERT_EQ(out.responses.size(), 1u);
+  ASSERT_TRUE(out.responses[0].has_image_info());
+  EXPECT_EQ(out.responses[0].image_info().width(), 400);
+  EXPECT_EQ(out.responses[0].image_info().height(), 200);
+  EXPECT_EQ(out.responses[0].image_info().mime_type(), "image/png");
+
+  call->observer.on_chunk(TextChunk("```json\n[{\"box_2d\": [250, 250, 75"));
+  EXPECT_EQ(out.responses.size(), 1u);
+  call->observer.on_chunk(TextChunk("0, 500], \"label\": \"red\"}, {\"label\": \"x\", "));
+  ASSERT_EQ(out.responses.size(), 2u);
+  const v1::Detection& d = out.responses[1].detection();
+  EXPECT_EQ(d.index(), 0);
+  EXPECT_EQ(d.label(), "red");
+  // floor(v / 1000 * size): x from width 400, y from height 200.
+  EXPECT_EQ(d.box().x_min(), 100);
+  EXPECT_EQ(d.box().y_min(), 50);
+  EXPECT_EQ(d.box().x_max(), 200);
+  EXPECT_EQ(d.box().y_max(), 150);
+  EXPECT_EQ(d.normalized_box().y_min(), 250);
+  EXPECT_EQ(d.normalized_box().x_max(), 500);
+
+  // Swapped corners and out-of-range values are repaired; zero-area and malformed are dropped.
+  call->observer.on_chunk(TextChunk(
+      "\"box_2d\": [1200, 990, -5, 10]}, {\"box_2d\": [10, 10, 10, 500], \"label\": \"flat\"}, "
+      "{\"box_2d\": [1, 2, 3], \"label\": \"short\"}, 17]\n```",
+      "STOP"));
+  call->observer.on_done(absl::OkStatus());
+  ASSERT_TRUE(out.done.HasBeenNotified());
+  EXPECT_TRUE(out.status.ok()) << out.status;
+  ASSERT_EQ(out.responses.size(), 4u);
+  const v1::Detection& fixed = out.responses[2].detection();
+  EXPECT_EQ(fixed.index(), 1);
+  EXPECT_EQ(fixed.normalized_box().y_min(), 0);
+  EXPECT_EQ(fixed.normalized_box().x_min(), 10);
+  EXPECT_EQ(fixed.normalized_box().y_max(), 1000);
+  EXPECT_EQ(fixed.normalized_box().x_max(), 990);
+  EXPECT_EQ(fixed.box().x_min(), 4);
+  EXPECT_EQ(fixed.box().x_max(), 396);
+  EXPECT_EQ(fixed.box().y_max(), 200);
+  const v1::Summary& summary = out.responses[3].summary();
+  EXPECT_EQ(summary.count(), 2);
+  EXPECT_EQ(summary.dropped(), 3);
+  EXPECT_EQ(summary.finish_reason(), "STOP");
+  EXPECT_EQ(summary.model_version(), "gemini-2.5-flash");
+  EXPECT_EQ(summary.usage().prompt_tokens(), 270);
+}
+
+TEST_F(SpatialTaskTest, MaxObjectsCapsTheStream) {
+  Collected<v1::DetectResponse> out;
+  v1::DetectRequest request;
+  request.set_max_objects(1);
+  auto call = StartDetectCall(out, request);
+  ASSERT_NE(call, nullptr);
+  call->observer.on_chunk(TextChunk(
+      R"([{"box_2d":[0,0,500,500],"label":"a"},{"box_2d":[500,500,1000,1000],"label":"b"}])",
+      "STOP"));
+  call->observer.on_done(absl::OkStatus());
+  ASSERT_EQ(out.responses.size(), 3u);
+  EXPECT_EQ(out.responses[1].detection().label(), "a");
+  EXPECT_EQ(out.responses[2].summary().count(), 1);
+  EXPECT_EQ(out.responses[2].summary().dropped(), 1);
+}
+
+TEST_F(SpatialTaskTest, MaxTokensKeepsWhatWasEmitted) {
+  Collected<v1::DetectResponse> out;
+  auto call = StartDetectCall(out, {});
+  ASSERT_NE(call, nullptr);
+  call->observer.on_chunk(TextChunk(R"([{"box_2d":[0,0,500,500],"label":"a"},{"box_2d":[5)",
+                                    "MAX_TOKENS"));
+  call->observer.on_done(absl::OkStatus());
+  EXPECT_TRUE(out.status.ok()) << out.status;
+  ASSERT_EQ(out.responses.size(), 3u);
+  EXPECT_EQ(out.responses[2].summary().count(), 1);
+  EXPECT_EQ(out.responses[2].summary().finish_reason(), "MAX_TOKENS");
+}
+
+TEST_F(SpatialTaskTest, AnswerWithoutArrayIsModelOutputInvalid) {
+  Collected<v1::DetectResponse> out;
+  auto call = StartDetectCall(out, {});
+  ASSERT_NE(call, nullptr);
+  call->observer.on_chunk(TextChunk("I cannot see any objects in this image.", "STOP"));
+  call->observer.on_done(absl::OkStatus());
+  EXPECT_THAT(out.status, StatusIs(absl::StatusCode::kInternal));
+  google::rpc::ErrorInfo info;
+  ASSERT_TRUE(GetDetail(out.status, info));
+  EXPECT_EQ(info.reason(), "MODEL_OUTPUT_INVALID");
+  EXPECT_EQ(info.metadata().at("excerpt"), "I cannot see any objects in this image.");
+  EXPECT_EQ(out.responses.size(), 1u);  // only ImageInfo
+}
+
+TEST_F(SpatialTaskTest, BadImagesFailWithInvalidArgument) {
+  const std::string truncated = png_.substr(0, png_.size() / 2);
+  for (const std::string& bytes : {std::string("GIF89a not supported"), truncated,
+                                   MakePngHeaderOnly(100000, 100000)}) {
+    Collected<v1::DetectResponse> out;
+    v1::DetectRequest request;
+    request.mutable_image()->set_content(bytes);
+    auto call = StartDetect(gemini_, cpu_, options_, request, absl::InfiniteFuture(),
+                            out.Callbacks());
+    ASSERT_TRUE(call.ok());
+    ASSERT_TRUE(out.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    EXPECT_THAT(out.status, StatusIs(absl::StatusCode::kInvalidArgument)) << out.status;
+    EXPECT_TRUE(out.responses.empty());
+  }
+  EXPECT_TRUE(gemini_.calls().empty());
+}
+
+TEST_F(SpatialTaskTest, RequestValidationFailsAtOnce) {
+  Collected<v1::SegmentResponse> out;
+  v1::SegmentRequest no_image;
+  EXPECT_THAT(StartSegment(gemini_, cpu_, options_, no_image, absl::InfiniteFuture(),
+                           out.Callbacks()),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  v1::SegmentRequest bad_threshold;
+  bad_threshold.mutable_image()->set_content(png_);
+  bad_threshold.set_threshold(1.5f);
+  EXPECT_THAT(StartSegment(gemini_, cpu_, options_, bad_threshold, absl::InfiniteFuture(),
+                           out.Callbacks()),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  v1::SegmentRequest bad_max;
+  bad_max.mutable_image()->set_content(png_);
+  bad_max.set_max_objects(-1);
+  EXPECT_THAT(StartSegment(gemini_, cpu_, options_, bad_max, absl::InfiniteFuture(),
+                           out.Callbacks()),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_FALSE(out.done.HasBeenNotified());
+  EXPECT_TRUE(gemini_.calls().empty());
+}
+
+TEST_F(SpatialTaskTest, SegmentTurnsPngAndPolygonMasksIntoRleAndPng) {
+  Collected<v1::SegmentResponse> out;
+  v1::SegmentRequest request;
+  request.mutable_image()->set_content(png_);
+  auto started =
+      StartSegment(gemini_, cpu_, options_, request, absl::InfiniteFuture(), out.Callbacks());
+  ASSERT_TRUE(started.ok());
+  ASSERT_TRUE(gemini_.WaitForCalls(1));
+  auto call = gemini_.calls()[0];
+  EXPECT_TRUE(absl::StrContains(call->request.contents[0].parts[1].text, "mask"));
+
+  // A 256x256 probability map whose left half is "in": over the box x 100..200, y 50..150.
+  image::BinaryMask left_half{.width = 256, .height = 256, .data = std::vector<uint8_t>(65536)};
+  for (int y = 0; y < 256; ++y) {
+    for (int x = 0; x < 128; ++x) left_half.data[y * 256 + x] = 1;
+  }
+  const std::string mask_png = image::EncodeMaskPng(left_half);
+  const std::string item =
+      absl::StrCat(R"([{"box_2d":[250,250,750,500],"label":"red","mask":"data:image/png;base64,)",
+                   absl::Base64Escape(mask_png), R"("},)");
+  // Polygon over the same box: the rectangle x 125..175, y 75..125 in pixels (0..1000 units).
+  const std::string polygon =
+      R"({"box_2d":[250,250,750,500],"label":"poly","mask":[[312.5,375],[437.5,375],[437.5,625],[312.5,625]]},)"
+      R"({"box_2d":[0,0,100,100],"label":"junk","mask":"<start_of_mask><seg_35>"}])";
+  call->observer.on_chunk(TextChunk(item));
+  call->observer.on_chunk(TextChunk(polygon, "STOP"));
+  call->observer.on_done(absl::OkStatus());
+  ASSERT_TRUE(out.status.ok()) << out.status;
+  ASSERT_EQ(out.responses.size(), 4u);
+
+  const v1::Mask& png_mask = out.responses[1].mask();
+  EXPECT_EQ(png_mask.label(), "red");
+  EXPECT_EQ(png_mask.box().x_min(), 100);
+  EXPECT_EQ(png_mask.box().y_min(), 50);
+  EXPECT_EQ(png_mask.area(), 50 * 100);  // left half of a 100x100 box
+  ASSERT_EQ(png_mask.rle().size_size(), 2);
+  EXPECT_EQ(png_mask.rle().size(0), 200);
+  EXPECT_EQ(png_mask.rle().size(1), 400);
+  auto decoded = image::DecodeCocoRle(png_mask.rle().counts(), 200, 400);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  // Column-major: pixel (x, y) at x * height + y.
+  EXPECT_EQ((*decoded)[100 * 200 + 50], 1);
+  EXPECT_EQ((*decoded)[149 * 200 + 149], 1);
+  EXPECT_EQ((*decoded)[150 * 200 + 100], 0);
+  EXPECT_EQ((*decoded)[99 * 200 + 100], 0);
+  auto box_png = image::MaskFromPng(png_mask.png(), 100, 100, 0.5);
+  ASSERT_TRUE(box_png.ok());
+  EXPECT_EQ(image::MaskArea(*box_png), 5000);
+
+  const v1::Mask& poly = out.responses[2].mask();
+  EXPECT_EQ(poly.label(), "poly");
+  EXPECT_EQ(poly.area(), 50 * 50);
+  EXPECT_EQ(out.responses[3].summary().count(), 2);
+  EXPECT_EQ(out.responses[3].summary().dropped(), 1);
+}
+
+TEST_F(SpatialTaskTest, CancelBeforeUpstreamStartsEndsWithCancelled) {
+  Collected<v1::DetectResponse> out;
+  v1::DetectRequest request;
+  request.mutable_image()->set_content(png_);
+  ThreadPool paused(1);
+  absl::Notification release;
+  paused.Schedule([&] { release.WaitForNotification(); });  // keeps the worker busy
+  auto call = StartDetect(gemini_, paused, options_, request, absl::InfiniteFuture(),
+                          out.Callbacks());
+  ASSERT_TRUE(call.ok());
+  (*call)->Cancel();
+  release.Notify();
+  ASSERT_TRUE(out.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_THAT(out.status, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_TRUE(gemini_.calls().empty());
+}
+
+}  // namespace
+}  // namespace vision_gateway::vision
