@@ -190,9 +190,12 @@ TEST_F(GatewayTest, ModelNotFoundIsNotFound) {
 }
 
 TEST_F(GatewayTest, MidStreamErrorObjectEndsTheStreamWithItsCode) {
-  const std::string first = emulator::MakeSseEvent(emulator::MakeResponseJson(
-      {.text = "A picture ", .prompt_tokens = 300, .candidates_tokens = 2}, "gemini-2.5-flash",
-      "resp-1", true));
+  emulator::ResponseChunk chunk;
+  chunk.text = "A picture ";
+  chunk.prompt_tokens = 300;
+  chunk.candidates_tokens = 2;
+  const std::string first = emulator::MakeSseEvent(
+      emulator::MakeResponseJson(chunk, "gemini-2.5-flash", "resp-1", true));
   emulator::ScriptedResponse script;
   script.stream_writes = {first, emulator::MakeErrorBody(503, "UNAVAILABLE",
                                                          "The model is overloaded.")};
@@ -234,14 +237,26 @@ TEST_F(GatewayTest, ClientCancelClosesTheUpstreamRequest) {
   EXPECT_TRUE(emulator_->WaitForOpenConnections(0, absl::Seconds(2)).ok());
 }
 
-TEST_F(GatewayTest, CallerDeadlineBoundsTheUpstreamCall) {
+TEST_F(GatewayTest, CallerDeadlineBoundsTheWaitForUpstreamHeaders) {
   emulator::ScriptedResponse script = emulator::ScriptedStream({"late"});
-  script.delay_before_headers = std::chrono::milliseconds(3000);
+  script.delay_before_headers = std::chrono::milliseconds(1500);
   emulator_->Enqueue(script);
   const absl::Time start = absl::Now();
   StreamResult result = RunCaption(*stub_, RequestWith({RedSquarePng()}), absl::Milliseconds(400));
   EXPECT_EQ(result.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+}
+
+TEST_F(GatewayTest, CallerDeadlineEndsASlowStreamAndClosesUpstream) {
+  std::vector<std::string> deltas(50, "slow ");
+  emulator::ScriptedResponse script = emulator::ScriptedStream(deltas);
+  script.delay_between_writes = std::chrono::milliseconds(100);
+  emulator_->Enqueue(script);
+  StreamResult result = RunCaption(*stub_, RequestWith({RedSquarePng()}), absl::Milliseconds(500));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_GE(result.messages.size(), 1u);  // what arrived before the deadline was delivered
+  EXPECT_LT(result.messages.size(), 50u);
+  // The emulator notices at its next write (100 ms), long before its 5 s script ends.
   EXPECT_TRUE(emulator_->WaitForOpenConnections(0, absl::Seconds(2)).ok());
 }
 

@@ -23,7 +23,9 @@ class GatewayTest : public ::testing::Test {
  protected:
   // `gateway_key` is what the gateway sends; the emulator accepts only kEmulatorKey.
   void StartStack(const std::string& gateway_key = kEmulatorKey) {
-    auto emulator = emulator::Emulator::Start({.api_key = kEmulatorKey});
+    emulator::EmulatorOptions emulator_options;
+    emulator_options.api_key = kEmulatorKey;
+    auto emulator = emulator::Emulator::Start(emulator_options);
     ASSERT_TRUE(emulator.ok()) << emulator.status();
     emulator_ = *std::move(emulator);
     auto http = http::MakeHttpClient({});

@@ -1,4 +1,5 @@
 // The gRPC server over a fake Gemini client: streaming, status details, cancellation, validation.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/error_details.h>
 
