@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Benchmarks vision-server against gemini-emulator on this machine (loopback only):
+#  (a) overhead: the same open-loop load (--rate) sent straight to the emulator (baseline) and
+#      through the gateway, one after the other; prints both and the gateway's p50/p99 overhead;
+#  (b) capacity: --concurrency streams held open against a slow upstream (--delay-ms per
+#      response), checking that every one completes; prints the server's RSS and threads.
+# Both processes listen on port 0; the script reads their "listening" lines to find the ports.
+#
+#   bench/run_bench.sh [--build-dir build] [--rate 1000] [--duration 20] [--warmup 3]
+#                      [--concurrency 2000] [--delay-ms 2000] [--hold 10] [--only a|b]
+#                      [--emulator-threads 2] [-- extra vision-server flags...]
+# Binaries default to BUILD_DIR/{emulator/gemini-emulator,service/vision-server,bench/vision-bench};
+# override with EMULATOR_BIN, SERVER_BIN, BENCH_BIN. Results also go to JSON lines in $OUT_DIR
+# (default: a temp dir, printed at the end).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+
+BUILD_DIR="$REPO/build"
+RATE=1000
+DURATION=20
+WARMUP=3
+CONCURRENCY=2000
+DELAY_MS=2000
+HOLD=10
+ONLY=""
+EMULATOR_THREADS=2
+SERVER_ARGS=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build-dir) BUILD_DIR=$2; shift 2 ;;
+    --rate) RATE=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --concurrency) CONCURRENCY=$2; shift 2 ;;
+    --delay-ms) DELAY_MS=$2; shift 2 ;;
+    --hold) HOLD=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --emulator-threads) EMULATOR_THREADS=$2; shift 2 ;;
+    --) shift; SERVER_ARGS=("$@"); break ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "run_bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+EMULATOR_BIN=${EMULATOR_BIN:-$BUILD_DIR/emulator/gemini-emulator}
+SERVER_BIN=${SERVER_BIN:-$BUILD_DIR/service/vision-server}
+BENCH_BIN=${BENCH_BIN:-$BUILD_DIR/bench/vision-bench}
+for bin in "$EMULATOR_BIN" "$SERVER_BIN" "$BENCH_BIN"; do
+  [ -x "$bin" ] || { echo "run_bench.sh: $bin not built (cmake --build $BUILD_DIR)" >&2; exit 2; }
+done
+
+# Thousands of sockets: lift the soft descriptor limit to the hard one.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# shellcheck source=../tests/e2e/lib/processes.sh
+. "$REPO/tests/e2e/lib/processes.sh"
+vg_init
+OUT_DIR=${OUT_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/vg-bench.XXXXXX")}
+mkdir -p "$OUT_DIR"
+
+KEY=bench-key
+vg_start_emulator "$EMULATOR_BIN" --api_key "$KEY" --threads "$EMULATOR_THREADS"
+GEMINI_API_KEY=$KEY vg_start_server "$SERVER_BIN" "$VG_EMULATOR_URL" "${SERVER_ARGS[@]}"
+echo "gemini-emulator pid $VG_EMULATOR_PID at $VG_EMULATOR_URL ($EMULATOR_THREADS threads)"
+echo "vision-server   pid $VG_SERVER_PID at 127.0.0.1:$VG_SERVER_PORT"
+echo "machine: $(nproc) cores; $(uname -sr)"
+
+# The emulator's run-time config (POST /emulator/config): the upstream delay per response.
+set_upstream_delay() {
+  curl -fsS --max-time 10 -X POST -H 'Content-Type: application/json' \
+    -d "{\"response_delay_ms\": $1}" "$VG_EMULATOR_URL/emulator/config" >/dev/null
+}
+
+# bench LABEL ARGS...: runs vision-bench, shows its report, keeps its JSON line in OUT_DIR/LABEL.json.
+bench() {
+  local label=$1
+  shift
+  echo
+  echo "=== $label: vision-bench $*"
+  local out="$OUT_DIR/$label.txt"
+  local rc=0
+  "$BENCH_BIN" --json --label "$label" "$@" >"$out" || rc=$?
+  grep -v '^{' "$out" || true
+  grep '^{' "$out" >"$OUT_DIR/$label.json" || true
+  return $rc
+}
+
+json() {  # json FILE EXPR: evaluates a JS expression over the parsed JSON line `r`.
+  node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+           console.log(eval(process.argv[2]))' "$1" "$2"
+}
+
+STATUS=0
+
+if [ -z "$ONLY" ] || [ "$ONLY" = a ]; then
+  set_upstream_delay 0
+  COMMON=(--rate "$RATE" --duration_s "$DURATION" --warmup_s "$WARMUP" --timeout_s 30)
+  bench direct --mode gemini --target "127.0.0.1:$VG_EMULATOR_PORT" \
+    --server_pid "$VG_EMULATOR_PID" "${COMMON[@]}" || STATUS=1
+  bench gateway --mode grpc --target "127.0.0.1:$VG_SERVER_PORT" \
+    --server_pid "$VG_SERVER_PID" "${COMMON[@]}" || STATUS=1
+  echo
+  echo "=== (a) gateway overhead at $RATE streams/s (gateway - direct, same load)"
+  node - "$OUT_DIR/direct.json" "$OUT_DIR/gateway.json" <<'JS'
+const fs = require('fs');
+const [direct, gateway] = process.argv.slice(2).map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
+const row = (name, d, g) => console.log(
+    `${name.padEnd(22)} ${d.toFixed(2).padStart(10)} ${g.toFixed(2).padStart(10)} ${(g - d).toFixed(2).padStart(10)}`);
+console.log(`${''.padEnd(22)} ${'direct'.padStart(10)} ${'gateway'.padStart(10)} ${'overhead'.padStart(10)}`);
+row('latency p50 (ms)', direct.latency.p50_ms, gateway.latency.p50_ms);
+row('latency p90 (ms)', direct.latency.p90_ms, gateway.latency.p90_ms);
+row('latency p99 (ms)', direct.latency.p99_ms, gateway.latency.p99_ms);
+row('first message p50 (ms)', direct.first_message.p50_ms, gateway.first_message.p50_ms);
+row('first message p99 (ms)', direct.first_message.p99_ms, gateway.first_message.p99_ms);
+row('ok/s', direct.rps, gateway.rps);
+console.log(`failed: direct ${direct.failed}, gateway ${gateway.failed}` +
+            `; generator behind: direct ${direct.generator?.behind}, gateway ${gateway.generator?.behind}`);
+if (gateway.server) {
+  console.log(`vision-server: RSS max ${(gateway.server.rss_kb_max / 1024).toFixed(1)} MiB, ` +
+              `threads max ${gateway.server.threads_max}`);
+}
+JS
+fi
+
+if [ -z "$ONLY" ] || [ "$ONLY" = b ]; then
+  set_upstream_delay "$DELAY_MS"
+  # Every stream lasts at least DELAY_MS; hold the load for HOLD seconds and require that every
+  # stream started completes successfully.
+  if bench concurrent --mode grpc --target "127.0.0.1:$VG_SERVER_PORT" \
+       --server_pid "$VG_SERVER_PID" --concurrency "$CONCURRENCY" --warmup_s 0 \
+       --duration_s "$HOLD" --timeout_s 60 --fail_on_error; then
+    :
+  else
+    STATUS=1
+  fi
+  set_upstream_delay 0
+  echo
+  echo "=== (b) $CONCURRENCY concurrent streams, ${DELAY_MS} ms upstream delay"
+  r="$OUT_DIR/concurrent.json"
+  if [ -s "$r" ]; then
+    echo "completed ok: $(json "$r" r.ok), failed: $(json "$r" r.failed)," \
+         "unfinished: $(json "$r" r.unfinished), max in flight: $(json "$r" r.max_in_flight)"
+    echo "latency p50 $(json "$r" r.latency.p50_ms) ms, p99 $(json "$r" r.latency.p99_ms) ms," \
+         "max $(json "$r" r.latency.max_ms) ms"
+    echo "vision-server: RSS $(json "$r" '(r.server.rss_kb_before/1024).toFixed(1)') MiB idle ->" \
+         "$(json "$r" '(r.server.rss_kb_max/1024).toFixed(1)') MiB max; threads" \
+         "$(json "$r" r.server.threads_before) -> $(json "$r" r.server.threads_max) max"
+    if [ "$(json "$r" 'r.failed === 0 && r.unfinished === 0 && r.ok > 0')" = true ] &&
+       [ "$(json "$r" r.max_in_flight)" -ge "$CONCURRENCY" ]; then
+      echo "all $CONCURRENCY-wide streams completed"
+    else
+      echo "NOT all streams completed" >&2
+      STATUS=1
+    fi
+  else
+    echo "no result" >&2
+    STATUS=1
+  fi
+fi
+
+echo
+echo "results (JSON lines): $OUT_DIR"
+exit $STATUS
