@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -66,25 +67,30 @@ struct RunState {
   int64_t max_outstanding_seen ABSL_GUARDED_BY(mu) = 0;
 };
 
-void StartOne(LoadTarget& target, const std::shared_ptr<RunState>& state) {
+// Starts one request. `scheduled` (open loop) is when it was due: it decides whether the request
+// belongs to the warm-up or the window, so that a late start never moves it out of its phase.
+// Without it (closed loop) the actual start decides.
+void StartOne(LoadTarget& target, const std::shared_ptr<RunState>& state,
+              std::optional<Clock::time_point> scheduled) {
   {
     absl::MutexLock lock(&state->mu);
     ++state->outstanding;
     state->max_outstanding_seen = std::max(state->max_outstanding_seen, state->outstanding);
   }
-  target.Start([&target, state](const Sample& sample) {
+  target.Start([&target, state, scheduled](const Sample& sample) {
     bool again = false;
     {
       absl::MutexLock lock(&state->mu);
       --state->outstanding;
-      if (sample.start < state->window_start) {
+      const Clock::time_point phase = scheduled.value_or(sample.start);
+      if (phase < state->window_start) {
         ++state->warmup;
-      } else if (sample.start < state->window_end) {
+      } else if (phase < state->window_end) {
         state->samples.push_back(sample);
       }
       again = state->closed_loop && Clock::now() < state->window_end;
     }
-    if (again) StartOne(target, state);
+    if (again) StartOne(target, state, std::nullopt);
   });
 }
 
@@ -146,7 +152,7 @@ RunReport RunLoad(LoadTarget& target, const RunOptions& options) {
 
   int64_t window_starts = 0;
   if (closed) {
-    for (int i = 0; i < options.concurrency; ++i) StartOne(target, state);
+    for (int i = 0; i < options.concurrency; ++i) StartOne(target, state, std::nullopt);
     std::this_thread::sleep_until(state->window_end);
   } else {
     report.target_rate = options.rate;
@@ -176,7 +182,7 @@ RunReport RunLoad(LoadTarget& target, const RunOptions& options) {
         continue;
       }
       if (in_window) ++window_starts;
-      StartOne(target, state);
+      StartOne(target, state, due);
     }
     report.max_start_lag_ms = Ms(max_lag);
     report.achieved_rate = window_starts / report.window_s;

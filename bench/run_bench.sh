@@ -142,7 +142,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = b ]; then
          "unfinished: $(json "$r" r.unfinished), max in flight: $(json "$r" r.max_in_flight)"
     echo "latency p50 $(json "$r" r.latency.p50_ms) ms, p99 $(json "$r" r.latency.p99_ms) ms," \
          "max $(json "$r" r.latency.max_ms) ms"
-    echo "vision-server: RSS $(json "$r" '(r.server.rss_kb_before/1024).toFixed(1)') MiB idle ->" \
+    echo "vision-server: RSS $(json "$r" '(r.server.rss_kb_before/1024).toFixed(1)') MiB at the start ->" \
          "$(json "$r" '(r.server.rss_kb_max/1024).toFixed(1)') MiB max; threads" \
          "$(json "$r" r.server.threads_before) -> $(json "$r" r.server.threads_max) max"
     if [ "$(json "$r" 'r.failed === 0 && r.unfinished === 0 && r.ok > 0')" = true ] &&
