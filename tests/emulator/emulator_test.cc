@@ -764,21 +764,30 @@ TEST(EmulatorLimitsTest, OversizedBodiesGet413) {
 }
 
 TEST(EmulatorLimitsTest, RecordedBodiesAreBounded) {
-  EmulatorOptions options;
-  options.max_recorded_body_bytes = 10;
-  options.max_recorded_requests = 2;
-  absl::StatusOr<std::unique_ptr<Emulator>> emulator = Emulator::Start(options);
-  ASSERT_THAT(emulator, IsOk());
-  for (int i = 0; i < 3; ++i) {
-    ASSERT_THAT(SendHttp((*emulator)->port(), "POST", kGenerate, {{"x-goog-api-key", "k"}},
-                         absl::StrCat("{\"contents\": ", i, "}")),
-                IsOk());
+  struct Bounds {
+    size_t requests;
+    size_t total_bytes;
+  };
+  // Each recorded body is cut to 10 bytes; either bound keeps the newest two records.
+  for (const Bounds bounds : {Bounds{2, 1 << 20}, Bounds{100, 25}}) {
+    EmulatorOptions options;
+    options.max_recorded_body_bytes = 10;
+    options.max_recorded_requests = bounds.requests;
+    options.max_recorded_total_bytes = bounds.total_bytes;
+    absl::StatusOr<std::unique_ptr<Emulator>> emulator = Emulator::Start(options);
+    ASSERT_THAT(emulator, IsOk());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_THAT(SendHttp((*emulator)->port(), "POST", kGenerate, {{"x-goog-api-key", "k"}},
+                           absl::StrCat("{\"contents\": ", i, "}")),
+                  IsOk());
+    }
+    ASSERT_THAT((*emulator)->WaitForRequests(3, absl::Seconds(10)), IsOk());
+    const std::vector<RecordedRequest> requests = (*emulator)->Requests();
+    ASSERT_THAT(requests, SizeIs(2));
+    EXPECT_EQ(requests[1].body, "{\"contents");
+    EXPECT_TRUE(requests[1].body_truncated);
+    EXPECT_EQ(requests[1].body_size, 15u);
   }
-  const std::vector<RecordedRequest> requests = (*emulator)->Requests();
-  ASSERT_THAT(requests, SizeIs(2));
-  EXPECT_EQ(requests[1].body, "{\"contents");
-  EXPECT_TRUE(requests[1].body_truncated);
-  EXPECT_EQ(requests[1].body_size, 15u);
 }
 
 TEST(EmulatorLimitsTest, StopClosesOpenConnections) {

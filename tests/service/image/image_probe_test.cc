@@ -10,7 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/service/image/test_images.h"
+#include "tests/testing/test_images.h"
 #include "tests/testing/status_matchers.h"
 
 namespace vision_gateway::image {
@@ -18,11 +18,11 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StrEq;
-using ::vision_gateway::image::testing::Decode;
-using ::vision_gateway::image::testing::Encode;
-using ::vision_gateway::image::testing::MakePixels;
-using ::vision_gateway::image::testing::NoisePixels;
-using ::vision_gateway::image::testing::Pixels;
+using ::vision_gateway::testing::Decode;
+using ::vision_gateway::testing::Encode;
+using ::vision_gateway::testing::MakePixels;
+using ::vision_gateway::testing::NoisePixels;
+using ::vision_gateway::testing::Pixels;
 using ::vision_gateway::testing::IsOk;
 using ::vision_gateway::testing::StatusIs;
 

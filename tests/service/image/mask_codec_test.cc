@@ -8,7 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/service/image/test_images.h"
+#include "tests/testing/test_images.h"
 #include "tests/testing/status_matchers.h"
 
 namespace vision_gateway::image {
@@ -16,10 +16,10 @@ namespace {
 
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
-using ::vision_gateway::image::testing::Decode;
-using ::vision_gateway::image::testing::Encode;
-using ::vision_gateway::image::testing::MakePixels;
-using ::vision_gateway::image::testing::Pixels;
+using ::vision_gateway::testing::Decode;
+using ::vision_gateway::testing::Encode;
+using ::vision_gateway::testing::MakePixels;
+using ::vision_gateway::testing::Pixels;
 using ::vision_gateway::testing::IsOk;
 using ::vision_gateway::testing::StatusIs;
 

@@ -24,7 +24,7 @@ namespace {
 
 using ::vision_gateway::testing::FakeGeminiClient;
 using ::vision_gateway::testing::MakePng;
-using ::vision_gateway::testing::MakePngHeaderOnly;
+using ::vision_gateway::testing::PngHeaderOnly;
 using ::vision_gateway::testing::StatusIs;
 
 gemini::GenerateContentResponse TextChunk(const std::string& text,
@@ -206,7 +206,7 @@ TEST_F(SpatialTaskTest, AnswerWithoutArrayIsModelOutputInvalid) {
 TEST_F(SpatialTaskTest, BadImagesFailWithInvalidArgument) {
   const std::string truncated = png_.substr(0, png_.size() / 2);
   for (const std::string& bytes : {std::string("GIF89a not supported"), truncated,
-                                   MakePngHeaderOnly(100000, 100000)}) {
+                                   PngHeaderOnly(100000, 100000)}) {
     Collected<v1::DetectResponse> out;
     v1::DetectRequest request;
     request.mutable_image()->set_content(bytes);
