@@ -22,6 +22,9 @@ struct GeminiTargetOptions {
   std::string image;                 // encoded image bytes
   std::string mime_type = "image/png";
   std::string prompt;                // empty: "Caption this image."
+  // When set, sent verbatim as the request body instead of the Caption body built from image
+  // and prompt (any RPC: e.g. the body the gateway itself sent, recorded by the emulator).
+  std::string body;
   std::chrono::milliseconds timeout{30000};  // per request: connect + write + whole body
   int io_threads = 2;
 };

@@ -8,7 +8,10 @@
 #
 #   bench/run_bench.sh [--build-dir build] [--rate 1000] [--duration 20] [--warmup 3]
 #                      [--concurrency 2000] [--delay-ms 2000] [--hold 10] [--only a|b]
-#                      [--emulator-threads 2] [-- extra vision-server flags...]
+#                      [--emulator-threads 2] [--rpc caption|detect|segment]
+#                      [-- extra vision-server flags...]
+# The baseline sends exactly the body the gateway sends upstream: one request is made through the
+# gateway first and its upstream body is read back from the emulator (GET /emulator/requests).
 # Binaries default to BUILD_DIR/{emulator/gemini-emulator,service/vision-server,bench/vision-bench};
 # override with EMULATOR_BIN, SERVER_BIN, BENCH_BIN. Results also go to JSON lines in $OUT_DIR
 # (default: a temp dir, printed at the end).
@@ -25,6 +28,7 @@ DELAY_MS=2000
 HOLD=10
 ONLY=""
 EMULATOR_THREADS=2
+RPC=caption
 SERVER_ARGS=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -37,8 +41,9 @@ while [ $# -gt 0 ]; do
     --hold) HOLD=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --emulator-threads) EMULATOR_THREADS=$2; shift 2 ;;
+    --rpc) RPC=$2; shift 2 ;;
     --) shift; SERVER_ARGS=("$@"); break ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "run_bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -90,17 +95,41 @@ json() {  # json FILE EXPR: evaluates a JS expression over the parsed JSON line 
            console.log(eval(process.argv[2]))' "$1" "$2"
 }
 
+# record_gateway_body FILE: makes one --rpc request through the gateway and writes the body of
+# the streamGenerateContent request it sent upstream to FILE; prints the model id.
+record_gateway_body() {
+  curl -fsS --max-time 10 -X DELETE "$VG_EMULATOR_URL/emulator/requests" >/dev/null
+  "$BENCH_BIN" --target "127.0.0.1:$VG_SERVER_PORT" --rpc "$RPC" --concurrency 1 --warmup_s 0 \
+    --duration_s 0.05 --fail_on_error >/dev/null
+  curl -fsS --max-time 10 "$VG_EMULATOR_URL/emulator/requests" |
+    node -e '
+      const fs = require("fs");
+      const requests = JSON.parse(fs.readFileSync(0, "utf8"));
+      const r = requests.reverse().find((q) => /:streamGenerateContent/.test(q.target));
+      if (!r || r.body_truncated || r.body === undefined) process.exit(1);
+      fs.writeFileSync(process.argv[1], r.body);
+      console.log(r.target.match(/models\/([^:]+):/)[1]);' "$1"
+}
+
 STATUS=0
 
 if [ -z "$ONLY" ] || [ "$ONLY" = a ]; then
   set_upstream_delay 0
-  COMMON=(--rate "$RATE" --duration_s "$DURATION" --warmup_s "$WARMUP" --timeout_s 30)
-  bench direct --mode gemini --target "127.0.0.1:$VG_EMULATOR_PORT" \
-    --server_pid "$VG_EMULATOR_PID" "${COMMON[@]}" || STATUS=1
+  COMMON=(--rpc "$RPC" --rate "$RATE" --duration_s "$DURATION" --warmup_s "$WARMUP"
+          --timeout_s 30)
+  BODY="$OUT_DIR/gateway_upstream_body.json"
+  MODEL=$(record_gateway_body "$BODY") || {
+    echo "run_bench.sh: could not record the gateway's upstream request" >&2
+    exit 1
+  }
+  echo "baseline body: the gateway's own upstream request for $RPC ($(wc -c <"$BODY") bytes," \
+       "model $MODEL)"
+  bench direct --mode gemini --target "127.0.0.1:$VG_EMULATOR_PORT" --gemini_body "$BODY" \
+    --model "$MODEL" --server_pid "$VG_EMULATOR_PID" "${COMMON[@]}" || STATUS=1
   bench gateway --mode grpc --target "127.0.0.1:$VG_SERVER_PORT" \
     --server_pid "$VG_SERVER_PID" "${COMMON[@]}" || STATUS=1
   echo
-  echo "=== (a) gateway overhead at $RATE streams/s (gateway - direct, same load)"
+  echo "=== (a) gateway overhead at $RATE $RPC streams/s (gateway - direct, same load)"
   node - "$OUT_DIR/direct.json" "$OUT_DIR/gateway.json" <<'JS'
 const fs = require('fs');
 const [direct, gateway] = process.argv.slice(2).map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
@@ -126,7 +155,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = b ]; then
   set_upstream_delay "$DELAY_MS"
   # Every stream lasts at least DELAY_MS; hold the load for HOLD seconds and require that every
   # stream started completes successfully.
-  if bench concurrent --mode grpc --target "127.0.0.1:$VG_SERVER_PORT" \
+  if bench concurrent --mode grpc --rpc "$RPC" --target "127.0.0.1:$VG_SERVER_PORT" \
        --server_pid "$VG_SERVER_PID" --concurrency "$CONCURRENCY" --warmup_s 0 \
        --duration_s "$HOLD" --timeout_s 60 --fail_on_error; then
     :

@@ -43,6 +43,10 @@ ABSL_FLAG(std::string, api_key, "",
           "--mode gemini: key sent as x-goog-api-key (default: env GEMINI_API_KEY, else "
           "bench-key).");
 ABSL_FLAG(int, io_threads, 2, "--mode gemini: client I/O threads.");
+ABSL_FLAG(std::string, gemini_body, "",
+          "--mode gemini: file with the exact JSON request body to send (e.g. what the gateway "
+          "sent, from the emulator's GET /emulator/requests); default: a Caption body built from "
+          "--image and --prompt.");
 ABSL_FLAG(int64_t, max_outstanding, 50000, "Open loop: skip starts beyond this many in flight.");
 ABSL_FLAG(int, server_pid, 0, "Sample VmRSS and thread count of this process during the run.");
 ABSL_FLAG(bool, json, false, "Also print the result as one JSON line.");
@@ -58,6 +62,14 @@ std::chrono::milliseconds Millis(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
 }
 
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
 absl::StatusOr<std::string> LoadImage() {
   const std::string path = absl::GetFlag(FLAGS_image);
   if (path.empty()) {
@@ -71,11 +83,7 @@ absl::StatusOr<std::string> LoadImage() {
                                             width / 4, height / 4, width * 3 / 4,
                                             height * 3 / 4);
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read --image ", path));
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
+  return ReadFile(path);
 }
 
 absl::StatusOr<std::unique_ptr<LoadTarget>> MakeTarget(const std::string& image) {
@@ -106,6 +114,11 @@ absl::StatusOr<std::unique_ptr<LoadTarget>> MakeTarget(const std::string& image)
     options.prompt = absl::GetFlag(FLAGS_prompt);
     options.timeout = timeout;
     options.io_threads = absl::GetFlag(FLAGS_io_threads);
+    if (const std::string body_file = absl::GetFlag(FLAGS_gemini_body); !body_file.empty()) {
+      auto body = ReadFile(body_file);
+      if (!body.ok()) return body.status();
+      options.body = *std::move(body);
+    }
     return vision_gateway::bench::MakeGeminiTarget(options);
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown --mode '", mode, "' (grpc, gemini)"));
