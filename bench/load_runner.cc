@@ -1,9 +1,12 @@
 #include "bench/load_runner.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -52,6 +55,23 @@ ProcessSample ReadProcessStatus(int pid) {
     }
   }
   return sample;
+}
+
+// User + system CPU time of a process, from /proc/PID/stat; negative when unreadable.
+double ReadProcessCpuSeconds(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The command name (field 2) is in parentheses and may hold spaces: skip past the last ')'.
+  const size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::vector<std::string> fields = absl::StrSplit(text.substr(paren + 2), ' ');
+  // Counting from field 3 (state) at index 0: utime is field 14, stime field 15.
+  int64_t utime, stime;
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+      !absl::SimpleAtoi(fields[12], &stime)) {
+    return -1;
+  }
+  return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
 }
 
 // Shared by the generator and every completion callback; kept alive by the callbacks, so that a
@@ -128,7 +148,9 @@ RunReport RunLoad(LoadTarget& target, const RunOptions& options) {
   std::thread sampler;
   ProcessSample before, peak;
   int samples = 0;
+  double cpu_before = -1;
   if (options.server_pid > 0) {
+    cpu_before = ReadProcessCpuSeconds(options.server_pid);
     before = ReadProcessStatus(options.server_pid);
     peak = before;
     samples = 1;
@@ -200,9 +222,17 @@ RunReport RunLoad(LoadTarget& target, const RunOptions& options) {
     state->mu.AwaitWithTimeout(absl::Condition(&drained), absl::FromChrono(options.drain_timeout));
   }
 
+  const double wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   if (sampler.joinable()) {
     stop_sampling.Notify();
     sampler.join();
+  }
+  if (options.server_pid > 0) {
+    const double cpu_after = ReadProcessCpuSeconds(options.server_pid);
+    if (cpu_before >= 0 && cpu_after >= cpu_before) {
+      report.server_cpu_s = cpu_after - cpu_before;
+      report.server_cores = report.server_cpu_s / wall_s;
+    }
   }
   report.rss_kb_before = before.rss_kb;
   report.rss_kb_max = peak.rss_kb;
@@ -232,6 +262,10 @@ RunReport RunLoad(LoadTarget& target, const RunOptions& options) {
   report.target = target.Describe();  // after the run: it may report what the run used
   report.rps = report.ok / report.window_s;
   report.mean_messages = report.ok > 0 ? static_cast<double>(messages) / report.ok : 0;
+  const int64_t finished = report.warmup_requests + report.ok + report.failed;
+  if (report.server_cpu_s >= 0 && finished > 0) {
+    report.server_cpu_ms_per_request = report.server_cpu_s * 1000 / finished;
+  }
   report.latency = Summarize(latency);
   report.first_message = Summarize(first);
   return report;
@@ -271,6 +305,12 @@ std::string FormatHuman(const RunReport& r) {
                           "before, max %d  (%d samples)\n",
                           r.server_pid, r.rss_kb_before / 1024.0, r.rss_kb_max / 1024.0,
                           r.threads_before, r.threads_max, r.resource_samples);
+    if (r.server_cpu_s >= 0) {
+      absl::StrAppendFormat(&out,
+                            "          CPU %.2f s over the run = %.2f cores on average, %.3f ms "
+                            "per request\n",
+                            r.server_cpu_s, r.server_cores, r.server_cpu_ms_per_request);
+    }
   }
   return out;
 }
@@ -317,9 +357,11 @@ std::string FormatJson(const RunReport& r, const std::string& label) {
   if (r.server_pid > 0) {
     absl::StrAppendFormat(&out,
                           ",\"server\":{\"pid\":%d,\"rss_kb_before\":%d,\"rss_kb_max\":%d,"
-                          "\"threads_before\":%d,\"threads_max\":%d,\"samples\":%d}",
+                          "\"threads_before\":%d,\"threads_max\":%d,\"samples\":%d,"
+                          "\"cpu_s\":%.3f,\"cores\":%.3f,\"cpu_ms_per_request\":%.4f}",
                           r.server_pid, r.rss_kb_before, r.rss_kb_max, r.threads_before,
-                          r.threads_max, r.resource_samples);
+                          r.threads_max, r.resource_samples, r.server_cpu_s, r.server_cores,
+                          r.server_cpu_ms_per_request);
   }
   out += "}";
   return out;

@@ -60,6 +60,9 @@ struct RunReport {
   int64_t rss_kb_before = 0, rss_kb_max = 0;
   int threads_before = 0, threads_max = 0;
   int resource_samples = 0;
+  double server_cpu_s = -1;                // user + system CPU over the run (-1: unknown)
+  double server_cores = 0;                 // server_cpu_s / wall time of the run
+  double server_cpu_ms_per_request = 0;    // server_cpu_s / requests finished in the run
 };
 
 RunReport RunLoad(LoadTarget& target, const RunOptions& options);

@@ -164,6 +164,8 @@ TEST(RunLoadTest, SamplesTheServerProcess) {
   EXPECT_GE(report.rss_kb_max, report.rss_kb_before);
   EXPECT_GE(report.threads_max, 2);  // this thread and the fake's worker at least
   EXPECT_GT(report.resource_samples, 3);
+  EXPECT_GE(report.server_cpu_s, 0);
+  EXPECT_GE(report.server_cpu_ms_per_request, 0);
   EXPECT_THAT(FormatJson(report, ""), HasSubstr("\"server\":{\"pid\":"));
 }
 

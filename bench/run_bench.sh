@@ -144,9 +144,15 @@ row('first message p99 (ms)', direct.first_message.p99_ms, gateway.first_message
 row('ok/s', direct.rps, gateway.rps);
 console.log(`failed: direct ${direct.failed}, gateway ${gateway.failed}` +
             `; generator behind: direct ${direct.generator?.behind}, gateway ${gateway.generator?.behind}`);
+if (direct.server) {
+  console.log(`gemini-emulator: ${direct.server.cpu_ms_per_request.toFixed(3)} ms CPU per ` +
+              `request (${direct.server.cores.toFixed(2)} cores) in the direct run`);
+}
 if (gateway.server) {
   console.log(`vision-server: RSS max ${(gateway.server.rss_kb_max / 1024).toFixed(1)} MiB, ` +
-              `threads max ${gateway.server.threads_max}`);
+              `threads max ${gateway.server.threads_max}, ` +
+              `${gateway.server.cpu_ms_per_request.toFixed(3)} ms CPU per request ` +
+              `(${gateway.server.cores.toFixed(2)} cores)`);
 }
 JS
 fi
@@ -173,7 +179,8 @@ if [ -z "$ONLY" ] || [ "$ONLY" = b ]; then
          "max $(json "$r" r.latency.max_ms) ms"
     echo "vision-server: RSS $(json "$r" '(r.server.rss_kb_before/1024).toFixed(1)') MiB at the start ->" \
          "$(json "$r" '(r.server.rss_kb_max/1024).toFixed(1)') MiB max; threads" \
-         "$(json "$r" r.server.threads_before) -> $(json "$r" r.server.threads_max) max"
+         "$(json "$r" r.server.threads_before) -> $(json "$r" r.server.threads_max) max;" \
+         "$(json "$r" 'r.server.cpu_ms_per_request.toFixed(3)') ms CPU per stream"
     if [ "$(json "$r" 'r.failed === 0 && r.unfinished === 0 && r.ok > 0')" = true ] &&
        [ "$(json "$r" r.max_in_flight)" -ge "$CONCURRENCY" ]; then
       echo "all $CONCURRENCY-wide streams completed"
