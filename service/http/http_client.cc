@@ -255,12 +255,7 @@ class ConnectionPool {
   ConnectionPool(std::size_t max_idle_per_host, std::chrono::milliseconds idle_timeout)
       : max_idle_per_host_(max_idle_per_host), idle_timeout_(idle_timeout) {}
 
-  ~ConnectionPool() {
-    absl::MutexLock lock(&mu_);
-    for (auto& [key, idle] : idle_) {
-      for (auto& conn : idle) conn->Close();
-    }
-  }
+  ~ConnectionPool() { Clear(); }
 
   // The most recently used live idle connection to `key`, or null.
   std::unique_ptr<Connection> Take(const std::string& key) {
@@ -280,6 +275,15 @@ class ConnectionPool {
     }
     if (it->second.empty()) idle_.erase(it);
     return found;
+  }
+
+  // Closes every idle connection.
+  void Clear() {
+    absl::MutexLock lock(&mu_);
+    for (auto& [key, idle] : idle_) {
+      for (auto& conn : idle) conn->Close();
+    }
+    idle_.clear();
   }
 
   // Keeps a connection whose last response was read completely and allowed keep-alive.
@@ -315,7 +319,7 @@ class CallImpl;
 struct Runtime {
   explicit Runtime(HttpClientOptions opts)
       : options(std::move(opts)),
-        ioc(options.io_threads),
+        ioc(std::max(1, options.io_threads)),
         tls_context(ssl::context::tls_client),
         pool(options.max_idle_connections_per_host, options.idle_timeout),
         work(net::make_work_guard(ioc)) {}
@@ -832,6 +836,8 @@ class BeastHttpClient final : public HttpClient {
         t.join();
       }
     }
+    // Callers may keep Call objects (and so the runtime) alive: don't keep sockets open for them.
+    if (!on_io_thread) rt_->pool.Clear();
   }
 
   std::shared_ptr<Call> Stream(Request request, StreamHandler handler) override {

@@ -30,7 +30,8 @@ class SseSplitter {
   explicit SseSplitter(std::size_t max_event_bytes = 16 * 1024 * 1024)
       : max_event_bytes_(max_event_bytes) {}
 
-  // RESOURCE_EXHAUSTED if one event grows beyond max_event_bytes.
+  // RESOURCE_EXHAUSTED if one event grows beyond max_event_bytes; the splitter then stays failed
+  // (every later Feed returns the same error, Finish emits nothing).
   absl::Status Feed(std::string_view bytes, absl::FunctionRef<void(SseEvent)> on_event);
   // Emits the unterminated last event, if any text is left.
   void Finish(absl::FunctionRef<void(SseEvent)> on_event);
