@@ -305,6 +305,7 @@ struct Emulator::State {
   EmulatorConfig config ABSL_GUARDED_BY(mu);
   std::deque<ScriptedResponse> script ABSL_GUARDED_BY(mu);
   std::deque<RecordedRequest> requests ABSL_GUARDED_BY(mu);
+  size_t recorded_bytes ABSL_GUARDED_BY(mu) = 0;  // bodies in `requests`
   size_t requests_seen ABSL_GUARDED_BY(mu) = 0;  // since the last clear
   int open_connections ABSL_GUARDED_BY(mu) = 0;
   int64_t total_connections ABSL_GUARDED_BY(mu) = 0;
@@ -320,9 +321,14 @@ struct Emulator::State {
     record.body_truncated = request.body.size() > options.max_recorded_body_bytes;
     record.body = request.body.substr(0, options.max_recorded_body_bytes);
     absl::MutexLock lock(&mu);
+    recorded_bytes += record.body.size();
     requests.push_back(std::move(record));
     ++requests_seen;
-    while (requests.size() > options.max_recorded_requests) requests.pop_front();
+    while (requests.size() > 1 && (requests.size() > options.max_recorded_requests ||
+                                   recorded_bytes > options.max_recorded_total_bytes)) {
+      recorded_bytes -= requests.front().body.size();
+      requests.pop_front();
+    }
   }
 
   bool Authorized(const HttpRequest& request, const Target& target) const {
@@ -454,6 +460,7 @@ struct Emulator::State {
     if (what == "requests" && method == "DELETE") {
       absl::MutexLock lock(&mu);
       requests.clear();
+      recorded_bytes = 0;
       requests_seen = 0;
       return JsonReply(200, json::object{});
     }
@@ -462,6 +469,7 @@ struct Emulator::State {
         absl::MutexLock lock(&mu);
         script.clear();
         requests.clear();
+        recorded_bytes = 0;
         requests_seen = 0;
         config = options.config;
       }
@@ -542,6 +550,7 @@ std::vector<RecordedRequest> Emulator::Requests() const {
 void Emulator::ClearRequests() {
   absl::MutexLock lock(&state_->mu);
   state_->requests.clear();
+  state_->recorded_bytes = 0;
   state_->requests_seen = 0;
 }
 

@@ -96,7 +96,9 @@ struct EmulatorOptions {
   std::size_t max_body_bytes = std::size_t{128} << 20;   // larger requests get 413
   std::size_t max_header_bytes = std::size_t{64} << 10;  // larger headers get 431
   std::size_t max_recorded_body_bytes = std::size_t{1} << 20;
-  std::size_t max_recorded_requests = 1000;  // oldest records are dropped beyond this
+  // Oldest records are dropped beyond either bound (the newest one is always kept).
+  std::size_t max_recorded_requests = 1000;
+  std::size_t max_recorded_total_bytes = std::size_t{64} << 20;  // sum of recorded bodies
 };
 
 class Emulator {

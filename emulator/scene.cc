@@ -167,12 +167,12 @@ absl::StatusOr<Scene> AnalyzeImage(std::string_view bytes) {
   Scene scene;
   absl::StatusOr<std::vector<uint8_t>> decoded = DecodeRgb(bytes, &scene.width, &scene.height);
   if (!decoded.ok()) return decoded.status();
-  const std::vector<uint8_t>& rgb = *decoded;
+  const std::vector<uint8_t>& rgb = *decoded;  // freed once classified
   const int w = scene.width;
   const int h = scene.height;
   const size_t n = static_cast<size_t>(w) * h;
 
-  // Classify: 0 = background, 1 + hue class otherwise.
+  // Classify: 0 = background, 1 + hue class otherwise; bit 7 marks visited pixels below.
   std::vector<uint8_t> cls(n, 0);
   double background_value = 0;
   size_t background_pixels = 0;
@@ -187,26 +187,26 @@ absl::StatusOr<Scene> AnalyzeImage(std::string_view bytes) {
       ++background_pixels;
     }
   }
+  decoded->clear();
+  decoded->shrink_to_fit();
   scene.light_background =
       background_pixels == 0 || background_value / background_pixels >= 0.5 * 255;
 
   // 8-connected components of equal class.
+  constexpr uint8_t kVisited = 0x80;
   const int64_t min_area =
       std::max<int64_t>(4, static_cast<int64_t>(std::ceil(kMinComponentFraction * n)));
-  std::vector<int32_t> component(n, -1);
-  std::vector<size_t> stack;
-  std::vector<size_t> members;
-  int32_t next_id = 0;
+  std::vector<uint32_t> stack;
+  std::vector<uint32_t> members;
   for (size_t start = 0; start < n; ++start) {
-    if (cls[start] == 0 || component[start] >= 0) continue;
+    if (cls[start] == 0 || (cls[start] & kVisited) != 0) continue;
     const uint8_t c = cls[start];
-    const int32_t id = next_id++;
     members.clear();
-    stack.push_back(start);
-    component[start] = id;
+    stack.push_back(static_cast<uint32_t>(start));
+    cls[start] |= kVisited;
     int x0 = w, y0 = h, x1 = -1, y1 = -1;
     while (!stack.empty()) {
-      const size_t p = stack.back();
+      const uint32_t p = stack.back();
       stack.pop_back();
       members.push_back(p);
       const int x = static_cast<int>(p % w);
@@ -222,9 +222,9 @@ absl::StatusOr<Scene> AnalyzeImage(std::string_view bytes) {
           const int nx = x + dx;
           if ((dx == 0 && dy == 0) || nx < 0 || nx >= w) continue;
           const size_t q = static_cast<size_t>(ny) * w + nx;
-          if (cls[q] == c && component[q] < 0) {
-            component[q] = id;
-            stack.push_back(q);
+          if (cls[q] == c) {
+            cls[q] |= kVisited;
+            stack.push_back(static_cast<uint32_t>(q));
           }
         }
       }
@@ -238,7 +238,7 @@ absl::StatusOr<Scene> AnalyzeImage(std::string_view bytes) {
     object.y1 = y1 + 1;
     object.area = static_cast<int64_t>(members.size());
     object.mask.assign(static_cast<size_t>(object.width()) * object.height(), 0);
-    for (size_t p : members) {
+    for (uint32_t p : members) {
       const int x = static_cast<int>(p % w);
       const int y = static_cast<int>(p / w);
       object.mask[static_cast<size_t>(y - y0) * object.width() + (x - x0)] = 1;

@@ -38,7 +38,7 @@ struct Scene {
 const std::vector<std::string>& ColourNames();
 
 // Largest accepted image (pixels, after decoding).
-inline constexpr int64_t kMaxImagePixels = int64_t{100} << 20;
+inline constexpr int64_t kMaxImagePixels = int64_t{40} << 20;
 
 // Decodes and analyses. InvalidArgument for bytes that are not a decodable image.
 absl::StatusOr<Scene> AnalyzeImage(std::string_view bytes);
