@@ -723,11 +723,33 @@ std::string SystemText(const GenerateRequest& request) {
   return text;
 }
 
+// Whether `lower` asks for masks: a "mask" not shortly preceded by a negation ("Never return
+// masks", "no masks").
+bool AsksForMasks(std::string_view lower) {
+  for (size_t at = lower.find("mask"); at != std::string_view::npos;
+       at = lower.find("mask", at + 4)) {
+    const std::string_view before = lower.substr(at < 24 ? 0 : at - 24, at < 24 ? at : 24);
+    bool negated = false;
+    for (std::string_view negation : {"never", "no ", "not ", "without", "don't", "n't "}) {
+      negated |= before.find(negation) != std::string_view::npos;
+    }
+    if (!negated) return true;
+  }
+  return false;
+}
+
+// The response schema decides when it names the keys; else the last user text, else the
+// system instruction: "mask" → segmentation, "box_2d" or "bounding box" → detection.
 Task TaskOf(const GenerateRequest& request) {
-  for (const std::string& text : {LastUserText(request), SystemText(request), request.schema_text}) {
+  if (request.schema_text.find("\"mask\"") != std::string::npos) return Task::kSegment;
+  if (request.schema_text.find("\"box_2d\"") != std::string::npos) return Task::kDetect;
+  for (const std::string& text : {LastUserText(request), SystemText(request)}) {
     const std::string lower = absl::AsciiStrToLower(text);
-    if (lower.find("mask") != std::string::npos) return Task::kSegment;
-    if (lower.find("box_2d") != std::string::npos) return Task::kDetect;
+    if (AsksForMasks(lower)) return Task::kSegment;
+    if (lower.find("box_2d") != std::string::npos ||
+        lower.find("bounding box") != std::string::npos) {
+      return Task::kDetect;
+    }
   }
   return Task::kCaption;
 }

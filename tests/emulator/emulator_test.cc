@@ -569,6 +569,28 @@ TEST_F(EmulatorTest, ColourWordsInThePromptFilterObjects) {
             "[]");
 }
 
+TEST_F(EmulatorTest, TaskComesFromSchemaThenUserTextThenSystemInstruction) {
+  // The cookbook's detection recipe: boxes asked in prose, masks refused in the instruction.
+  const std::string cookbook = GenerateBody(
+      image_.png, "Detect the 2d bounding boxes of the red things",
+      R"("systemInstruction": {"parts": [{"text": "Return bounding boxes as a JSON array with )"
+      R"(labels. Never return masks or code fencing. Limit to 25 objects."}]})");
+  const json::value boxes = Parse(CandidateText(PostOk(kGenerate, cookbook)));
+  ASSERT_EQ(boxes.as_array().size(), 1u);
+  EXPECT_EQ(Str(boxes.at(0).at("label")), "red");
+  EXPECT_FALSE(boxes.at(0).as_object().contains("mask"));
+
+  // A response schema with a "mask" property asks for segmentation whatever the prose says.
+  const std::string schema = GenerateBody(
+      image_.png, "Find the objects.",
+      R"("generationConfig": {"responseMimeType": "application/json", "responseJsonSchema": )"
+      R"({"type": "array", "items": {"type": "object", "properties": {"box_2d": {"type": )"
+      R"("array"}, "mask": {"type": "string"}, "label": {"type": "string"}}}}})");
+  const json::value masks = Parse(CandidateText(PostOk(kGenerate, schema)));
+  ASSERT_EQ(masks.as_array().size(), 2u);
+  EXPECT_THAT(Str(masks.at(0).at("mask")), StartsWith("data:image/png;base64,"));
+}
+
 // Rasterises a mask PNG over its box back to image size (bilinear + threshold 127), as the
 // Gemini docs tell clients to.
 std::vector<uint8_t> PasteMask(const std::string& data_url, const Box& box, int width, int height) {
