@@ -69,8 +69,12 @@ TEST(StatusConversionTest, CarriesDetailsAsGoogleRpcStatus) {
   google::rpc::RetryInfo retry;
   google::rpc::ErrorInfo info;
   for (const auto& any : rpc_status.details()) {
-    if (any.Is<google::rpc::RetryInfo>()) ASSERT_TRUE(any.UnpackTo(&retry));
-    if (any.Is<google::rpc::ErrorInfo>()) ASSERT_TRUE(any.UnpackTo(&info));
+    if (any.Is<google::rpc::RetryInfo>()) {
+      ASSERT_TRUE(any.UnpackTo(&retry));
+    }
+    if (any.Is<google::rpc::ErrorInfo>()) {
+      ASSERT_TRUE(any.UnpackTo(&info));
+    }
   }
   EXPECT_EQ(retry.retry_delay().seconds(), 15);
   EXPECT_EQ(retry.retry_delay().nanos(), 500000000);
