@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "service/vision/v1.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -29,6 +30,24 @@ namespace vision_gateway::server {
 absl::Time CallDeadline(const grpc::CallbackServerContext* context);
 
 using StartedCall = absl::StatusOr<std::shared_ptr<gemini::PendingCall>>;
+
+// How a stream's messages may be combined. The last message of a stream (IsFinal) is held back
+// until the task completes, so that it goes out in one batch with the status
+// (StartWriteAndFinish). A message that arrives while another is queued may be merged into it
+// (Merge returns true): caption text deltas concatenate, so a slow client gets fewer, larger
+// pieces and nothing is lost; objects of Detect/Segment are never merged.
+inline bool IsFinal(const ::vision::v1::CaptionResponse& r) { return !r.finish_reason().empty(); }
+inline bool IsFinal(const ::vision::v1::DetectResponse& r) { return r.has_summary(); }
+inline bool IsFinal(const ::vision::v1::SegmentResponse& r) { return r.has_summary(); }
+
+inline bool Merge(::vision::v1::CaptionResponse& queued, ::vision::v1::CaptionResponse& next) {
+  if (IsFinal(queued)) return false;
+  next.mutable_text()->insert(0, queued.text());
+  queued = std::move(next);
+  return true;
+}
+inline bool Merge(::vision::v1::DetectResponse&, ::vision::v1::DetectResponse&) { return false; }
+inline bool Merge(::vision::v1::SegmentResponse&, ::vision::v1::SegmentResponse&) { return false; }
 
 template <typename Response>
 class StreamReactor final : public grpc::ServerWriteReactor<Response> {
@@ -59,9 +78,8 @@ class StreamReactor final : public grpc::ServerWriteReactor<Response> {
   }
 
   void OnWriteDone(bool ok) override {
-    std::optional<grpc::Status> finish;
+    Action action;
     std::shared_ptr<gemini::PendingCall> cancel;
-    bool write = false;
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
@@ -71,20 +89,14 @@ class StreamReactor final : public grpc::ServerWriteReactor<Response> {
         cancel = upstream_;
         if (!finished_) {
           finished_ = true;
-          finish = grpc::Status(grpc::StatusCode::CANCELLED, "write failed: client gone");
+          action.finish = grpc::Status(grpc::StatusCode::CANCELLED, "write failed: client gone");
         }
-      } else if (!queue_.empty()) {
-        current_ = std::move(queue_.front());
-        queue_.pop_front();
-        writing_ = write = true;
-      } else if (upstream_done_ && !finished_) {
-        finished_ = true;
-        finish = ToGrpcStatus(final_status_);
+      } else {
+        action = NextLocked();
       }
     }
     if (cancel) cancel->Cancel();
-    if (write) this->StartWrite(&current_);
-    if (finish) this->Finish(*finish);
+    Perform(action);
   }
 
   void OnCancel() override {
@@ -108,23 +120,52 @@ class StreamReactor final : public grpc::ServerWriteReactor<Response> {
   }
 
  private:
-  void Push(Response response) {
+  // What to do after the lock is released: at most one of a write, a write + finish, a finish.
+  struct Action {
     bool write = false;
+    std::optional<grpc::Status> finish;
+  };
+
+  // Decides the next step from the queue and the upstream state. Requires !writing_.
+  Action NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Action action;
+    if (finished_) return action;
+    if (!queue_.empty() && (!IsFinal(queue_.front()) || upstream_done_)) {
+      current_ = std::move(queue_.front());
+      queue_.pop_front();
+      writing_ = action.write = true;
+    }
+    if (upstream_done_ && queue_.empty()) {
+      finished_ = true;
+      action.finish = ToGrpcStatus(final_status_);
+    }
+    return action;
+  }
+
+  // May lead to OnDone and delete: touch nothing after it.
+  void Perform(Action& action) {
+    if (action.write && action.finish) {
+      this->StartWriteAndFinish(&current_, grpc::WriteOptions(), *action.finish);
+    } else if (action.write) {
+      this->StartWrite(&current_);
+    } else if (action.finish) {
+      this->Finish(*action.finish);
+    }
+  }
+
+  void Push(Response response) {
+    Action action;
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;
-      if (writing_) {
-        queue_.push_back(std::move(response));
-      } else {
-        current_ = std::move(response);
-        writing_ = write = true;
-      }
+      if (queue_.empty() || !Merge(queue_.back(), response)) queue_.push_back(std::move(response));
+      if (!writing_) action = NextLocked();
     }
-    if (write) this->StartWrite(&current_);
+    Perform(action);
   }
 
   void Complete(absl::Status status) {
-    std::optional<grpc::Status> finish;
+    Action action;
     bool destroy = false;
     {
       absl::MutexLock lock(&mu_);
@@ -132,15 +173,14 @@ class StreamReactor final : public grpc::ServerWriteReactor<Response> {
       final_status_ = std::move(status);
       if (reactor_done_) {
         destroy = true;
-      } else if (!finished_ && !writing_) {
-        finished_ = true;
-        finish = ToGrpcStatus(final_status_);
+      } else if (!writing_) {
+        action = NextLocked();
       }
     }
     if (destroy) {
       delete this;
-    } else if (finish) {
-      this->Finish(*finish);  // may lead to OnDone and delete: touch nothing after it
+    } else {
+      Perform(action);
     }
   }
 

@@ -89,6 +89,11 @@ google::rpc::Status Details(const grpc::Status& status) {
 }
 
 TEST_F(GatewayTest, CaptionStreamsThePiecesOfTheEmulatorsCaption) {
+  // Events 20 ms apart: each reaches the client as its own message (pieces that arrive while a
+  // write is still in flight may be merged, which keeps the text but not the count).
+  emulator::EmulatorConfig config = emulator_->config();
+  config.stream_event_delay = std::chrono::milliseconds(20);
+  emulator_->SetConfig(config);
   const std::string png = RedSquarePng();
   StreamResult result = RunCaption(*stub_, RequestWith({png}));
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
