@@ -31,6 +31,58 @@ absl::Time CallDeadline(const grpc::CallbackServerContext* context);
 
 using StartedCall = absl::StatusOr<std::shared_ptr<gemini::PendingCall>>;
 
+// What both reactor kinds share: the started upstream call, cancellation in either order, and
+// the rule that the reactor is deleted only once both gRPC (OnDone) and the upstream task are done.
+template <typename ReactorBase>
+class UpstreamReactor : public ReactorBase {
+ public:
+  void OnCancel() override {
+    std::shared_ptr<gemini::PendingCall> upstream;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      upstream = upstream_;
+    }
+    if (upstream) upstream->Cancel();
+  }
+
+  void OnDone() override {
+    bool destroy;
+    {
+      absl::MutexLock lock(&mu_);
+      reactor_done_ = true;
+      destroy = upstream_done_;
+    }
+    if (destroy) delete this;
+  }
+
+ protected:
+  // Keeps the started call (cancelling it at once if the RPC was cancelled meanwhile). A call that
+  // failed to start counts as done upstream; its status is returned for the caller to Finish with.
+  absl::Status Attach(StartedCall call) {
+    if (!call.ok()) {
+      absl::MutexLock lock(&mu_);
+      upstream_done_ = true;
+      return call.status();
+    }
+    std::shared_ptr<gemini::PendingCall> started = *std::move(call);
+    bool cancel;
+    {
+      absl::MutexLock lock(&mu_);
+      upstream_ = started;
+      cancel = cancelled_;
+    }
+    if (cancel) started->Cancel();
+    return absl::OkStatus();
+  }
+
+  absl::Mutex mu_;
+  std::shared_ptr<gemini::PendingCall> upstream_ ABSL_GUARDED_BY(mu_);
+  bool upstream_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool reactor_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 // How a stream's messages may be combined. The last message of a stream (IsFinal) is held back
 // until the task completes, so that it goes out in one batch with the status
 // (StartWriteAndFinish). A message that arrives while another is queued may be merged into it
@@ -50,31 +102,28 @@ inline bool Merge(::vision::v1::DetectResponse&, ::vision::v1::DetectResponse&) 
 inline bool Merge(::vision::v1::SegmentResponse&, ::vision::v1::SegmentResponse&) { return false; }
 
 template <typename Response>
-class StreamReactor final : public grpc::ServerWriteReactor<Response> {
+class StreamReactor final : public UpstreamReactor<grpc::ServerWriteReactor<Response>> {
+  using Base = UpstreamReactor<grpc::ServerWriteReactor<Response>>;
+  using Base::mu_;
+  using Base::upstream_;
+  using Base::upstream_done_;
+  using Base::reactor_done_;
+
  public:
   using Start = absl::FunctionRef<StartedCall(vision::TaskCallbacks<Response>)>;
 
   explicit StreamReactor(Start start) {
-    StartedCall call = start(vision::TaskCallbacks<Response>{
+    absl::Status started = this->Attach(start(vision::TaskCallbacks<Response>{
         .on_response = [this](Response r) { Push(std::move(r)); },
         .on_done = [this](absl::Status s) { Complete(std::move(s)); },
-    });
-    bool cancel = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (call.ok()) {
-        upstream_ = *std::move(call);
-        cancel = cancelled_;
-      } else {
-        upstream_done_ = true;
+    }));
+    if (!started.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
         finished_ = true;
       }
+      this->Finish(ToGrpcStatus(started));
     }
-    if (!call.ok()) {
-      this->Finish(ToGrpcStatus(call.status()));
-      return;
-    }
-    if (cancel) upstream_->Cancel();
   }
 
   void OnWriteDone(bool ok) override {
@@ -97,26 +146,6 @@ class StreamReactor final : public grpc::ServerWriteReactor<Response> {
     }
     if (cancel) cancel->Cancel();
     Perform(action);
-  }
-
-  void OnCancel() override {
-    std::shared_ptr<gemini::PendingCall> upstream;
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      upstream = upstream_;
-    }
-    if (upstream) upstream->Cancel();
-  }
-
-  void OnDone() override {
-    bool destroy;
-    {
-      absl::MutexLock lock(&mu_);
-      reactor_done_ = true;
-      destroy = upstream_done_;
-    }
-    if (destroy) delete this;
   }
 
  private:
@@ -184,61 +213,23 @@ class StreamReactor final : public grpc::ServerWriteReactor<Response> {
     }
   }
 
-  absl::Mutex mu_;
-  std::shared_ptr<gemini::PendingCall> upstream_ ABSL_GUARDED_BY(mu_);
   std::deque<Response> queue_ ABSL_GUARDED_BY(mu_);
   Response current_;  // the write in flight; touched only by whoever set writing_
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool upstream_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool reactor_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 template <typename Response>
-class UnaryReactor final : public grpc::ServerUnaryReactor {
+class UnaryReactor final : public UpstreamReactor<grpc::ServerUnaryReactor> {
  public:
   using Done = absl::AnyInvocable<void(absl::StatusOr<Response>)>;
   using Start = absl::FunctionRef<StartedCall(Done)>;
 
   UnaryReactor(Response* response, Start start) : response_(response) {
-    StartedCall call = start([this](absl::StatusOr<Response> result) { Complete(std::move(result)); });
-    bool cancel = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (call.ok()) {
-        upstream_ = *std::move(call);
-        cancel = cancelled_;
-      } else {
-        upstream_done_ = true;
-      }
-    }
-    if (!call.ok()) {
-      this->Finish(ToGrpcStatus(call.status()));
-      return;
-    }
-    if (cancel) upstream_->Cancel();
-  }
-
-  void OnCancel() override {
-    std::shared_ptr<gemini::PendingCall> upstream;
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      upstream = upstream_;
-    }
-    if (upstream) upstream->Cancel();
-  }
-
-  void OnDone() override {
-    bool destroy;
-    {
-      absl::MutexLock lock(&mu_);
-      reactor_done_ = true;
-      destroy = upstream_done_;
-    }
-    if (destroy) delete this;
+    absl::Status started = Attach(
+        start([this](absl::StatusOr<Response> result) { Complete(std::move(result)); }));
+    if (!started.ok()) this->Finish(ToGrpcStatus(started));
   }
 
  private:
@@ -257,11 +248,6 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
   }
 
   Response* response_;
-  absl::Mutex mu_;
-  std::shared_ptr<gemini::PendingCall> upstream_ ABSL_GUARDED_BY(mu_);
-  bool upstream_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool reactor_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace vision_gateway::server

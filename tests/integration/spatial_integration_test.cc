@@ -128,6 +128,25 @@ class SpatialTest : public GatewayTest {
     return by_label;
   }
 
+  // Segments kScene with the emulator answering masks in `format`: every mask has IoU >= 0.9
+  // with its drawn shape.
+  void CheckSegmentation(emulator::MaskFormat format) {
+    emulator::EmulatorConfig config = emulator_->config();
+    config.mask_format = format;
+    emulator_->SetConfig(config);
+    v1::SegmentRequest request;
+    request.mutable_image()->set_content(*Encode(kScene.Draw(), ".png"));
+    grpc::Status status;
+    auto responses = Segment(request, &status);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    auto masks = CheckBoxes(responses, kScene, &v1::SegmentResponse::mask);
+    ASSERT_EQ(masks.size(), 2u);
+    for (const Shape& shape : kScene.shapes) {
+      SCOPED_TRACE(shape.label);
+      EXPECT_GE(MaskIou(masks[shape.label], kScene, shape), 0.9);
+    }
+  }
+
   double MaskIou(const v1::Mask& mask, const Scene& scene, const Shape& shape) {
     EXPECT_EQ(mask.rle().size(0), scene.height);
     EXPECT_EQ(mask.rle().size(1), scene.width);
@@ -235,35 +254,10 @@ TEST_F(SpatialTest, DownscaledDetectStillReportsOriginalPixels) {
   EXPECT_LT(requests[0].body_size, 60'000u);  // the small image was sent, not the big one
 }
 
-TEST_F(SpatialTest, SegmentPngMasksMatchTheShapes) {
-  v1::SegmentRequest request;
-  request.mutable_image()->set_content(*Encode(kScene.Draw(), ".png"));
-  grpc::Status status;
-  auto responses = Segment(request, &status);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  auto masks = CheckBoxes(responses, kScene, &v1::SegmentResponse::mask);
-  ASSERT_EQ(masks.size(), 2u);
-  for (const Shape& shape : kScene.shapes) {
-    SCOPED_TRACE(shape.label);
-    EXPECT_GE(MaskIou(masks[shape.label], kScene, shape), 0.9);
-  }
-}
+TEST_F(SpatialTest, SegmentPngMasksMatchTheShapes) { CheckSegmentation(emulator::MaskFormat::kPng); }
 
 TEST_F(SpatialTest, SegmentPolygonMasksMatchTheShapes) {
-  emulator::EmulatorConfig config = emulator_->config();
-  config.mask_format = emulator::MaskFormat::kPolygon;
-  emulator_->SetConfig(config);
-  v1::SegmentRequest request;
-  request.mutable_image()->set_content(*Encode(kScene.Draw(), ".png"));
-  grpc::Status status;
-  auto responses = Segment(request, &status);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  auto masks = CheckBoxes(responses, kScene, &v1::SegmentResponse::mask);
-  ASSERT_EQ(masks.size(), 2u);
-  for (const Shape& shape : kScene.shapes) {
-    SCOPED_TRACE(shape.label);
-    EXPECT_GE(MaskIou(masks[shape.label], kScene, shape), 0.9);
-  }
+  CheckSegmentation(emulator::MaskFormat::kPolygon);
 }
 
 TEST_F(SpatialTest, BadImagesAreInvalidArgumentAndTheServerKeepsServing) {
