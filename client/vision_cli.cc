@@ -1,8 +1,12 @@
 // `vision`: a command-line client for vision-gateway.
 //   vision caption IMAGE... [--prompt P] [--model M]
 //   vision count-tokens IMAGE... [--prompt P] [--model M]
+//   vision detect IMAGE [--prompt P] [--max_objects N] [--max_dimension D]
+//   vision segment IMAGE [--prompt P] [--max_objects N] [--threshold T] [--masks_dir DIR]
 // IMAGE is a local file or "files/<id>". --addr picks the server (default localhost:50051).
 #include <cstdio>
+#include <fstream>
+#include <type_traits>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -16,12 +20,42 @@ ABSL_FLAG(std::string, addr, "localhost:50051", "vision-gateway address (host:po
 ABSL_FLAG(std::string, prompt, "", "Prompt (default: the task's own).");
 ABSL_FLAG(std::string, model, "", "Gemini model id (default: the server's).");
 ABSL_FLAG(int, timeout_s, 120, "Deadline of the call, in seconds.");
+ABSL_FLAG(int, max_objects, 0, "detect/segment: most objects (0: the server's default, 25).");
+ABSL_FLAG(int, max_dimension, 0, "detect/segment: downscale before sending (0: no).");
+ABSL_FLAG(double, threshold, 0, "segment: mask probability threshold (0: 0.5).");
+ABSL_FLAG(std::string, masks_dir, "", "segment: write each box-sized mask PNG here.");
 
 namespace {
 
 namespace v1 = ::vision::v1;
 using vision_gateway::client::ImageFromPath;
 using vision_gateway::client::VisionClient;
+
+void PrintBox(const char* what, int index, const std::string& label, const v1::BoundingBox& b) {
+  std::cout << what << " " << index << " \"" << label << "\" box x " << b.x_min() << ".."
+            << b.x_max() << " y " << b.y_min() << ".." << b.y_max();
+}
+
+// One line per stream message, as it arrives.
+template <typename Response>
+void PrintEvent(const Response& r) {
+  if (r.has_image_info()) {
+    std::cout << "image " << r.image_info().width() << "x" << r.image_info().height() << " "
+              << r.image_info().mime_type() << "\n";
+  } else if (r.has_summary()) {
+    const v1::Summary& s = r.summary();
+    std::cout << "summary: " << s.count() << " objects, " << s.dropped() << " dropped, "
+              << s.finish_reason() << ", tokens " << s.usage().total_tokens() << "\n";
+  } else if constexpr (std::is_same_v<Response, v1::DetectResponse>) {
+    PrintBox("object", r.detection().index(), r.detection().label(), r.detection().box());
+    std::cout << "\n";
+  } else {
+    PrintBox("mask", r.mask().index(), r.mask().label(), r.mask().box());
+    std::cout << " area " << r.mask().area() << " rle " << r.mask().rle().counts().size()
+              << " chars\n";
+  }
+  std::cout.flush();
+}
 
 int Fail(const absl::Status& status) {
   std::cerr << "vision: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
@@ -45,11 +79,12 @@ absl::Status FillCommon(Request& request, const std::vector<char*>& args) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "vision caption IMAGE... | vision count-tokens IMAGE...  [--addr host:port] [--prompt P]");
+      "vision caption|count-tokens IMAGE... | vision detect|segment IMAGE  [--addr host:port] "
+      "[--prompt P]");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 3) {
-    std::cerr << "usage: vision caption|count-tokens IMAGE... [--addr host:port] [--prompt P] "
-                 "[--model M]\n";
+    std::cerr << "usage: vision caption|count-tokens IMAGE... | vision detect|segment IMAGE\n"
+                 "       [--addr host:port] [--prompt P] [--model M] (--helpfull: all flags)\n";
     return 2;
   }
   VisionClient client({.target = absl::GetFlag(FLAGS_addr),
@@ -78,6 +113,39 @@ int main(int argc, char** argv) {
               << "\nestimated_image_tokens: " << response->estimated_image_tokens() << "\n";
     return 0;
   }
-  std::cerr << "vision: unknown command '" << command << "' (caption, count-tokens)\n";
+  if (command == "detect" || command == "segment") {
+    auto image = ImageFromPath(args[2]);
+    if (!image.ok()) return Fail(image.status());
+    absl::Status status;
+    if (command == "detect") {
+      v1::DetectRequest request;
+      *request.mutable_image() = *std::move(image);
+      request.set_prompt(absl::GetFlag(FLAGS_prompt));
+      request.set_max_objects(absl::GetFlag(FLAGS_max_objects));
+      request.set_max_dimension(absl::GetFlag(FLAGS_max_dimension));
+      request.mutable_options()->set_model(absl::GetFlag(FLAGS_model));
+      status = client.Detect(request, [](const v1::DetectResponse& r) { PrintEvent(r); });
+    } else {
+      v1::SegmentRequest request;
+      *request.mutable_image() = *std::move(image);
+      request.set_prompt(absl::GetFlag(FLAGS_prompt));
+      request.set_max_objects(absl::GetFlag(FLAGS_max_objects));
+      request.set_max_dimension(absl::GetFlag(FLAGS_max_dimension));
+      request.set_threshold(static_cast<float>(absl::GetFlag(FLAGS_threshold)));
+      request.mutable_options()->set_model(absl::GetFlag(FLAGS_model));
+      const std::string dir = absl::GetFlag(FLAGS_masks_dir);
+      status = client.Segment(request, [&dir](const v1::SegmentResponse& r) {
+        PrintEvent(r);
+        if (r.has_mask() && !dir.empty()) {
+          std::ofstream(dir + "/mask-" + std::to_string(r.mask().index()) + ".png",
+                        std::ios::binary)
+              << r.mask().png();
+        }
+      });
+    }
+    return status.ok() ? 0 : Fail(status);
+  }
+  std::cerr << "vision: unknown command '" << command
+            << "' (caption, count-tokens, detect, segment)\n";
   return 2;
 }

@@ -58,6 +58,36 @@ absl::StatusOr<::vision::v1::CaptionResponse> VisionClient::Caption(
   return last;
 }
 
+namespace {
+
+// Reads a server stream to the end, handing each message to on_message.
+template <typename Response, typename Reader>
+absl::Status ReadStream(Reader& reader, const std::function<void(const Response&)>& on_message) {
+  Response response;
+  while (reader->Read(&response)) on_message(response);
+  return FromGrpc(reader->Finish());
+}
+
+}  // namespace
+
+absl::Status VisionClient::Detect(
+    const ::vision::v1::DetectRequest& request,
+    const std::function<void(const ::vision::v1::DetectResponse&)>& on_message) {
+  grpc::ClientContext context;
+  SetDeadline(context, options_.timeout);
+  auto reader = stub_->Detect(&context, request);
+  return ReadStream(reader, on_message);
+}
+
+absl::Status VisionClient::Segment(
+    const ::vision::v1::SegmentRequest& request,
+    const std::function<void(const ::vision::v1::SegmentResponse&)>& on_message) {
+  grpc::ClientContext context;
+  SetDeadline(context, options_.timeout);
+  auto reader = stub_->Segment(&context, request);
+  return ReadStream(reader, on_message);
+}
+
 absl::StatusOr<::vision::v1::CountTokensResponse> VisionClient::CountTokens(
     const ::vision::v1::CountTokensRequest& request) {
   grpc::ClientContext context;

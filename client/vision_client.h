@@ -34,6 +34,12 @@ class VisionClient {
       const ::vision::v1::CaptionRequest& request,
       const std::function<void(const std::string&)>& on_text);
 
+  // Streams Detect/Segment messages (ImageInfo, objects, Summary) to on_message as they arrive.
+  absl::Status Detect(const ::vision::v1::DetectRequest& request,
+                      const std::function<void(const ::vision::v1::DetectResponse&)>& on_message);
+  absl::Status Segment(const ::vision::v1::SegmentRequest& request,
+                       const std::function<void(const ::vision::v1::SegmentResponse&)>& on_message);
+
   absl::StatusOr<::vision::v1::CountTokensResponse> CountTokens(
       const ::vision::v1::CountTokensRequest& request);
 

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The `vision` CLI against vision-server in front of gemini-emulator: caption, count-tokens,
+# detect and segment print what the server streams; a non-image fails with INVALID_ARGUMENT.
+#   vision_cli_test.sh <gemini-emulator> <vision-server> <vision>
+set -uo pipefail
+if [ $# -lt 3 ]; then
+  echo "usage: $0 <gemini-emulator> <vision-server> <vision>" >&2
+  exit 2
+fi
+EMULATOR=$1
+SERVER=$2
+CLI=$3
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib/processes.sh
+. "$HERE/lib/processes.sh"
+vg_init
+FAILED=0
+check() {  # check NAME OUTPUT REGEX
+  if [[ $2 =~ $3 ]]; then echo "ok: $1"; else echo "FAIL: $1: $2" >&2; FAILED=$((FAILED + 1)); fi
+}
+
+# 64x48 white PNG with a blue square at x 10..29, y 10..29.
+/usr/bin/python3 - "$VG_TMP/blue.png" <<'PY'
+import struct, sys, zlib
+w, h = 64, 48
+rows = b"".join(b"\x00" + b"".join(
+    (b"\x20\x30\xdc" if 10 <= x < 30 and 10 <= y < 30 else b"\xff\xff\xff") for x in range(w))
+    for y in range(h))
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+PY
+
+vg_start_emulator "$EMULATOR" --api_key k || exit 1
+GEMINI_API_KEY=k vg_start_server "$SERVER" "$VG_EMULATOR_URL" || exit 1
+ADDR=127.0.0.1:$VG_SERVER_PORT
+IMG=$VG_TMP/blue.png
+
+check caption "$("$CLI" caption "$IMG" --addr "$ADDR" 2>&1)" '64x48 image showing a blue shape.*\[STOP'
+check count-tokens "$("$CLI" count-tokens "$IMG" --addr "$ADDR" 2>&1)" 'estimated_image_tokens: 258'
+check detect "$("$CLI" detect "$IMG" --addr "$ADDR" 2>&1)" \
+  'image 64x48 image/png.*object 0 "blue" box x (9|10|11)\.\.(29|30|31) y (9|10|11)\.\.(29|30|31).*summary: 1 objects'
+mkdir -p "$VG_TMP/masks"
+check segment "$("$CLI" segment "$IMG" --addr "$ADDR" --masks_dir "$VG_TMP/masks" 2>&1)" \
+  'mask 0 "blue" box .* area [0-9]+ .*summary: 1 objects'
+if [ -s "$VG_TMP/masks/mask-0.png" ]; then echo "ok: mask PNG written"; else
+  echo "FAIL: no mask PNG written" >&2; FAILED=$((FAILED + 1)); fi
+out=$("$CLI" detect /etc/hostname --addr "$ADDR" 2>&1)
+code=$?
+check not-an-image "$code $out" '^1 .*INVALID_ARGUMENT: image: unsupported image type'
+exit $((FAILED > 0))
