@@ -282,6 +282,36 @@ TEST_F(GatewayTest, CountTokensMatchesTheEmulatorAndEstimatesImages) {
   EXPECT_TRUE(absl::EndsWith(requests[0].target, ":countTokens")) << requests[0].target;
 }
 
+TEST_F(GatewayTest, ImagesBeyondGrpcDefaultLimitAreAccepted) {
+  // ~5.8 MB of noise PNG: over gRPC's 4 MiB default receive limit, under the server's 64 MiB.
+  const std::string big = *Encode(NoisePixels(1600, 1200, 3), ".png");
+  ASSERT_GT(big.size(), 4u << 20);
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(64 << 20);
+  auto stub = v1::VisionService::NewStub(grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials(), args));
+  StreamResult result = RunCaption(*stub, RequestWith({big}));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_TRUE(absl::StrContains(result.Text(), "1600x1200")) << result.Text();
+  // The bytes arrived upstream intact (base64 of ~5.8 MB; the emulator records up to 1 MiB).
+  auto requests = emulator_->Requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_GT(requests[0].body_size, big.size() * 4 / 3);
+}
+
+class SmallLimitGatewayTest : public GatewayTest {
+ protected:
+  void SetUp() override { StartStack(kEmulatorKey, /*max_receive_message_bytes=*/1 << 20); }
+};
+
+TEST_F(SmallLimitGatewayTest, RequestsOverTheConfiguredLimitAreRefused) {
+  const std::string big = *Encode(NoisePixels(800, 600, 3), ".png");
+  ASSERT_GT(big.size(), 1u << 20);
+  StreamResult result = RunCaption(*stub_, RequestWith({big}));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(emulator_->Requests().empty());
+}
+
 class WrongKeyGatewayTest : public GatewayTest {
  protected:
   void SetUp() override { StartStack("wrong-key-7c1d"); }

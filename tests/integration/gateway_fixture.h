@@ -22,7 +22,8 @@ inline constexpr char kEmulatorKey[] = "integration-key-9f3a";
 class GatewayTest : public ::testing::Test {
  protected:
   // `gateway_key` is what the gateway sends; the emulator accepts only kEmulatorKey.
-  void StartStack(const std::string& gateway_key = kEmulatorKey) {
+  void StartStack(const std::string& gateway_key = kEmulatorKey,
+                  int max_receive_message_bytes = 64 << 20) {
     emulator::EmulatorOptions emulator_options;
     emulator_options.api_key = kEmulatorKey;
     auto emulator = emulator::Emulator::Start(emulator_options);
@@ -39,6 +40,7 @@ class GatewayTest : public ::testing::Test {
     gemini_ = *std::move(gemini);
     server::ServerOptions options;
     options.listen_address = "127.0.0.1:0";
+    options.max_receive_message_bytes = max_receive_message_bytes;
     auto server = server::VisionServer::Start(options, gemini_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
