@@ -465,29 +465,48 @@ void ReadContents(Reader& r, const json::value* v, const std::string& path,
   }
 }
 
-// Parses `text` into `value` (allocated from `resource`). Non-OK on a syntax error, without
-// echoing the text.
-absl::Status ParseDocument(std::string_view text, json::monotonic_resource& resource,
-                           json::value& value, absl::StatusCode code, std::string_view prefix) {
-  json::parse_options opts;
-  opts.max_depth = 64;
-  json::error_code ec;
-  value = json::parse(json::string_view(text.data(), text.size()), ec, &resource, opts);
-  if (ec) {
-    return absl::Status(code, absl::StrCat(std::string(prefix), ": not valid JSON (", ec.message(), ")"));
-  }
-  if (!value.is_object()) {
-    return absl::Status(code, absl::StrCat(std::string(prefix), ": not a JSON object"));
-  }
-  return absl::OkStatus();
-}
-
 constexpr char kResponsePrefix[] = "malformed Gemini response";
 constexpr char kRequestPrefix[] = "invalid request";
 
 absl::Status ResponseTooBig(std::size_t size, std::size_t limit) {
   return absl::ResourceExhaustedError(absl::StrCat("Gemini response of ", size,
                                                    " bytes exceeds the limit of ", limit, " bytes"));
+}
+
+// What is being decoded: a request (tooling, the emulator's side: INVALID_ARGUMENT) or a Gemini
+// response (our upstream: INTERNAL, or RESOURCE_EXHAUSTED when too big).
+enum class Side { kRequest, kResponse };
+
+Reader ReaderFor(Side side) {
+  return side == Side::kRequest ? Reader(absl::StatusCode::kInvalidArgument, kRequestPrefix)
+                                : Reader(absl::StatusCode::kInternal, kResponsePrefix);
+}
+
+// A parsed JSON document and the memory it lives in.
+struct Document {
+  json::monotonic_resource resource;
+  json::value value;
+  const json::object& object() const { return value.get_object(); }
+};
+
+// Checks the size of `text`, parses it and checks it is a JSON object. Errors never echo the
+// text.
+absl::Status ParseBounded(std::string_view text, const JsonCodecOptions& options, Side side,
+                          Document& doc) {
+  if (text.size() > options.max_body_bytes) {
+    return side == Side::kRequest ? TooBig(text.size(), options.max_body_bytes)
+                                  : ResponseTooBig(text.size(), options.max_body_bytes);
+  }
+  const absl::StatusCode code =
+      side == Side::kRequest ? absl::StatusCode::kInvalidArgument : absl::StatusCode::kInternal;
+  const char* prefix = side == Side::kRequest ? kRequestPrefix : kResponsePrefix;
+  json::parse_options opts;
+  opts.max_depth = 64;
+  json::error_code ec;
+  doc.value = json::parse(json::string_view(text.data(), text.size()), ec, &doc.resource, opts);
+  if (ec) return absl::Status(code, absl::StrCat(prefix, ": not valid JSON (", ec.message(), ")"));
+  if (!doc.value.is_object()) return absl::Status(code, absl::StrCat(prefix, ": not a JSON object"));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -721,14 +740,12 @@ absl::StatusOr<std::string> EncodeCountTokensRequest(const CountTokensRequest& r
 
 absl::StatusOr<GenerateContentRequest> DecodeGenerateContentRequest(
     std::string_view text, const JsonCodecOptions& options) {
-  if (text.size() > options.max_body_bytes) return TooBig(text.size(), options.max_body_bytes);
-  json::monotonic_resource resource;
-  json::value doc;
-  absl::Status parsed =
-      ParseDocument(text, resource, doc, absl::StatusCode::kInvalidArgument, kRequestPrefix);
-  if (!parsed.ok()) return parsed;
-  const json::object& o = doc.get_object();
-  Reader r(absl::StatusCode::kInvalidArgument, kRequestPrefix);
+  Document doc;
+  if (absl::Status parsed = ParseBounded(text, options, Side::kRequest, doc); !parsed.ok()) {
+    return parsed;
+  }
+  const json::object& o = doc.object();
+  Reader r = ReaderFor(Side::kRequest);
   GenerateContentRequest request;
   ReadContents(r, Reader::Find(o, "contents"), "contents", request.contents);
   if (const json::object* si = r.Object(Reader::Find(o, "systemInstruction", "system_instruction"),
@@ -785,15 +802,13 @@ absl::StatusOr<GenerateContentRequest> DecodeGenerateContentRequest(
 
 absl::StatusOr<CountTokensRequest> DecodeCountTokensRequest(std::string_view text,
                                                             const JsonCodecOptions& options) {
-  if (text.size() > options.max_body_bytes) return TooBig(text.size(), options.max_body_bytes);
-  json::monotonic_resource resource;
-  json::value doc;
-  absl::Status parsed =
-      ParseDocument(text, resource, doc, absl::StatusCode::kInvalidArgument, kRequestPrefix);
-  if (!parsed.ok()) return parsed;
-  Reader r(absl::StatusCode::kInvalidArgument, kRequestPrefix);
+  Document doc;
+  if (absl::Status parsed = ParseBounded(text, options, Side::kRequest, doc); !parsed.ok()) {
+    return parsed;
+  }
+  Reader r = ReaderFor(Side::kRequest);
   CountTokensRequest request;
-  const json::object* o = &doc.get_object();
+  const json::object* o = &doc.object();
   std::string path = "contents";
   if (const json::object* inner =
           r.Object(Reader::Find(*o, "generateContentRequest", "generate_content_request"),
@@ -811,14 +826,12 @@ absl::StatusOr<CountTokensRequest> DecodeCountTokensRequest(std::string_view tex
 
 absl::StatusOr<GenerateContentResponse> DecodeGenerateContentResponse(
     std::string_view text, const JsonCodecOptions& options) {
-  if (text.size() > options.max_body_bytes) return ResponseTooBig(text.size(), options.max_body_bytes);
-  json::monotonic_resource resource;
-  json::value doc;
-  absl::Status parsed =
-      ParseDocument(text, resource, doc, absl::StatusCode::kInternal, kResponsePrefix);
-  if (!parsed.ok()) return parsed;
-  const json::object& o = doc.get_object();
-  Reader r(absl::StatusCode::kInternal, kResponsePrefix);
+  Document doc;
+  if (absl::Status parsed = ParseBounded(text, options, Side::kResponse, doc); !parsed.ok()) {
+    return parsed;
+  }
+  const json::object& o = doc.object();
+  Reader r = ReaderFor(Side::kResponse);
   GenerateContentResponse response;
   if (const json::array* cands = r.Array(Reader::Find(o, "candidates"), "candidates")) {
     response.candidates.reserve(cands->size());
@@ -863,14 +876,12 @@ absl::StatusOr<GenerateContentResponse> DecodeGenerateContentResponse(
 
 absl::StatusOr<CountTokensResponse> DecodeCountTokensResponse(std::string_view text,
                                                               const JsonCodecOptions& options) {
-  if (text.size() > options.max_body_bytes) return ResponseTooBig(text.size(), options.max_body_bytes);
-  json::monotonic_resource resource;
-  json::value doc;
-  absl::Status parsed =
-      ParseDocument(text, resource, doc, absl::StatusCode::kInternal, kResponsePrefix);
-  if (!parsed.ok()) return parsed;
-  const json::object& o = doc.get_object();
-  Reader r(absl::StatusCode::kInternal, kResponsePrefix);
+  Document doc;
+  if (absl::Status parsed = ParseBounded(text, options, Side::kResponse, doc); !parsed.ok()) {
+    return parsed;
+  }
+  const json::object& o = doc.object();
+  Reader r = ReaderFor(Side::kResponse);
   CountTokensResponse response;
   r.Int32(Reader::Find(o, "totalTokens", "total_tokens"), "totalTokens", response.total_tokens);
   r.Int32(Reader::Find(o, "cachedContentTokenCount", "cached_content_token_count"),

@@ -4,12 +4,8 @@
 # CountTokens counts, and a Caption without images is invalid_argument.
 #   buf_curl_test.sh <gemini-emulator> <vision-server>
 set -uo pipefail
-if [ $# -lt 2 ]; then
-  echo "usage: $0 <gemini-emulator> <vision-server>" >&2
-  exit 2
-fi
-EMULATOR=$1
-SERVER=$2
+EMULATOR=${1:-}
+SERVER=${2:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 BUF="$REPO/node_modules/.bin/buf"
@@ -22,6 +18,7 @@ for need in "$BUF" "$HEALTH_PROTO"; do
 done
 # shellcheck source=lib/processes.sh
 . "$HERE/lib/processes.sh"
+vg_args "$0 <gemini-emulator> <vision-server>" 2 "$@"
 vg_init
 export BUF_CACHE_DIR="$VG_TMP/buf-cache"
 

@@ -4,37 +4,22 @@
 # the stream, the stream is cut off and the server still exits promptly.
 #   graceful_shutdown_test.sh <gemini-emulator> <vision-server>
 set -uo pipefail
-if [ $# -lt 2 ]; then
-  echo "usage: $0 <gemini-emulator> <vision-server>" >&2
-  exit 2
-fi
-EMULATOR=$1
-SERVER=$2
+EMULATOR=${1:-}
+SERVER=${2:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 BUF="$REPO/node_modules/.bin/buf"
 [ -x "$BUF" ] || { echo "SKIP: $BUF missing (run scripts/install-deps.sh)" >&2; exit 77; }
 # shellcheck source=lib/processes.sh
 . "$HERE/lib/processes.sh"
+vg_args "$0 <gemini-emulator> <vision-server>" 2 "$@"
 vg_init
 export BUF_CACHE_DIR="$VG_TMP/buf-cache"
 FAILED=0
 fail() { echo "FAIL: $1" >&2; FAILED=$((FAILED + 1)); }
 
-# A 64x48 white PNG with a red square, base64, written with Python's zlib.
-PNG_B64=$(/usr/bin/python3 - <<'PY'
-import base64, struct, zlib
-w, h = 64, 48
-rows = b"".join(b"\x00" + b"".join(
-    (b"\xdc\x14\x14" if 16 <= x < 40 and 12 <= y < 36 else b"\xff\xff\xff") for x in range(w))
-    for y in range(h))
-def chunk(t, d):
-    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) \
-    + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-print(base64.b64encode(png).decode())
-PY
-)
+/usr/bin/python3 "$HERE/lib/make_png.py" "$VG_TMP/square.png"
+PNG_B64=$(base64 -w0 "$VG_TMP/square.png")
 
 # Starts a Caption in the background; output in $1. Returns once the first message arrived.
 start_caption() {

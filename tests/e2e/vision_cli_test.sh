@@ -3,34 +3,20 @@
 # detect and segment print what the server streams; a non-image fails with INVALID_ARGUMENT.
 #   vision_cli_test.sh <gemini-emulator> <vision-server> <vision>
 set -uo pipefail
-if [ $# -lt 3 ]; then
-  echo "usage: $0 <gemini-emulator> <vision-server> <vision>" >&2
-  exit 2
-fi
-EMULATOR=$1
-SERVER=$2
-CLI=$3
+EMULATOR=${1:-}
+SERVER=${2:-}
+CLI=${3:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib/processes.sh
 . "$HERE/lib/processes.sh"
+vg_args "$0 <gemini-emulator> <vision-server> <vision>" 3 "$@"
 vg_init
 FAILED=0
 check() {  # check NAME OUTPUT REGEX
   if [[ $2 =~ $3 ]]; then echo "ok: $1"; else echo "FAIL: $1: $2" >&2; FAILED=$((FAILED + 1)); fi
 }
 
-# 64x48 white PNG with a blue square at x 10..29, y 10..29.
-/usr/bin/python3 - "$VG_TMP/blue.png" <<'PY'
-import struct, sys, zlib
-w, h = 64, 48
-rows = b"".join(b"\x00" + b"".join(
-    (b"\x20\x30\xdc" if 10 <= x < 30 and 10 <= y < 30 else b"\xff\xff\xff") for x in range(w))
-    for y in range(h))
-def chunk(t, d):
-    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-    + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-PY
+/usr/bin/python3 "$HERE/lib/make_png.py" "$VG_TMP/blue.png"  # blue square at x, y 10..29
 
 vg_start_emulator "$EMULATOR" --api_key k || exit 1
 GEMINI_API_KEY=k vg_start_server "$SERVER" "$VG_EMULATOR_URL" || exit 1

@@ -7,6 +7,16 @@
 
 VG_WAIT_S=${VG_WAIT_S:-20}
 
+# vg_args USAGE N "$@": exits 2 with USAGE unless at least N arguments were given.
+vg_args() {
+  local usage=$1 need=$2
+  shift 2
+  if [ $# -lt "$need" ]; then
+    echo "usage: $usage" >&2
+    exit 2
+  fi
+}
+
 vg_init() {
   VG_TMP=$(mktemp -d "${TMPDIR:-/tmp}/vg-e2e.XXXXXX")
   VG_PIDS=()
