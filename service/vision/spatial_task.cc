@@ -192,8 +192,10 @@ class SpatialCall final : public gemini::PendingCall,
     bool cancel;
     {
       absl::MutexLock lock(&mu_);
-      upstream_ = upstream;
-      cancel = cancelled_;
+      // The call may already be over (an immediate failure, or a fast upstream): then keep no
+      // reference to it, or the two would keep each other alive.
+      if (!upstream_finished_) upstream_ = upstream;
+      cancel = cancelled_ && !upstream_finished_;
     }
     if (cancel) upstream->Cancel();
   }
@@ -242,6 +244,14 @@ class SpatialCall final : public gemini::PendingCall,
   }
 
   void OnDone(absl::Status status) {
+    // The upstream call holds this object through its observer; drop the reference back to it so
+    // that neither keeps the other alive once the call is over.
+    std::shared_ptr<gemini::PendingCall> finished;
+    {
+      absl::MutexLock lock(&mu_);
+      upstream_finished_ = true;
+      finished = std::move(upstream_);
+    }
     if (!failure_.ok()) {
       callbacks_.on_done(failure_);
       return;
@@ -353,6 +363,7 @@ class SpatialCall final : public gemini::PendingCall,
   absl::Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<gemini::PendingCall> upstream_ ABSL_GUARDED_BY(mu_);
+  bool upstream_finished_ ABSL_GUARDED_BY(mu_) = false;
 
   // Set before the upstream call starts, then used only by upstream callbacks.
   int width_ = 0;
