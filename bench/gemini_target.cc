@@ -104,6 +104,7 @@ class Connection {
     request_.body() = http::span_body<const char>::value_type(shared_.body.data(),
                                                                shared_.body.size());
     request_.prepare_payload();
+    buffer_.reserve(16 * 1024);  // else Beast reads 512 bytes at a time
   }
 
   // Runs one request; `done` is called once at its end. The connection must be idle.

@@ -81,6 +81,8 @@ using boost::system::error_code;
 constexpr std::string_view kUserAgent = "vision-gateway/0.1";
 // Size of the buffer body pieces are read into (and so the largest on_body piece).
 constexpr std::size_t kReadPieceBytes = 64 * 1024;
+// Socket read buffer kept by each connection.
+constexpr std::size_t kReadBufferBytes = 16 * 1024;
 // Deadlines further away than this are treated as "no deadline" (avoids clock overflow).
 constexpr absl::Duration kFarFuture = absl::Hours(24 * 365);
 
@@ -218,6 +220,9 @@ class VerifyHostName {
 struct Connection {
   Connection(const net::any_io_executor& ex, ssl::context* tls_context, std::string pool_key)
       : key(std::move(pool_key)) {
+    // Beast reads max(512, free capacity) bytes at a time: without room reserved up front every
+    // read of a streamed body would be a 512-byte recv (three per SSE event).
+    buffer.reserve(kReadBufferBytes);
     if (tls_context != nullptr) {
       tls.emplace(ex, *tls_context);
     } else {
@@ -547,6 +552,9 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       Fail(ec);
       return;
     }
+    // Requests are written whole; never hold a segment back waiting for an ACK (Nagle).
+    error_code ignored;
+    conn_->lowest().socket().set_option(tcp::no_delay(true), ignored);
     if (conn_->tls) {
       Handshake();
     } else {
