@@ -31,6 +31,17 @@ constexpr size_t kMaxPromptBytes = 64 * 1024;
 // How much of the model's text an MODEL_OUTPUT_INVALID error quotes.
 constexpr size_t kExcerptBytes = 200;
 
+// Drops a UTF-8 sequence cut off at the end of `text` (proto string fields must be valid UTF-8).
+void TrimToUtf8Boundary(std::string& text) {
+  size_t end = text.size();
+  size_t start = end;  // start of the last sequence
+  while (start > 0 && (static_cast<unsigned char>(text[start - 1]) & 0xC0) == 0x80) --start;
+  if (start == 0) return;
+  const unsigned char lead = static_cast<unsigned char>(text[start - 1]);
+  const size_t length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+  if (end - (start - 1) < length) text.resize(start - 1);
+}
+
 struct SpatialParams {
   bool segment = false;
   std::string model;
@@ -227,6 +238,7 @@ class SpatialCall final : public gemini::PendingCall,
     const std::string text = gemini::AnswerText(chunk);
     if (excerpt_.size() < kExcerptBytes) {
       excerpt_.append(text, 0, std::min(text.size(), kExcerptBytes - excerpt_.size()));
+      if (excerpt_.size() == kExcerptBytes) TrimToUtf8Boundary(excerpt_);
     }
     absl::Status fed =
         parser_.Feed(text, [this](std::string_view element) { OnElement(element); });

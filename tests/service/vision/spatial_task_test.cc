@@ -203,6 +203,18 @@ TEST_F(SpatialTaskTest, AnswerWithoutArrayIsModelOutputInvalid) {
   EXPECT_EQ(out.responses.size(), 1u);  // only ImageInfo
 }
 
+TEST_F(SpatialTaskTest, ModelOutputExcerptIsBoundedAndValidUtf8) {
+  Collected<v1::DetectResponse> out;
+  auto call = StartDetectCall(out, {});
+  ASSERT_NE(call, nullptr);
+  // 199 ASCII bytes, then 3-byte characters: the 200-byte excerpt would cut one in half.
+  call->observer.on_chunk(TextChunk(std::string(199, 'a') + "日本語はありません", "STOP"));
+  call->observer.on_done(absl::OkStatus());
+  google::rpc::ErrorInfo info;
+  ASSERT_TRUE(GetDetail(out.status, info));
+  EXPECT_EQ(info.metadata().at("excerpt"), std::string(199, 'a'));
+}
+
 TEST_F(SpatialTaskTest, BadImagesFailWithInvalidArgument) {
   const std::string truncated = png_.substr(0, png_.size() / 2);
   for (const std::string& bytes : {std::string("GIF89a not supported"), truncated,
