@@ -13,6 +13,8 @@ namespace vision_gateway::image {
 struct PointF {
   double x = 0;
   double y = 0;
+
+  friend bool operator==(const PointF&, const PointF&) = default;
 };
 
 enum class FillRule { kEvenOdd, kNonZero };

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "service/image/polygon.h"
+
 namespace vision_gateway::vision {
 
 inline constexpr int kNormScale = 1000;
@@ -32,13 +34,9 @@ struct PixelBox {
   friend bool operator==(const PixelBox&, const PixelBox&) = default;
 };
 
-// A point in image pixels (continuous coordinates, 0..size).
-struct PixelPoint {
-  double x = 0;
-  double y = 0;
-
-  friend bool operator==(const PixelPoint&, const PixelPoint&) = default;
-};
+// A point in image pixels (continuous coordinates, 0..size): the rasteriser's own point type, so
+// converted polygons go straight to image::RasterizePolygon.
+using PixelPoint = image::PointF;
 
 // box_2d = {ymin, xmin, ymax, xmax} as the model gave it. Swapped min/max are reordered, each
 // value is clamped to [0, 1000] and rounded to the nearest integer, halves away from zero

@@ -349,11 +349,7 @@ class SpatialCall final : public gemini::PendingCall,
       if (!decoded.ok()) return false;
       mask = *std::move(decoded);
     } else if (item.mask_kind == SpatialItem::MaskKind::kPolygon) {
-      std::vector<image::PointF> points;
-      for (const PixelPoint& p : PolygonToPixels(item.polygon, width_, height_)) {
-        points.push_back({p.x, p.y});
-      }
-      mask = image::RasterizePolygon(points, rect);
+      mask = image::RasterizePolygon(PolygonToPixels(item.polygon, width_, height_), rect);
     } else {
       return false;
     }
