@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
@@ -126,31 +127,60 @@ struct Encoded {
   int height = 0;
 };
 
-// Rotates upright (EXIF orientation), shrinks to fit target_width x target_height if larger,
-// and encodes without metadata: JPEG Q90 for JPEG input, PNG otherwise.
-absl::StatusOr<Encoded> Reencode(std::string_view bytes, ImageFormat format, int target_width,
-                                 int target_height) {
+// Rotates upright (EXIF orientation), shrinks to fit target_width x target_height (upright) if
+// larger, and encodes without metadata: JPEG Q90 for JPEG input, PNG otherwise.
+//
+// vips_thumbnail would rotate too, but it copies the image to memory for that with a threadpool
+// sink, which can lose a decode error on libvips 8.14 (see internal::ForEachRow). So the
+// thumbnail is built unrotated (a lazy pipeline: shrink-on-load where the format allows, then
+// resize), its pixels are pulled on this thread, where every decode error is seen, and the
+// rotation and the encoder then work on pixels in memory, which cannot fail to decode.
+absl::StatusOr<Encoded> Reencode(std::string_view bytes, ImageFormat format, const Header& header,
+                                 int target_width, int target_height) {
+  const bool swap = header.orientation >= 5 && header.orientation <= 8;
   VipsImage* out = nullptr;
-  // vips_thumbnail_buffer picks its loader itself; the bytes were sniffed as one of ours and
-  // untrusted loaders are blocked. The option string reaches that loader. Thumbnail shrinks on
-  // load where the format allows (JPEG), then rotates upright.
-  const int rc = vips_thumbnail_buffer(const_cast<char*>(bytes.data()), bytes.size(), &out,
-                                       target_width, "height", target_height, "size",
-                                       VIPS_SIZE_DOWN, "option_string", "fail_on=error", nullptr);
+  // The loader is picked by libvips, but the bytes were sniffed as one of ours and untrusted
+  // loaders are blocked; the option string reaches that loader.
+  const int rc = vips_thumbnail_buffer(
+      const_cast<char*>(bytes.data()), bytes.size(), &out, swap ? target_height : target_width,
+      "height", swap ? target_width : target_height, "size", VIPS_SIZE_DOWN, "no_rotate", TRUE,
+      "option_string", "fail_on=error", nullptr);
   VipsImagePtr thumb(out);
   if (rc != 0 || thumb == nullptr) return CorruptError(internal::TakeVipsError());
+
+  absl::StatusOr<std::vector<uint8_t>> pixels = internal::ReadPixels(thumb.get(), "image data");
+  if (!pixels.ok()) return pixels.status();
+  VipsImagePtr decoded(vips_image_new_from_memory(
+      pixels->data(), pixels->size(), vips_image_get_width(thumb.get()),
+      vips_image_get_height(thumb.get()), vips_image_get_bands(thumb.get()),
+      vips_image_get_format(thumb.get())));
+  if (decoded == nullptr) return absl::InternalError("libvips: " + internal::TakeVipsError());
+  decoded->Type = vips_image_get_interpretation(thumb.get());
+  thumb.reset();  // the decoded copy is all that is needed now
+
+  VipsImagePtr upright = std::move(decoded);
+  if (header.orientation != 1) {
+    vips_image_set_int(upright.get(), VIPS_META_ORIENTATION, header.orientation);
+    out = nullptr;
+    if (vips_autorot(upright.get(), &out, nullptr) != 0 || out == nullptr) {
+      return absl::InternalError("libvips: " + internal::TakeVipsError());
+    }
+    upright.reset(out);
+  }
+
   void* buffer = nullptr;
   size_t length = 0;
   const int save_rc =
       format == ImageFormat::kJpeg
-          ? vips_jpegsave_buffer(thumb.get(), &buffer, &length, "Q", 90, "strip", TRUE, nullptr)
-          : vips_pngsave_buffer(thumb.get(), &buffer, &length, "strip", TRUE, "compression", 6,
+          ? vips_jpegsave_buffer(upright.get(), &buffer, &length, "Q", 90, "strip", TRUE, nullptr)
+          : vips_pngsave_buffer(upright.get(), &buffer, &length, "strip", TRUE, "compression", 6,
                                 nullptr);
   GBuffer owned(buffer);
-  // Saving pulls every pixel through the decoder: a failure here is almost always bad input.
-  if (save_rc != 0 || buffer == nullptr) return CorruptError(internal::TakeVipsError());
+  if (save_rc != 0 || buffer == nullptr) {
+    return absl::InternalError("libvips could not encode the image: " + internal::TakeVipsError());
+  }
   return Encoded{std::string(static_cast<const char*>(buffer), length),
-                 vips_image_get_width(thumb.get()), vips_image_get_height(thumb.get())};
+                 vips_image_get_width(upright.get()), vips_image_get_height(upright.get())};
 }
 
 }  // namespace
@@ -196,10 +226,11 @@ absl::StatusOr<PreparedImage> PrepareImage(std::string bytes, const PrepareOptio
   PreparedImage result;
   result.source_format = *format;
   bool resize = false;
+  Header header;
   {
     absl::StatusOr<VipsImagePtr> image = Open(bytes, *format);
     if (!image.ok()) return image.status();
-    const Header header = ReadHeader(image->get());
+    header = ReadHeader(image->get());
     const int64_t pixels = static_cast<int64_t>(header.stored_width) * header.stored_height;
     if (options.max_pixels > 0 && pixels > options.max_pixels) {
       return absl::InvalidArgumentError(absl::StrFormat("image is %dx%d pixels; the limit is %d",
@@ -213,10 +244,10 @@ absl::StatusOr<PreparedImage> PrepareImage(std::string bytes, const PrepareOptio
         options.max_dimension > 0 && std::max(result.width, result.height) > options.max_dimension;
     if (header.orientation == 1 && !resize) {
       if (options.verify_pixels) {
-        double mean = 0;
-        if (vips_avg(image->get(), &mean, nullptr) != 0) {
-          return CorruptError(internal::TakeVipsError());
-        }
+        // Decoded on this thread: a threadpool sink (vips_avg, ...) can lose the error.
+        absl::Status decoded =
+            internal::ForEachRow(image->get(), "image data", [](int, std::string_view) {});
+        if (!decoded.ok()) return decoded;
       }
       result.format = *format;
       result.mime_type = std::string(MimeTypeOf(*format));
@@ -231,7 +262,7 @@ absl::StatusOr<PreparedImage> PrepareImage(std::string bytes, const PrepareOptio
 
   const int target_width = resize ? options.max_dimension : result.width;
   const int target_height = resize ? options.max_dimension : result.height;
-  absl::StatusOr<Encoded> encoded = Reencode(bytes, *format, target_width, target_height);
+  absl::StatusOr<Encoded> encoded = Reencode(bytes, *format, header, target_width, target_height);
   if (!encoded.ok()) return encoded.status();
   result.format = *format == ImageFormat::kJpeg ? ImageFormat::kJpeg : ImageFormat::kPng;
   result.mime_type = std::string(MimeTypeOf(result.format));

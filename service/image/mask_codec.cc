@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -108,14 +109,12 @@ absl::StatusOr<Plane> DecodeFirstBand(std::string_view png) {
     image.reset(out);
     if (rc != 0 || image == nullptr) return BadMask(internal::TakeVipsError());
   }
-  size_t size = 0;
-  GBuffer pixels(vips_image_write_to_memory(image.get(), &size));
-  if (pixels == nullptr) {
-    return BadMask(absl::StrFormat("PNG is corrupt or truncated (%s)", internal::TakeVipsError()));
-  }
-  if (size != static_cast<size_t>(width) * height) return BadMask("unexpected PNG layout");
-  const auto* p = static_cast<const uint8_t*>(pixels.get());
-  return Plane{width, height, std::vector<uint8_t>(p, p + size)};
+  // Pixels are decoded on this thread (see internal::ForEachRow: libvips' threadpool sinks can
+  // lose a truncation error).
+  absl::StatusOr<std::vector<uint8_t>> pixels = internal::ReadPixels(image.get(), "mask: PNG");
+  if (!pixels.ok()) return pixels.status();
+  if (pixels->size() != static_cast<size_t>(width) * height) return BadMask("unexpected PNG layout");
+  return Plane{width, height, *std::move(pixels)};
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 #include "service/image/vips_internal.h"
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 
 namespace vision_gateway::image::internal {
@@ -11,6 +13,14 @@ namespace {
 
 // Longest libvips error text put into a status message.
 constexpr size_t kMaxErrorChars = 300;
+// Rows computed per vips_region_prepare call in ForEachRow.
+constexpr int kStripRows = 64;
+
+struct RegionUnref {
+  void operator()(VipsRegion* region) const {
+    if (region != nullptr) g_object_unref(region);
+  }
+};
 
 void DropGLibMessage(const gchar* /*domain*/, GLogLevelFlags /*level*/, const gchar* /*message*/,
                      gpointer /*data*/) {}
@@ -59,5 +69,38 @@ std::string TakeVipsError() {
 }
 
 void ClearVipsError() { vips_error_clear(); }
+
+absl::Status ForEachRow(VipsImage* image, std::string_view what,
+                        absl::FunctionRef<void(int y, std::string_view bytes)> row) {
+  std::unique_ptr<VipsRegion, RegionUnref> region(vips_region_new(image));
+  if (region == nullptr) {
+    return absl::InternalError(absl::StrFormat("libvips: %s", TakeVipsError()));
+  }
+  const int width = vips_image_get_width(image);
+  const int height = vips_image_get_height(image);
+  const size_t line_bytes = VIPS_IMAGE_SIZEOF_LINE(image);
+  for (int top = 0; top < height; top += kStripRows) {
+    VipsRect strip{0, top, width, std::min(kStripRows, height - top)};
+    if (vips_region_prepare(region.get(), &strip) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s is corrupt or truncated (%s)", what, TakeVipsError()));
+    }
+    for (int y = strip.top; y < strip.top + strip.height; ++y) {
+      row(y, std::string_view(reinterpret_cast<const char*>(VIPS_REGION_ADDR(region.get(), 0, y)),
+                              line_bytes));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<uint8_t>> ReadPixels(VipsImage* image, std::string_view what) {
+  const size_t line_bytes = VIPS_IMAGE_SIZEOF_LINE(image);
+  std::vector<uint8_t> pixels(line_bytes * static_cast<size_t>(vips_image_get_height(image)));
+  absl::Status status = ForEachRow(image, what, [&](int y, std::string_view bytes) {
+    std::copy(bytes.begin(), bytes.end(), pixels.begin() + static_cast<ptrdiff_t>(y * line_bytes));
+  });
+  if (!status.ok()) return status;
+  return pixels;
+}
 
 }  // namespace vision_gateway::image::internal

@@ -5,10 +5,15 @@
 
 #include <vips/vips.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace vision_gateway::image::internal {
 
@@ -29,6 +34,22 @@ struct GFree {
   void operator()(void* p) const { g_free(p); }
 };
 using GBuffer = std::unique_ptr<void, GFree>;
+
+// Computes every pixel of `image` on the calling thread, top to bottom in strips, and passes each
+// row's bytes (VIPS_IMAGE_SIZEOF_LINE of them) to `row` in order. Returns the decoder's error as
+// INVALID_ARGUMENT "<what> is corrupt or truncated (<detail>)".
+//
+// Why not vips_image_write_to_memory, vips_avg or a saver: those run the pipeline on libvips'
+// threadpool, and libvips 8.14 (Debian 12) reads the pool's error flag before its workers have
+// exited, so a decode error raised by the last work unit can be lost and the sink reports
+// success on a truncated image (fixed upstream in libvips 8.15.4, "threadpool: fix a race
+// condition in error handling"). A region prepared on this thread reports every error.
+// Memory: one strip of the image.
+absl::Status ForEachRow(VipsImage* image, std::string_view what,
+                        absl::FunctionRef<void(int y, std::string_view bytes)> row);
+
+// ForEachRow into one contiguous buffer of height * VIPS_IMAGE_SIZEOF_LINE bytes.
+absl::StatusOr<std::vector<uint8_t>> ReadPixels(VipsImage* image, std::string_view what);
 
 // Takes (and clears) libvips' error buffer as one bounded line of text. The buffer is
 // process-wide, so under concurrency it may also hold another thread's message.
