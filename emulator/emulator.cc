@@ -296,13 +296,15 @@ std::string RecordedRequest::Header(std::string_view name) const {
 }
 
 struct Emulator::State {
-  explicit State(EmulatorOptions opts) : options(std::move(opts)), config(options.config) {}
+  explicit State(EmulatorOptions opts)
+      : options(std::move(opts)), config(options.config), api_key(options.api_key) {}
 
   const EmulatorOptions options;
   std::string base_url;  // set once the port is known
 
   mutable absl::Mutex mu;
   EmulatorConfig config ABSL_GUARDED_BY(mu);
+  std::string api_key ABSL_GUARDED_BY(mu);  // empty: accept any non-empty key
   std::deque<ScriptedResponse> script ABSL_GUARDED_BY(mu);
   std::deque<RecordedRequest> requests ABSL_GUARDED_BY(mu);
   size_t recorded_bytes ABSL_GUARDED_BY(mu) = 0;  // bodies in `requests`
@@ -334,7 +336,8 @@ struct Emulator::State {
   bool Authorized(const HttpRequest& request, const Target& target) const {
     std::string key = FindHeader(request.headers, "x-goog-api-key");
     if (key.empty()) key = target.Param("key").value_or("");
-    return !key.empty() && (options.api_key.empty() || key == options.api_key);
+    absl::MutexLock lock(&mu);
+    return !key.empty() && (api_key.empty() || key == api_key);
   }
 
   ScriptedResponse Handle(HttpRequest request) {
@@ -451,6 +454,12 @@ struct Emulator::State {
       }
       return JsonReply(200, ConfigJson(config));
     }
+    if (what == "api_key" && method == "PUT") {
+      // Write-only: the key is never echoed. Whitespace around it is ignored.
+      absl::MutexLock lock(&mu);
+      api_key = std::string(absl::StripAsciiWhitespace(request.body));
+      return JsonReply(200, json::object{{"any_key", api_key.empty()}});
+    }
     if (what == "requests" && method == "GET") {
       json::array array;
       absl::MutexLock lock(&mu);
@@ -472,6 +481,7 @@ struct Emulator::State {
         recorded_bytes = 0;
         requests_seen = 0;
         config = options.config;
+        api_key = options.api_key;
       }
       files.Clear();
       return JsonReply(200, json::object{});
@@ -587,6 +597,11 @@ absl::Status Emulator::WaitForOpenConnections(int count, absl::Duration timeout)
         absl::StrCat(state->open_connections, " connections open, wanted ", count));
   }
   return absl::OkStatus();
+}
+
+void Emulator::SetApiKey(std::string api_key) {
+  absl::MutexLock lock(&state_->mu);
+  state_->api_key = std::move(api_key);
 }
 
 void Emulator::SetConfig(const EmulatorConfig& config) {

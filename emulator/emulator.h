@@ -129,6 +129,10 @@ class Emulator {
   // Waits until OpenConnections() == count (e.g. 0 after a client cancelled its request).
   absl::Status WaitForOpenConnections(int count, absl::Duration timeout) const;
 
+  // The key model and file requests must carry from now on (empty: any non-empty key), as when
+  // a key is rotated upstream. Requests already accepted are not affected.
+  void SetApiKey(std::string api_key);
+
   void SetConfig(const EmulatorConfig& config);
   EmulatorConfig config() const;
 

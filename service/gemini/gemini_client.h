@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/gemini/api_key.h"
 #include "service/gemini/types.h"
 
 namespace vision_gateway::http {
@@ -26,8 +27,9 @@ struct GeminiOptions {
   std::string base_url = "https://generativelanguage.googleapis.com";
   // API version path segment.
   std::string api_version = "v1beta";
-  // Sent as x-goog-api-key; never logged nor put in errors.
-  std::string api_key;
+  // Sent as x-goog-api-key; never logged nor put in errors. A fixed string or a source that can
+  // change at run time (api_key_file.h); each upstream request reads it once, when it starts.
+  ApiKey api_key;
   // Bound for a call whose caller gave no deadline.
   std::chrono::milliseconds default_timeout{120000};
 };

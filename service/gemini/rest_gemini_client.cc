@@ -26,6 +26,16 @@ namespace vision_gateway::gemini {
 namespace {
 
 constexpr char kApiClientHeader[] = "vision-gateway/0.1";
+constexpr char kKeyHeader[] = "x-goog-api-key";
+
+// The value of a header this client set itself (names as written here).
+std::string HeaderValue(const http::Request& request, std::string_view name) {
+  for (const auto& [key, value] : request.headers) {
+    if (key == name) return value;
+  }
+  return "";
+}
+
 constexpr char kRedacted[] = "[redacted]";
 constexpr std::size_t kMaxModelIdBytes = 128;
 
@@ -297,7 +307,8 @@ class RestGeminiClient final : public GeminiClient {
       if (observer.on_done) observer.on_done(http_request.status());
       return std::make_shared<FinishedCall>();
     }
-    auto call = std::make_shared<StreamCall>(std::move(observer), options_.api_key);
+    auto call = std::make_shared<StreamCall>(std::move(observer),
+                                             HeaderValue(*http_request, kKeyHeader));
     call->Start(*http_, *std::move(http_request));
     return call;
   }
@@ -329,7 +340,8 @@ class RestGeminiClient final : public GeminiClient {
       if (done) done(http_request.status());
       return std::make_shared<FinishedCall>();
     }
-    auto call = std::make_shared<UnaryCall<T>>(decoder, std::move(done), options_.api_key);
+    auto call = std::make_shared<UnaryCall<T>>(decoder, std::move(done),
+                                               HeaderValue(*http_request, kKeyHeader));
     call->Start(*http_, *std::move(http_request));
     return call;
   }
@@ -346,7 +358,8 @@ class RestGeminiClient final : public GeminiClient {
                                std::string(method));
     request.headers = {
         {"content-type", "application/json"},
-        {"x-goog-api-key", options_.api_key},
+        // Read once per request: a rotated key applies to requests that start after the change.
+        {kKeyHeader, options_.api_key.Current()},
         {"x-goog-api-client", kApiClientHeader},
     };
     request.body = *std::move(body);
@@ -395,8 +408,9 @@ absl::StatusOr<std::unique_ptr<GeminiClient>> MakeGeminiClient(
     }
   }
   // Never echo the key itself.
-  if (options.api_key.empty()) return absl::InvalidArgumentError("Gemini API key is empty");
-  if (!IsHeaderSafe(options.api_key)) {
+  const std::string key = options.api_key.Current();
+  if (key.empty()) return absl::InvalidArgumentError("Gemini API key is empty");
+  if (!IsHeaderSafe(key)) {
     return absl::InvalidArgumentError("Gemini API key contains whitespace or control characters");
   }
   if (options.default_timeout <= std::chrono::milliseconds::zero()) {

@@ -25,6 +25,14 @@ struct ServerOptions {
   int max_receive_message_bytes = 64 * 1024 * 1024;
   // Workers for image preparation (decode, EXIF orientation, downscale).
   int cpu_threads = 2;
+  // Connection lifetime (gRPC channel args). A client connection older than `max_connection_age`
+  // gets a GOAWAY (gRPC adds ±10% jitter): clients reconnect, and behind a Kubernetes Service
+  // the new connection may land on another pod, so load spreads over new replicas. Calls on the
+  // old connection then have `max_connection_age_grace` to finish before it is closed. A
+  // connection with no call for `max_connection_idle` is closed too. Infinite: off.
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+  absl::Duration max_connection_age_grace = absl::InfiniteDuration();
+  absl::Duration max_connection_idle = absl::InfiniteDuration();
   vision::VisionOptions vision;
 };
 
@@ -36,8 +44,21 @@ class VisionServer {
 
   int port() const { return port_; }
 
-  // Stops accepting calls, marks health NOT_SERVING, lets in-flight calls finish until `grace`
-  // has passed, then cancels what is left. Idempotent.
+  // Health service names the server registers (grpc.health.v1):
+  // - kServiceName and "" (the whole server) answer SERVING until StartDraining();
+  //   readiness checks and client-side health checking use them.
+  // - kLivenessName answers SERVING until Shutdown(): the process is alive and serving, even
+  //   while it drains (a liveness probe must not kill a draining pod).
+  static constexpr char kServiceName[] = "vision.v1.VisionService";
+  static constexpr char kLivenessName[] = "liveness";
+
+  // First step of a graceful stop: health turns NOT_SERVING for kServiceName and "" (so load
+  // balancers and Kubernetes endpoints stop sending new calls) while calls, new ones included,
+  // are still served. Idempotent.
+  void StartDraining();
+
+  // Stops accepting calls, marks every health name NOT_SERVING, lets in-flight calls finish
+  // until `grace` has passed, then cancels what is left. Idempotent.
   void Shutdown(absl::Duration grace);
 
  private:

@@ -22,7 +22,7 @@ inline constexpr char kEmulatorKey[] = "integration-key-9f3a";
 class GatewayTest : public ::testing::Test {
  protected:
   // `gateway_key` is what the gateway sends; the emulator accepts only kEmulatorKey.
-  void StartStack(const std::string& gateway_key = kEmulatorKey,
+  void StartStack(const gemini::ApiKey& gateway_key = kEmulatorKey,
                   int max_receive_message_bytes = 64 << 20) {
     emulator::EmulatorOptions emulator_options;
     emulator_options.api_key = kEmulatorKey;

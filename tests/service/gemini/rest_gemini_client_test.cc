@@ -8,6 +8,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "boost/json.hpp"
@@ -549,6 +550,63 @@ TEST_F(RestGeminiClientTest, CancelUnaryCall) {
   EXPECT_THAT(Finish(&out, &calls), StatusIs(absl::StatusCode::kCancelled));
 }
 
+// A key that a test changes between requests, as a rotated key file does.
+class SwitchableKey final : public ApiKeySource {
+ public:
+  explicit SwitchableKey(std::string key) : key_(std::move(key)) {}
+  std::string Current() const override {
+    absl::MutexLock lock(&mu_);
+    return key_;
+  }
+  void Set(std::string key) {
+    absl::MutexLock lock(&mu_);
+    key_ = std::move(key);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::string key_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(RotatingKeyTest, EachRequestKeepsTheKeyItStartedWithAndNewRequestsUseTheNewOne) {
+  constexpr char kOldKey[] = "AIzaSy-old-key-DO-NOT-LEAK-aaaaaaaaaaaa";
+  constexpr char kNewKey[] = "AIzaSy-new-key-DO-NOT-LEAK-bbbbbbbbbbbb";
+  auto http = std::make_shared<FakeHttpClient>();
+  auto key = std::make_shared<SwitchableKey>(kOldKey);
+  GeminiOptions options;
+  options.base_url = kBaseUrl;
+  options.api_key = ApiKey(key);
+  absl::StatusOr<std::unique_ptr<GeminiClient>> client = MakeGeminiClient(options, http);
+  ASSERT_THAT(client, IsOk());
+
+  // The first request starts under the old key; upstream rejects it and echoes that key.
+  http->Enqueue(ScriptedResponse{
+      .status = 400,
+      .body = absl::StrCat(
+          R"({"error":{"code":400,"status":"INVALID_ARGUMENT","message":"API key )", kOldKey,
+          R"( not valid."}})")});
+  http->Enqueue(ScriptedResponse{.body = ThreeEventBody()});
+  std::vector<absl::Status> done;
+  auto observe = [&done] {
+    StreamObserver observer;
+    observer.on_chunk = [](GenerateContentResponse) {};
+    observer.on_done = [&done](absl::Status s) { done.push_back(std::move(s)); };
+    return observer;
+  };
+  (*client)->StreamGenerateContent(kModel, SimpleRequest(), CallOptions(), observe());
+  key->Set(kNewKey);  // rotated while the first request is in flight
+  (*client)->StreamGenerateContent(kModel, SimpleRequest(), CallOptions(), observe());
+  http->RunUntilIdle();
+
+  ASSERT_EQ(http->requests().size(), 2u);
+  EXPECT_EQ(HeaderValue(http->requests()[0].headers, "x-goog-api-key"), kOldKey);
+  EXPECT_EQ(HeaderValue(http->requests()[1].headers, "x-goog-api-key"), kNewKey);
+  ASSERT_EQ(done.size(), 2u);
+  // The error of the first request is redacted with the key that request carried.
+  EXPECT_THAT(done[0], StatusIs(absl::StatusCode::kInvalidArgument, Not(HasSubstr(kOldKey))));
+  EXPECT_THAT(done[1], IsOk());
+}
+
 TEST(MakeGeminiClientTest, ValidatesOptions) {
   auto http = std::make_shared<FakeHttpClient>();
   auto make = [&](auto mutate) {
@@ -561,7 +619,7 @@ TEST(MakeGeminiClientTest, ValidatesOptions) {
   EXPECT_THAT(make([](GeminiOptions& o) { o.base_url = "http://127.0.0.1:9/"; }), IsOk());
   EXPECT_THAT(MakeGeminiClient(GeminiOptions{.api_key = kApiKey}, nullptr),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(make([](GeminiOptions& o) { o.api_key.clear(); }),
+  EXPECT_THAT(make([](GeminiOptions& o) { o.api_key = ""; }),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(make([](GeminiOptions& o) { o.base_url = "ftp://x"; }),
               StatusIs(absl::StatusCode::kInvalidArgument));

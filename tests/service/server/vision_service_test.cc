@@ -230,16 +230,17 @@ TEST_F(VisionServiceTest, CountTokensAddsTheImageEstimate) {
   EXPECT_EQ(response.estimated_image_tokens(), 1548 + 258);
 }
 
-TEST_F(VisionServiceTest, HealthReportsServing) {
-  // Health: the standard service answers SERVING for vision.v1.VisionService.
-  grpc::ByteBuffer request_buffer, response_buffer;
-  // Minimal HealthCheckRequest{service: "vision.v1.VisionService"}: field 1, length-delimited.
-  std::string service = "vision.v1.VisionService";
+// grpc.health.v1.Health/Check for `service` over a generic stub: 1 SERVING, 2 NOT_SERVING,
+// -1 when the call itself failed.
+int HealthStatus(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
+  // Minimal HealthCheckRequest{service: ...}: field 1, length-delimited.
   std::string encoded = std::string(1, '\x0a') + static_cast<char>(service.size()) + service;
   grpc::Slice slice(encoded);
-  request_buffer = grpc::ByteBuffer(&slice, 1);
-  grpc::GenericStub generic(channel_);
+  grpc::ByteBuffer request_buffer(&slice, 1);
+  grpc::ByteBuffer response_buffer;
+  grpc::GenericStub generic(channel);
   grpc::ClientContext health_context;
+  health_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   absl::Notification done;
   grpc::Status status;
   generic.UnaryCall(&health_context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
@@ -247,13 +248,61 @@ TEST_F(VisionServiceTest, HealthReportsServing) {
                       status = s;
                       done.Notify();
                     });
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  if (!done.WaitForNotificationWithTimeout(absl::Seconds(10)) || !status.ok()) return -1;
   std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(response_buffer.Dump(&slices).ok());
+  if (!response_buffer.Dump(&slices).ok()) return -1;
   std::string body;
   for (auto& s : slices) body.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  EXPECT_EQ(body, std::string("\x08\x01", 2));  // status: SERVING
+  // HealthCheckResponse{status: N} is "\x08" N; SERVING = 1, NOT_SERVING = 2.
+  return body.size() == 2 && body[0] == '\x08' ? body[1] : -1;
+}
+
+TEST_F(VisionServiceTest, HealthReportsServing) {
+  EXPECT_EQ(HealthStatus(channel_, "vision.v1.VisionService"), 1);
+  EXPECT_EQ(HealthStatus(channel_, ""), 1);
+  EXPECT_EQ(HealthStatus(channel_, VisionServer::kLivenessName), 1);
+}
+
+TEST_F(VisionServiceTest, DrainingTurnsReadinessNotServingAndStillServesNewCalls) {
+  server_->StartDraining();
+  EXPECT_EQ(HealthStatus(channel_, VisionServer::kServiceName), 2);
+  EXPECT_EQ(HealthStatus(channel_, ""), 2);
+  EXPECT_EQ(HealthStatus(channel_, VisionServer::kLivenessName), 1) << "a draining pod is alive";
+
+  // A call started while draining is served in full.
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  auto reader = stub_->Caption(&context, OneImageRequest());
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  auto call = fake_->calls()[0];
+  call->observer.on_chunk(Chunk("Still here.", "STOP"));
+  call->observer.on_done(absl::OkStatus());
+  v1::CaptionResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.text(), "Still here.");
+  EXPECT_TRUE(reader->Finish().ok());
+  server_->StartDraining();  // idempotent
+}
+
+TEST(VisionServerOptionsTest, ConnectionDurationsMustBePositive) {
+  auto fake = std::make_shared<FakeGeminiClient>();
+  for (auto set : {+[](ServerOptions& o) { o.max_connection_age = absl::ZeroDuration(); },
+                   +[](ServerOptions& o) { o.max_connection_age_grace = absl::Seconds(-1); },
+                   +[](ServerOptions& o) { o.max_connection_idle = absl::ZeroDuration(); }}) {
+    ServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    set(options);
+    auto server = VisionServer::Start(options, fake);
+    EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  ServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.max_connection_age = absl::Seconds(300);
+  options.max_connection_age_grace = absl::Seconds(130);
+  options.max_connection_idle = absl::Hours(1000);  // beyond INT_MAX ms: clamped, not overflowed
+  auto server = VisionServer::Start(options, fake);
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->Shutdown(absl::Seconds(1));
 }
 
 }  // namespace
