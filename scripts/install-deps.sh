@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything vision-gateway needs on Debian 12 (bookworm). Idempotent: packages already
 # present are skipped by apt, npm reuses node_modules. apt needs root; without it we say so and stop.
+#   --apt-only   only the Debian packages (the Containerfile's build stage uses this)
 set -euo pipefail
+APT_ONLY=0
+[ "${1:-}" = "--apt-only" ] && APT_ONLY=1
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
@@ -12,7 +15,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libvips-dev
   python3-grpcio
-
+  yamllint
 )
 
 missing=()
@@ -33,9 +36,12 @@ else
   echo "install-deps: all Debian packages present"
 fi
 
+((APT_ONLY)) && exit 0
 command -v npm >/dev/null || { echo "install-deps: npm (Node.js 20) is required for the test clients" >&2; exit 1; }
-# Test clients and tooling only (buf curl, the official @google/genai SDK, @grpc/grpc-js).
-if [ ! -x node_modules/.bin/buf ] || [ ! -d node_modules/@google/genai ] || [ ! -d node_modules/@grpc/grpc-js ]; then
+# Test clients and tooling only (buf curl, the official @google/genai SDK, @grpc/grpc-js,
+# kubernetes-models + yaml for the offline manifest checks).
+if [ ! -x node_modules/.bin/buf ] || [ ! -d node_modules/@google/genai ] || [ ! -d node_modules/@grpc/grpc-js ] ||
+   [ ! -d node_modules/kubernetes-models ] || [ ! -d node_modules/yaml ]; then
   echo "install-deps: installing npm test tooling (package-lock.json)"
   npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
 fi
