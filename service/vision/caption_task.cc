@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "service/vision/cost_guard.h"
 #include "service/vision/image_parts.h"
 #include "service/vision/model_options.h"
 #include "service/vision/token_estimate.h"
@@ -29,6 +30,9 @@ absl::StatusOr<gemini::Content> BuildContent(google::protobuf::RepeatedPtrField<
                                              const std::string& prompt,
                                              const VisionOptions& options) {
   if (absl::Status s = CheckImageCount(images.size(), options); !s.ok()) return s;
+  int64_t image_bytes = 0;
+  for (const v1::Image& image : images) image_bytes += image.content().size();
+  if (absl::Status s = CheckImageBytes(image_bytes, options.cost); !s.ok()) return s;
   if (prompt.size() > kMaxPromptBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("prompt: at most ", kMaxPromptBytes, " bytes, got ", prompt.size()));
@@ -90,8 +94,10 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
     absl::Time deadline, TaskCallbacks<v1::CaptionResponse> callbacks) {
   auto model = ResolveModel(request.options(), options.default_model);
   if (!model.ok()) return model.status();
+  if (absl::Status s = CheckModelAllowed(*model, options.cost); !s.ok()) return s;
   auto config = ToGenerationConfig(request.options(), *model, TaskDefaults{});
   if (!config.ok()) return config.status();
+  if (absl::Status s = ApplyCostCaps(*model, options.cost, *config); !s.ok()) return s;
   auto content = BuildCaptionContent(request, options);
   if (!content.ok()) return content.status();
 
@@ -116,6 +122,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
     absl::Time deadline, absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done) {
   auto model = ResolveModel(request.options(), options.default_model);
   if (!model.ok()) return model.status();
+  if (absl::Status s = CheckModelAllowed(*model, options.cost); !s.ok()) return s;
   // Sizes first: building the content moves the image bytes out of the request.
   int64_t image_tokens = 0;
   for (const v1::Image& image : request.images()) {

@@ -20,6 +20,7 @@
 #include "service/image/polygon.h"
 #include "service/vision/geometry.h"
 #include "service/vision/json_array_parser.h"
+#include "service/vision/cost_guard.h"
 #include "service/vision/model_options.h"
 #include "service/vision/spatial_item.h"
 #include "service/vision/upstream_errors.h"
@@ -123,13 +124,20 @@ absl::StatusOr<SpatialParams> Validate(const Request& request, bool segment,
   params.max_dimension =
       request.max_dimension() > 0 ? request.max_dimension() : options.default_max_dimension;
   params.max_pixels = options.max_image_pixels;
+  if (absl::Status s = CheckImageBytes(static_cast<int64_t>(request.image().content().size()),
+                                       options.cost);
+      !s.ok()) {
+    return s;
+  }
 
   auto model = ResolveModel(request.options(), options.default_model);
   if (!model.ok()) return model.status();
+  if (absl::Status s = CheckModelAllowed(*model, options.cost); !s.ok()) return s;
   params.model = *model;
   auto config = ToGenerationConfig(request.options(), params.model,
                                    TaskDefaults{.temperature = 0.5f, .minimal_thinking = true});
   if (!config.ok()) return config.status();
+  if (absl::Status s = ApplyCostCaps(params.model, options.cost, *config); !s.ok()) return s;
   config->response_mime_type = "application/json";
   config->response_json_schema = ResponseSchema(segment, params.max_objects);
 

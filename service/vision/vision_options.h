@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "service/vision/cost_guard.h"
+
 namespace vision_gateway::vision {
 
 struct VisionOptions {
@@ -18,6 +20,8 @@ struct VisionOptions {
   int64_t max_image_pixels = 50'000'000;
   // Server default for Detect/Segment downscaling when the request gives no max_dimension (0: none).
   int default_max_dimension = 0;
+  // Allowed models and per-request spending caps (server flags, per-caller overrides).
+  CostLimits cost;
 };
 
 }  // namespace vision_gateway::vision
