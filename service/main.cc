@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -12,6 +13,8 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -19,7 +22,10 @@
 #include "service/gemini/api_key_file.h"
 #include "service/gemini/gemini_client.h"
 #include "service/http/http_client.h"
+#include "service/server/caller_gate.h"
+#include "service/server/leak_filter.h"
 #include "service/server/server.h"
+#include "service/vision/cost_guard.h"
 
 ABSL_FLAG(std::string, listen_host, "0.0.0.0", "Address to listen on.");
 ABSL_FLAG(int, port, 50051, "gRPC port (0 picks a free one). Env: VISION_GATEWAY_PORT.");
@@ -59,10 +65,51 @@ ABSL_FLAG(int, max_image_megapixels, 50, "Largest decoded image accepted, in meg
 ABSL_FLAG(int, default_max_dimension, 0,
           "Downscale Detect/Segment images to this longer side when the request gives none (0: off).");
 
+// Security (issue #11): transport, callers, per-caller limits, cost guards.
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain for the gRPC port (with --tls_key_file: TLS; else plaintext). "
+          "Re-read on change.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for --tls_cert_file. Re-read on change.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle: mTLS, clients must present a certificate signed by one of these CAs.");
+ABSL_FLAG(int, credentials_reload_interval_s, 10,
+          "How often TLS files and --auth_tokens_file are checked for changes, in seconds.");
+ABSL_FLAG(bool, reflection, true, "Serve gRPC server reflection (unauthenticated).");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "Bearer tokens, one '<caller> <token>' per line: callers must send "
+          "'authorization: Bearer <token>'. Re-read on change.");
+ABSL_FLAG(bool, auth_client_cert, false,
+          "With --tls_client_ca_file: a verified client certificate (CN, else SAN) names the "
+          "caller.");
+ABSL_FLAG(double, per_caller_rps, 0, "Requests per second per caller (0: unlimited).");
+ABSL_FLAG(int, per_caller_burst, 0,
+          "Requests a caller may send at once after a quiet period (0: max(1, rps)).");
+ABSL_FLAG(int, per_caller_max_concurrent_calls, 0, "Calls in flight per caller (0: unlimited).");
+ABSL_FLAG(std::string, caller_overrides, "",
+          "Per-caller settings, 'caller:key=value,...;caller2:...'. Keys: rps, burst, concurrent, "
+          "models (a|b), max_output_tokens, max_thinking_budget, max_thinking_level, max_images, "
+          "max_image_bytes.");
+ABSL_FLAG(std::string, allowed_models,
+          "gemini-2.5-flash,gemini-2.5-flash-lite,gemini-2.5-pro,gemini-3-flash-preview,"
+          "gemini-3-pro-preview",
+          "Comma-separated models callers may use ('*': any).");
+ABSL_FLAG(int, max_output_tokens, 0,
+          "Cap on a request's max_output_tokens; requests without one get the cap (0: no cap).");
+ABSL_FLAG(int, max_thinking_budget, -1,
+          "Cap on a request's thinking_budget (dynamic thinking refused); requests without one get "
+          "the cap on Gemini 2.x (-1: no cap).");
+ABSL_FLAG(std::string, max_thinking_level, "",
+          "Cap on a request's thinking_level (MINIMAL, LOW, MEDIUM, HIGH); requests without one get "
+          "it on Gemini 3+ (empty: no cap).");
+ABSL_FLAG(int, max_images_per_request, 3600, "Most images in one request.");
+ABSL_FLAG(int64_t, max_image_bytes_per_request, 0,
+          "Cap on the sum of inline image bytes in one request (0: only --max_receive_message_mb).");
+
 namespace {
 
 using vision_gateway::LogError;
 using vision_gateway::LogInfo;
+using vision_gateway::LogWarning;
 
 // A flag keeps its value if given on the command line; otherwise the environment variable wins
 // over the built-in default.
@@ -82,7 +129,18 @@ int IntFlagOrEnv(const absl::Flag<int>& flag, const char* env, int default_value
   return from_env != nullptr && absl::SimpleAtoi(from_env, &parsed) ? parsed : value;
 }
 
+// Removes a variable from the environment, and first overwrites its value in place: unsetenv
+// alone leaves the original bytes readable in /proc/<pid>/environ.
+void ScrubEnv(const char* name) {
+  if (char* value = std::getenv(name); value != nullptr) {
+    volatile char* p = value;
+    while (*p != '\0') *p++ = '\0';
+  }
+  unsetenv(name);
+}
+
 // The key from --gemini_api_key_file (re-read while the server runs), else $GEMINI_API_KEY.
+// Either way GEMINI_API_KEY is gone from the environment afterwards.
 bool GetApiKey(vision_gateway::gemini::ApiKey* key) {
   const std::string file = absl::GetFlag(FLAGS_gemini_api_key_file);
   if (!file.empty()) {
@@ -91,6 +149,7 @@ bool GetApiKey(vision_gateway::gemini::ApiKey* key) {
       LogError("--gemini_api_key_poll_ms must be >= 0");
       return false;
     }
+    ScrubEnv("GEMINI_API_KEY");
     auto source = vision_gateway::gemini::ApiKeyFile::Open(file, absl::Milliseconds(poll_ms));
     if (!source.ok()) {
       LogError("--gemini_api_key_file: %s", source.status().message());
@@ -102,6 +161,7 @@ bool GetApiKey(vision_gateway::gemini::ApiKey* key) {
   }
   const char* env = std::getenv("GEMINI_API_KEY");
   const std::string value(absl::StripAsciiWhitespace(env != nullptr ? env : ""));
+  ScrubEnv("GEMINI_API_KEY");
   if (value.empty()) {
     LogError("no Gemini API key: set GEMINI_API_KEY or --gemini_api_key_file");
     return false;
@@ -119,6 +179,90 @@ bool SecondsFlag(const absl::Flag<int>& flag, const char* name, absl::Duration z
     return false;
   }
   *out = seconds == 0 ? zero_means : absl::Seconds(seconds);
+  return true;
+}
+
+// Fills the TLS, reflection, authentication and cost-guard parts of `options` from flags.
+bool ConfigureSecurity(vision_gateway::server::ServerOptions& options) {
+  using vision_gateway::server::AuthOptions;
+  using vision_gateway::server::TlsOptions;
+  const absl::Duration reload =
+      absl::Seconds(std::max(1, absl::GetFlag(FLAGS_credentials_reload_interval_s)));
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert_file);
+  const std::string key = absl::GetFlag(FLAGS_tls_key_file);
+  const std::string client_ca = absl::GetFlag(FLAGS_tls_client_ca_file);
+  if (!cert.empty() || !key.empty() || !client_ca.empty()) {
+    if (cert.empty() || key.empty()) {
+      LogError("TLS needs both --tls_cert_file and --tls_key_file");
+      return false;
+    }
+    options.tls = TlsOptions{cert, key, client_ca, reload};
+  }
+  options.reflection = absl::GetFlag(FLAGS_reflection);
+
+  vision_gateway::vision::CostLimits& cost = options.vision.cost;
+  const std::string models = absl::GetFlag(FLAGS_allowed_models);
+  if (models != "*") {
+    cost.allowed_models = absl::StrSplit(models, ',', absl::SkipWhitespace());
+    for (std::string& m : cost.allowed_models) {
+      absl::string_view id = absl::StripAsciiWhitespace(m);
+      absl::ConsumePrefix(&id, "models/");
+      m = std::string(id);
+    }
+    if (cost.allowed_models.empty()) {
+      LogError("--allowed_models is empty (use '*' to allow any model)");
+      return false;
+    }
+    if (absl::Status s = vision_gateway::vision::CheckModelAllowed(options.vision.default_model,
+                                                                   cost);
+        !s.ok()) {
+      LogError("--default_model %s is not in --allowed_models", options.vision.default_model);
+      return false;
+    }
+  }
+  cost.max_output_tokens = std::max(0, absl::GetFlag(FLAGS_max_output_tokens));
+  cost.max_thinking_budget = std::max(-1, absl::GetFlag(FLAGS_max_thinking_budget));
+  cost.max_thinking_level = absl::AsciiStrToUpper(absl::GetFlag(FLAGS_max_thinking_level));
+  if (!cost.max_thinking_level.empty() &&
+      !vision_gateway::vision::IsThinkingLevelName(cost.max_thinking_level)) {
+    LogError("--max_thinking_level must be MINIMAL, LOW, MEDIUM or HIGH");
+    return false;
+  }
+  options.vision.max_images_per_request = std::max(1, absl::GetFlag(FLAGS_max_images_per_request));
+  cost.max_image_bytes_per_request =
+      std::max<int64_t>(0, absl::GetFlag(FLAGS_max_image_bytes_per_request));
+
+  AuthOptions auth;
+  auth.tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  auth.client_cert_identity = absl::GetFlag(FLAGS_auth_client_cert);
+  auth.reload_interval = reload;
+  auth.limits.requests_per_second = std::max(0.0, absl::GetFlag(FLAGS_per_caller_rps));
+  auth.limits.burst = std::max(0, absl::GetFlag(FLAGS_per_caller_burst));
+  auth.limits.max_concurrent_calls =
+      std::max(0, absl::GetFlag(FLAGS_per_caller_max_concurrent_calls));
+  auto overrides = vision_gateway::server::ParseCallerOverrides(absl::GetFlag(FLAGS_caller_overrides));
+  if (!overrides.ok()) {
+    LogError("%s", overrides.status().message());
+    return false;
+  }
+  auth.overrides = *std::move(overrides);
+  if (auth.client_cert_identity && client_ca.empty()) {
+    LogError("--auth_client_cert needs mTLS (--tls_client_ca_file)");
+    return false;
+  }
+  const bool authenticating = !auth.tokens_file.empty() || auth.client_cert_identity;
+  if (authenticating) {
+    options.auth = std::move(auth);
+    if (!options.tls) {
+      LogWarning("caller authentication without TLS: bearer tokens cross the network in the "
+                 "clear unless a mesh sidecar encrypts the connection");
+    }
+  } else if (auth.limits.requests_per_second > 0 || auth.limits.max_concurrent_calls > 0 ||
+             !auth.overrides.empty()) {
+    LogError("--per_caller_* and --caller_overrides need caller authentication "
+             "(--auth_tokens_file or --auth_client_cert)");
+    return false;
+  }
   return true;
 }
 
@@ -185,14 +329,38 @@ int main(int argc, char** argv) {
       static_cast<int64_t>(absl::GetFlag(FLAGS_max_image_megapixels)) * 1'000'000;
   options.vision.default_max_dimension = absl::GetFlag(FLAGS_default_max_dimension);
 
+  if (!ConfigureSecurity(options)) return 2;
+  {
+    // Errors reaching callers never show the key or the upstream's host.
+    vision_gateway::server::LeakFilterOptions leak;
+    leak.secret_source = [api_key] { return api_key.Current(); };
+    absl::string_view host = gemini_options.base_url;
+    if (const auto scheme = host.find("://"); scheme != absl::string_view::npos) {
+      host.remove_prefix(scheme + 3);
+    }
+    host = host.substr(0, host.find('/'));
+    if (!host.empty() && host.front() == '[') {
+      host = host.substr(1, host.find(']') == absl::string_view::npos ? host.npos : host.find(']') - 1);
+    } else {
+      host = host.substr(0, host.find(':'));
+    }
+    if (!host.empty()) leak.upstream_hosts.emplace_back(host);
+    vision_gateway::server::ConfigureLeakFilter(std::move(leak));
+  }
+
   std::shared_ptr<vision_gateway::gemini::GeminiClient> client = *std::move(gemini);
   auto server = vision_gateway::server::VisionServer::Start(options, client);
   if (!server.ok()) {
     LogError("%s", server.status().ToString());
     return 1;
   }
-  LogInfo("vision-server listening on %s:%d, Gemini at %s, default model %s",
-          absl::GetFlag(FLAGS_listen_host), (*server)->port(), gemini_options.base_url,
+  LogInfo("vision-server listening on %s:%d (%s%s%s), Gemini at %s, default model %s",
+          absl::GetFlag(FLAGS_listen_host), (*server)->port(),
+          !options.tls ? "plaintext"
+          : options.tls->client_ca_file.empty() ? "TLS"
+                                                : "mTLS",
+          options.auth ? ", callers authenticated" : "",
+          options.reflection ? ", reflection on" : "", gemini_options.base_url,
           options.vision.default_model);
 
   int signal_number = 0;

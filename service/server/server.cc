@@ -3,11 +3,20 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/server_builder.h>
 
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <fstream>
+#include <sstream>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -23,6 +32,83 @@ int ChannelArgMs(absl::Duration d) {
   return static_cast<int>(std::max<int64_t>(absl::ToInt64Milliseconds(d), 0));
 }
 
+constexpr char kReflectionPluginName[] = "proto_server_reflection";
+
+// Drops the reflection plugin from one server (InitProtoReflectionServerBuilderPlugin registers
+// it for every server the process builds).
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                                    return p->name() == kReflectionPluginName;
+                                  }),
+                   plugins->end());
+  }
+};
+
+// A readable PEM file holding `marker` (e.g. "CERTIFICATE"), so that a wrong path or file fails
+// at start-up rather than at every handshake.
+absl::Status CheckPemFile(const std::string& flag, const std::string& path,
+                          const std::string& marker) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string pem = text.str();
+  if (pem.find("-----BEGIN ") == std::string::npos || pem.find(marker) == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": ", path, " holds no PEM ", marker));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const std::optional<TlsOptions>& tls,
+    std::shared_ptr<grpc::experimental::CertificateProviderInterface>* provider) {
+  if (!tls) return grpc::InsecureServerCredentials();
+  if (tls->cert_file.empty() || tls->key_file.empty()) {
+    return absl::InvalidArgumentError("TLS needs both --tls_cert_file and --tls_key_file");
+  }
+  if (absl::Status s = CheckPemFile("--tls_cert_file", tls->cert_file, "CERTIFICATE"); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckPemFile("--tls_key_file", tls->key_file, "PRIVATE KEY"); !s.ok()) {
+    return s;
+  }
+  const bool mtls = !tls->client_ca_file.empty();
+  if (mtls) {
+    if (absl::Status s = CheckPemFile("--tls_client_ca_file", tls->client_ca_file, "CERTIFICATE");
+        !s.ok()) {
+      return s;
+    }
+  }
+  const auto interval =
+      static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(tls->reload_interval)));
+  if (mtls) {
+    *provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        tls->key_file, tls->cert_file, tls->client_ca_file, interval);
+  } else {
+    *provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        tls->key_file, tls->cert_file, interval);
+  }
+  grpc::experimental::TlsServerCredentialsOptions options(*provider);
+  options.watch_identity_key_cert_pairs();
+  if (mtls) {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  // gRPC 1.51's TLS credentials negotiate TLS 1.2 or 1.3 only (its minimum is fixed at 1.2;
+  // tests/e2e/tls_test.sh shows a TLS 1.1 client refused).
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      grpc::experimental::TlsServerCredentials(options);
+  if (credentials == nullptr) return absl::InternalError("cannot create TLS server credentials");
+  return credentials;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
@@ -31,12 +117,19 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<VisionServer> server(new VisionServer());
-  server->service_ =
-      std::make_unique<VisionServiceImpl>(std::move(gemini), options.vision, options.cpu_threads);
+  auto credentials = MakeServerCredentials(options.tls, &server->certificates_);
+  if (!credentials.ok()) return credentials.status();
+  if (options.auth) {
+    auto gate = CallerGate::Create(*options.auth, options.vision);
+    if (!gate.ok()) return gate.status();
+    server->gate_ = *std::move(gate);
+  }
+  server->service_ = std::make_unique<VisionServiceImpl>(std::move(gemini), options.vision,
+                                                         options.cpu_threads, server->gate_);
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  if (!options.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
+  builder.AddListeningPort(options.listen_address, *credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);

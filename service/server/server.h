@@ -3,6 +3,7 @@
 #define VISION_GATEWAY_SERVICE_SERVER_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -10,13 +11,28 @@
 #include "service/gemini/gemini_client.h"
 #include "service/vision/vision_options.h"
 
+#include "service/server/caller_gate.h"
+
 namespace grpc {
 class Server;
+namespace experimental {
+class CertificateProviderInterface;
 }
+}  // namespace grpc
 
 namespace vision_gateway::server {
 
 class VisionServiceImpl;
+
+// Server TLS from PEM files. The files are re-read every `reload_interval` and a changed
+// certificate/key serves new connections; open connections keep theirs. TLS 1.2 is the minimum.
+struct TlsOptions {
+  std::string cert_file;  // certificate chain, leaf first
+  std::string key_file;   // private key of the leaf
+  // Non-empty: mTLS. Clients must present a certificate that chains to one of these CAs.
+  std::string client_ca_file;
+  absl::Duration reload_interval = absl::Seconds(10);
+};
 
 struct ServerOptions {
   // host:port; port 0 picks a free port (see VisionServer::port()).
@@ -34,6 +50,13 @@ struct ServerOptions {
   absl::Duration max_connection_age_grace = absl::InfiniteDuration();
   absl::Duration max_connection_idle = absl::InfiniteDuration();
   vision::VisionOptions vision;
+  // Unset: plaintext (local development, or a mesh sidecar that terminates TLS).
+  std::optional<TlsOptions> tls;
+  // Serve grpc.reflection (unauthenticated, like health).
+  bool reflection = true;
+  // Caller authentication, per-caller limits and policies. Unset: everyone is the anonymous
+  // caller "", with the server-wide cost limits and no per-caller limits.
+  std::optional<AuthOptions> auth;
 };
 
 class VisionServer {
@@ -64,6 +87,8 @@ class VisionServer {
  private:
   VisionServer() = default;
 
+  std::shared_ptr<grpc::experimental::CertificateProviderInterface> certificates_;
+  std::shared_ptr<CallerGate> gate_;
   std::unique_ptr<VisionServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

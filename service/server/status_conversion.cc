@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "google/rpc/status.pb.h"
 #include "service/common/status_details.h"
+#include "service/server/leak_filter.h"
 
 namespace vision_gateway::server {
 
@@ -50,8 +51,9 @@ grpc::StatusCode ToGrpcCode(absl::StatusCode code) {
   }
 }
 
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
+grpc::Status ToGrpcStatus(const absl::Status& unfiltered) {
+  if (unfiltered.ok()) return grpc::Status::OK;
+  const absl::Status status = FilterForCaller(unfiltered);
   const grpc::StatusCode code = ToGrpcCode(status.code());
   const std::string message(status.message());
   google::rpc::Status details;

@@ -28,25 +28,66 @@ Request TakeRequest(const Request* request) {
   return std::move(*const_cast<Request*>(request));
 }
 
+namespace {
+
+// The call's permit is held until the task reports completion.
+template <typename Response>
+vision::TaskCallbacks<Response> HoldPermit(vision::TaskCallbacks<Response> callbacks,
+                                           CallerLimiter::Permit permit) {
+  callbacks.on_done = [permit = std::move(permit),
+                       on_done = std::move(callbacks.on_done)](absl::Status status) mutable {
+    { CallerLimiter::Permit release = std::move(permit); }
+    on_done(std::move(status));
+  };
+  return callbacks;
+}
+
+template <typename Result>
+absl::AnyInvocable<void(Result)> HoldPermit(absl::AnyInvocable<void(Result)> done,
+                                            CallerLimiter::Permit permit) {
+  return [permit = std::move(permit), done = std::move(done)](Result result) mutable {
+    { CallerLimiter::Permit release = std::move(permit); }
+    done(std::move(result));
+  };
+}
+
+}  // namespace
+
 VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini,
-                                     vision::VisionOptions options, int cpu_threads)
-    : gemini_(std::move(gemini)), options_(std::move(options)), cpu_(cpu_threads) {}
+                                     vision::VisionOptions options, int cpu_threads,
+                                     std::shared_ptr<CallerGate> gate)
+    : gemini_(std::move(gemini)),
+      options_(std::move(options)),
+      open_policy_(std::make_shared<const CallerPolicy>(CallerPolicy{{}, options_})),
+      gate_(std::move(gate)),
+      cpu_(cpu_threads) {}
+
+absl::StatusOr<Admission> VisionServiceImpl::Admit(grpc::CallbackServerContext* context) {
+  if (gate_ == nullptr) return Admission{std::string(), open_policy_, {}};
+  return gate_->Admit(*context);
+}
 
 grpc::ServerWriteReactor<v1::CaptionResponse>* VisionServiceImpl::Caption(
     grpc::CallbackServerContext* context, const v1::CaptionRequest* request) {
+  absl::StatusOr<Admission> admission = Admit(context);
   return new StreamReactor<v1::CaptionResponse>(
-      [&](vision::TaskCallbacks<v1::CaptionResponse> callbacks) {
-        return vision::StartCaption(*gemini_, options_, TakeRequest(request),
-                                    CallDeadline(context), std::move(callbacks));
+      [&](vision::TaskCallbacks<v1::CaptionResponse> callbacks) -> StartedCall {
+        if (!admission.ok()) return admission.status();
+        return vision::StartCaption(*gemini_, admission->policy->vision, TakeRequest(request),
+                                    CallDeadline(context),
+                                    HoldPermit(std::move(callbacks), std::move(admission->permit)));
       });
 }
 
 grpc::ServerWriteReactor<v1::DetectResponse>* VisionServiceImpl::Detect(
     grpc::CallbackServerContext* context, const v1::DetectRequest* request) {
+  absl::StatusOr<Admission> admission = Admit(context);
   return new StreamReactor<v1::DetectResponse>(
-      [&](vision::TaskCallbacks<v1::DetectResponse> callbacks) {
-        return vision::StartDetect(*gemini_, cpu_, options_, TakeRequest(request),
-                                   CallDeadline(context), std::move(callbacks));
+      [&](vision::TaskCallbacks<v1::DetectResponse> callbacks) -> StartedCall {
+        if (!admission.ok()) return admission.status();
+        return vision::StartDetect(*gemini_, cpu_, admission->policy->vision, TakeRequest(request),
+                                   CallDeadline(context),
+                                   HoldPermit(std::move(callbacks), std::move(admission->permit)));
       });
 }
 
@@ -62,10 +103,13 @@ grpc::ServerWriteReactor<v1::SegmentResponse>* VisionServiceImpl::Segment(
 grpc::ServerUnaryReactor* VisionServiceImpl::CountTokens(grpc::CallbackServerContext* context,
                                                          const v1::CountTokensRequest* request,
                                                          v1::CountTokensResponse* response) {
+  absl::StatusOr<Admission> admission = Admit(context);
   return new UnaryReactor<v1::CountTokensResponse>(
-      response, [&](UnaryReactor<v1::CountTokensResponse>::Done done) {
-        return vision::StartCountTokens(*gemini_, options_, TakeRequest(request),
-                                        CallDeadline(context), std::move(done));
+      response, [&](UnaryReactor<v1::CountTokensResponse>::Done done) -> StartedCall {
+        if (!admission.ok()) return admission.status();
+        return vision::StartCountTokens(
+            *gemini_, admission->policy->vision, TakeRequest(request), CallDeadline(context),
+            HoldPermit(std::move(done), std::move(admission->permit)));
       });
 }
 

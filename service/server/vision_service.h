@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "service/common/thread_pool.h"
+#include "service/server/caller_gate.h"
 #include "service/gemini/gemini_client.h"
 #include "service/vision/vision_options.h"
 #include "vision/v1/vision.grpc.pb.h"
@@ -14,8 +15,9 @@ namespace vision_gateway::server {
 class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackService {
  public:
   // `cpu_threads` workers prepare images (decode, orientation, downscale) off the gRPC threads.
+  // `gate` authenticates and admits callers; null: authentication off, no per-caller limits.
   VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini, vision::VisionOptions options,
-                    int cpu_threads);
+                    int cpu_threads, std::shared_ptr<CallerGate> gate = nullptr);
 
   grpc::ServerWriteReactor<::vision::v1::CaptionResponse>* Caption(
       grpc::CallbackServerContext* context, const ::vision::v1::CaptionRequest* request) override;
@@ -31,8 +33,13 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
                                         ::vision::v1::CountTokensResponse* response) override;
 
  private:
+  // The caller of `context` and its policy and permit, or why the call may not go ahead.
+  absl::StatusOr<Admission> Admit(grpc::CallbackServerContext* context);
+
   std::shared_ptr<gemini::GeminiClient> gemini_;
   vision::VisionOptions options_;
+  std::shared_ptr<const CallerPolicy> open_policy_;  // when gate_ is null
+  std::shared_ptr<CallerGate> gate_;
   ThreadPool cpu_;
 };
 

@@ -41,12 +41,16 @@ class GatewayTest : public ::testing::Test {
     server::ServerOptions options;
     options.listen_address = "127.0.0.1:0";
     options.max_receive_message_bytes = max_receive_message_bytes;
+    ConfigureServer(options);
     auto server = server::VisionServer::Start(options, gemini_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     stub_ = ::vision::v1::VisionService::NewStub(grpc::CreateChannel(
         "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
   }
+
+  // Lets a test adjust the server's options (TLS, authentication, limits) before it starts.
+  virtual void ConfigureServer(server::ServerOptions& /*options*/) {}
 
   void SetUp() override { StartStack(); }
 

@@ -135,6 +135,22 @@ PemIdentity TestCa::IssueServerCert(const std::vector<std::string>& dns_names,
   return identity;
 }
 
+PemIdentity TestCa::IssueClientCert(const std::string& common_name) const {
+  EVP_PKEY* key = NewKey();
+  X509* cert = NewCert(key, common_name);
+  Check(X509_set_issuer_name(cert, X509_get_subject_name(impl_->cert)) == 1, "issuer");
+  AddExtension(cert, impl_->cert, NID_basic_constraints, "critical,CA:FALSE");
+  AddExtension(cert, impl_->cert, NID_key_usage, "critical,digitalSignature");
+  AddExtension(cert, impl_->cert, NID_ext_key_usage, "clientAuth");
+  AddExtension(cert, impl_->cert, NID_authority_key_identifier, "keyid:always");
+  AddExtension(cert, impl_->cert, NID_subject_alt_name, absl::StrCat("DNS:", common_name));
+  Check(X509_sign(cert, impl_->key, EVP_sha256()) > 0, "X509_sign");
+  PemIdentity identity{CertPem(cert), KeyPem(key)};
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return identity;
+}
+
 std::string TestCa::WriteCertFile(const std::string& file_name) const {
   // Unique per process and call: ctest may run several test processes at once.
   static std::atomic<int> counter{0};

@@ -31,6 +31,10 @@ class TestCa {
   PemIdentity IssueServerCert(const std::vector<std::string>& dns_names,
                               const std::vector<std::string>& ip_addresses) const;
 
+  // A client certificate (extendedKeyUsage clientAuth) signed by this CA, named `common_name`
+  // (also its one DNS subjectAltName).
+  PemIdentity IssueClientCert(const std::string& common_name) const;
+
   // Writes cert_pem() to a fresh file (unique name ending in `file_name`) under the test temp
   // dir; returns its path.
   std::string WriteCertFile(const std::string& file_name) const;
