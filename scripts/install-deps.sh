@@ -16,6 +16,10 @@ APT_PACKAGES=(
   libvips-dev
   python3-grpcio
   yamllint
+  # Observability (#10): Prometheus client library (pull endpoint); Prometheus server + promtool
+  # for the e2e scrape test and the rule unit tests; python3-yaml for the monitoring checks.
+  prometheus-cpp-dev prometheus python3-yaml
+
 )
 
 missing=()

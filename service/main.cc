@@ -21,9 +21,11 @@
 #include "service/common/log.h"
 #include "service/gemini/api_key_file.h"
 #include "service/gemini/gemini_client.h"
+#include "service/gemini/instrumented_gemini_client.h"
 #include "service/http/http_client.h"
 #include "service/server/caller_gate.h"
 #include "service/server/leak_filter.h"
+#include "service/metrics/prometheus_telemetry.h"
 #include "service/server/server.h"
 #include "service/vision/cost_guard.h"
 
@@ -104,6 +106,17 @@ ABSL_FLAG(std::string, max_thinking_level, "",
 ABSL_FLAG(int, max_images_per_request, 3600, "Most images in one request.");
 ABSL_FLAG(int64_t, max_image_bytes_per_request, 0,
           "Cap on the sum of inline image bytes in one request (0: only --max_receive_message_mb).");
+// Observability (#10).
+ABSL_FLAG(int, metrics_port, 9464,
+          "Port of the Prometheus endpoint (HTTP GET /metrics), on --listen_host, separate from the "
+          "gRPC port. 0 picks a free one; -1 turns metrics off. Env: VISION_GATEWAY_METRICS_PORT.");
+ABSL_FLAG(std::string, metrics_models, "",
+          "Comma-separated models that get their own `model` metric label besides the default "
+          "model and the well-known Gemini models; others are counted as \"other\".");
+ABSL_FLAG(std::string, log_format, "text",
+          "Log lines (and the one access-log line per call) as `text` or `json`.");
+ABSL_FLAG(std::string, log_level, "info",
+          "Least severe log lines written: info (includes the access log), warning, error.");
 
 namespace {
 
@@ -265,12 +278,29 @@ bool ConfigureSecurity(vision_gateway::server::ServerOptions& options) {
   }
   return true;
 }
+// Models whose names the `model` metric label keeps (bounded; others are folded into "other").
+constexpr const char* kWellKnownModels[] = {
+    "gemini-2.5-pro",        "gemini-2.5-flash",     "gemini-2.5-flash-lite",
+    "gemini-2.0-flash",      "gemini-2.0-flash-lite", "gemini-1.5-pro",
+    "gemini-1.5-flash",      "gemini-1.5-flash-8b",  "gemini-3-pro-preview",
+    "gemini-robotics-er-1.5-preview"};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("vision-server: Gemini vision tasks behind a gRPC contract");
   absl::ParseCommandLine(argc, argv);
+  {
+    const auto format = vision_gateway::ParseLogFormat(absl::GetFlag(FLAGS_log_format));
+    const auto level = vision_gateway::ParseLogSeverity(absl::GetFlag(FLAGS_log_level));
+    if (!format || !level) {
+      std::fprintf(stderr, "vision-server: --log_format must be text|json and --log_level "
+                           "info|warning|error\n");
+      return 2;
+    }
+    vision_gateway::SetLogFormat(*format);
+    vision_gateway::SetMinLogSeverity(*level);
+  }
   // Debian's Abseil keeps Mutex deadlock detection on; it costs a few % of CPU per request.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
@@ -348,7 +378,34 @@ int main(int argc, char** argv) {
     vision_gateway::server::ConfigureLeakFilter(std::move(leak));
   }
 
-  std::shared_ptr<vision_gateway::gemini::GeminiClient> client = *std::move(gemini);
+
+  // Metrics: the exporter outlives the server (declared first, destroyed last).
+  const std::string default_model = options.vision.default_model;
+  vision_gateway::metrics::PrometheusOptions metrics_options;
+  metrics_options.known_models = {default_model};
+  for (const char* model : kWellKnownModels) metrics_options.known_models.push_back(model);
+  for (absl::string_view model :
+       absl::StrSplit(absl::GetFlag(FLAGS_metrics_models), ',', absl::SkipWhitespace())) {
+    metrics_options.known_models.emplace_back(absl::StripAsciiWhitespace(model));
+  }
+  vision_gateway::metrics::PrometheusTelemetry metrics(std::move(metrics_options));
+  const int metrics_port = IntFlagOrEnv(FLAGS_metrics_port, "VISION_GATEWAY_METRICS_PORT", 9464);
+  if (metrics_port >= 0) {
+    const std::string metrics_address =
+        absl::StrCat(absl::GetFlag(FLAGS_listen_host), ":", metrics_port);
+    if (absl::Status started = metrics.StartHttp(metrics_address); !started.ok()) {
+      LogError("%s", started.ToString());
+      return 1;
+    }
+    options.telemetry = &metrics;
+  }
+
+  // Each upstream exchange is measured right above the REST client.
+  std::shared_ptr<vision_gateway::gemini::GeminiClient> client =
+      vision_gateway::gemini::MakeInstrumentedGeminiClient(
+          *std::move(gemini), options.telemetry != nullptr
+                                  ? *options.telemetry
+                                  : vision_gateway::telemetry::NoTelemetry());
   auto server = vision_gateway::server::VisionServer::Start(options, client);
   if (!server.ok()) {
     LogError("%s", server.status().ToString());
@@ -362,6 +419,10 @@ int main(int argc, char** argv) {
           options.auth ? ", callers authenticated" : "",
           options.reflection ? ", reflection on" : "", gemini_options.base_url,
           options.vision.default_model);
+  // After the server started: by now every method's series exist.
+  if (options.telemetry != nullptr) {
+    LogInfo("metrics on http://%s:%d/metrics", absl::GetFlag(FLAGS_listen_host), metrics.port());
+  }
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

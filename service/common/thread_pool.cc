@@ -23,6 +23,11 @@ void ThreadPool::Schedule(absl::AnyInvocable<void()> work) {
   queue_.push_back(std::move(work));
 }
 
+std::size_t ThreadPool::queued() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.size();
+}
+
 void ThreadPool::Run() {
   while (true) {
     absl::AnyInvocable<void()> work;

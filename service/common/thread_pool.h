@@ -23,10 +23,13 @@ class ThreadPool {
 
   void Schedule(absl::AnyInvocable<void()> work);
 
+  // Work scheduled and not yet started (for the queued-work gauge).
+  std::size_t queued() const;
+
  private:
   void Run();
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::deque<absl::AnyInvocable<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;

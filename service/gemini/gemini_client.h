@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "service/gemini/api_key.h"
 #include "service/gemini/types.h"
+#include "service/telemetry/call_record.h"
 
 namespace vision_gateway::http {
 class HttpClient;
@@ -36,6 +37,9 @@ struct GeminiOptions {
 
 struct CallOptions {
   absl::Time deadline = absl::InfiniteFuture();
+  // The gRPC call this upstream call serves, if any: the instrumented client adds its attempts,
+  // upstream time and tokens; the REST client forwards its W3C traceparent.
+  std::shared_ptr<telemetry::CallRecord> record;
 };
 
 // A call in flight. Cancel() is thread-safe, idempotent and harmless after completion; the

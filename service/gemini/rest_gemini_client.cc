@@ -362,6 +362,10 @@ class RestGeminiClient final : public GeminiClient {
         {kKeyHeader, options_.api_key.Current()},
         {"x-goog-api-client", kApiClientHeader},
     };
+    // The caller's trace context (validated by the server), so Google's side can join the trace.
+    if (options.record != nullptr && !options.record->traceparent().empty()) {
+      request.headers.emplace_back("traceparent", options.record->traceparent());
+    }
     request.body = *std::move(body);
     request.deadline =
         std::min(options.deadline, absl::Now() + absl::FromChrono(options_.default_timeout));

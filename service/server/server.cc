@@ -19,7 +19,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
 #include "absl/time/clock.h"
+#include "service/server/telemetry_interceptor.h"
 #include "service/server/vision_service.h"
 
 namespace vision_gateway::server {
@@ -124,8 +126,11 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
     if (!gate.ok()) return gate.status();
     server->gate_ = *std::move(gate);
   }
-  server->service_ = std::make_unique<VisionServiceImpl>(std::move(gemini), options.vision,
-                                                         options.cpu_threads, server->gate_);
+  server->telemetry_ =
+      options.telemetry != nullptr ? options.telemetry : &telemetry::NoTelemetry();
+  server->calls_ = std::make_unique<CallRegistry>();
+  server->service_ = std::make_unique<VisionServiceImpl>(
+      std::move(gemini), options.vision, options.cpu_threads, *server->calls_, server->gate_);
 
   grpc::ServerBuilder builder;
   if (!options.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
@@ -153,6 +158,9 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
                                ChannelArgMs(options.max_connection_idle));
   }
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(MakeTelemetryInterceptorFactory(*server->telemetry_, *server->calls_));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
@@ -162,6 +170,23 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
   health->SetServingStatus(kServiceName, true);
   health->SetServingStatus("", true);
   health->SetServingStatus(kLivenessName, true);
+  // Every method's series exist from the start (go-grpc-prometheus's InitializeMetrics).
+  if (const auto* descriptor =
+          google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(kServiceName)) {
+    for (int i = 0; i < descriptor->method_count(); ++i) {
+      const auto* method = descriptor->method(i);
+      const telemetry::RpcType type =
+          method->client_streaming()
+              ? (method->server_streaming() ? telemetry::RpcType::kBidiStream
+                                            : telemetry::RpcType::kClientStream)
+              : (method->server_streaming() ? telemetry::RpcType::kServerStream
+                                            : telemetry::RpcType::kUnary);
+      server->telemetry_->Rpc(absl::StrCat("/", kServiceName, "/", method->name()), type);
+    }
+  }
+  VisionServiceImpl* service = server->service_.get();
+  server->telemetry_->SetProbe(telemetry::Telemetry::Probe::kQueuedCpuWork,
+                               [service] { return static_cast<double>(service->queued_cpu_work()); });
   return server;
 }
 
@@ -179,6 +204,7 @@ void VisionServer::Shutdown(absl::Duration grace) {
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
   server_.reset();
+  telemetry_->SetProbe(telemetry::Telemetry::Probe::kQueuedCpuWork, nullptr);
 }
 
 VisionServer::~VisionServer() { Shutdown(absl::ZeroDuration()); }

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/gemini/gemini_client.h"
+#include "service/telemetry/telemetry.h"
 #include "service/vision/vision_options.h"
 
 #include "service/server/caller_gate.h"
@@ -23,6 +24,7 @@ class CertificateProviderInterface;
 namespace vision_gateway::server {
 
 class VisionServiceImpl;
+class CallRegistry;
 
 // Server TLS from PEM files. The files are re-read every `reload_interval` and a changed
 // certificate/key serves new connections; open connections keep theirs. TLS 1.2 is the minimum.
@@ -57,6 +59,9 @@ struct ServerOptions {
   // Caller authentication, per-caller limits and policies. Unset: everyone is the anonymous
   // caller "", with the server-wide cost limits and no per-caller limits.
   std::optional<AuthOptions> auth;
+  // Where metrics go (must outlive the server); null records none. Request ids, the
+  // server-timing trailer and the access log work either way.
+  telemetry::Telemetry* telemetry = nullptr;
 };
 
 class VisionServer {
@@ -89,6 +94,8 @@ class VisionServer {
 
   std::shared_ptr<grpc::experimental::CertificateProviderInterface> certificates_;
   std::shared_ptr<CallerGate> gate_;
+  telemetry::Telemetry* telemetry_ = nullptr;
+  std::unique_ptr<CallRegistry> calls_;
   std::unique_ptr<VisionServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -55,12 +55,13 @@ absl::AnyInvocable<void(Result)> HoldPermit(absl::AnyInvocable<void(Result)> don
 
 VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini,
                                      vision::VisionOptions options, int cpu_threads,
-                                     std::shared_ptr<CallerGate> gate)
+                                     const CallRegistry& calls, std::shared_ptr<CallerGate> gate)
     : gemini_(std::move(gemini)),
       options_(std::move(options)),
       open_policy_(std::make_shared<const CallerPolicy>(CallerPolicy{{}, options_})),
       gate_(std::move(gate)),
-      cpu_(cpu_threads) {}
+      cpu_(cpu_threads),
+      calls_(calls) {}
 
 absl::StatusOr<Admission> VisionServiceImpl::Admit(grpc::CallbackServerContext* context) {
   if (gate_ == nullptr) return Admission{std::string(), open_policy_, {}};
@@ -75,7 +76,8 @@ grpc::ServerWriteReactor<v1::CaptionResponse>* VisionServiceImpl::Caption(
         if (!admission.ok()) return admission.status();
         return vision::StartCaption(*gemini_, admission->policy->vision, TakeRequest(request),
                                     CallDeadline(context),
-                                    HoldPermit(std::move(callbacks), std::move(admission->permit)));
+                                    HoldPermit(std::move(callbacks), std::move(admission->permit)),
+                                    calls_.Find(context));
       });
 }
 
@@ -87,7 +89,8 @@ grpc::ServerWriteReactor<v1::DetectResponse>* VisionServiceImpl::Detect(
         if (!admission.ok()) return admission.status();
         return vision::StartDetect(*gemini_, cpu_, admission->policy->vision, TakeRequest(request),
                                    CallDeadline(context),
-                                   HoldPermit(std::move(callbacks), std::move(admission->permit)));
+                                   HoldPermit(std::move(callbacks), std::move(admission->permit)),
+                                   calls_.Find(context));
       });
 }
 
@@ -96,7 +99,8 @@ grpc::ServerWriteReactor<v1::SegmentResponse>* VisionServiceImpl::Segment(
   return new StreamReactor<v1::SegmentResponse>(
       [&](vision::TaskCallbacks<v1::SegmentResponse> callbacks) {
         return vision::StartSegment(*gemini_, cpu_, options_, TakeRequest(request),
-                                    CallDeadline(context), std::move(callbacks));
+                                    CallDeadline(context), std::move(callbacks),
+                                    calls_.Find(context));
       });
 }
 
@@ -109,7 +113,7 @@ grpc::ServerUnaryReactor* VisionServiceImpl::CountTokens(grpc::CallbackServerCon
         if (!admission.ok()) return admission.status();
         return vision::StartCountTokens(
             *gemini_, admission->policy->vision, TakeRequest(request), CallDeadline(context),
-            HoldPermit(std::move(done), std::move(admission->permit)));
+            HoldPermit(std::move(done), std::move(admission->permit)), calls_.Find(context));
       });
 }
 

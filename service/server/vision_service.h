@@ -7,6 +7,7 @@
 #include "service/common/thread_pool.h"
 #include "service/server/caller_gate.h"
 #include "service/gemini/gemini_client.h"
+#include "service/server/telemetry_interceptor.h"
 #include "service/vision/vision_options.h"
 #include "vision/v1/vision.grpc.pb.h"
 
@@ -15,9 +16,13 @@ namespace vision_gateway::server {
 class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackService {
  public:
   // `cpu_threads` workers prepare images (decode, orientation, downscale) off the gRPC threads.
+  // `calls` (outlives this) holds each call's CallRecord (see telemetry_interceptor.h).
   // `gate` authenticates and admits callers; null: authentication off, no per-caller limits.
   VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini, vision::VisionOptions options,
-                    int cpu_threads, std::shared_ptr<CallerGate> gate = nullptr);
+                    int cpu_threads, const CallRegistry& calls,
+                    std::shared_ptr<CallerGate> gate = nullptr);
+
+  std::size_t queued_cpu_work() const { return cpu_.queued(); }
 
   grpc::ServerWriteReactor<::vision::v1::CaptionResponse>* Caption(
       grpc::CallbackServerContext* context, const ::vision::v1::CaptionRequest* request) override;
@@ -41,6 +46,7 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   std::shared_ptr<const CallerPolicy> open_policy_;  // when gate_ is null
   std::shared_ptr<CallerGate> gate_;
   ThreadPool cpu_;
+  const CallRegistry& calls_;
 };
 
 }  // namespace vision_gateway::server

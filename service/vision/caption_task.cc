@@ -91,7 +91,8 @@ absl::StatusOr<gemini::Content> BuildCaptionContent(v1::CaptionRequest& request,
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
     gemini::GeminiClient& gemini, const VisionOptions& options, v1::CaptionRequest request,
-    absl::Time deadline, TaskCallbacks<v1::CaptionResponse> callbacks) {
+    absl::Time deadline, TaskCallbacks<v1::CaptionResponse> callbacks,
+    std::shared_ptr<telemetry::CallRecord> record) {
   auto model = ResolveModel(request.options(), options.default_model);
   if (!model.ok()) return model.status();
   if (absl::Status s = CheckModelAllowed(*model, options.cost); !s.ok()) return s;
@@ -113,13 +114,15 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
       .on_done = [stream](absl::Status status) { stream->OnDone(std::move(status)); },
   };
   return gemini.StreamGenerateContent(*model, std::move(upstream),
-                                      gemini::CallOptions{.deadline = deadline},
+                                      gemini::CallOptions{.deadline = deadline,
+                                                          .record = std::move(record)},
                                       std::move(observer));
 }
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
     gemini::GeminiClient& gemini, const VisionOptions& options, v1::CountTokensRequest request,
-    absl::Time deadline, absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done) {
+    absl::Time deadline, absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done,
+    std::shared_ptr<telemetry::CallRecord> record) {
   auto model = ResolveModel(request.options(), options.default_model);
   if (!model.ok()) return model.status();
   if (absl::Status s = CheckModelAllowed(*model, options.cost); !s.ok()) return s;
@@ -134,7 +137,8 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
   gemini::CountTokensRequest upstream;
   upstream.contents.push_back(*std::move(content));
   return gemini.CountTokens(
-      *model, std::move(upstream), gemini::CallOptions{.deadline = deadline},
+      *model, std::move(upstream),
+      gemini::CallOptions{.deadline = deadline, .record = std::move(record)},
       [image_tokens, done = std::move(done)](
           absl::StatusOr<gemini::CountTokensResponse> result) mutable {
         if (!result.ok()) {

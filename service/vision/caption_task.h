@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/gemini/gemini_client.h"
+#include "service/telemetry/call_record.h"
 #include "service/vision/vision_options.h"
 #include "service/vision/v1.h"
 
@@ -29,19 +30,23 @@ struct TaskCallbacks {
 absl::StatusOr<gemini::Content> BuildCaptionContent(v1::CaptionRequest& request,
                                                     const VisionOptions& options);
 
+// Every Start* function takes the gRPC call's CallRecord (may be null) and passes it upstream.
+//
 // Validates the request and starts the upstream stream. On a validation error nothing starts and
 // no callback runs. Each upstream chunk's answer text becomes one CaptionResponse; the response of
 // the chunk that carries finishReason also carries usage, finish_reason and model_version (a
 // blocked prompt ends with finish_reason "PROMPT_BLOCKED:<reason>").
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
     gemini::GeminiClient& gemini, const VisionOptions& options, v1::CaptionRequest request,
-    absl::Time deadline, TaskCallbacks<v1::CaptionResponse> callbacks);
+    absl::Time deadline, TaskCallbacks<v1::CaptionResponse> callbacks,
+    std::shared_ptr<telemetry::CallRecord> record = nullptr);
 
 // Counts tokens of the Caption request these images and prompt make, plus the gateway's own
 // estimate for the images.
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
     gemini::GeminiClient& gemini, const VisionOptions& options, v1::CountTokensRequest request,
-    absl::Time deadline, absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done);
+    absl::Time deadline, absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done,
+    std::shared_ptr<telemetry::CallRecord> record = nullptr);
 
 }  // namespace vision_gateway::vision
 

@@ -160,11 +160,12 @@ class SpatialCall final : public gemini::PendingCall,
                           public std::enable_shared_from_this<SpatialCall<Response>> {
  public:
   SpatialCall(gemini::GeminiClient& gemini, SpatialParams params, absl::Time deadline,
-              TaskCallbacks<Response> callbacks)
+              TaskCallbacks<Response> callbacks, std::shared_ptr<telemetry::CallRecord> record)
       : gemini_(gemini),
         params_(std::move(params)),
         deadline_(deadline),
-        callbacks_(std::move(callbacks)) {}
+        callbacks_(std::move(callbacks)),
+        record_(std::move(record)) {}
 
   // On the CPU pool.
   void Run(std::string image_bytes) {
@@ -206,7 +207,8 @@ class SpatialCall final : public gemini::PendingCall,
         .on_done = [self](absl::Status status) { self->OnDone(std::move(status)); },
     };
     auto upstream = gemini_.StreamGenerateContent(params_.model, std::move(params_.upstream),
-                                                  gemini::CallOptions{.deadline = deadline_},
+                                                  gemini::CallOptions{.deadline = deadline_,
+                                                                      .record = record_},
                                                   std::move(observer));
     bool cancel;
     {
@@ -299,33 +301,30 @@ class SpatialCall final : public gemini::PendingCall,
 
   void OnElement(std::string_view element) {
     auto item = ParseSpatialItem(element, kIsSegment<Response>);
-    if (!item.ok() || emitted_ >= params_.max_objects) {
-      ++dropped_;
-      return;
-    }
+    if (!item.ok()) return Drop(telemetry::DropReason::kMalformed);
+    if (emitted_ >= params_.max_objects) return Drop(telemetry::DropReason::kOverLimit);
     const std::optional<NormBox> norm = NormalizeBox(item->box_2d);
-    if (!norm) {
-      ++dropped_;
-      return;
-    }
+    if (!norm) return Drop(telemetry::DropReason::kInvalidBox);
     const PixelBox box = ToPixelBox(*norm, width_, height_);
     if (box.x_max <= box.x_min || box.y_max <= box.y_min) {
-      ++dropped_;
-      return;
+      return Drop(telemetry::DropReason::kEmptyBox);
     }
     Response response;
     if constexpr (kIsSegment<Response>) {
       v1::Mask* mask = response.mutable_mask();
-      if (!FillMask(*item, box, *mask)) {
-        ++dropped_;
-        return;
-      }
+      if (!FillMask(*item, box, *mask)) return Drop(telemetry::DropReason::kDegenerateMask);
       FillObject(*item, *norm, box, *mask);
     } else {
       FillObject(*item, *norm, box, *response.mutable_detection());
     }
     ++emitted_;
+    if (record_) record_->AddObjects(1);
     callbacks_.on_response(std::move(response));
+  }
+
+  void Drop(telemetry::DropReason reason) {
+    ++dropped_;
+    if (record_) record_->AddDropped(reason);
   }
 
   template <typename Object>
@@ -393,17 +392,19 @@ class SpatialCall final : public gemini::PendingCall,
   bool blocked_ = false;
   std::string excerpt_;
   absl::Status failure_;
+  const std::shared_ptr<telemetry::CallRecord> record_;
 };
 
 template <typename Response, typename Request>
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSpatial(
     gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
-    Request request, absl::Time deadline, TaskCallbacks<Response> callbacks, double threshold) {
+    Request request, absl::Time deadline, TaskCallbacks<Response> callbacks, double threshold,
+    std::shared_ptr<telemetry::CallRecord> record) {
   auto params = Validate(request, kIsSegment<Response>, options);
   if (!params.ok()) return params.status();
   params->threshold = threshold;
   auto call = std::make_shared<SpatialCall<Response>>(gemini, *std::move(params), deadline,
-                                                      std::move(callbacks));
+                                                      std::move(callbacks), std::move(record));
   cpu.Schedule([call, bytes = std::move(*request.mutable_image()->mutable_content())]() mutable {
     call->Run(std::move(bytes));
   });
@@ -414,22 +415,23 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSpatial(
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDetect(
     gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
-    v1::DetectRequest request, absl::Time deadline, TaskCallbacks<v1::DetectResponse> callbacks) {
+    v1::DetectRequest request, absl::Time deadline, TaskCallbacks<v1::DetectResponse> callbacks,
+    std::shared_ptr<telemetry::CallRecord> record) {
   return StartSpatial(gemini, cpu, options, std::move(request), deadline, std::move(callbacks),
-                      kDefaultMaskThreshold);
+                      kDefaultMaskThreshold, std::move(record));
 }
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSegment(
     gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
     v1::SegmentRequest request, absl::Time deadline,
-    TaskCallbacks<v1::SegmentResponse> callbacks) {
+    TaskCallbacks<v1::SegmentResponse> callbacks, std::shared_ptr<telemetry::CallRecord> record) {
   const float threshold = request.threshold();
   if (std::isnan(threshold) || threshold < 0.0f || threshold > 1.0f ||
       (threshold == 0.0f && std::signbit(threshold))) {
     return absl::InvalidArgumentError("threshold: must be in (0, 1]; 0 means the default 0.5");
   }
   return StartSpatial(gemini, cpu, options, std::move(request), deadline, std::move(callbacks),
-                      threshold == 0.0f ? kDefaultMaskThreshold : threshold);
+                      threshold == 0.0f ? kDefaultMaskThreshold : threshold, std::move(record));
 }
 
 }  // namespace vision_gateway::vision

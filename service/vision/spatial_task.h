@@ -24,17 +24,21 @@ inline constexpr int kDefaultMaxObjects = 25;
 inline constexpr int kMaxMaxObjects = 1000;
 inline constexpr float kDefaultMaskThreshold = 0.5f;
 
+// `record` (may be null) gets the objects emitted and the items dropped, by reason.
+//
 // Validates the request at once (errors: nothing starts, no callback runs), then prepares the
 // image on `cpu` (sniff, pixel limit, EXIF orientation, downscale) and streams from Gemini.
 // Errors after the start arrive through on_done: INVALID_ARGUMENT for a bad image, INTERNAL with
 // ErrorInfo MODEL_OUTPUT_INVALID when the model's answer holds no JSON array, upstream errors.
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDetect(
     gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
-    v1::DetectRequest request, absl::Time deadline, TaskCallbacks<v1::DetectResponse> callbacks);
+    v1::DetectRequest request, absl::Time deadline, TaskCallbacks<v1::DetectResponse> callbacks,
+    std::shared_ptr<telemetry::CallRecord> record = nullptr);
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSegment(
     gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
-    v1::SegmentRequest request, absl::Time deadline, TaskCallbacks<v1::SegmentResponse> callbacks);
+    v1::SegmentRequest request, absl::Time deadline, TaskCallbacks<v1::SegmentResponse> callbacks,
+    std::shared_ptr<telemetry::CallRecord> record = nullptr);
 
 }  // namespace vision_gateway::vision
 

@@ -107,7 +107,7 @@ class VisionServiceTest(unittest.TestCase):
                                   'stdout', r'gemini-emulator listening on (http://\S+:\d+)')
         base_url = match.group(1)
         _, match = start_and_wait(
-            [cls.server_binary, '--port', '0', '--listen_host', '127.0.0.1',
+            [cls.server_binary, '--port', '0', '--metrics_port', '0', '--listen_host', '127.0.0.1',
              '--gemini_base_url', base_url],
             'stderr', r'vision-server listening on \S*?:(\d+)', env={'GEMINI_API_KEY': 'test-key'})
         cls.channel = grpc.insecure_channel('127.0.0.1:%s' % match.group(1))

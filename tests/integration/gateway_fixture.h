@@ -11,7 +11,9 @@
 #include "emulator/emulator.h"
 #include "gtest/gtest.h"
 #include "service/gemini/gemini_client.h"
+#include "service/gemini/instrumented_gemini_client.h"
 #include "service/http/http_client.h"
+#include "service/metrics/prometheus_telemetry.h"
 #include "service/server/server.h"
 #include "vision/v1/vision.grpc.pb.h"
 
@@ -37,8 +39,13 @@ class GatewayTest : public ::testing::Test {
     gemini_options.api_key = gateway_key;
     auto gemini = gemini::MakeGeminiClient(gemini_options, http_);
     ASSERT_TRUE(gemini.ok()) << gemini.status();
-    gemini_ = *std::move(gemini);
+    // Wired as main.cc wires it: metrics (no HTTP endpoint; metrics_->Scrape()) and the
+    // instrumented client right above the REST client.
+    metrics_ = std::make_unique<metrics::PrometheusTelemetry>(
+        metrics::PrometheusOptions{.known_models = {"gemini-2.5-flash"}});
+    gemini_ = gemini::MakeInstrumentedGeminiClient(*std::move(gemini), *metrics_);
     server::ServerOptions options;
+    options.telemetry = metrics_.get();
     options.listen_address = "127.0.0.1:0";
     options.max_receive_message_bytes = max_receive_message_bytes;
     ConfigureServer(options);
@@ -60,8 +67,10 @@ class GatewayTest : public ::testing::Test {
     gemini_.reset();
     http_.reset();
     emulator_.reset();
+    metrics_.reset();
   }
 
+  std::unique_ptr<metrics::PrometheusTelemetry> metrics_;
   std::unique_ptr<emulator::Emulator> emulator_;
   std::shared_ptr<http::HttpClient> http_;
   std::shared_ptr<gemini::GeminiClient> gemini_;

@@ -77,7 +77,7 @@ export async function startEmulator(binary, apiKey) {
 // vision-server in front of `baseUrl`; resolves with {child, port}.
 export async function startServer(binary, baseUrl, apiKey) {
   const { child, match } = await startAndWait(
-      binary, ['--port', '0', '--listen_host', '127.0.0.1', '--gemini_base_url', baseUrl],
+      binary, ['--port', '0', '--metrics_port', '0', '--listen_host', '127.0.0.1', '--gemini_base_url', baseUrl],
       { stream: 'stderr', pattern: /vision-server listening on \S*?:(\d+)/,
         env: { GEMINI_API_KEY: apiKey } });
   return { child, port: Number(match[1]) };

@@ -82,7 +82,8 @@ vg_start_server() {
   local binary=$1 url=$2
   shift 2
   local log="$VG_TMP/server.log"
-  "$binary" --port 0 --listen_host 127.0.0.1 --gemini_base_url "$url" "$@" >"$log" 2>&1 &
+  "$binary" --port 0 --metrics_port 0 --listen_host 127.0.0.1 --gemini_base_url "$url" "$@" \
+    >"$log" 2>&1 &
   VG_SERVER_PID=$!
   VG_PIDS+=("$VG_SERVER_PID")
   VG_SERVER_PORT=$(vg_wait_line "$log" 'vision-server listening on [^ ]*:([0-9]+)' \

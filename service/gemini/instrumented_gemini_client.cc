@@ -1,0 +1,135 @@
+#include "service/gemini/instrumented_gemini_client.h"
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "service/telemetry/call_record.h"
+
+namespace vision_gateway::gemini {
+namespace {
+
+using telemetry::TokenKind;
+
+// What one exchange reports when it ends.
+class Exchange {
+ public:
+  Exchange(telemetry::Telemetry& telemetry, const CallOptions& options, const char* operation,
+           std::string model)
+      : telemetry_(telemetry),
+        record_(options.record),
+        operation_(operation),
+        model_(std::move(model)),
+        start_(absl::Now()) {}
+
+  void FirstByte() {
+    if (first_byte_ < absl::ZeroDuration()) first_byte_ = absl::Now() - start_;
+  }
+
+  // Usage is cumulative over a stream: the last one counts.
+  void Usage(const UsageMetadata& usage) { usage_ = usage; }
+
+  void Done(const absl::Status& status) {
+    const absl::Duration latency = absl::Now() - start_;
+    telemetry_.UpstreamAttemptDone({.operation = operation_,
+                                    .model = model_,
+                                    .code = status.code(),
+                                    .latency = latency,
+                                    .time_to_first_byte = first_byte_});
+    if (record_) record_->AddUpstreamAttempt(latency);
+    if (usage_) {
+      const std::pair<TokenKind, int64_t> counts[] = {
+          {TokenKind::kPrompt, usage_->prompt_token_count},
+          {TokenKind::kOutput, usage_->candidates_token_count},
+          {TokenKind::kThinking, usage_->thoughts_token_count}};
+      for (const auto& [kind, count] : counts) {
+        if (count <= 0) continue;
+        telemetry_.Tokens(model_, kind, count);
+        if (record_) record_->AddTokens(kind, count);
+      }
+    }
+  }
+
+ private:
+  telemetry::Telemetry& telemetry_;
+  const std::shared_ptr<telemetry::CallRecord> record_;
+  const char* const operation_;
+  const std::string model_;
+  const absl::Time start_;
+  absl::Duration first_byte_ = absl::Seconds(-1);
+  std::optional<UsageMetadata> usage_;
+};
+
+class InstrumentedGeminiClient final : public GeminiClient {
+ public:
+  InstrumentedGeminiClient(std::shared_ptr<GeminiClient> inner, telemetry::Telemetry& telemetry)
+      : inner_(std::move(inner)), telemetry_(telemetry) {}
+
+  std::shared_ptr<PendingCall> StreamGenerateContent(const std::string& model,
+                                                     GenerateContentRequest request,
+                                                     CallOptions options,
+                                                     StreamObserver observer) override {
+    // Stream callbacks of one call never run concurrently: the exchange needs no lock.
+    auto exchange =
+        std::make_shared<Exchange>(telemetry_, options, "streamGenerateContent", model);
+    StreamObserver wrapped{
+        .on_chunk =
+            [exchange, on_chunk = std::move(observer.on_chunk)](
+                GenerateContentResponse chunk) mutable {
+              exchange->FirstByte();
+              if (chunk.usage_metadata) exchange->Usage(*chunk.usage_metadata);
+              if (on_chunk) on_chunk(std::move(chunk));
+            },
+        .on_done =
+            [exchange, on_done = std::move(observer.on_done)](absl::Status status) mutable {
+              exchange->Done(status);
+              if (on_done) on_done(std::move(status));
+            },
+    };
+    return inner_->StreamGenerateContent(model, std::move(request), std::move(options),
+                                         std::move(wrapped));
+  }
+
+  std::shared_ptr<PendingCall> GenerateContent(
+      const std::string& model, GenerateContentRequest request, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<GenerateContentResponse>)> done) override {
+    auto exchange = std::make_shared<Exchange>(telemetry_, options, "generateContent", model);
+    return inner_->GenerateContent(
+        model, std::move(request), std::move(options),
+        [exchange, done = std::move(done)](absl::StatusOr<GenerateContentResponse> result) mutable {
+          if (result.ok()) {
+            exchange->FirstByte();
+            if (result->usage_metadata) exchange->Usage(*result->usage_metadata);
+          }
+          exchange->Done(result.status());
+          if (done) done(std::move(result));
+        });
+  }
+
+  std::shared_ptr<PendingCall> CountTokens(
+      const std::string& model, CountTokensRequest request, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<CountTokensResponse>)> done) override {
+    auto exchange = std::make_shared<Exchange>(telemetry_, options, "countTokens", model);
+    return inner_->CountTokens(
+        model, std::move(request), std::move(options),
+        [exchange, done = std::move(done)](absl::StatusOr<CountTokensResponse> result) mutable {
+          if (result.ok()) exchange->FirstByte();
+          exchange->Done(result.status());
+          if (done) done(std::move(result));
+        });
+  }
+
+ private:
+  const std::shared_ptr<GeminiClient> inner_;
+  telemetry::Telemetry& telemetry_;
+};
+
+}  // namespace
+
+std::unique_ptr<GeminiClient> MakeInstrumentedGeminiClient(std::shared_ptr<GeminiClient> inner,
+                                                           telemetry::Telemetry& telemetry) {
+  return std::make_unique<InstrumentedGeminiClient>(std::move(inner), telemetry);
+}
+
+}  // namespace vision_gateway::gemini

@@ -1,0 +1,21 @@
+// A GeminiClient decorator that records every upstream exchange: telemetry (requests by
+// operation/model/outcome, latency, time to first byte, tokens) and the call's CallRecord
+// (CallOptions::record: attempts, time waiting on Gemini, tokens). It sits directly on the REST
+// client, under any retrying decorator, so that each attempt is one exchange.
+#ifndef VISION_GATEWAY_SERVICE_GEMINI_INSTRUMENTED_GEMINI_CLIENT_H_
+#define VISION_GATEWAY_SERVICE_GEMINI_INSTRUMENTED_GEMINI_CLIENT_H_
+
+#include <memory>
+
+#include "service/gemini/gemini_client.h"
+#include "service/telemetry/telemetry.h"
+
+namespace vision_gateway::gemini {
+
+// `telemetry` outlives the returned client.
+std::unique_ptr<GeminiClient> MakeInstrumentedGeminiClient(std::shared_ptr<GeminiClient> inner,
+                                                           telemetry::Telemetry& telemetry);
+
+}  // namespace vision_gateway::gemini
+
+#endif  // VISION_GATEWAY_SERVICE_GEMINI_INSTRUMENTED_GEMINI_CLIENT_H_

@@ -1,0 +1,48 @@
+#include "service/telemetry/access_log.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace vision_gateway::telemetry {
+namespace {
+
+std::string Millis(absl::Duration d) {
+  return absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(d));
+}
+
+}  // namespace
+
+std::vector<LogField> AccessLogFields(const AccessEntry& e) {
+  std::vector<LogField> fields;
+  fields.reserve(15);
+  fields.push_back({"method", std::string(e.method)});
+  fields.push_back({"peer", std::string(e.peer)});
+  fields.push_back({"code", std::string(GrpcCodeName(e.code))});
+  if (!e.reason.empty()) fields.push_back({"reason", std::string(e.reason)});
+  fields.push_back({"duration_ms", Millis(e.duration), true});
+  fields.push_back({"upstream_ms", Millis(e.stats.upstream), true});
+  fields.push_back({"attempts", absl::StrCat(e.stats.attempts), true});
+  fields.push_back(
+      {"prompt_tokens", absl::StrCat(e.stats.tokens[static_cast<int>(TokenKind::kPrompt)]), true});
+  fields.push_back(
+      {"output_tokens", absl::StrCat(e.stats.tokens[static_cast<int>(TokenKind::kOutput)]), true});
+  fields.push_back({"thinking_tokens",
+                    absl::StrCat(e.stats.tokens[static_cast<int>(TokenKind::kThinking)]), true});
+  fields.push_back({"objects", absl::StrCat(e.stats.objects), true});
+  fields.push_back({"dropped", absl::StrCat(e.stats.TotalDropped()), true});
+  if (e.stats.upload_bytes > 0) {
+    fields.push_back({"upload_bytes", absl::StrCat(e.stats.upload_bytes), true});
+  }
+  fields.push_back({"request_id", std::string(e.request_id)});
+  if (!e.traceparent.empty()) fields.push_back({"traceparent", std::string(e.traceparent)});
+  return fields;
+}
+
+void LogAccess(const AccessEntry& entry) {
+  if (!LogEnabled(LogSeverity::kInfo)) return;
+  LogLine(LogSeverity::kInfo, kAccessLogMessage, AccessLogFields(entry));
+}
+
+}  // namespace vision_gateway::telemetry

@@ -1,0 +1,38 @@
+// The access log: one line per gRPC call, at INFO, in the process's log format (text or JSON).
+// Fields: method, peer, code, reason (ErrorInfo reason of a failure), duration_ms, upstream_ms,
+// attempts, prompt_tokens, output_tokens, thinking_tokens, objects, dropped, request_id,
+// traceparent (when the caller sent one). Never the prompt, image bytes, file names or the key.
+#ifndef VISION_GATEWAY_SERVICE_TELEMETRY_ACCESS_LOG_H_
+#define VISION_GATEWAY_SERVICE_TELEMETRY_ACCESS_LOG_H_
+
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "service/common/log.h"
+#include "service/telemetry/call_record.h"
+
+namespace vision_gateway::telemetry {
+
+inline constexpr char kAccessLogMessage[] = "access";
+
+struct AccessEntry {
+  std::string_view method;  // "/vision.v1.VisionService/Caption"
+  std::string_view peer;    // as gRPC spells it: "ipv4:127.0.0.1:5555"
+  absl::StatusCode code = absl::StatusCode::kOk;
+  std::string_view reason;  // ErrorInfo reason of a failed call, or empty
+  absl::Duration duration;
+  CallRecord::Snapshot stats;
+  std::string_view request_id;
+  std::string_view traceparent;
+};
+
+std::vector<LogField> AccessLogFields(const AccessEntry& entry);
+
+// Writes the line (if INFO is enabled).
+void LogAccess(const AccessEntry& entry);
+
+}  // namespace vision_gateway::telemetry
+
+#endif  // VISION_GATEWAY_SERVICE_TELEMETRY_ACCESS_LOG_H_

@@ -1,0 +1,65 @@
+#include "service/telemetry/request_id.h"
+
+#include <cstdint>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_format.h"
+
+namespace vision_gateway::telemetry {
+namespace {
+
+bool IsLowerHex(std::string_view text) {
+  for (const char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool AllZero(std::string_view text) { return text.find_first_not_of('0') == std::string_view::npos; }
+
+}  // namespace
+
+bool IsValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRequestIdBytes) return false;
+  for (const char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == ':' || c == '/' || c == '+' || c == '=' ||
+                    c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string GenerateRequestId() {
+  thread_local absl::BitGen bits;
+  const uint64_t high = absl::Uniform<uint64_t>(bits);
+  const uint64_t low = absl::Uniform<uint64_t>(bits);
+  return absl::StrFormat("%016x%016x", high, low);
+}
+
+bool IsValidTraceparent(std::string_view value) {
+  // version(2) - trace-id(32) - parent-id(16) - flags(2) = 55 characters.
+  constexpr std::size_t kLength = 55;
+  if (value.size() < kLength) return false;
+  const std::string_view version = value.substr(0, 2);
+  if (!IsLowerHex(version) || version == "ff") return false;
+  if (version == "00" ? value.size() != kLength
+                      : value.size() > kLength && value[kLength] != '-') {
+    return false;
+  }
+  if (value.size() > 512) return false;
+  if (value[2] != '-' || value[35] != '-' || value[52] != '-') return false;
+  const std::string_view trace_id = value.substr(3, 32);
+  const std::string_view parent_id = value.substr(36, 16);
+  const std::string_view flags = value.substr(53, 2);
+  if (!IsLowerHex(trace_id) || !IsLowerHex(parent_id) || !IsLowerHex(flags)) return false;
+  if (AllZero(trace_id) || AllZero(parent_id)) return false;
+  // Later versions may append fields: keep them only if they are printable and header-safe.
+  for (const char c : value.substr(kLength)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x21 || u > 0x7e) return false;
+  }
+  return true;
+}
+
+}  // namespace vision_gateway::telemetry

@@ -1,0 +1,394 @@
+// Observability through the whole stack: request ids, trace context, the server-timing trailer,
+// the access log, the metrics, and that no log line ever carries the upstream key.
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "emulator/gemini_wire.h"
+#include "gmock/gmock.h"
+#include "service/common/log.h"
+#include "tests/integration/gateway_fixture.h"
+#include "tests/testing/test_images.h"
+
+namespace vision_gateway::testing {
+namespace {
+
+namespace v1 = ::vision::v1;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::Not;
+
+constexpr char kTraceparent[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+// Every log line written while a LogCapture lives.
+class LogCapture {
+ public:
+  LogCapture() { SetLogSinkForTest(&Sink); }
+  ~LogCapture() {
+    SetLogSinkForTest(nullptr);
+    SetLogFormat(LogFormat::kText);
+    absl::MutexLock lock(&mu_);
+    lines_->clear();
+  }
+  std::vector<std::string> Lines() const {
+    absl::MutexLock lock(&mu_);
+    return *lines_;
+  }
+  // Access-log lines (text format) of calls to `method`.
+  std::vector<std::string> AccessLines(std::string_view method) const {
+    std::vector<std::string> out;
+    for (const std::string& line : Lines()) {
+      if (absl::StrContains(line, " INFO access method=" + std::string(method) + " ") ||
+          absl::StrContains(line, "\"message\":\"access\",\"method\":\"" + std::string(method) +
+                                      "\"")) {
+        out.push_back(line);
+      }
+    }
+    return out;
+  }
+
+ private:
+  static void Sink(std::string_view line) {
+    absl::MutexLock lock(&mu_);
+    lines_->emplace_back(line);
+  }
+  static absl::Mutex mu_;
+  static std::vector<std::string>* lines_;
+};
+absl::Mutex LogCapture::mu_;
+std::vector<std::string>* LogCapture::lines_ = new std::vector<std::string>();
+
+constexpr char kCaptionMethod[] = "/vision.v1.VisionService/Caption";
+constexpr char kDetectMethod[] = "/vision.v1.VisionService/Detect";
+
+std::string RedSquarePng() {
+  return MakePng(320, 240, {255, 255, 255}, {220, 20, 20}, 40, 30, 140, 110);
+}
+
+struct CallResult {
+  grpc::Status status;
+  int messages = 0;
+  std::string text;
+  std::multimap<std::string, std::string> initial;
+  std::multimap<std::string, std::string> trailers;
+  absl::Duration elapsed;
+};
+
+std::multimap<std::string, std::string> Copy(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  std::multimap<std::string, std::string> out;
+  for (const auto& [k, v] : metadata) {
+    out.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
+  }
+  return out;
+}
+
+std::string One(const std::multimap<std::string, std::string>& metadata, const std::string& key) {
+  auto it = metadata.find(key);
+  return it == metadata.end() ? "" : it->second;
+}
+
+// Reads both numbers of "gateway;dur=1.234, upstream;dur=5.678" (ms).
+bool ParseServerTiming(const std::string& value, double* gateway, double* upstream) {
+  std::vector<std::string> parts = absl::StrSplit(value, ", ");
+  if (parts.size() != 2) return false;
+  return absl::StartsWith(parts[0], "gateway;dur=") && absl::StartsWith(parts[1], "upstream;dur=") &&
+         absl::SimpleAtod(parts[0].substr(12), gateway) &&
+         absl::SimpleAtod(parts[1].substr(13), upstream);
+}
+
+class TelemetryTest : public GatewayTest {
+ protected:
+  CallResult Caption(const v1::CaptionRequest& request,
+                     const std::vector<std::pair<std::string, std::string>>& metadata = {}) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    for (const auto& [k, v] : metadata) context.AddMetadata(k, v);
+    CallResult result;
+    const absl::Time start = absl::Now();
+    auto reader = stub_->Caption(&context, request);
+    v1::CaptionResponse response;
+    while (reader->Read(&response)) {
+      ++result.messages;
+      result.text += response.text();
+    }
+    result.status = reader->Finish();
+    result.elapsed = absl::Now() - start;
+    result.initial = Copy(context.GetServerInitialMetadata());
+    result.trailers = Copy(context.GetServerTrailingMetadata());
+    return result;
+  }
+
+  CallResult Detect(const v1::DetectRequest& request) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    CallResult result;
+    auto reader = stub_->Detect(&context, request);
+    v1::DetectResponse response;
+    while (reader->Read(&response)) ++result.messages;
+    result.status = reader->Finish();
+    result.trailers = Copy(context.GetServerTrailingMetadata());
+    return result;
+  }
+
+  v1::CaptionRequest CaptionOf(const std::string& png) {
+    v1::CaptionRequest request;
+    request.add_images()->set_content(png);
+    return request;
+  }
+
+  v1::DetectRequest DetectOf(const std::string& png) {
+    v1::DetectRequest request;
+    request.mutable_image()->set_content(png);
+    return request;
+  }
+
+  // The value of one series in the exposition ("name{labels}"), or -1.
+  double Metric(const std::string& series) {
+    const std::string text = metrics_->Scrape();
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
+      if (absl::StartsWith(line, series + " ")) {
+        double value = -1;
+        if (absl::SimpleAtod(line.substr(series.size() + 1), &value)) return value;
+      }
+    }
+    return -1;
+  }
+};
+
+TEST_F(TelemetryTest, CallerRequestIdIsReturnedAndLogged) {
+  LogCapture logs;
+  CallResult result = Caption(CaptionOf(RedSquarePng()), {{"x-request-id", "frontend-7f3a/42"}});
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(One(result.initial, "x-request-id"), "frontend-7f3a/42");
+  const auto lines = logs.AccessLines(kCaptionMethod);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], HasSubstr(" request_id=frontend-7f3a/42"));
+}
+
+TEST_F(TelemetryTest, MissingOrUnusableRequestIdIsGenerated) {
+  LogCapture logs;
+  CallResult plain = Caption(CaptionOf(RedSquarePng()));
+  ASSERT_TRUE(plain.status.ok());
+  const std::string generated = One(plain.initial, "x-request-id");
+  EXPECT_THAT(generated, MatchesRegex("[0-9a-f]{32}"));
+
+  CallResult bad = Caption(CaptionOf(RedSquarePng()), {{"x-request-id", "two words"}});
+  ASSERT_TRUE(bad.status.ok());
+  const std::string replaced = One(bad.initial, "x-request-id");
+  EXPECT_THAT(replaced, MatchesRegex("[0-9a-f]{32}"));
+  EXPECT_NE(replaced, generated);
+
+  const auto lines = logs.AccessLines(kCaptionMethod);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr(" request_id=" + generated));
+  EXPECT_THAT(lines[1], HasSubstr(" request_id=" + replaced));
+  EXPECT_THAT(lines[1], Not(HasSubstr("two words")));
+}
+
+TEST_F(TelemetryTest, ErrorsAlsoCarryTheRequestId) {
+  CallResult result = Caption(v1::CaptionRequest(), {{"x-request-id", "bad-call-1"}});
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // With no message sent, the initial metadata travels with the status.
+  EXPECT_EQ(One(result.initial, "x-request-id"), "bad-call-1");
+}
+
+TEST_F(TelemetryTest, TraceparentIsForwardedUpstreamAndLogged) {
+  LogCapture logs;
+  CallResult result = Caption(CaptionOf(RedSquarePng()), {{"traceparent", kTraceparent}});
+  ASSERT_TRUE(result.status.ok());
+  CallResult invalid = Caption(CaptionOf(RedSquarePng()), {{"traceparent", "00-zz-yy-01"}});
+  ASSERT_TRUE(invalid.status.ok());
+  const auto requests = emulator_->Requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].Header("traceparent"), kTraceparent);
+  EXPECT_EQ(requests[1].Header("traceparent"), "");
+  const auto lines = logs.AccessLines(kCaptionMethod);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr(std::string(" traceparent=") + kTraceparent));
+  EXPECT_THAT(lines[1], Not(HasSubstr("traceparent=")));
+}
+
+TEST_F(TelemetryTest, ServerTimingTrailerSplitsGatewayAndUpstreamTime) {
+  // Gemini takes at least 150 ms to answer: that is upstream time, not gateway time.
+  emulator::ScriptedResponse slow = emulator::ScriptedStream({"A red ", "square."});
+  slow.delay_before_headers = std::chrono::milliseconds(150);
+  emulator_->Enqueue(slow);
+  CallResult result = Caption(CaptionOf(RedSquarePng()));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  double gateway = -1;
+  double upstream = -1;
+  const std::string timing = One(result.trailers, "server-timing");
+  ASSERT_TRUE(ParseServerTiming(timing, &gateway, &upstream)) << timing;
+  const double elapsed_ms = absl::ToDoubleMilliseconds(result.elapsed);
+  EXPECT_GE(upstream, 150.0) << timing;
+  EXPECT_GE(gateway, 0.0) << timing;
+  EXPECT_LE(gateway + upstream, elapsed_ms) << timing;
+  // Preparing a small PNG and relaying two events takes far less than the upstream wait.
+  EXPECT_LT(gateway, upstream) << timing;
+
+  // A call refused before any upstream request: all of it is gateway time.
+  CallResult refused = Caption(v1::CaptionRequest());
+  ASSERT_EQ(refused.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(ParseServerTiming(One(refused.trailers, "server-timing"), &gateway, &upstream));
+  EXPECT_EQ(upstream, 0.0);
+  EXPECT_GT(gateway, 0.0);
+  EXPECT_LE(gateway, absl::ToDoubleMilliseconds(refused.elapsed));
+}
+
+TEST_F(TelemetryTest, AccessLogLineOfADetectCall) {
+  LogCapture logs;
+  CallResult result = Detect(DetectOf(RedSquarePng()));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  const auto lines = logs.AccessLines(kDetectMethod);
+  ASSERT_EQ(lines.size(), 1u);
+  const std::string& line = lines[0];
+  EXPECT_THAT(line, MatchesRegex("[0-9-]+T[0-9:.]+Z INFO access .*"));
+  EXPECT_THAT(line, HasSubstr(" peer=ipv4:127.0.0.1:"));
+  EXPECT_THAT(line, HasSubstr(" code=OK "));
+  EXPECT_THAT(line, MatchesRegex(".* duration_ms=[0-9]+\\.[0-9]{3} upstream_ms=[0-9]+\\.[0-9]{3} "
+                                 "attempts=1 prompt_tokens=[1-9][0-9]* output_tokens=[1-9][0-9]* "
+                                 "thinking_tokens=0 objects=1 dropped=0 request_id=[0-9a-f]{32}"));
+}
+
+TEST_F(TelemetryTest, JsonAccessLogOfAFailedCall) {
+  LogCapture logs;
+  SetLogFormat(LogFormat::kJson);
+  emulator_->Enqueue(emulator::ScriptedError(429, "Quota exceeded.",
+                                             emulator::RetryInfoDetails("2s")));
+  CallResult result = Caption(CaptionOf(RedSquarePng()), {{"x-request-id", "q-1"}});
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  const auto lines = logs.AccessLines(kCaptionMethod);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], HasSubstr("\"code\":\"ResourceExhausted\""));
+  EXPECT_THAT(lines[0], HasSubstr("\"attempts\":1,"));
+  EXPECT_THAT(lines[0], HasSubstr("\"request_id\":\"q-1\""));
+  EXPECT_THAT(lines[0], Not(HasSubstr("Quota exceeded")));
+}
+
+TEST_F(TelemetryTest, MetricsCountCallsUpstreamRequestsAndTokens) {
+  const std::string labels =
+      "grpc_method=\"Caption\",grpc_service=\"vision.v1.VisionService\",grpc_type=\"server_stream\"";
+  emulator_->Enqueue(emulator::ScriptedStream({"one ", "two ", "three"}, "STOP", 300));
+  emulator_->Enqueue(emulator::ScriptedStream({"four ", "five"}, "STOP", 200));
+  ASSERT_TRUE(Caption(CaptionOf(RedSquarePng())).status.ok());
+  ASSERT_TRUE(Caption(CaptionOf(RedSquarePng())).status.ok());
+  ASSERT_EQ(Caption(v1::CaptionRequest()).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  EXPECT_EQ(Metric("grpc_server_started_total{" + labels + "}"), 3);
+  EXPECT_EQ(Metric("grpc_server_msg_received_total{" + labels + "}"), 3);
+  EXPECT_EQ(Metric("grpc_server_handled_total{grpc_code=\"OK\"," + labels + "}"), 2);
+  EXPECT_EQ(Metric("grpc_server_handled_total{grpc_code=\"InvalidArgument\"," + labels + "}"), 1);
+  EXPECT_EQ(Metric("grpc_server_handling_seconds_count{" + labels + "}"), 3);
+  EXPECT_GE(Metric("grpc_server_msg_sent_total{" + labels + "}"), 2);
+  EXPECT_EQ(Metric("vision_gateway_upstream_requests_total{model=\"gemini-2.5-flash\","
+                   "operation=\"streamGenerateContent\",outcome=\"OK\"}"),
+            2);
+  EXPECT_EQ(Metric("vision_gateway_upstream_first_byte_seconds_count{model=\"gemini-2.5-flash\","
+                   "operation=\"streamGenerateContent\"}"),
+            2);
+  EXPECT_EQ(Metric("vision_gateway_tokens_total{kind=\"prompt\",model=\"gemini-2.5-flash\"}"), 500);
+  EXPECT_EQ(Metric("vision_gateway_tokens_total{kind=\"output\",model=\"gemini-2.5-flash\"}"), 5);
+  EXPECT_EQ(Metric("vision_gateway_overhead_seconds_count{grpc_method=\"Caption\"}"), 3);
+  EXPECT_EQ(Metric("vision_gateway_calls_in_flight"), 0);
+}
+
+TEST_F(TelemetryTest, UpstreamAuthFailureIsCountedByReason) {
+  emulator_->Enqueue(emulator::ScriptedError(400, "API key not valid. Please pass a valid API key.",
+                                             emulator::ApiKeyInvalidDetails()));
+  CallResult result = Caption(CaptionOf(RedSquarePng()));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(Metric("vision_gateway_errors_total{grpc_method=\"Caption\","
+                   "reason=\"UPSTREAM_AUTH_FAILED\"}"),
+            1);
+  EXPECT_EQ(Metric("vision_gateway_upstream_requests_total{model=\"gemini-2.5-flash\","
+                   "operation=\"streamGenerateContent\",outcome=\"InvalidArgument\"}"),
+            1);
+}
+
+// Gemini (or anything between) echoing the key back must never put it in a log line, whatever
+// the fault: every script-mode fault of the emulator, each message carrying the key.
+TEST_F(TelemetryTest, NoLogLineCarriesTheKeyUnderAnyFault) {
+  const std::string key = kEmulatorKey;
+  const std::string echo = "bad request for key=" + key;
+  std::vector<std::pair<std::string, emulator::ScriptedResponse>> faults;
+  for (int code : {400, 401, 403, 404, 429, 500, 503, 504}) {
+    faults.emplace_back(absl::StrCat("http ", code), emulator::ScriptedError(code, echo));
+  }
+  faults.emplace_back("api key invalid", emulator::ScriptedError(400, echo,
+                                                                 emulator::ApiKeyInvalidDetails()));
+  faults.emplace_back("429 retry info",
+                      emulator::ScriptedError(429, echo, emulator::QuotaRetryDetails("1s", key)));
+  {
+    emulator::ScriptedResponse r;
+    r.status = 500;
+    r.headers = {{"content-type", "text/plain"}};
+    r.body = "plain text error " + key;
+    faults.emplace_back("plain text body", r);
+  }
+  {
+    emulator::ScriptedResponse r;
+    emulator::ResponseChunk chunk;
+    chunk.text = "A ";
+    chunk.prompt_tokens = 3;
+    chunk.candidates_tokens = 1;
+    r.stream_writes = {emulator::MakeSseEvent(emulator::MakeResponseJson(chunk, "m", "id", true)),
+                       emulator::MakeErrorBody(503, "UNAVAILABLE", echo)};
+    faults.emplace_back("mid-stream error object", r);
+  }
+  {
+    emulator::ScriptedResponse r = emulator::ScriptedStream({"A ", "picture"});
+    r.drop_connection_after_writes = true;
+    faults.emplace_back("truncated stream", r);
+  }
+  {
+    emulator::ScriptedResponse r;
+    r.drop_connection_after_writes = true;
+    faults.emplace_back("dropped connection", r);
+  }
+  {
+    emulator::ScriptedResponse r;
+    r.stream_writes = {"data: {\"candidates\": [" + key + "\r\n\r\n"};
+    faults.emplace_back("malformed event", r);
+  }
+  faults.emplace_back("stream without finish", emulator::ScriptedStream({"A ", key}, ""));
+  faults.emplace_back("fenced answer",
+                      emulator::ScriptedStream({"```json\n[{\"label\": \"" + key + "\"}]\n```"}));
+  faults.emplace_back("not json", emulator::ScriptedStream({"Sorry, " + key}));
+
+  for (const LogFormat format : {LogFormat::kText, LogFormat::kJson}) {
+    for (const auto& [name, fault] : faults) {
+      for (const bool detect : {false, true}) {
+        SCOPED_TRACE(absl::StrCat(name, detect ? " (Detect)" : " (Caption)",
+                                  format == LogFormat::kJson ? " json" : " text"));
+        LogCapture logs;
+        SetLogFormat(format);
+        emulator_->Enqueue(fault);
+        if (detect) {
+          Detect(DetectOf(RedSquarePng()));
+        } else {
+          Caption(CaptionOf(RedSquarePng()));
+        }
+        const auto lines = logs.Lines();
+        // The call was logged (the check below is not vacuous)...
+        EXPECT_EQ(logs.AccessLines(detect ? kDetectMethod : kCaptionMethod).size(), 1u);
+        // ...and no line holds the key.
+        for (const std::string& line : lines) {
+          EXPECT_THAT(line, Not(HasSubstr(key))) << line;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(emulator_->PendingScripted(), 0u);
+  EXPECT_THAT(metrics_->Scrape(), Not(HasSubstr(key)));
+}
+
+}  // namespace
+}  // namespace vision_gateway::testing
