@@ -280,6 +280,13 @@ class Checker:
                                 str(int_flag_defaults(BINARIES['vision-server'])['port'])):
             self.fail(deployment, '%s: container port grpc %s != --port=%s'
                       % (where, grpc_port, values.get('port') or '(default)'))
+        # The Prometheus endpoint (--metrics_port, k8s/monitoring scrapes the port named metrics).
+        metrics_flag = values.get('metrics_port') or str(
+            int_flag_defaults(BINARIES['vision-server'])['metrics_port'])
+        metrics_port = ports.get('metrics', {}).get('containerPort')
+        if int(metrics_flag) >= 0 and str(metrics_port) != metrics_flag:
+            self.fail(deployment, '%s: container port metrics %s != --metrics_port=%s'
+                      % (where, metrics_port, metrics_flag))
         expected = {'readinessProbe': self.names['readiness'],
                     'livenessProbe': self.names['liveness'],
                     'startupProbe': self.names['liveness']}

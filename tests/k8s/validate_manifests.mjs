@@ -122,11 +122,70 @@ function modelFile(apiVersion, kind) {
   return path.join(modelsRoot, group, version, kind);
 }
 
+// prometheus-operator custom resources (k8s/monitoring) are not in the Kubernetes models: their
+// fields (a subset of the CRDs' that covers what we use) are checked here the same way, unknown
+// fields and missing required ones included. Keys: a path with [] for list items.
+const OPERATOR_FIELDS = {
+  'monitoring.coreos.com/v1 ServiceMonitor': {
+    '': ['apiVersion', 'kind', 'metadata', 'spec'],
+    'spec': ['jobLabel', 'selector', 'endpoints', 'namespaceSelector', 'targetLabels',
+             'podTargetLabels', 'sampleLimit'],
+    'spec.endpoints[]': ['port', 'targetPort', 'path', 'scheme', 'interval', 'scrapeTimeout',
+                         'honorLabels', 'relabelings', 'metricRelabelings', 'params'],
+  },
+  'monitoring.coreos.com/v1 PrometheusRule': {
+    '': ['apiVersion', 'kind', 'metadata', 'spec'],
+    'spec': ['groups'],
+    'spec.groups[]': ['name', 'interval', 'rules', 'limit'],
+    'spec.groups[].rules[]': ['record', 'alert', 'expr', 'for', 'labels', 'annotations'],
+  },
+};
+
+function validateOperatorObject(obj, label, fields) {
+  const errors = [];
+  const visit = (value, key, where) => {
+    if (!(key in fields)) return;
+    for (const field of Object.keys(value ?? {})) {
+      if (!fields[key].includes(field)) {
+        errors.push(`${label}${where}: unknown field "${field}" (has: ${fields[key].join(', ')})`);
+      }
+    }
+    for (const [field, child] of Object.entries(value ?? {})) {
+      const path = key === '' ? field : `${key}.${field}`;
+      if (Array.isArray(child)) {
+        child.forEach((item, i) => visit(item, `${path}[]`, `${where}.${field}[${i}]`));
+      } else if (child && typeof child === 'object') {
+        visit(child, path, `${where}.${field}`);
+      }
+    }
+  };
+  visit(obj, '', '');
+  if (typeof obj.metadata?.name !== 'string') errors.push(`${label}: metadata.name is required`);
+  if (obj.kind === 'ServiceMonitor') {
+    if (!obj.spec?.selector) errors.push(`${label}: spec.selector is required`);
+    if (!(obj.spec?.endpoints ?? []).length) errors.push(`${label}: spec.endpoints is empty`);
+  } else {
+    const groups = obj.spec?.groups ?? [];
+    if (!groups.length) errors.push(`${label}: spec.groups is empty`);
+    for (const group of groups) {
+      if (typeof group.name !== 'string') errors.push(`${label}: a group has no name`);
+      for (const rule of group.rules ?? []) {
+        if (typeof rule.expr !== 'string' || (!rule.record === !rule.alert)) {
+          errors.push(`${label}: group ${group.name}: a rule needs expr and one of record/alert`);
+        }
+      }
+    }
+  }
+  return errors;
+}
+
 function validateObject(obj, label) {
   const errors = [];
   if (!obj || typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string') {
     return [`${label}: not a Kubernetes object (apiVersion/kind missing)`];
   }
+  const operator = OPERATOR_FIELDS[`${obj.apiVersion} ${obj.kind}`];
+  if (operator) return validateOperatorObject(obj, label, operator);
   const base = modelFile(obj.apiVersion, obj.kind);
   if (!fs.existsSync(`${base}.js`)) {
     return [`${label}: unknown apiVersion/kind ${obj.apiVersion} ${obj.kind} (Kubernetes 1.27)`];
@@ -177,6 +236,25 @@ spec:
           readinessProbe: {grpc: {port: 50051, service: s}}
           resources: {requests: {cpu: 100m, memory: 64Mi}}
 `;
+  const monitor = `apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: m}
+spec:
+  selector: {matchLabels: {a: b}}
+  endpoints:
+    - port: metrics
+      path: /metrics
+`;
+  const rule = `apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: r}
+spec:
+  groups:
+    - name: g
+      rules:
+        - record: r
+          expr: up
+`;
   const cases = [
     ['a valid Deployment', good, 0],
     ['unknown top-level spec field', good.replace('spec:\n  selector', 'spec:\n  replicaz: 2\n  selector'), 1],
@@ -185,6 +263,12 @@ spec:
     ['a wrong type', good.replace('containerPort: 50051', 'containerPort: "many"'), 1],
     ['a missing required field', good.replace('  selector: {matchLabels: {a: b}}\n', ''), 1],
     ['an unknown kind', 'apiVersion: v1\nkind: Servce\nmetadata: {name: x}\n', 1],
+    ['a valid ServiceMonitor', monitor, 0],
+    ['an unknown ServiceMonitor endpoint field', monitor.replace('path: /metrics', 'pth: /metrics'), 1],
+    ['a ServiceMonitor without endpoints', monitor.replace(/  endpoints:[^]*/, '  endpoints: []\n'), 1],
+    ['a valid PrometheusRule', rule, 0],
+    ['a rule both record and alert', rule.replace('record: r', 'record: r\n          alert: A'), 1],
+    ['an unknown rule field', rule.replace('expr: up', 'expr: up\n          severity: x'), 1],
   ];
   let failed = 0;
   for (const [what, text, minErrors] of cases) {

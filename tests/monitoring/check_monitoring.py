@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Checks k8s/monitoring against the metrics vision-server really exports:
-  - promtool check rules + promtool test rules (the alert unit tests);
+  - promtool check rules + promtool test rules (the alert unit tests, rules_test.yml here);
   - the PrometheusRule carries exactly the groups of the plain rules file;
   - kubectl kustomize renders the folder (when kubectl is installed);
   - every metric the Grafana dashboard and the rules query exists in a live gateway's /metrics
@@ -99,11 +99,11 @@ class MonitoringTest(unittest.TestCase):
 
     def test_promtool_unit_tests_of_the_alerts(self):
         run = subprocess.run(['promtool', 'test', 'rules', 'rules_test.yml'],
-                             cwd=os.path.join(MONITORING, 'tests'),
+                             cwd=os.path.dirname(os.path.abspath(__file__)),
                              capture_output=True, text=True, timeout=120)
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         # Every alert has at least one test that expects it to fire.
-        with open(os.path.join(MONITORING, 'tests', 'rules_test.yml')) as f:
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'rules_test.yml')) as f:
             tests = self.yaml.safe_load(f)
         fired = {t['alertname'] for case in tests['tests'] for t in case.get('alert_rule_test', [])
                  if t.get('exp_alerts')}
