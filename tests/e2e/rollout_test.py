@@ -121,7 +121,7 @@ class Emulator:
 
 class Gateway:
     def __init__(self, binary, emulator_url, *args, env=None):
-        self.child = Child([binary, '--port', '0', '--listen_host', '127.0.0.1',
+        self.child = Child([binary, '--port', '0', '--metrics_port', '0', '--listen_host', '127.0.0.1',
                             '--gemini_base_url', emulator_url] + list(args),
                            env=env if env is not None else {'GEMINI_API_KEY': 'k'})
         self.port = int(self.child.wait_line(r'vision-server listening on \S*?:(\d+)').group(1))
