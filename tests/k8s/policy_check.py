@@ -13,7 +13,8 @@ Invariants (each violation is reported with the object it is in):
 - every flag the manifests pass (container args and --flagfile files from ConfigMaps) is an
   ABSL_FLAG of the binary in that image (service/main.cc, emulator/main.cc) with a value of the
   flag's type; the gRPC container port equals --port;
-- terminationGracePeriodSeconds > --drain_delay_s + --shutdown_grace_s;
+- terminationGracePeriodSeconds > --drain_delay_s + --shutdown_grace_s; with a max connection
+  age, its grace >= --upstream_timeout_s (recycling a connection never cuts a call);
 - Service ports are named, set appProtocol and target a port the selected pods expose; selectors
   of Services, PDBs and NetworkPolicies select pods of a Deployment in the render; a headless
   Service exists for client-side balancing; an HPA targets a Deployment of the render;
@@ -310,6 +311,13 @@ class Checker:
             self.fail(deployment, 'terminationGracePeriodSeconds %d <= drain_delay_s %d + '
                       'shutdown_grace_s %d: the kubelet would kill calls still draining'
                       % (period, drain, grace))
+        age = int(values.get('max_connection_age_s') or defaults['max_connection_age_s'])
+        age_grace = int(values.get('max_connection_age_grace_s') or
+                        defaults['max_connection_age_grace_s'])
+        upstream = int(values.get('upstream_timeout_s') or defaults['upstream_timeout_s'])
+        if age and age_grace and age_grace < upstream:
+            self.fail(deployment, '--max_connection_age_grace_s %d < --upstream_timeout_s %d: '
+                      'connection recycling would cut calls still running' % (age_grace, upstream))
         key_file = values.get('gemini_api_key_file')
         if key_file:
             mounted = False
@@ -425,6 +433,8 @@ def self_test(docs):
              'terminationGracePeriodSeconds', 25)),
         ('drain delay raised past the grace period', 'terminationGracePeriodSeconds',
          lambda b: replace_flags(b, '--drain_delay_s=5', '--drain_delay_s=30')),
+        ('connection age grace shorter than a call', 'connection recycling',
+         lambda b: replace_flags(b, '--max_connection_age_grace_s=130', '--max_connection_age_grace_s=60')),
         ('port flag differs from the container port', '!= --port',
          lambda b: replace_flags(b, '--port=50051', '--port=50052')),
         ('writable root filesystem', 'readOnlyRootFilesystem',
