@@ -77,6 +77,9 @@ ABSL_FLAG(std::string, tls_client_ca_file, "",
 ABSL_FLAG(int, credentials_reload_interval_s, 10,
           "How often TLS files and --auth_tokens_file are checked for changes, in seconds.");
 ABSL_FLAG(bool, reflection, true, "Serve gRPC server reflection (unauthenticated).");
+ABSL_FLAG(int, health_port, -1,
+          "Also serve grpc.health.v1 (only) in plaintext on this port, for probes that cannot "
+          "speak TLS, e.g. the kubelet's gRPC probe (-1: off; 0: any free port).");
 ABSL_FLAG(std::string, auth_tokens_file, "",
           "Bearer tokens, one '<caller> <token>' per line: callers must send "
           "'authorization: Bearer <token>'. Re-read on change.");
@@ -212,6 +215,9 @@ bool ConfigureSecurity(vision_gateway::server::ServerOptions& options) {
     options.tls = TlsOptions{cert, key, client_ca, reload};
   }
   options.reflection = absl::GetFlag(FLAGS_reflection);
+  if (const int health_port = absl::GetFlag(FLAGS_health_port); health_port >= 0) {
+    options.health_listen_address = absl::StrCat(absl::GetFlag(FLAGS_listen_host), ":", health_port);
+  }
 
   vision_gateway::vision::CostLimits& cost = options.vision.cost;
   const std::string models = absl::GetFlag(FLAGS_allowed_models);
@@ -422,6 +428,10 @@ int main(int argc, char** argv) {
   // After the server started: by now every method's series exist.
   if (options.telemetry != nullptr) {
     LogInfo("metrics on http://%s:%d/metrics", absl::GetFlag(FLAGS_listen_host), metrics.port());
+  }
+  if ((*server)->health_port() != 0) {
+    LogInfo("plaintext health-only port %s:%d", absl::GetFlag(FLAGS_listen_host),
+            (*server)->health_port());
   }
 
   int signal_number = 0;

@@ -67,6 +67,8 @@ const std::vector<Rule>& Rules() {
     r.push_back({std::regex(R"(\blocalhost(:[0-9]{1,5})?\b)", flags), "[host]"});
     r.push_back({std::regex(R"(\b[a-z][a-z0-9\-]*(\.[a-z0-9\-]+)*:[0-9]{2,5}\b)", flags),
                  "[address]"});
+    // A port left after a host replaced above ("[host]:8443").
+    r.push_back({std::regex(R"(\[(host|address)\]:[0-9]{1,5})", flags), "[$1]"});
     // Other long numbers (project numbers are 12 digits).
     r.push_back({std::regex(R"([0-9]{10,})", flags), "[number]"});
     return r;

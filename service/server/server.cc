@@ -1,6 +1,7 @@
 #include "service/server/server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
@@ -166,10 +167,29 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address, " (address in use or invalid?)"));
   }
-  auto* health = server->server_->GetHealthCheckService();
-  health->SetServingStatus(kServiceName, true);
-  health->SetServingStatus("", true);
-  health->SetServingStatus(kLivenessName, true);
+  if (!options.health_listen_address.empty()) {
+    // The builder adds the default health service (enabled above); the generic service answers
+    // UNIMPLEMENTED for everything else and gives the server the callback machinery it needs.
+    server->health_generic_ = std::make_unique<grpc::CallbackGenericService>();
+    grpc::ServerBuilder health_builder;
+    health_builder.RegisterCallbackGenericService(server->health_generic_.get());
+    health_builder.SetOption(std::make_unique<WithoutReflection>());
+    health_builder.AddListeningPort(options.health_listen_address,
+                                    grpc::InsecureServerCredentials(), &server->health_port_);
+    server->health_server_ = health_builder.BuildAndStart();
+    if (server->health_server_ == nullptr || server->health_port_ == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ",
+                                                 options.health_listen_address,
+                                                 " for health (address in use or invalid?)"));
+    }
+  }
+  for (grpc::Server* s : {server->server_.get(), server->health_server_.get()}) {
+    if (s == nullptr) continue;
+    auto* health = s->GetHealthCheckService();
+    health->SetServingStatus(kServiceName, true);
+    health->SetServingStatus("", true);
+    health->SetServingStatus(kLivenessName, true);
+  }
   // Every method's series exist from the start (go-grpc-prometheus's InitializeMetrics).
   if (const auto* descriptor =
           google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(kServiceName)) {
@@ -192,19 +212,30 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
 
 void VisionServer::StartDraining() {
   if (server_ == nullptr) return;
-  if (auto* health = server_->GetHealthCheckService()) {
-    health->SetServingStatus(kServiceName, false);
-    health->SetServingStatus("", false);
+  for (grpc::Server* s : {server_.get(), health_server_.get()}) {
+    if (s == nullptr) continue;
+    if (auto* health = s->GetHealthCheckService()) {
+      health->SetServingStatus(kServiceName, false);
+      health->SetServingStatus("", false);
+    }
   }
 }
 
 void VisionServer::Shutdown(absl::Duration grace) {
   if (server_ == nullptr) return;
+  if (health_server_ != nullptr) {
+    if (auto* health = health_server_->GetHealthCheckService()) health->Shutdown();
+  }
   if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
   server_.reset();
   telemetry_->SetProbe(telemetry::Telemetry::Probe::kQueuedCpuWork, nullptr);
+  if (health_server_ != nullptr) {
+    health_server_->Shutdown(absl::ToChronoTime(absl::Now()));
+    health_server_->Wait();
+    health_server_.reset();
+  }
 }
 
 VisionServer::~VisionServer() { Shutdown(absl::ZeroDuration()); }

@@ -15,6 +15,7 @@
 #include "service/server/caller_gate.h"
 
 namespace grpc {
+class CallbackGenericService;
 class Server;
 namespace experimental {
 class CertificateProviderInterface;
@@ -56,6 +57,10 @@ struct ServerOptions {
   std::optional<TlsOptions> tls;
   // Serve grpc.reflection (unauthenticated, like health).
   bool reflection = true;
+  // Non-empty (host:port, port 0 picks one): a second, plaintext listener serving only
+  // grpc.health.v1 with the same statuses, for probes that cannot speak TLS (the kubelet's
+  // native gRPC probe) when the main port does.
+  std::string health_listen_address;
   // Caller authentication, per-caller limits and policies. Unset: everyone is the anonymous
   // caller "", with the server-wide cost limits and no per-caller limits.
   std::optional<AuthOptions> auth;
@@ -71,6 +76,8 @@ class VisionServer {
   ~VisionServer();
 
   int port() const { return port_; }
+  // The plaintext health-only port (0 when there is none).
+  int health_port() const { return health_port_; }
 
   // Health service names the server registers (grpc.health.v1):
   // - kServiceName and "" (the whole server) answer SERVING until StartDraining();
@@ -99,6 +106,9 @@ class VisionServer {
   std::unique_ptr<VisionServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::unique_ptr<grpc::CallbackGenericService> health_generic_;
+  std::unique_ptr<grpc::Server> health_server_;  // health only, plaintext
+  int health_port_ = 0;
 };
 
 }  // namespace vision_gateway::server

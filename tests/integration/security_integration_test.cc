@@ -1,5 +1,6 @@
 // Security through the whole stack: caller tokens, per-caller limits, cost guards, TLS and mTLS
 // (certificates made at test time), certificate rotation, and what errors show callers.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/error_details.h>
@@ -10,11 +11,13 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "emulator/gemini_wire.h"
 #include "service/server/leak_filter.h"
 #include "tests/integration/gateway_fixture.h"
 #include "tests/service/http/test_certs.h"
@@ -376,6 +379,56 @@ TEST_F(TlsTest, RotatedCertificateServesNewConnectionsWhileOpenStreamCompletes) 
   EXPECT_THAT(open.text, HasSubstr("red"));
 }
 
+// grpc.health.v1.Health/Check for `service` over a generic stub: 1 SERVING, 2 NOT_SERVING,
+// -1 when the call itself failed.
+int HealthStatus(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
+  // HealthCheckRequest{service: ...}: field 1, length-delimited.
+  std::string encoded = std::string(1, '\x0a') + static_cast<char>(service.size()) + service;
+  grpc::Slice slice(encoded);
+  grpc::ByteBuffer request_buffer(&slice, 1);
+  grpc::ByteBuffer response_buffer;
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  absl::Notification done;
+  grpc::Status status;
+  generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                    &request_buffer, &response_buffer, [&](grpc::Status s) {
+                      status = s;
+                      done.Notify();
+                    });
+  if (!done.WaitForNotificationWithTimeout(absl::Seconds(10)) || !status.ok()) return -1;
+  std::vector<grpc::Slice> slices;
+  if (!response_buffer.Dump(&slices).ok()) return -1;
+  std::string body;
+  for (auto& s : slices) body.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  // HealthCheckResponse{status: N} is "\x08" N.
+  return body.size() == 2 && body[0] == '\x08' ? body[1] : -1;
+}
+
+class TlsHealthPortTest : public TlsTest {
+ protected:
+  void ConfigureServer(server::ServerOptions& options) override {
+    TlsTest::ConfigureServer(options);
+    options.health_listen_address = "127.0.0.1:0";
+  }
+};
+
+TEST_F(TlsHealthPortTest, PlaintextHealthOnlyPortMirrorsStatuses) {
+  ASSERT_NE(server_->health_port(), 0);
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->health_port()),
+                                     grpc::InsecureChannelCredentials());
+  EXPECT_EQ(HealthStatus(channel, "vision.v1.VisionService"), 1);
+  EXPECT_EQ(HealthStatus(channel, "liveness"), 1);
+  // Only health there: the vision service is not served in plaintext.
+  auto plain = v1::VisionService::NewStub(channel);
+  EXPECT_EQ(Caption(*plain, "", OneImage(), absl::Seconds(5)).status.error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  server_->StartDraining();
+  EXPECT_EQ(HealthStatus(channel, "vision.v1.VisionService"), 2);
+  EXPECT_EQ(HealthStatus(channel, "liveness"), 1);
+}
+
 class MtlsTest : public TlsTest {
  protected:
   MtlsTest() { mtls_ = true; }
@@ -407,7 +460,7 @@ class LeakTest : public GatewayTest {
     GatewayTest::SetUp();
     server::LeakFilterOptions leak;
     leak.secrets = {kEmulatorKey};
-    leak.upstream_hosts = {"127.0.0.1"};
+    leak.upstream_hosts = {"127.0.0.1", "localhost", "gemini.invalid"};
     server::ConfigureLeakFilter(leak);
   }
   void TearDown() override {
@@ -457,6 +510,121 @@ TEST_F(LeakTest, ConnectionFailuresShowNoAddress) {
   EXPECT_THAT(everything, Not(HasSubstr("127.0.0.1")));
   EXPECT_THAT(everything, Not(HasSubstr(absl::StrCat(port)))) << everything;
   EXPECT_THAT(everything, Not(HasSubstr("refused"))) << everything;
+}
+
+// Everything a caller gets of an error, minus the detail type URLs (type.googleapis.com/...).
+std::string CallerView(const grpc::Status& status) {
+  std::string everything = status.error_message() + "\n" + DetailsOf(status).DebugString();
+  absl::StrReplaceAll({{"type.googleapis.com/google.rpc.", ""}}, &everything);
+  return everything;
+}
+
+// What must never reach a caller: the upstream's address, Gemini project numbers, private
+// addresses from upstream bodies, library text, and any 8-character piece of the key.
+void ExpectNothingLeaked(const std::string& what, const std::string& view, int upstream_port) {
+  std::vector<std::string> leaks = {"127.0.0.1", absl::StrCat(":", upstream_port),
+                                    absl::StrCat(upstream_port), "123456789012",
+                                    "googleapis.com", "10.0.0.7", "8443", "SSL routines",
+                                    "wrong version number", "Connection refused", "resolve",
+                                    "key: \"service\"", "key: \"consumer\"", "DebugInfo"};
+  const std::string key = kEmulatorKey;
+  for (std::size_t i = 0; i + 8 <= key.size(); ++i) leaks.push_back(key.substr(i, 8));
+  for (const std::string& leak : leaks) {
+    EXPECT_THAT(view, Not(HasSubstr(leak))) << what << ": " << view;
+  }
+}
+
+// Every fault the emulator can script, through the whole stack: each caller-facing error is
+// scanned for what must not leak.
+TEST_F(LeakTest, FaultCatalogueLeaksNothing) {
+  const std::string quota_message =
+      "Quota exceeded for quota metric 'generate_content' of service "
+      "'generativelanguage.googleapis.com' for consumer 'project_number:123456789012'.";
+  const std::string project_details = R"([
+      {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "CONSUMER_SUSPENDED",
+       "domain": "googleapis.com",
+       "metadata": {"service": "generativelanguage.googleapis.com",
+                    "consumer": "projects/123456789012"}},
+      {"@type": "type.googleapis.com/google.rpc.DebugInfo", "detail": "at 10.0.0.7:8443"}])";
+  struct Fault {
+    std::string name;
+    emulator::ScriptedResponse response;
+  };
+  std::vector<Fault> faults;
+  faults.push_back({"400 key invalid, echoing the key",
+                    emulator::ScriptedError(400, absl::StrCat("API key not valid: ", kEmulatorKey),
+                                            emulator::ApiKeyInvalidDetails())});
+  faults.push_back({"403 project", emulator::ScriptedError(
+                                       403, "Permission denied on project 123456789012.",
+                                       project_details)});
+  faults.push_back({"429 quota", emulator::ScriptedError(
+                                     429, quota_message,
+                                     emulator::QuotaRetryDetails("15s", "gemini-2.5-flash"))});
+  faults.push_back({"500 debug info", emulator::ScriptedError(500, "Internal error at 10.0.0.7:8443",
+                                                               project_details)});
+  faults.push_back({"503 overloaded", emulator::ScriptedError(503, "The model is overloaded.")});
+  faults.push_back({"504", emulator::ScriptedError(504, "Deadline exceeded upstream.")});
+  faults.push_back({"404 model", emulator::ScriptedError(
+                                     404, "models/x is not found for API version v1beta")});
+  emulator::ScriptedResponse html;
+  html.status = 502;
+  html.headers = {{"Content-Type", "text/html"}};
+  html.body = "<html><body>upstream connect error: 10.0.0.7:8443 reset (project 123456789012)"
+              "</body></html>";
+  faults.push_back({"502 html from a proxy", html});
+  emulator::ScriptedResponse mid_stream = emulator::ScriptedStream({"A red", " square"}, "");
+  mid_stream.stream_writes.push_back(emulator::MakeSseEvent(
+      emulator::MakeErrorBody(500, "INTERNAL", quota_message, project_details)));
+  faults.push_back({"error object mid-stream", mid_stream});
+  emulator::ScriptedResponse dropped;
+  dropped.drop_connection_after_writes = true;
+  faults.push_back({"connection dropped before the response", dropped});
+  emulator::ScriptedResponse truncated = emulator::ScriptedStream({"A red", " square"}, "");
+  truncated.drop_connection_after_writes = true;
+  faults.push_back({"stream truncated", truncated});
+  emulator::ScriptedResponse malformed;
+  malformed.headers = {{"Content-Type", "text/event-stream"}};
+  malformed.stream_writes = {"data: {not json at all 10.0.0.7:8443\r\n\r\n"};
+  faults.push_back({"malformed event", malformed});
+
+  int errors = 0;
+  for (Fault& fault : faults) {
+    emulator_->ClearScript();
+    emulator_->Enqueue(fault.response);
+    // A second copy, for the gateway's own retry of a dropped connection.
+    emulator_->Enqueue(fault.response);
+    CaptionResult result = Caption(*stub_, "", OneImage());
+    if (result.status.ok()) continue;
+    ++errors;
+    ExpectNothingLeaked(fault.name, CallerView(result.status), emulator_->port());
+  }
+  EXPECT_GE(errors, static_cast<int>(faults.size()) - 1) << "most faults must fail the call";
+}
+
+// Failures below HTTP: refused connection, TLS to a plain-HTTP port, an unresolvable name.
+TEST_F(LeakTest, TransportFailuresLeakNothing) {
+  const int port = emulator_->port();
+  for (const std::string& base_url :
+       {absl::StrCat("https://localhost:", port), std::string("https://gemini.invalid"),
+        absl::StrCat("http://127.0.0.1:", port)}) {
+    gemini::GeminiOptions gemini_options;
+    gemini_options.base_url = base_url;
+    gemini_options.api_key = kEmulatorKey;
+    auto gemini = gemini::MakeGeminiClient(gemini_options, http_);
+    ASSERT_TRUE(gemini.ok()) << gemini.status();
+    server::ServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    auto server = server::VisionServer::Start(options, *std::move(gemini));
+    ASSERT_TRUE(server.ok()) << server.status();
+    auto stub = v1::VisionService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", (*server)->port()), grpc::InsecureChannelCredentials()));
+    if (absl::StartsWith(base_url, "http://")) emulator_->Stop();  // connection refused
+    CaptionResult result = Caption(*stub, "", OneImage());
+    EXPECT_FALSE(result.status.ok()) << base_url;
+    ExpectNothingLeaked(base_url, CallerView(result.status), port);
+    EXPECT_THAT(CallerView(result.status), Not(HasSubstr("gemini.invalid")));
+    (*server)->Shutdown(absl::Seconds(1));
+  }
 }
 
 }  // namespace

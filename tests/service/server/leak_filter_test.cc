@@ -28,9 +28,10 @@ TEST_F(LeakFilterTest, HidesHostsAddressesPortsAndProjectNumbers) {
   const std::string filtered = FilterText(
       "Quota exceeded of service 'generativelanguage.googleapis.com' for consumer "
       "'project_number:123456789012' (projects/987654321098), backend 10.20.30.40:8443 via "
-      "[2001:db8::1]:443, gemini.internal.example, localhost:9000, upstream-proxy:3128");
+      "[2001:db8::1]:443, gemini.internal.example, localhost:9000, upstream-proxy:3128, "
+      "gemini.internal.example:4433");
   for (const char* leak : {"googleapis", "123456789012", "987654321098", "10.20.30.40", "8443",
-                           "2001:db8", "gemini.internal", "localhost", "9000", "3128",
+                           "2001:db8", "gemini.internal", "localhost", "9000", "3128", "4433",
                            "upstream-proxy"}) {
     EXPECT_THAT(filtered, Not(HasSubstr(leak))) << filtered;
   }
