@@ -23,7 +23,9 @@ Invariants (each violation is reported with the object it is in):
   filesystem, no privilege escalation, all capabilities dropped, seccomp RuntimeDefault, no
   service account token mounted;
 - images pinned: a tag other than `latest`, or a digest;
-- the key file flag points into a mounted Secret, mounted without subPath (subPath mounts never
+- with TLS on the gRPC port (--tls_cert_file), probes target the plaintext health-only port
+  (--health_port, container port "health"): the kubelet's gRPC probe speaks no TLS;
+- the key, TLS and token file flags point into mounted Secrets, mounted without subPath (subPath mounts never
   see a rotated Secret);
 - NetworkPolicy: ingress only to named container ports of the selected pods, egress only to
   DNS (53) and HTTPS (443);
@@ -291,14 +293,24 @@ class Checker:
         expected = {'readinessProbe': self.names['readiness'],
                     'livenessProbe': self.names['liveness'],
                     'startupProbe': self.names['liveness']}
+        # The kubelet's gRPC probe cannot speak TLS: with TLS on the gRPC port, probes go to the
+        # plaintext health-only port (--health_port, container port "health").
+        probe_port = grpc_port
+        if values.get('tls_cert_file'):
+            probe_port = ports.get('health', {}).get('containerPort')
+            if probe_port is None or str(probe_port) != values.get('health_port'):
+                self.fail(deployment, '%s: TLS on the gRPC port needs --health_port and a '
+                          'container port named health with that number (kubelet gRPC probes '
+                          'speak no TLS)' % where)
         for probe_kind, service in expected.items():
             probe = container.get(probe_kind, {})
             if 'grpc' not in probe:
                 self.fail(deployment, '%s: %s must be a native gRPC probe' % (where, probe_kind))
                 continue
-            if probe['grpc'].get('port') != grpc_port:
-                self.fail(deployment, '%s: %s probes port %s, not the gRPC port %s'
-                          % (where, probe_kind, probe['grpc'].get('port'), grpc_port))
+            if probe['grpc'].get('port') != probe_port:
+                self.fail(deployment, '%s: %s probes port %s, not the %s port %s'
+                          % (where, probe_kind, probe['grpc'].get('port'),
+                             'health' if probe_port != grpc_port else 'gRPC', probe_port))
             if probe['grpc'].get('service', '') != service:
                 self.fail(deployment, '%s: %s asks health service %r; vision-server registers '
                           '%r for it (service/server/server.h)'
@@ -318,16 +330,20 @@ class Checker:
         if age and age_grace and age_grace < upstream:
             self.fail(deployment, '--max_connection_age_grace_s %d < --upstream_timeout_s %d: '
                       'connection recycling would cut calls still running' % (age_grace, upstream))
-        key_file = values.get('gemini_api_key_file')
-        if key_file:
+        # Secrets are files in mounted Secrets (re-read on rotation), never images or ConfigMaps.
+        for flag in ('gemini_api_key_file', 'tls_cert_file', 'tls_key_file', 'tls_client_ca_file',
+                     'auth_tokens_file'):
+            key_file = values.get(flag)
+            if not key_file:
+                continue
             mounted = False
             for mount in container.get('volumeMounts', []):
                 if 'secret' in volumes.get(mount['name'], {}) and \
                         key_file.startswith(mount['mountPath'].rstrip('/') + '/'):
                     mounted = True
             if not mounted:
-                self.fail(deployment, '%s: --gemini_api_key_file=%s is not in a mounted Secret'
-                          % (where, key_file))
+                self.fail(deployment, '%s: --%s=%s is not in a mounted Secret'
+                          % (where, flag, key_file))
 
     # --- Services and policies ---------------------------------------------------------------
 
@@ -457,6 +473,27 @@ def self_test(docs):
         cases.append(('egress to any port', 'egress',
                       lambda b: [p['spec']['egress'][1]['ports'].append({'port': 80})
                                  for p in b if p.get('kind') == 'NetworkPolicy']))
+    # TLS on the gRPC port needs the plaintext health port for the probes, and its files in a
+    # Secret; the token file too.
+    cases.append(('token file outside a Secret', 'not in a mounted Secret',
+                  lambda b: server_container(b)[1]['args'].append(
+                      '--auth_tokens_file=/etc/vision-gateway/tokens')))
+    server_args = server_container(docs)[1].get('args', [])
+    if not any(a.startswith('--tls_cert_file=') for a in server_args):
+        cases.append(('TLS turned on without a health port', 'health_port',
+                      lambda b: server_container(b)[1]['args'].append(
+                          '--tls_cert_file=/var/run/secrets/vision-gateway/tls/tls.crt')))
+    else:
+        def grpc_port(b):
+            return next(p['containerPort'] for p in server_container(b)[1]['ports']
+                        if p.get('name') == 'grpc')
+        cases.append(('probe on the TLS port', 'not the health port',
+                      lambda b: server_container(b)[1]['readinessProbe']['grpc'].__setitem__(
+                          'port', grpc_port(b))))
+        cases.append(('health port flag removed', 'health_port',
+                      lambda b: server_container(b)[1].__setitem__('args', [
+                          a for a in server_container(b)[1]['args']
+                          if not a.startswith('--health_port=')])))
     if any('gemini_api_key_file' in a for a in server_container(docs)[1].get('args', [])):
         cases.append(('key Secret mounted with subPath', 'subPath',
                       lambda b: [m.__setitem__('subPath', 'gemini-api-key')
