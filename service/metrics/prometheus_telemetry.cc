@@ -41,6 +41,9 @@ constexpr int kNumCodes = 17;
 absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 constexpr char kUnknown[] = "unknown";
 constexpr char kUpstreamAuthFailed[] = "UPSTREAM_AUTH_FAILED";
+// Callers kept apart in the per-caller metrics; later ones count as "other".
+constexpr int kMaxCallers = 256;
+constexpr char kOtherCaller[] = "other";
 // Upstream operations whose series exist from the start (for the first known model).
 constexpr const char* kInitialOperations[] = {"streamGenerateContent", "generateContent",
                                               "countTokens"};
@@ -210,6 +213,10 @@ class PrometheusTelemetry::Impl {
       if (count > 0) dropped_[static_cast<int>(reason)]->Increment(static_cast<double>(count));
     }
     void ErrorReason(std::string_view reason) override { impl_.ErrorReason(method_label_, reason); }
+    void CallerDone(std::string_view caller, absl::StatusCode code,
+                    const std::array<int64_t, telemetry::kNumTokenKinds>& tokens) override {
+      impl_.CallerDone(method_label_, caller, code, tokens);
+    }
 
    private:
     Impl& impl_;
@@ -332,6 +339,14 @@ class PrometheusTelemetry::Impl {
                     .Name("vision_gateway_tokens_total")
                     .Help("Tokens Gemini reported, by model and kind (prompt, output, thinking).")
                     .Register(*registry_)),
+        caller_calls_(prometheus::BuildCounter()
+                          .Name("vision_gateway_caller_calls_total")
+                          .Help("Calls of authenticated callers by method and code.")
+                          .Register(*registry_)),
+        caller_tokens_(prometheus::BuildCounter()
+                           .Name("vision_gateway_caller_tokens_total")
+                           .Help("Tokens Gemini reported for authenticated callers' calls, by kind.")
+                           .Register(*registry_)),
         in_flight_(prometheus::BuildGauge()
                        .Name("vision_gateway_calls_in_flight")
                        .Help("gRPC calls being served.")
@@ -407,6 +422,45 @@ class PrometheusTelemetry::Impl {
       }
     }
     it->second->Increment();
+  }
+
+  struct CallerMetrics {
+    absl::flat_hash_map<std::string, Counter*> calls;  // by "<method>/<code>"
+    std::array<Counter*, telemetry::kNumTokenKinds> tokens{};
+  };
+
+  void CallerDone(const std::string& method, std::string_view caller, absl::StatusCode code,
+                  const std::array<int64_t, telemetry::kNumTokenKinds>& tokens) {
+    std::string label(caller.substr(0, 64));
+    const std::string code_name(telemetry::GrpcCodeName(code));
+    Counter* calls;
+    std::array<Counter*, telemetry::kNumTokenKinds> token_counters;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!callers_.contains(label) && static_cast<int>(callers_.size()) >= kMaxCallers) {
+        label = kOtherCaller;
+      }
+      auto& entry = callers_[label];
+      if (!entry) {
+        entry = std::make_unique<CallerMetrics>();
+        for (int k = 0; k < telemetry::kNumTokenKinds; ++k) {
+          entry->tokens[k] = &caller_tokens_.Add(
+              {{"caller", label},
+               {"kind", std::string(telemetry::TokenKindName(static_cast<telemetry::TokenKind>(k)))}});
+        }
+      }
+      Counter*& counter = entry->calls[absl::StrCat(method, "/", code_name)];
+      if (counter == nullptr) {
+        counter = &caller_calls_.Add(
+            {{"caller", label}, {"grpc_method", method}, {"grpc_code", code_name}});
+      }
+      calls = counter;
+      token_counters = entry->tokens;
+    }
+    calls->Increment();
+    for (int k = 0; k < telemetry::kNumTokenKinds; ++k) {
+      if (tokens[k] > 0) token_counters[k]->Increment(static_cast<double>(tokens[k]));
+    }
   }
 
   std::string ModelLabel(std::string_view model) const {
@@ -534,6 +588,8 @@ class PrometheusTelemetry::Impl {
   Family<Counter>& retries_;
   Family<Counter>& backoff_;
   Family<Counter>& tokens_;
+  Family<Counter>& caller_calls_;
+  Family<Counter>& caller_tokens_;
   Gauge& in_flight_;
   Counter& upload_bytes_;
 
@@ -546,6 +602,7 @@ class PrometheusTelemetry::Impl {
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::array<Counter*, telemetry::kNumTokenKinds>>
       tokens_by_model_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::unique_ptr<CallerMetrics>> callers_ ABSL_GUARDED_BY(mu_);
 
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::atomic<int> port_{0};

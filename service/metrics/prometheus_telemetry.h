@@ -16,6 +16,8 @@
 //   vision_gateway_objects_emitted_total{grpc_method}
 //   vision_gateway_items_dropped_total{grpc_method,reason}
 //   vision_gateway_errors_total{grpc_method,reason}                   ErrorInfo reasons
+//   vision_gateway_caller_calls_total{caller,grpc_method,grpc_code}   authenticated callers only
+//   vision_gateway_caller_tokens_total{caller,kind}                    (at most 256 callers)
 //   vision_gateway_upload_bytes_total
 //   vision_gateway_overhead_seconds{grpc_method}                      (histogram)
 //   process_resident_memory_bytes, process_virtual_memory_bytes, process_cpu_seconds_total,

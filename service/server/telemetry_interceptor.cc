@@ -133,6 +133,8 @@ class TelemetryInterceptor final : public grpc::experimental::Interceptor {
     }
     const std::string reason = ErrorReasonOf(status);
     if (!reason.empty()) rpc_.ErrorReason(reason);
+    const std::string caller = record_->caller();
+    if (!caller.empty()) rpc_.CallerDone(caller, code, stats.tokens);
 
     const std::string peer = info_->server_context()->peer();
     telemetry::LogAccess({.method = info_->method() != nullptr ? info_->method() : "",
@@ -142,7 +144,8 @@ class TelemetryInterceptor final : public grpc::experimental::Interceptor {
                           .duration = duration,
                           .stats = stats,
                           .request_id = record_->request_id(),
-                          .traceparent = record_->traceparent()});
+                          .traceparent = record_->traceparent(),
+                          .caller = caller});
   }
 
   ServerRpcInfo* const info_;

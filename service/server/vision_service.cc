@@ -65,7 +65,12 @@ VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemin
 
 absl::StatusOr<Admission> VisionServiceImpl::Admit(grpc::CallbackServerContext* context) {
   if (gate_ == nullptr) return Admission{std::string(), open_policy_, {}};
-  return gate_->Admit(*context);
+  absl::StatusOr<Admission> admission = gate_->Admit(*context);
+  // The caller names the call in the access log and the per-caller metrics.
+  if (admission.ok() && !admission->caller.empty()) {
+    if (auto record = calls_.Find(context)) record->SetCaller(admission->caller);
+  }
+  return admission;
 }
 
 grpc::ServerWriteReactor<v1::CaptionResponse>* VisionServiceImpl::Caption(

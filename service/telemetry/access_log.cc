@@ -19,6 +19,7 @@ std::vector<LogField> AccessLogFields(const AccessEntry& e) {
   fields.reserve(15);
   fields.push_back({"method", std::string(e.method)});
   fields.push_back({"peer", std::string(e.peer)});
+  if (!e.caller.empty()) fields.push_back({"caller", std::string(e.caller)});
   fields.push_back({"code", std::string(GrpcCodeName(e.code))});
   if (!e.reason.empty()) fields.push_back({"reason", std::string(e.reason)});
   fields.push_back({"duration_ms", Millis(e.duration), true});

@@ -1,5 +1,5 @@
 // The access log: one line per gRPC call, at INFO, in the process's log format (text or JSON).
-// Fields: method, peer, code, reason (ErrorInfo reason of a failure), duration_ms, upstream_ms,
+// Fields: method, peer, caller (when authenticated), code, reason (ErrorInfo reason of a failure), duration_ms, upstream_ms,
 // attempts, prompt_tokens, output_tokens, thinking_tokens, objects, dropped, request_id,
 // traceparent (when the caller sent one). Never the prompt, image bytes, file names or the key.
 #ifndef VISION_GATEWAY_SERVICE_TELEMETRY_ACCESS_LOG_H_
@@ -26,6 +26,7 @@ struct AccessEntry {
   CallRecord::Snapshot stats;
   std::string_view request_id;
   std::string_view traceparent;
+  std::string_view caller;  // authenticated caller, or empty
 };
 
 std::vector<LogField> AccessLogFields(const AccessEntry& entry);

@@ -2,6 +2,16 @@
 
 namespace vision_gateway::telemetry {
 
+void CallRecord::SetCaller(std::string caller) {
+  absl::MutexLock lock(&mu_);
+  caller_ = std::move(caller);
+}
+
+std::string CallRecord::caller() const {
+  absl::MutexLock lock(&mu_);
+  return caller_;
+}
+
 void CallRecord::AddUpstreamAttempt(absl::Duration latency) {
   absl::MutexLock lock(&mu_);
   ++data_.attempts;

@@ -27,6 +27,11 @@ class CallRecord {
         traceparent_(std::move(traceparent)) {}
 
   Telemetry& telemetry() const { return telemetry_; }
+
+  // The authenticated caller's name (bounded: callers come from configuration); "" when
+  // authentication is off or the call was not admitted.
+  void SetCaller(std::string caller);
+  std::string caller() const;
   const std::string& request_id() const { return request_id_; }
   // The caller's W3C traceparent, forwarded upstream; empty when it sent none (or a bad one).
   const std::string& traceparent() const { return traceparent_; }
@@ -57,6 +62,7 @@ class CallRecord {
   const std::string traceparent_;
   mutable absl::Mutex mu_;
   Snapshot data_ ABSL_GUARDED_BY(mu_);
+  std::string caller_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace vision_gateway::telemetry

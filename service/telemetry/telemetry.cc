@@ -97,6 +97,8 @@ class NoRpcMetrics final : public RpcMetrics {
   void ObjectsEmitted(int64_t) override {}
   void ItemsDropped(DropReason, int64_t) override {}
   void ErrorReason(std::string_view) override {}
+  void CallerDone(std::string_view, absl::StatusCode,
+                  const std::array<int64_t, kNumTokenKinds>&) override {}
 };
 
 class NoTelemetryImpl final : public Telemetry {

@@ -11,6 +11,7 @@
 #ifndef VISION_GATEWAY_SERVICE_TELEMETRY_TELEMETRY_H_
 #define VISION_GATEWAY_SERVICE_TELEMETRY_TELEMETRY_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string_view>
@@ -62,6 +63,10 @@ class RpcMetrics {
   virtual void ItemsDropped(DropReason reason, int64_t count) = 0;
   // A failed call's ErrorInfo reason (domain vision-gateway), e.g. UPSTREAM_AUTH_FAILED.
   virtual void ErrorReason(std::string_view reason) = 0;
+  // An authenticated caller's call ended with `code` after using `tokens` (by TokenKind).
+  // Caller names come from configuration; an exporter still bounds how many it keeps apart.
+  virtual void CallerDone(std::string_view caller, absl::StatusCode code,
+                          const std::array<int64_t, kNumTokenKinds>& tokens) = 0;
 };
 
 // One HTTP exchange with Gemini.

@@ -2,6 +2,10 @@
 // the access log, the metrics, and that no log line ever carries the upstream key.
 #include <grpcpp/grpcpp.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -388,6 +392,52 @@ TEST_F(TelemetryTest, NoLogLineCarriesTheKeyUnderAnyFault) {
   }
   EXPECT_EQ(emulator_->PendingScripted(), 0u);
   EXPECT_THAT(metrics_->Scrape(), Not(HasSubstr(key)));
+}
+
+// With caller authentication (#11), the caller names the call in the access log and in the
+// per-caller metrics.
+class CallerTelemetryTest : public TelemetryTest {
+ protected:
+  void ConfigureServer(server::ServerOptions& options) override {
+    tokens_file_ = ::testing::TempDir() + "/telemetry-tokens-" + std::to_string(getpid());
+    std::ofstream(tokens_file_) << "alice " << kAliceToken << "\n";
+    server::AuthOptions auth;
+    auth.tokens_file = tokens_file_;
+    options.auth = auth;
+  }
+  void TearDown() override {
+    TelemetryTest::TearDown();
+    std::remove(tokens_file_.c_str());
+  }
+  static constexpr char kAliceToken[] = "alice-token-0123456789abcdef0123";
+  std::string tokens_file_;
+};
+
+TEST_F(CallerTelemetryTest, CallerIsLoggedAndCounted) {
+  LogCapture logs;
+  emulator_->Enqueue(emulator::ScriptedStream({"A ", "square."}, "STOP", 120));
+  CallResult alice = Caption(CaptionOf(RedSquarePng()),
+                             {{"authorization", std::string("Bearer ") + kAliceToken}});
+  ASSERT_TRUE(alice.status.ok()) << alice.status.error_message();
+  CallResult anonymous = Caption(CaptionOf(RedSquarePng()));
+  ASSERT_EQ(anonymous.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  const auto lines = logs.AccessLines(kCaptionMethod);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr(" caller=alice code=OK "));
+  EXPECT_THAT(lines[1], Not(HasSubstr("caller=")));
+  EXPECT_THAT(lines[1], HasSubstr(" code=Unauthenticated reason=CALLER_UNAUTHENTICATED "));
+  for (const std::string& line : logs.Lines()) EXPECT_THAT(line, Not(HasSubstr(kAliceToken)));
+
+  EXPECT_EQ(Metric("vision_gateway_caller_calls_total{caller=\"alice\",grpc_code=\"OK\","
+                   "grpc_method=\"Caption\"}"),
+            1);
+  EXPECT_EQ(Metric("vision_gateway_caller_tokens_total{caller=\"alice\",kind=\"prompt\"}"), 120);
+  EXPECT_EQ(Metric("vision_gateway_caller_tokens_total{caller=\"alice\",kind=\"output\"}"), 2);
+  EXPECT_EQ(Metric("vision_gateway_errors_total{grpc_method=\"Caption\","
+                   "reason=\"CALLER_UNAUTHENTICATED\"}"),
+            1);
+  EXPECT_THAT(metrics_->Scrape(), Not(HasSubstr(kAliceToken)));
 }
 
 }  // namespace

@@ -120,6 +120,33 @@ TEST(PrometheusTelemetryTest, GatewayMetricsPerMethod) {
   EXPECT_THAT(text, HasSubstr("vision_gateway_errors_total{grpc_method=\"Detect\",reason=\"OTHER\"} 1"));
 }
 
+TEST(PrometheusTelemetryTest, PerCallerCallsAndTokens) {
+  PrometheusTelemetry metrics({});
+  telemetry::RpcMetrics& rpc = metrics.Rpc(kCaption, RpcType::kServerStream);
+  rpc.CallerDone("alice", absl::StatusCode::kOk, {100, 7, 0});
+  rpc.CallerDone("alice", absl::StatusCode::kOk, {50, 3, 1});
+  rpc.CallerDone("bob", absl::StatusCode::kResourceExhausted, {0, 0, 0});
+  const std::string text = metrics.Scrape();
+  EXPECT_THAT(text, HasSubstr("vision_gateway_caller_calls_total{caller=\"alice\",grpc_code=\"OK\","
+                              "grpc_method=\"Caption\"} 2"));
+  EXPECT_THAT(text, HasSubstr("vision_gateway_caller_calls_total{caller=\"bob\","
+                              "grpc_code=\"ResourceExhausted\",grpc_method=\"Caption\"} 1"));
+  EXPECT_THAT(text, HasSubstr("vision_gateway_caller_tokens_total{caller=\"alice\",kind=\"prompt\"} 150"));
+  EXPECT_THAT(text, HasSubstr("vision_gateway_caller_tokens_total{caller=\"alice\",kind=\"thinking\"} 1"));
+}
+
+TEST(PrometheusTelemetryTest, CallersBeyondTheBoundAreFolded) {
+  PrometheusTelemetry metrics({});
+  telemetry::RpcMetrics& rpc = metrics.Rpc(kCaption, RpcType::kServerStream);
+  for (int i = 0; i < 300; ++i) {
+    rpc.CallerDone("caller" + std::to_string(i), absl::StatusCode::kOk, {1, 0, 0});
+  }
+  const std::string text = metrics.Scrape();
+  EXPECT_THAT(text, HasSubstr("caller=\"caller255\""));
+  EXPECT_THAT(text, Not(HasSubstr("caller=\"caller256\"")));
+  EXPECT_THAT(text, HasSubstr("vision_gateway_caller_tokens_total{caller=\"other\",kind=\"prompt\"} 44"));
+}
+
 TEST(PrometheusTelemetryTest, ProbesAndProcessMetrics) {
   PrometheusTelemetry metrics({});
   metrics.SetProbe(telemetry::Telemetry::Probe::kQueuedCpuWork, [] { return 7.0; });
