@@ -86,6 +86,13 @@ echo "emulator at $VG_EMULATOR_URL, vision-server (TLS, tokens) at $URL"
 bufcurl() { timeout 60 "$BUF" curl --protocol grpc --cacert "$D/test-ca.crt" "$@"; }
 pyclient() { timeout 60 "$PY" "$HERE/lib/tls_client.py" --png "$VG_TMP/square.png" --stubs "$VG_TMP/stubs" "$@"; }
 nodeclient() { (cd "$REPO" && timeout 60 node "$HERE/lib/tls_client.mjs" "$@"); }
+# The emulator's admin API (Python's urllib: curl is not among the installed packages).
+emu() {  # emu METHOD PATH [BODY]
+  "$PY" -c 'import sys, urllib.request as u
+r = u.Request(sys.argv[1] + sys.argv[3], method=sys.argv[2],
+              data=sys.argv[4].encode() if len(sys.argv) > 4 else None)
+sys.stdout.write(u.urlopen(r, timeout=10).read().decode())' "$VG_EMULATOR_URL" "$@"
+}
 # The subject CN the server presents to a new connection.
 served_cn() {
   openssl s_client -connect "127.0.0.1:$1" -servername localhost -alpn h2 </dev/null 2>/dev/null |
@@ -173,12 +180,12 @@ check "rotated token file: carol is let in" pyclient --port "$PORT" --ca "$D/tes
 check "rotated token file: alice is refused" pyclient --port "$PORT" --ca "$D/test-ca.crt" --token "$ALICE" --expect UNAUTHENTICATED
 
 # 6. Certificate rotation while a slow stream is open on the old certificate.
-curl -fsS -X POST -d '{"stream_event_delay_ms": 300}' "$VG_EMULATOR_URL/emulator/config" >/dev/null
+emu POST /emulator/config '{"stream_event_delay_ms": 300}' >/dev/null
 bufcurl -H "authorization: Bearer $BOB" -d "$REQUEST" "$URL/vision.v1.VisionService/Caption" \
   >"$VG_TMP/open-stream.out" 2>&1 &
 OPEN_PID=$!
 for _ in $(seq 1 100); do
-  curl -fsS "$VG_EMULATOR_URL/emulator/requests" | grep -q streamGenerateContent && break
+  emu GET /emulator/requests | grep -q streamGenerateContent && break
   sleep 0.1
 done
 [ "$(served_cn "$PORT")" = gateway-one ] && pass "serving gateway-one before rotation" ||
@@ -193,7 +200,7 @@ for _ in $(seq 1 100); do
 done
 [ "$cn" = gateway-two ] && pass "new connections get the rotated certificate" ||
   fail "after rotation the server presents '$cn'"
-curl -fsS -X POST -d '{"stream_event_delay_ms": 0}' "$VG_EMULATOR_URL/emulator/config" >/dev/null
+emu POST /emulator/config '{"stream_event_delay_ms": 0}' >/dev/null
 if wait "$OPEN_PID" && grep -qi blue "$VG_TMP/open-stream.out"; then
   pass "the stream opened before the rotation completed"
 else
