@@ -101,10 +101,13 @@ grpc::ServerWriteReactor<v1::DetectResponse>* VisionServiceImpl::Detect(
 
 grpc::ServerWriteReactor<v1::SegmentResponse>* VisionServiceImpl::Segment(
     grpc::CallbackServerContext* context, const v1::SegmentRequest* request) {
+  absl::StatusOr<Admission> admission = Admit(context);
   return new StreamReactor<v1::SegmentResponse>(
-      [&](vision::TaskCallbacks<v1::SegmentResponse> callbacks) {
-        return vision::StartSegment(*gemini_, cpu_, options_, TakeRequest(request),
-                                    CallDeadline(context), std::move(callbacks),
+      [&](vision::TaskCallbacks<v1::SegmentResponse> callbacks) -> StartedCall {
+        if (!admission.ok()) return admission.status();
+        return vision::StartSegment(*gemini_, cpu_, admission->policy->vision, TakeRequest(request),
+                                    CallDeadline(context),
+                                    HoldPermit(std::move(callbacks), std::move(admission->permit)),
                                     calls_.Find(context));
       });
 }

@@ -138,6 +138,29 @@ TEST_F(AuthTest, MissingWrongAndRightTokens) {
   v1::CountTokensResponse response;
   EXPECT_EQ(stub_->CountTokens(&context, count, &response).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+
+  // So are Detect and Segment (Segment once skipped the gate).
+  {
+    grpc::ClientContext detect_context;
+    detect_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    v1::DetectRequest detect;
+    detect.mutable_image()->set_content(SquarePng());
+    auto reader = stub_->Detect(&detect_context, detect);
+    v1::DetectResponse message;
+    EXPECT_FALSE(reader->Read(&message));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext segment_context;
+    segment_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    v1::SegmentRequest segment;
+    segment.mutable_image()->set_content(SquarePng());
+    auto reader = stub_->Segment(&segment_context, segment);
+    v1::SegmentResponse message;
+    EXPECT_FALSE(reader->Read(&message));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  EXPECT_EQ(emulator_->Requests().size(), 1u) << "only alice's Caption may reach Gemini";
 }
 
 TEST_F(AuthTest, RotatedTokensTakeEffectWithoutRestart) {
