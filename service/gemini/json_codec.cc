@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "boost/json.hpp"
 
 namespace vision_gateway::gemini {
@@ -947,6 +949,177 @@ std::string EncodeCountTokensResponse(const CountTokensResponse& response) {
   w.IntMemberIfNonZero("cachedContentTokenCount", response.cached_content_token_count);
   w.EndObject();
   return body;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files API
+
+namespace {
+
+constexpr std::size_t kMaxDisplayNameBytes = 512;
+
+void ReadTime(Reader& r, const json::value* v, std::string_view path, absl::Time& out) {
+  std::string text;
+  r.String(v, path, text);
+  if (!r.ok() || text.empty()) return;
+  absl::Time t;
+  std::string error;
+  if (text.size() > 64 || !absl::ParseTime(absl::RFC3339_full, text, &t, &error)) {
+    r.Fail(path, "is not an RFC 3339 timestamp");
+    return;
+  }
+  out = t;
+}
+
+void ReadInt64(Reader& r, const json::value* v, std::string_view path, int64_t& out) {
+  if (v == nullptr) return;
+  if (v->is_int64()) {
+    out = v->get_int64();
+    return;
+  }
+  if (v->is_string()) {
+    const json::string& s = v->get_string();
+    if (absl::SimpleAtoi(absl::string_view(s.data(), s.size()), &out)) return;
+  }
+  r.Fail(path, "is not a 64-bit integer");
+}
+
+void ReadFile(Reader& r, const json::object& o, const std::string& path, File& file) {
+  r.String(Reader::Find(o, "name"), Sub(path, "name"), file.name);
+  r.String(Reader::Find(o, "displayName", "display_name"), Sub(path, "displayName"),
+           file.display_name);
+  r.String(Reader::Find(o, "mimeType", "mime_type"), Sub(path, "mimeType"), file.mime_type);
+  ReadInt64(r, Reader::Find(o, "sizeBytes", "size_bytes"), Sub(path, "sizeBytes"),
+            file.size_bytes);
+  ReadTime(r, Reader::Find(o, "createTime", "create_time"), Sub(path, "createTime"),
+           file.create_time);
+  ReadTime(r, Reader::Find(o, "updateTime", "update_time"), Sub(path, "updateTime"),
+           file.update_time);
+  ReadTime(r, Reader::Find(o, "expirationTime", "expiration_time"), Sub(path, "expirationTime"),
+           file.expiration_time);
+  r.String(Reader::Find(o, "sha256Hash", "sha256_hash"), Sub(path, "sha256Hash"),
+           file.sha256_hash);
+  r.String(Reader::Find(o, "uri"), Sub(path, "uri"), file.uri);
+  r.Enum(Reader::Find(o, "state"), Sub(path, "state"), file.state);
+  if (const json::object* error = r.Object(Reader::Find(o, "error"), Sub(path, "error"))) {
+    r.String(Reader::Find(*error, "message"), Sub(path, "error.message"), file.error_message);
+  }
+  if (r.ok() && file.size_bytes < 0) r.Fail(Sub(path, "sizeBytes"), "is negative");
+}
+
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EncodeStartUploadBody(const StartUploadRequest& request) {
+  if (request.display_name.size() > kMaxDisplayNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("display_name: at most ", kMaxDisplayNameBytes, " bytes"));
+  }
+  std::string body = "{\"file\":{";
+  bool first = true;
+  if (!request.display_name.empty()) {
+    body += "\"displayName\":";
+    AppendJsonString(body, request.display_name);
+    first = false;
+  }
+  if (!request.name.empty()) {
+    if (!first) body += ",";
+    body += "\"name\":";
+    AppendJsonString(body, request.name);
+  }
+  body += "}}";
+  return body;
+}
+
+absl::StatusOr<File> DecodeFile(std::string_view text, const JsonCodecOptions& options) {
+  Document doc;
+  if (absl::Status parsed = ParseBounded(text, options, Side::kResponse, doc); !parsed.ok()) {
+    return parsed;
+  }
+  Reader r = ReaderFor(Side::kResponse);
+  File file;
+  ReadFile(r, doc.object(), "", file);
+  if (!r.ok()) return r.status();
+  return file;
+}
+
+absl::StatusOr<File> DecodeWrappedFile(std::string_view text, const JsonCodecOptions& options) {
+  Document doc;
+  if (absl::Status parsed = ParseBounded(text, options, Side::kResponse, doc); !parsed.ok()) {
+    return parsed;
+  }
+  Reader r = ReaderFor(Side::kResponse);
+  const json::object* o = r.Object(Reader::Find(doc.object(), "file"), "file");
+  if (o == nullptr) {
+    if (!r.ok()) return r.status();
+    return absl::InternalError(absl::StrCat(kResponsePrefix, ": file is missing"));
+  }
+  File file;
+  ReadFile(r, *o, "file", file);
+  if (!r.ok()) return r.status();
+  return file;
+}
+
+absl::StatusOr<ListFilesResponse> DecodeListFilesResponse(std::string_view text,
+                                                          const JsonCodecOptions& options) {
+  Document doc;
+  if (absl::Status parsed = ParseBounded(text, options, Side::kResponse, doc); !parsed.ok()) {
+    return parsed;
+  }
+  Reader r = ReaderFor(Side::kResponse);
+  ListFilesResponse response;
+  if (const json::array* files = r.Array(Reader::Find(doc.object(), "files"), "files")) {
+    response.files.reserve(files->size());
+    for (std::size_t i = 0; i < files->size() && r.ok(); ++i) {
+      const std::string path = Index("files", i);
+      if (const json::object* f = r.Object(&(*files)[i], path)) {
+        ReadFile(r, *f, path, response.files.emplace_back());
+      }
+    }
+  }
+  r.String(Reader::Find(doc.object(), "nextPageToken", "next_page_token"), "nextPageToken",
+           response.next_page_token);
+  if (!r.ok()) return r.status();
+  return response;
+}
+
+std::string EncodeFile(const File& file) {
+  std::string out = "{\"name\":";
+  AppendJsonString(out, file.name);
+  if (!file.display_name.empty()) {
+    out += ",\"displayName\":";
+    AppendJsonString(out, file.display_name);
+  }
+  out += ",\"mimeType\":";
+  AppendJsonString(out, file.mime_type);
+  absl::StrAppend(&out, ",\"sizeBytes\":\"", file.size_bytes, "\"");
+  auto time = [&out](std::string_view key, absl::Time t) {
+    if (t == absl::InfinitePast()) return;
+    absl::StrAppend(&out, ",\"", std::string(key), "\":\"", Rfc3339(t), "\"");
+  };
+  time("createTime", file.create_time);
+  time("updateTime", file.update_time);
+  time("expirationTime", file.expiration_time);
+  if (!file.sha256_hash.empty()) {
+    out += ",\"sha256Hash\":";
+    AppendJsonString(out, file.sha256_hash);
+  }
+  out += ",\"uri\":";
+  AppendJsonString(out, file.uri);
+  if (!file.state.empty()) {
+    out += ",\"state\":";
+    AppendJsonString(out, file.state);
+  }
+  if (!file.error_message.empty()) {
+    out += ",\"error\":{\"message\":";
+    AppendJsonString(out, file.error_message);
+    out += "}";
+  }
+  out += "}";
+  return out;
 }
 
 }  // namespace vision_gateway::gemini

@@ -44,6 +44,22 @@ absl::StatusOr<GenerateContentResponse> DecodeGenerateContentResponse(
 absl::StatusOr<CountTokensResponse> DecodeCountTokensResponse(std::string_view json,
                                                               const JsonCodecOptions& options = {});
 
+// --- Files API ---
+
+// The body of an upload start: {"file": {"displayName": ..., "name": ...}} (members only when
+// set). INVALID_ARGUMENT when display_name is over 512 bytes.
+absl::StatusOr<std::string> EncodeStartUploadBody(const StartUploadRequest& request);
+
+// files.get's bare File; the finalize reply's {"file": File}; files.list's {files, nextPageToken}.
+// Timestamps are RFC 3339 (any number of fractional digits); sizeBytes a decimal string or number.
+absl::StatusOr<File> DecodeFile(std::string_view json, const JsonCodecOptions& options = {});
+absl::StatusOr<File> DecodeWrappedFile(std::string_view json, const JsonCodecOptions& options = {});
+absl::StatusOr<ListFilesResponse> DecodeListFilesResponse(std::string_view json,
+                                                          const JsonCodecOptions& options = {});
+
+// A File as Gemini writes it (for the emulator's round-trip tests and tooling).
+std::string EncodeFile(const File& file);
+
 // --- The other direction, for round-trip tests and tooling (the emulator) ---
 
 // Accepts lowerCamelCase and snake_case keys; inlineData.data is base64 (standard or URL-safe,

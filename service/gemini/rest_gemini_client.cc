@@ -10,7 +10,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
@@ -76,6 +78,8 @@ absl::StatusOr<std::string> ModelId(std::string_view model) {
   }
   return std::string(model);
 }
+
+bool IsHeaderSafe(std::string_view value);
 
 bool IsSuccess(int http_status) { return http_status >= 200 && http_status < 300; }
 
@@ -291,6 +295,83 @@ class UnaryCall final : public PendingCall, public std::enable_shared_from_this<
   std::atomic<bool> finished_{false};
 };
 
+// One Files API exchange: the whole response through Fetch, turned into T by `convert` when the
+// HTTP status is 2xx (non-2xx bodies map through the error envelope, plain text included).
+template <typename T>
+class FilesCall final : public PendingCall, public std::enable_shared_from_this<FilesCall<T>> {
+ public:
+  using Convert = absl::AnyInvocable<absl::StatusOr<T>(http::Response&)>;
+  using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+
+  FilesCall(Convert convert, Done done, std::string api_key)
+      : convert_(std::move(convert)), done_(std::move(done)), api_key_(std::move(api_key)) {}
+
+  void Start(http::HttpClient& http, http::Request request) {
+    std::shared_ptr<FilesCall> self = this->shared_from_this();
+    slot_.Set(http.Fetch(std::move(request), [self](absl::StatusOr<http::Response> response) {
+      self->OnHttpDone(std::move(response));
+    }));
+  }
+
+  void Cancel() override {
+    cancelled_.store(true);
+    slot_.Cancel();
+  }
+
+ private:
+  void OnHttpDone(absl::StatusOr<http::Response> response) {
+    slot_.Done();
+    if (finished_.exchange(true)) return;
+    absl::StatusOr<T> result = Result(std::move(response));
+    if (!result.ok()) result = Redact(result.status(), api_key_);
+    auto done = std::move(done_);
+    if (done) done(std::move(result));
+  }
+
+  absl::StatusOr<T> Result(absl::StatusOr<http::Response> response) {
+    if (cancelled_.load()) return CancelledStatus();
+    if (!response.ok()) return response.status();
+    if (!IsSuccess(response->head.status)) {
+      return StatusFromHttpError(response->head.status, response->body);
+    }
+    return convert_(*response);
+  }
+
+  Convert convert_;
+  Done done_;
+  const std::string api_key_;
+  HttpCallSlot slot_;
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> finished_{false};
+};
+
+constexpr std::size_t kMaxUploadUrlBytes = 4096;
+
+int64_t HeaderInt(const http::Headers& headers, std::string_view name, int64_t fallback) {
+  const std::string_view text = http::FindHeader(headers, name);
+  int64_t value = 0;
+  if (text.empty() || !absl::SimpleAtoi(absl::string_view(text.data(), text.size()), &value) ||
+      value < 0) {
+    return fallback;
+  }
+  return value;
+}
+
+absl::StatusOr<UploadStatus> UploadStatusOf(http::Response& response) {
+  UploadStatus status;
+  status.status = absl::AsciiStrToLower(std::string(
+      http::FindHeader(response.head.headers, "x-goog-upload-status")));
+  status.size_received = HeaderInt(response.head.headers, "x-goog-upload-size-received", -1);
+  if (status.status == "final") {
+    absl::StatusOr<File> file = DecodeWrappedFile(response.body);
+    if (!file.ok()) return file.status();
+    status.file = *std::move(file);
+  } else if (status.status.empty()) {
+    return absl::UnavailableError("Gemini upload reply had no x-goog-upload-status");
+  }
+  return status;
+}
+
 class RestGeminiClient final : public GeminiClient {
  public:
   RestGeminiClient(GeminiOptions options, std::shared_ptr<http::HttpClient> http)
@@ -328,6 +409,140 @@ class RestGeminiClient final : public GeminiClient {
                                            options, &DecodeCountTokensResponse, std::move(done));
   }
 
+  std::shared_ptr<PendingCall> StartUpload(
+      StartUploadRequest request, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<UploadSession>)> done) override {
+    absl::StatusOr<std::string> body = EncodeStartUploadBody(request);
+    if (!body.ok()) return Fail(std::move(done), body.status());
+    if (request.size_bytes < 0) {
+      return Fail(std::move(done), absl::InvalidArgumentError("upload size must not be negative"));
+    }
+    if (request.mime_type.empty() || !IsHeaderSafe(request.mime_type) ||
+        request.mime_type.size() > 255) {
+      return Fail(std::move(done), absl::InvalidArgumentError("upload needs a valid MIME type"));
+    }
+    http::Request http_request =
+        Base("POST", absl::StrCat(options_.base_url, "/upload/", options_.api_version, "/files"),
+             options);
+    http_request.headers.emplace_back("content-type", "application/json");
+    http_request.headers.emplace_back("x-goog-upload-protocol", "resumable");
+    http_request.headers.emplace_back("x-goog-upload-command", "start");
+    http_request.headers.emplace_back("x-goog-upload-header-content-length",
+                                      absl::StrCat(request.size_bytes));
+    http_request.headers.emplace_back("x-goog-upload-header-content-type", request.mime_type);
+    http_request.body = *std::move(body);
+    const std::string origin = options_.base_url;
+    return StartFiles<UploadSession>(
+        std::move(http_request),
+        [origin](http::Response& response) -> absl::StatusOr<UploadSession> {
+          UploadSession session;
+          session.upload_url = std::string(http::FindHeader(response.head.headers,
+                                                            "x-goog-upload-url"));
+          if (session.upload_url.empty()) {
+            return absl::InternalError("Gemini upload start reply had no x-goog-upload-url");
+          }
+          if (!OnOrigin(session.upload_url, origin)) {
+            // Never follow: the key would go to another host.
+            return absl::InternalError(
+                "Gemini upload start reply named an upload URL outside the configured Gemini "
+                "origin; refused");
+          }
+          session.chunk_granularity = HeaderInt(response.head.headers,
+                                                "x-goog-upload-chunk-granularity", 8 << 20);
+          if (session.chunk_granularity <= 0 || session.chunk_granularity > (int64_t{1} << 30)) {
+            session.chunk_granularity = 8 << 20;
+          }
+          return session;
+        },
+        std::move(done));
+  }
+
+  std::shared_ptr<PendingCall> UploadChunk(
+      const std::string& upload_url, int64_t offset, std::string bytes, bool finalize,
+      CallOptions options, absl::AnyInvocable<void(absl::StatusOr<UploadStatus>)> done) override {
+    if (!OnOrigin(upload_url, options_.base_url)) return Fail(std::move(done), ForeignUrl());
+    if (offset < 0) return Fail(std::move(done), absl::InvalidArgumentError("negative offset"));
+    http::Request request = Base("POST", upload_url, options);
+    request.headers.emplace_back("x-goog-upload-command", finalize ? "upload, finalize" : "upload");
+    request.headers.emplace_back("x-goog-upload-offset", absl::StrCat(offset));
+    request.body = std::move(bytes);
+    return StartFiles<UploadStatus>(std::move(request), &UploadStatusOf, std::move(done));
+  }
+
+  std::shared_ptr<PendingCall> QueryUpload(
+      const std::string& upload_url, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<UploadStatus>)> done) override {
+    if (!OnOrigin(upload_url, options_.base_url)) return Fail(std::move(done), ForeignUrl());
+    http::Request request = Base("POST", upload_url, options);
+    request.headers.emplace_back("x-goog-upload-command", "query");
+    return StartFiles<UploadStatus>(std::move(request), &UploadStatusOf, std::move(done));
+  }
+
+  std::shared_ptr<PendingCall> CancelUpload(const std::string& upload_url, CallOptions options,
+                                            absl::AnyInvocable<void(absl::Status)> done) override {
+    auto status_done = [done = std::move(done)](absl::StatusOr<bool> result) mutable {
+      if (done) done(result.status());
+    };
+    if (!OnOrigin(upload_url, options_.base_url)) {
+      return Fail<bool>(std::move(status_done), ForeignUrl());
+    }
+    http::Request request = Base("POST", upload_url, options);
+    request.headers.emplace_back("x-goog-upload-command", "cancel");
+    return StartFiles<bool>(
+        std::move(request), [](http::Response&) -> absl::StatusOr<bool> { return true; },
+        std::move(status_done));
+  }
+
+  std::shared_ptr<PendingCall> GetFile(const std::string& name, CallOptions options,
+                                       absl::AnyInvocable<void(absl::StatusOr<File>)> done) override {
+    const std::string id = FileIdOf(name);
+    if (id.empty()) return Fail(std::move(done), BadFileName());
+    http::Request request = Base(
+        "GET", absl::StrCat(options_.base_url, "/", options_.api_version, "/files/", id), options);
+    return StartFiles<File>(
+        std::move(request),
+        [](http::Response& response) { return DecodeFile(response.body); }, std::move(done));
+  }
+
+  std::shared_ptr<PendingCall> ListFiles(
+      int page_size, const std::string& page_token, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<ListFilesResponse>)> done) override {
+    if (page_size < 0 || page_size > 1000) {
+      return Fail(std::move(done), absl::InvalidArgumentError("page_size out of range"));
+    }
+    if (page_token.size() > 1024 || !IsUrlSafeToken(page_token)) {
+      return Fail(std::move(done), absl::InvalidArgumentError(
+                                       "page_token: at most 1024 characters of [A-Za-z0-9-_.=~]"));
+    }
+    std::string url = absl::StrCat(options_.base_url, "/", options_.api_version, "/files");
+    std::string sep = "?";
+    if (page_size > 0) {
+      absl::StrAppend(&url, sep, "pageSize=", page_size);
+      sep = "&";
+    }
+    if (!page_token.empty()) absl::StrAppend(&url, sep, "pageToken=", PercentEncode(page_token));
+    http::Request request = Base("GET", url, options);
+    return StartFiles<ListFilesResponse>(
+        std::move(request),
+        [](http::Response& response) { return DecodeListFilesResponse(response.body); },
+        std::move(done));
+  }
+
+  std::shared_ptr<PendingCall> DeleteFile(const std::string& name, CallOptions options,
+                                          absl::AnyInvocable<void(absl::Status)> done) override {
+    auto status_done = [done = std::move(done)](absl::StatusOr<bool> result) mutable {
+      if (done) done(result.status());
+    };
+    const std::string id = FileIdOf(name);
+    if (id.empty()) return Fail<bool>(std::move(status_done), BadFileName());
+    http::Request request = Base(
+        "DELETE", absl::StrCat(options_.base_url, "/", options_.api_version, "/files/", id),
+        options);
+    return StartFiles<bool>(
+        std::move(request), [](http::Response&) -> absl::StatusOr<bool> { return true; },
+        std::move(status_done));
+  }
+
  private:
   template <typename T>
   std::shared_ptr<PendingCall> StartUnary(const std::string& model, std::string_view method,
@@ -343,6 +558,79 @@ class RestGeminiClient final : public GeminiClient {
     auto call = std::make_shared<UnaryCall<T>>(decoder, std::move(done),
                                                HeaderValue(*http_request, kKeyHeader));
     call->Start(*http_, *std::move(http_request));
+    return call;
+  }
+
+  template <typename T>
+  static std::shared_ptr<PendingCall> Fail(absl::AnyInvocable<void(absl::StatusOr<T>)> done,
+                                           absl::Status status) {
+    if (done) done(std::move(status));
+    return std::make_shared<FinishedCall>();
+  }
+
+  static absl::Status ForeignUrl() {
+    return absl::InternalError("upload URL is not on the configured Gemini origin; refused");
+  }
+  static absl::Status BadFileName() {
+    return absl::InvalidArgumentError(
+        "file name must be \"files/<id>\" (id: 1 to 40 lowercase letters, digits or '-')");
+  }
+
+  // True when `url` is on `origin` (scheme://host[:port], no trailing slash): the same origin
+  // followed by a path. Anything with spaces or control characters is refused.
+  static bool OnOrigin(std::string_view url, std::string_view origin) {
+    return url.size() <= kMaxUploadUrlBytes && url.size() > origin.size() &&
+           url.starts_with(origin) && url[origin.size()] == '/' && IsHeaderSafe(url);
+  }
+
+  static bool IsUrlSafeToken(std::string_view token) {
+    for (const char c : token) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.' || c == '=' || c == '~' || c == '+' ||
+                      c == '/';
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  static std::string PercentEncode(std::string_view text) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (const char c : text) {
+      const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
+      if (plain) {
+        out.push_back(c);
+      } else {
+        const auto u = static_cast<unsigned char>(c);
+        out.push_back('%');
+        out.push_back(kHex[u >> 4]);
+        out.push_back(kHex[u & 0xF]);
+      }
+    }
+    return out;
+  }
+
+  http::Request Base(std::string method, std::string url, const CallOptions& options) const {
+    http::Request request;
+    request.method = std::move(method);
+    request.url = std::move(url);
+    request.headers = {
+        {"x-goog-api-key", options_.api_key},
+        {"x-goog-api-client", kApiClientHeader},
+    };
+    request.deadline =
+        std::min(options.deadline, absl::Now() + absl::FromChrono(options_.default_timeout));
+    return request;
+  }
+
+  template <typename T>
+  std::shared_ptr<PendingCall> StartFiles(http::Request request,
+                                          typename FilesCall<T>::Convert convert,
+                                          absl::AnyInvocable<void(absl::StatusOr<T>)> done) {
+    auto call = std::make_shared<FilesCall<T>>(std::move(convert), std::move(done),
+                                               options_.api_key);
+    call->Start(*http_, std::move(request));
     return call;
   }
 
@@ -385,6 +673,16 @@ bool IsHeaderSafe(std::string_view value) {
 }
 
 }  // namespace
+
+std::string FileIdOf(std::string_view name) {
+  if (!name.starts_with("files/")) return "";
+  name.remove_prefix(6);
+  if (name.empty() || name.size() > 40 || name.front() == '-' || name.back() == '-') return "";
+  for (const char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return "";
+  }
+  return std::string(name);
+}
 
 absl::StatusOr<std::unique_ptr<GeminiClient>> MakeGeminiClient(
     GeminiOptions options, std::shared_ptr<http::HttpClient> http) {

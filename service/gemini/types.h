@@ -6,7 +6,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "absl/time/time.h"
 
 namespace vision_gateway::gemini {
 
@@ -97,6 +100,53 @@ struct CountTokensResponse {
   int32_t total_tokens = 0;
   int32_t cached_content_token_count = 0;
 };
+
+// A file in Gemini's Files API (files.get, files.list, upload finalize).
+struct File {
+  std::string name;          // "files/<id>"
+  std::string display_name;  // empty when absent
+  std::string mime_type;
+  int64_t size_bytes = 0;
+  // Absent timestamps are InfinitePast.
+  absl::Time create_time = absl::InfinitePast();
+  absl::Time update_time = absl::InfinitePast();
+  absl::Time expiration_time = absl::InfinitePast();
+  std::string sha256_hash;  // as on the wire: base64 of the lowercase hex digest text
+  std::string uri;          // "https://generativelanguage.googleapis.com/v1beta/files/<id>"
+  std::string state;        // "PROCESSING", "ACTIVE", "FAILED", "STATE_UNSPECIFIED" or empty
+  std::string error_message;  // error.message when FAILED
+};
+
+struct ListFilesResponse {
+  std::vector<File> files;
+  std::string next_page_token;  // empty on the last page
+};
+
+// What a resumable upload starts with (the start request's headers and {"file": {...}} body).
+struct StartUploadRequest {
+  int64_t size_bytes = 0;      // X-Goog-Upload-Header-Content-Length
+  std::string mime_type;       // X-Goog-Upload-Header-Content-Type (required)
+  std::string display_name;    // file.displayName; empty: not sent
+  std::string name;            // file.name "files/<id>" chosen by the caller; empty: Gemini's
+};
+
+// Where a started upload goes: the x-goog-upload-url (always on the configured Gemini origin).
+struct UploadSession {
+  std::string upload_url;
+  int64_t chunk_granularity = 8 << 20;  // x-goog-upload-chunk-granularity, default 8 MiB
+};
+
+// The upload state after a chunk, a query or a cancel.
+struct UploadStatus {
+  std::string status;          // x-goog-upload-status: "active", "final", "cancelled"
+  int64_t size_received = -1;  // x-goog-upload-size-received; -1 when absent
+  std::optional<File> file;    // the finalize reply's {"file": {...}}
+};
+
+// base64 of the lowercase hex digest text, Gemini's sha256Hash encoding.
+std::string Sha256HashFromHex(std::string_view hex);
+// The lowercase hex digest from a sha256Hash field; empty when it is not that encoding.
+std::string HexFromSha256Hash(std::string_view sha256_hash);
 
 // The text of the first candidate's non-thought parts, concatenated.
 std::string AnswerText(const GenerateContentResponse& response);

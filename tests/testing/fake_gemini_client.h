@@ -24,12 +24,35 @@ class FakeGeminiClient : public gemini::GeminiClient {
     gemini::StreamObserver observer;
     absl::AnyInvocable<void(absl::StatusOr<gemini::GenerateContentResponse>)> generate_done;
     absl::AnyInvocable<void(absl::StatusOr<gemini::CountTokensResponse>)> count_done;
+    // Files API calls: `method` names which ("StartUpload", "UploadChunk", "QueryUpload",
+    // "CancelUpload", "GetFile", "ListFiles", "DeleteFile"); empty for model calls.
+    std::string method;
+    gemini::StartUploadRequest start_request;
+    std::string upload_url;
+    int64_t offset = 0;
+    std::string bytes;
+    bool finalize = false;
+    std::string name;  // GetFile/DeleteFile
+    int page_size = 0;
+    std::string page_token;
+    absl::AnyInvocable<void(absl::StatusOr<gemini::UploadSession>)> session_done;
+    absl::AnyInvocable<void(absl::StatusOr<gemini::UploadStatus>)> upload_done;
+    absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> file_done;
+    absl::AnyInvocable<void(absl::StatusOr<gemini::ListFilesResponse>)> list_done;
+    absl::AnyInvocable<void(absl::Status)> status_done;
     absl::Notification cancelled;
     void Cancel() override {
       if (cancelled.HasBeenNotified()) return;
       cancelled.Notify();
-      if (observer.on_done) observer.on_done(absl::CancelledError("cancelled"));
-      if (count_done) count_done(absl::CancelledError("cancelled"));
+      const absl::Status c = absl::CancelledError("cancelled");
+      if (observer.on_done) observer.on_done(c);
+      if (count_done) count_done(c);
+      if (generate_done) generate_done(c);
+      if (session_done) session_done(c);
+      if (upload_done) upload_done(c);
+      if (file_done) file_done(c);
+      if (list_done) list_done(c);
+      if (status_done) status_done(c);
     }
   };
 
@@ -68,6 +91,74 @@ class FakeGeminiClient : public gemini::GeminiClient {
     return Record(call);
   }
 
+  std::shared_ptr<gemini::PendingCall> StartUpload(
+      gemini::StartUploadRequest request, gemini::CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<gemini::UploadSession>)> done) override {
+    auto call = Files("StartUpload", options);
+    call->start_request = std::move(request);
+    call->session_done = std::move(done);
+    return Record(call);
+  }
+
+  std::shared_ptr<gemini::PendingCall> UploadChunk(
+      const std::string& upload_url, int64_t offset, std::string bytes, bool finalize,
+      gemini::CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<gemini::UploadStatus>)> done) override {
+    auto call = Files("UploadChunk", options);
+    call->upload_url = upload_url;
+    call->offset = offset;
+    call->bytes = std::move(bytes);
+    call->finalize = finalize;
+    call->upload_done = std::move(done);
+    return Record(call);
+  }
+
+  std::shared_ptr<gemini::PendingCall> QueryUpload(
+      const std::string& upload_url, gemini::CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<gemini::UploadStatus>)> done) override {
+    auto call = Files("QueryUpload", options);
+    call->upload_url = upload_url;
+    call->upload_done = std::move(done);
+    return Record(call);
+  }
+
+  std::shared_ptr<gemini::PendingCall> CancelUpload(
+      const std::string& upload_url, gemini::CallOptions options,
+      absl::AnyInvocable<void(absl::Status)> done) override {
+    auto call = Files("CancelUpload", options);
+    call->upload_url = upload_url;
+    call->status_done = std::move(done);
+    return Record(call);
+  }
+
+  std::shared_ptr<gemini::PendingCall> GetFile(
+      const std::string& name, gemini::CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done) override {
+    auto call = Files("GetFile", options);
+    call->name = name;
+    call->file_done = std::move(done);
+    return Record(call);
+  }
+
+  std::shared_ptr<gemini::PendingCall> ListFiles(
+      int page_size, const std::string& page_token, gemini::CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<gemini::ListFilesResponse>)> done) override {
+    auto call = Files("ListFiles", options);
+    call->page_size = page_size;
+    call->page_token = page_token;
+    call->list_done = std::move(done);
+    return Record(call);
+  }
+
+  std::shared_ptr<gemini::PendingCall> DeleteFile(
+      const std::string& name, gemini::CallOptions options,
+      absl::AnyInvocable<void(absl::Status)> done) override {
+    auto call = Files("DeleteFile", options);
+    call->name = name;
+    call->status_done = std::move(done);
+    return Record(call);
+  }
+
   std::vector<std::shared_ptr<Call>> calls() {
     absl::MutexLock lock(&mu_);
     return calls_;
@@ -81,6 +172,13 @@ class FakeGeminiClient : public gemini::GeminiClient {
   }
 
  private:
+  static std::shared_ptr<Call> Files(std::string method, gemini::CallOptions options) {
+    auto call = std::make_shared<Call>();
+    call->method = std::move(method);
+    call->options = options;
+    return call;
+  }
+
   std::shared_ptr<Call> Record(std::shared_ptr<Call> call) {
     absl::MutexLock lock(&mu_);
     calls_.push_back(call);
