@@ -138,7 +138,8 @@ json::object ConfigJson(const EmulatorConfig& config) {
                       {"stream_event_delay_ms", config.stream_event_delay.count()},
                       {"model_version", Js(config.model_version)},
                       {"strict_fields", config.strict_fields},
-                      {"file_processing_ms", config.file_processing.count()}};
+                      {"file_processing_ms", config.file_processing.count()},
+                      {"fail_file_processing", config.fail_file_processing}};
 }
 
 std::optional<int64_t> AsInt(const json::value& value) {
@@ -191,6 +192,9 @@ absl::Status MergeConfig(const json::object& object, EmulatorConfig& config) {
     } else if (key == "strict_fields") {
       if (!value.is_bool()) return bad();
       config.strict_fields = value.get_bool();
+    } else if (key == "fail_file_processing") {
+      if (!value.is_bool()) return bad();
+      config.fail_file_processing = value.get_bool();
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown config field ", Absl(key)));
     }
@@ -297,7 +301,11 @@ std::string RecordedRequest::Header(std::string_view name) const {
 
 struct Emulator::State {
   explicit State(EmulatorOptions opts)
-      : options(std::move(opts)), config(options.config), api_key(options.api_key) {}
+      : options(std::move(opts)),
+        config(options.config),
+        api_key(options.api_key),
+        files(FileStoreOptions{.directory = options.file_directory,
+                               .max_stored_bytes = options.max_stored_file_bytes}) {}
 
   const EmulatorOptions options;
   std::string base_url;  // set once the port is known
@@ -381,6 +389,7 @@ struct Emulator::State {
       {
         absl::MutexLock lock(&mu);
         file_request.processing = config.file_processing;
+        files.SetFailProcessing(config.fail_file_processing);
       }
       return files.Handle(file_request);
     }
@@ -485,6 +494,46 @@ struct Emulator::State {
       }
       files.Clear();
       return JsonReply(200, json::object{});
+    }
+    if (what == "clock" && method == "POST") {
+      json::error_code ec;
+      json::value value = json::parse(Js(request.body), ec);
+      const json::value* advance =
+          !ec && value.is_object() ? value.get_object().if_contains("advance_ms") : nullptr;
+      std::optional<int64_t> ms = advance != nullptr ? AsInt(*advance) : std::nullopt;
+      if (!ms.has_value() || *ms < 0) {
+        return AdminError(400, "clock body must be {\"advance_ms\": N} with N >= 0");
+      }
+      files.AdvanceClock(absl::Milliseconds(*ms));
+      return JsonReply(200, json::object{{"advanced_ms", *ms}});
+    }
+    if (what == "upload_faults" && method == "POST") {
+      json::error_code ec;
+      json::value value = json::parse(Js(request.body), ec);
+      if (ec) return AdminError(400, "upload_faults body is not JSON");
+      json::array entries = value.is_array() ? value.get_array() : json::array{value};
+      std::vector<UploadFault> faults;
+      for (const json::value& entry : entries) {
+        if (!entry.is_object()) return AdminError(400, "an upload fault must be an object");
+        UploadFault fault;
+        for (const auto& member : entry.get_object()) {
+          const std::string_view key = Sv(member.key());
+          if (key == "status") {
+            std::optional<int64_t> n = AsInt(member.value());
+            if (!n.has_value() || *n < 400 || *n > 599) return AdminError(400, "bad status");
+            fault.status = static_cast<int>(*n);
+          } else if ((key == "keep_bytes" || key == "drop_connection") &&
+                     member.value().is_bool()) {
+            (key == "keep_bytes" ? fault.keep_bytes : fault.drop_connection) =
+                member.value().get_bool();
+          } else {
+            return AdminError(400, absl::StrCat("unknown or bad upload fault field ", Absl(key)));
+          }
+        }
+        faults.push_back(fault);
+      }
+      for (const UploadFault& fault : faults) files.InjectUploadFault(fault);
+      return JsonReply(200, json::object{{"queued", faults.size()}});
     }
     if (what == "status" && method == "GET") {
       absl::MutexLock lock(&mu);
@@ -602,6 +651,24 @@ absl::Status Emulator::WaitForOpenConnections(int count, absl::Duration timeout)
 void Emulator::SetApiKey(std::string api_key) {
   absl::MutexLock lock(&state_->mu);
   state_->api_key = std::move(api_key);
+}
+
+void Emulator::AdvanceClock(absl::Duration by) { state_->files.AdvanceClock(by); }
+
+void Emulator::InjectUploadFault(UploadChunkFault fault) {
+  state_->files.InjectUploadFault(UploadFault{.status = fault.status,
+                                              .keep_bytes = fault.keep_bytes,
+                                              .drop_connection = fault.drop_connection});
+}
+
+int Emulator::OpenUploads() const { return state_->files.OpenUploads(); }
+
+int Emulator::FileCount() const { return state_->files.FileCount(); }
+
+absl::Status Emulator::WaitForOpenUploads(int count, absl::Duration timeout) const {
+  if (state_->files.WaitForOpenUploads(count, timeout)) return absl::OkStatus();
+  return absl::DeadlineExceededError(
+      absl::StrCat(state_->files.OpenUploads(), " uploads open, wanted ", count));
 }
 
 void Emulator::SetConfig(const EmulatorConfig& config) {

@@ -85,6 +85,15 @@ struct EmulatorConfig {
   bool strict_fields = true;  // unknown request fields → 400 INVALID_ARGUMENT, as the real API
   // Uploaded files report state PROCESSING for this long after upload, then ACTIVE.
   std::chrono::milliseconds file_processing{0};
+  // Files uploaded while this is set end processing FAILED instead of ACTIVE.
+  bool fail_file_processing = false;
+};
+
+// The next upload chunk request fails like this (InjectUploadFault, POST /emulator/upload_faults).
+struct UploadChunkFault {
+  int status = 503;              // HTTP status of the plain-text error reply
+  bool keep_bytes = false;       // the bytes are stored and only the reply is lost
+  bool drop_connection = false;  // close the connection instead of replying
 };
 
 struct EmulatorOptions {
@@ -99,6 +108,10 @@ struct EmulatorOptions {
   // Oldest records are dropped beyond either bound (the newest one is always kept).
   std::size_t max_recorded_requests = 1000;
   std::size_t max_recorded_total_bytes = std::size_t{64} << 20;  // sum of recorded bodies
+  // Where uploaded bytes are kept (one file per upload); empty: $TMPDIR or /tmp.
+  std::string file_directory;
+  // Bound on all stored and in-progress uploads together (429 beyond it).
+  int64_t max_stored_file_bytes = int64_t{20} << 30;
 };
 
 class Emulator {
@@ -132,6 +145,15 @@ class Emulator {
   // The key model and file requests must carry from now on (empty: any non-empty key), as when
   // a key is rotated upstream. Requests already accepted are not affected.
   void SetApiKey(std::string api_key);
+
+  // Files API helpers for tests: the store's clock (expiry after 48 h, PROCESSING → ACTIVE)
+  // moves forward by `by`; the next upload chunk requests fail as queued; counts.
+  void AdvanceClock(absl::Duration by);
+  void InjectUploadFault(UploadChunkFault fault);
+  int OpenUploads() const;
+  int FileCount() const;
+  // Waits until OpenUploads() == count (e.g. 0 once a cancelled upload's session is gone).
+  absl::Status WaitForOpenUploads(int count, absl::Duration timeout) const;
 
   void SetConfig(const EmulatorConfig& config);
   EmulatorConfig config() const;

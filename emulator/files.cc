@@ -1,6 +1,11 @@
 #include "emulator/files.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
@@ -87,16 +92,51 @@ std::string NewId(uint64_t counter, size_t length) {
   return id;
 }
 
-// base64 of the lowercase hex SHA-256 digest (the API's encoding quirk).
-std::string Sha256HashField(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    return "";
+bool WriteAll(int fd, std::string_view bytes, int64_t offset) {
+  while (!bytes.empty()) {
+    const ssize_t n = pwrite(fd, bytes.data(), bytes.size(), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<size_t>(n));
+    offset += n;
   }
-  return absl::Base64Escape(absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), length)));
+  return true;
 }
+
+std::shared_ptr<const std::string> ReadAll(const std::string& path, int64_t size) {
+  auto bytes = std::make_shared<std::string>(static_cast<size_t>(size), '\0');
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  int64_t done = 0;
+  while (done < size) {
+    const ssize_t n = pread(fd, bytes->data() + done, static_cast<size_t>(size - done), done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += n;
+  }
+  close(fd);
+  if (done != size) return nullptr;
+  return bytes;
+}
+
+}  // namespace
+
+struct HashState {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  HashState() { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
+  ~HashState() { EVP_MD_CTX_free(ctx); }
+  void Update(std::string_view bytes) { EVP_DigestUpdate(ctx, bytes.data(), bytes.size()); }
+  // base64 of the lowercase hex SHA-256 digest (the API's encoding quirk).
+  std::string Sha256HashField() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_DigestFinal_ex(ctx, digest, &length) != 1) return "";
+    return absl::Base64Escape(absl::BytesToHexString(
+        absl::string_view(reinterpret_cast<const char*>(digest), length)));
+  }
+};
+
+namespace {
 
 std::string Timestamp(absl::Time time, bool nanos) {
   return absl::FormatTime(nanos ? "%Y-%m-%dT%H:%M:%E9SZ" : "%Y-%m-%dT%H:%M:%E6SZ", time,
@@ -104,6 +144,58 @@ std::string Timestamp(absl::Time time, bool nanos) {
 }
 
 }  // namespace
+
+FileStore::FileStore(FileStoreOptions options) : options_(std::move(options)) {}
+
+FileStore::~FileStore() { Clear(); }
+
+absl::Time FileStore::Now() const { return absl::Now() + clock_offset_; }
+
+void FileStore::AdvanceClock(absl::Duration by) {
+  absl::MutexLock lock(&mu_);
+  clock_offset_ += by;
+}
+
+void FileStore::SetFailProcessing(bool fail) {
+  absl::MutexLock lock(&mu_);
+  fail_processing_ = fail;
+}
+
+void FileStore::InjectUploadFault(UploadFault fault) {
+  absl::MutexLock lock(&mu_);
+  faults_.push_back(fault);
+}
+
+int FileStore::OpenUploads() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(uploads_.size());
+}
+
+bool FileStore::WaitForOpenUploads(int count, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto reached = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return static_cast<int>(uploads_.size()) == count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
+int FileStore::FileCount() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(files_.size());
+}
+
+void FileStore::ExpireLocked() {
+  const absl::Time now = Now();
+  for (auto it = files_.begin(); it != files_.end();) {
+    if (it->second.create_time + absl::Hours(48) <= now) {
+      stored_bytes_ -= it->second.size;
+      std::remove(it->second.path.c_str());
+      it = files_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
 
 ScriptedResponse FileStore::Handle(const FileRequest& request) {
   const auto& segments = request.segments;
@@ -188,6 +280,17 @@ ScriptedResponse FileStore::StartUpload(const FileRequest& request) {
   if (!upload.file_id.empty() && files_.count(upload.file_id) != 0) {
     return ErrorResponse(409, absl::StrCat("File files/", upload.file_id, " already exists."));
   }
+  std::string directory = options_.directory;
+  if (directory.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    directory = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  }
+  std::string path = absl::StrCat(directory, "/gemini-emulator-upload-XXXXXX");
+  const int fd = mkstemp(path.data());
+  if (fd < 0) return ErrorResponse(500, "The emulator could not create an upload file.");
+  close(fd);
+  upload.path = std::move(path);
+  upload.hash = std::make_shared<HashState>();
   const std::string upload_id = NewId(++counter_, 32);
   uploads_.emplace(upload_id, std::move(upload));
   ScriptedResponse response;
@@ -214,20 +317,22 @@ ScriptedResponse FileStore::UploadChunk(const FileRequest& request, const std::s
     cancel |= word == "cancel";
   }
   absl::MutexLock lock(&mu_);
+  std::optional<ScriptedResponse> fault_reply;
   auto it = uploads_.find(upload_id);
   if (it == uploads_.end()) return PlainError(404, "Upload session not found or already finalized.");
   Upload& session = it->second;
   auto status_response = [&](std::string_view status) {
     ScriptedResponse response;
     response.headers.emplace_back("X-Goog-Upload-Status", std::string(status));
-    response.headers.emplace_back("X-Goog-Upload-Size-Received", absl::StrCat(session.data.size()));
+    response.headers.emplace_back("X-Goog-Upload-Size-Received", absl::StrCat(session.size));
     response.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
     AddGoogleHeaders(response.headers);
     return response;
   };
   if (cancel) {
     ScriptedResponse response = status_response("cancelled");
-    stored_bytes_ -= static_cast<int64_t>(session.data.size());
+    stored_bytes_ -= session.size;
+    std::remove(session.path.c_str());
     uploads_.erase(it);
     return response;
   }
@@ -235,14 +340,19 @@ ScriptedResponse FileStore::UploadChunk(const FileRequest& request, const std::s
   if (!upload && !finalize) {
     return PlainError(400, "Missing or unknown X-Goog-Upload-Command.");
   }
+  std::optional<UploadFault> fault;
+  if (!faults_.empty()) {
+    fault = faults_.front();
+    faults_.pop_front();
+  }
   if (!request.body.empty() || upload) {
     int64_t offset = -1;
     if (!absl::SimpleAtoi(Header(request, "x-goog-upload-offset"), &offset)) {
       return PlainError(400, "Missing or invalid X-Goog-Upload-Offset header.");
     }
-    if (offset != static_cast<int64_t>(session.data.size())) {
+    if (offset != session.size) {
       return PlainError(400, absl::StrCat("The X-Goog-Upload-Offset ", offset,
-                                          " does not match the ", session.data.size(),
+                                          " does not match the ", session.size,
                                           " bytes received so far."));
     }
   }
@@ -252,17 +362,44 @@ ScriptedResponse FileStore::UploadChunk(const FileRequest& request, const std::s
                                         " bytes, which is not a multiple of the ",
                                         kChunkGranularity, " byte chunk granularity."));
   }
-  const int64_t received = static_cast<int64_t>(session.data.size()) + size;
+  if (fault.has_value() && !fault->keep_bytes) {
+    // The chunk is lost on the way: nothing stored.
+    ScriptedResponse failed = PlainError(fault->status, "Service Unavailable (emulator fault).");
+    if (fault->drop_connection) {
+      failed = ScriptedResponse();
+      failed.drop_connection_after_writes = true;
+    }
+    return failed;
+  }
+  const int64_t received = session.size + size;
   if ((session.declared_size >= 0 && received > session.declared_size) ||
       received > kMaxFileBytes) {
     return PlainError(400, absl::StrCat("The client sent more bytes (", received,
                                         ") than the declared upload length."));
   }
-  if (stored_bytes_ + size > kMaxStoredBytes) {
+  if (stored_bytes_ + size > options_.max_stored_bytes) {
     return ErrorResponse(429, "The emulator's file storage is full; delete files first.");
   }
-  session.data += request.body;
+  {
+    const int fd = open(session.path.c_str(), O_WRONLY | O_CLOEXEC);
+    const bool written = fd >= 0 && WriteAll(fd, request.body, session.size);
+    if (fd >= 0) close(fd);
+    if (!written) return PlainError(500, "The emulator could not store the upload.");
+  }
+  session.hash->Update(request.body);
+  session.size += size;
   stored_bytes_ += size;
+  if (fault.has_value()) {
+    // The bytes arrived but the reply is lost.
+    ScriptedResponse failed = PlainError(fault->status, "Service Unavailable (emulator fault).");
+    if (fault->drop_connection) {
+      failed = ScriptedResponse();
+      failed.drop_connection_after_writes = true;
+    }
+    if (!finalize) return failed;
+    // A finalize whose reply is lost still finalizes.
+    fault_reply = std::move(failed);
+  }
   if (!finalize) return status_response("active");
 
   if (session.declared_size >= 0 && received != session.declared_size) {
@@ -274,21 +411,24 @@ ScriptedResponse FileStore::UploadChunk(const FileRequest& request, const std::s
   while (file.id.empty() || files_.count(file.id) != 0) file.id = NewId(++counter_, 12);
   file.display_name = std::move(session.display_name);
   file.mime_type = std::move(session.mime_type);
-  file.sha256_hash = Sha256HashField(session.data);
-  file.bytes = std::make_shared<const std::string>(std::move(session.data));
-  file.create_time = absl::Now();
+  file.sha256_hash = session.hash->Sha256HashField();
+  file.path = std::move(session.path);
+  file.size = session.size;
+  file.create_time = Now();
   file.active_time = file.create_time + absl::FromChrono(request.processing);
+  file.fails = fail_processing_;
   file.order = ++counter_;
   uploads_.erase(it);
   const std::string body = absl::StrCat("{\"file\": ", FileJson(file), "}");
   files_.emplace(file.id, std::move(file));
+  if (fault_reply.has_value()) return *std::move(fault_reply);
   ScriptedResponse response = JsonResponse(body);
   response.headers.emplace_back("X-Goog-Upload-Status", "final");
   return response;
 }
 
 std::string FileStore::FileJson(const File& file) const {
-  const absl::Time now = absl::Now();
+  const absl::Time now = Now();
   const bool active = now >= file.active_time;
   const absl::Time update_time = active ? std::max(file.create_time, file.active_time)
                                         : file.create_time;
@@ -296,20 +436,24 @@ std::string FileStore::FileJson(const File& file) const {
   object["name"] = Js(absl::StrCat("files/", file.id));
   if (!file.display_name.empty()) object["displayName"] = Js(file.display_name);
   object["mimeType"] = Js(file.mime_type);
-  object["sizeBytes"] = Js(absl::StrCat(file.bytes->size()));
+  object["sizeBytes"] = Js(absl::StrCat(file.size));
   object["createTime"] = Js(Timestamp(file.create_time, false));
   object["updateTime"] = Js(Timestamp(update_time, false));
   object["expirationTime"] =
       Js(Timestamp(file.create_time + absl::Hours(48) - absl::Milliseconds(18), true));
   object["sha256Hash"] = Js(file.sha256_hash);
   object["uri"] = Js(absl::StrCat(Absl(kFileUriBase), "v1beta/files/", file.id));
-  object["state"] = active ? "ACTIVE" : "PROCESSING";
+  object["state"] = !active ? "PROCESSING" : file.fails ? "FAILED" : "ACTIVE";
   object["source"] = "UPLOADED";
+  if (active && file.fails) {
+    object["error"] = json::object{{"code", 3}, {"message", "The emulator failed this file."}};
+  }
   return json::serialize(object);
 }
 
 ScriptedResponse FileStore::GetFile(const std::string& id) {
   absl::MutexLock lock(&mu_);
+  ExpireLocked();
   auto it = files_.find(id);
   if (it == files_.end()) return NoSuchFile(absl::StrCat("files/", id));
   return JsonResponse(FileJson(it->second));
@@ -334,6 +478,7 @@ ScriptedResponse FileStore::ListFiles(const FileRequest& request) {
     }
   }
   absl::MutexLock lock(&mu_);
+  ExpireLocked();
   std::vector<const File*> ordered;
   for (const auto& [id, file] : files_) ordered.push_back(&file);
   std::sort(ordered.begin(), ordered.end(),
@@ -356,9 +501,11 @@ ScriptedResponse FileStore::ListFiles(const FileRequest& request) {
 
 ScriptedResponse FileStore::DeleteFile(const std::string& id) {
   absl::MutexLock lock(&mu_);
+  ExpireLocked();
   auto it = files_.find(id);
   if (it == files_.end()) return NoSuchFile(absl::StrCat("files/", id));
-  stored_bytes_ -= static_cast<int64_t>(it->second.bytes->size());
+  stored_bytes_ -= it->second.size;
+  std::remove(it->second.path.c_str());
   files_.erase(it);
   return JsonResponse("{}");
 }
@@ -367,21 +514,39 @@ std::optional<FileContent> FileStore::Resolve(std::string_view uri) const {
   const size_t at = uri.rfind("files/");
   if (at == std::string_view::npos) return std::nullopt;
   const std::string id(uri.substr(at + 6));
-  absl::MutexLock lock(&mu_);
-  auto it = files_.find(id);
-  if (it == files_.end()) return std::nullopt;
+  std::string path;
+  int64_t size = 0;
   FileContent content;
-  content.mime_type = it->second.mime_type;
-  content.bytes = it->second.bytes;
-  content.active = absl::Now() >= it->second.active_time;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = files_.find(id);
+    if (it == files_.end()) return std::nullopt;
+    const absl::Time now = Now();
+    if (it->second.create_time + absl::Hours(48) <= now) return std::nullopt;  // expired
+    content.mime_type = it->second.mime_type;
+    content.active = now >= it->second.active_time && !it->second.fails;
+    path = it->second.path;
+    size = it->second.size;
+  }
+  if (size > options_.max_prompt_file_bytes) {
+    content.bytes = std::make_shared<const std::string>();  // too big to analyse
+  } else {
+    content.bytes = ReadAll(path, size);
+    if (content.bytes == nullptr) return std::nullopt;  // deleted meanwhile
+  }
   return content;
 }
 
 void FileStore::Clear() {
   absl::MutexLock lock(&mu_);
+  for (const auto& [id, upload] : uploads_) std::remove(upload.path.c_str());
+  for (const auto& [id, file] : files_) std::remove(file.path.c_str());
   uploads_.clear();
   files_.clear();
   stored_bytes_ = 0;
+  faults_.clear();
+  clock_offset_ = absl::ZeroDuration();
+  fail_processing_ = false;
 }
 
 }  // namespace vision_gateway::emulator

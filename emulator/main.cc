@@ -28,13 +28,21 @@ ABSL_FLAG(bool, fence, false, "Wrap detection/segmentation JSON in ```json fence
 ABSL_FLAG(std::string, prose_prefix, "", "Text before detection/segmentation JSON.");
 ABSL_FLAG(int, stream_chunk_chars, 16, "Bytes of spatial JSON per SSE event.");
 ABSL_FLAG(std::string, model_version, "", "Reported modelVersion; empty echoes the model id.");
+ABSL_FLAG(int, file_processing_ms, 0,
+          "Uploaded files stay PROCESSING this long before they become ACTIVE.");
+ABSL_FLAG(std::string, file_dir, "",
+          "Directory for uploaded bytes (one file per upload); empty: $TMPDIR or /tmp.");
+ABSL_FLAG(int64_t, max_stored_file_mb, 20480,
+          "Bound on all uploaded bytes kept at once, in MiB (429 beyond it).");
 ABSL_FLAG(bool, strict_fields, true, "Reject unknown request fields with 400, like the real API.");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Offline Gemini REST API emulator (generateContent, streamGenerateContent, countTokens, "
       "files). Admin: POST /emulator/script, POST|GET /emulator/config, GET /emulator/requests, "
-      "POST /emulator/reset, GET /emulator/status.");
+      "POST /emulator/reset, GET /emulator/status, POST /emulator/clock {\"advance_ms\": N}, "
+      "POST /emulator/upload_faults [{\"status\": 503, \"keep_bytes\": false, "
+      "\"drop_connection\": false}].");
   absl::ParseCommandLine(argc, argv);
 
   namespace em = vision_gateway::emulator;
@@ -61,9 +69,13 @@ int main(int argc, char** argv) {
   config.stream_chunk_chars = absl::GetFlag(FLAGS_stream_chunk_chars);
   config.model_version = absl::GetFlag(FLAGS_model_version);
   config.strict_fields = absl::GetFlag(FLAGS_strict_fields);
+  config.file_processing = std::chrono::milliseconds(absl::GetFlag(FLAGS_file_processing_ms));
+  options.file_directory = absl::GetFlag(FLAGS_file_dir);
+  options.max_stored_file_bytes = absl::GetFlag(FLAGS_max_stored_file_mb) << 20;
   if (options.port < 0 || options.port > 65535 || config.stream_chunk_chars < 1 ||
       options.threads < 1 || config.response_delay.count() < 0 ||
-      config.stream_event_delay.count() < 0) {
+      config.stream_event_delay.count() < 0 || config.file_processing.count() < 0 ||
+      options.max_stored_file_bytes <= 0) {
     std::fprintf(stderr, "gemini-emulator: invalid flag value\n");
     return 2;
   }

@@ -64,6 +64,10 @@ ABSL_FLAG(int, max_connection_age_grace_s, 0,
 ABSL_FLAG(int, max_connection_idle_s, 0,
           "Close a client connection that had no call for this long (0: never).");
 ABSL_FLAG(int, max_image_megapixels, 50, "Largest decoded image accepted, in megapixels.");
+ABSL_FLAG(int, max_inline_request_mb, 20,
+          "Inline images of one request adding up to more than this many MiB are uploaded to "
+          "the Gemini Files API and referenced instead (identical bytes reuse one file). "
+          "0: never.");
 ABSL_FLAG(int, default_max_dimension, 0,
           "Downscale Detect/Segment images to this longer side when the request gives none (0: off).");
 
@@ -364,6 +368,8 @@ int main(int argc, char** argv) {
   options.vision.max_image_pixels =
       static_cast<int64_t>(absl::GetFlag(FLAGS_max_image_megapixels)) * 1'000'000;
   options.vision.default_max_dimension = absl::GetFlag(FLAGS_default_max_dimension);
+  options.vision.max_inline_request_bytes =
+      int64_t{absl::GetFlag(FLAGS_max_inline_request_mb)} << 20;
 
   if (!ConfigureSecurity(options)) return 2;
   {

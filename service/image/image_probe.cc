@@ -219,6 +219,20 @@ absl::StatusOr<ImageSize> ProbeSize(std::string_view bytes) {
   return ReadHeader(image->get()).upright;
 }
 
+absl::StatusOr<ImageHeader> ProbeHeader(std::string_view bytes) {
+  absl::StatusOr<ImageFormat> format = SniffFormat(bytes);
+  if (!format.ok()) return format.status();
+  absl::StatusOr<VipsImagePtr> image = Open(bytes, *format);
+  if (!image.ok()) return image.status();
+  const Header header = ReadHeader(image->get());
+  ImageHeader out;
+  out.format = *format;
+  out.upright = header.upright;
+  out.orientation = header.orientation;
+  out.stored_pixels = static_cast<int64_t>(header.stored_width) * header.stored_height;
+  return out;
+}
+
 absl::StatusOr<PreparedImage> PrepareImage(std::string bytes, const PrepareOptions& options) {
   absl::StatusOr<ImageFormat> format = SniffFormat(bytes);
   if (!format.ok()) return format.status();

@@ -33,6 +33,17 @@ struct ImageSize {
 // "image data is corrupt or truncated (...)" when the header cannot be read.
 absl::StatusOr<ImageSize> ProbeSize(std::string_view bytes);
 
+// What the header says, without decoding pixels.
+struct ImageHeader {
+  ImageFormat format = ImageFormat::kPng;
+  ImageSize upright;      // as a viewer shows it
+  int orientation = 1;    // EXIF orientation 1..8 (1 when absent)
+  int64_t stored_pixels = 0;  // width * height as stored
+};
+
+// Like ProbeSize, with the format and the EXIF orientation.
+absl::StatusOr<ImageHeader> ProbeHeader(std::string_view bytes);
+
 struct PrepareOptions {
   // Largest width * height (as stored) accepted; checked from the header before any pixel is
   // decoded, so decompression bombs are refused cheaply. <= 0: no limit.

@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "service/server/reactors.h"
+#include "service/server/upload_reactor.h"
+#include "service/vision/file_id.h"
 #include "service/vision/caption_task.h"
 #include "service/vision/spatial_task.h"
 
@@ -61,7 +63,13 @@ VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemin
       open_policy_(std::make_shared<const CallerPolicy>(CallerPolicy{{}, options_})),
       gate_(std::move(gate)),
       cpu_(cpu_threads),
-      calls_(calls) {}
+      calls_(calls),
+      hashes_(options_.file_hash_ttl),
+      files_{.gemini = gemini_.get(),
+             .cpu = &cpu_,
+             .timers = &timers_,
+             .hashes = &hashes_,
+             .options = &options_} {}
 
 absl::StatusOr<Admission> VisionServiceImpl::Admit(grpc::CallbackServerContext* context) {
   if (gate_ == nullptr) return Admission{std::string(), open_policy_, {}};
@@ -82,7 +90,7 @@ grpc::ServerWriteReactor<v1::CaptionResponse>* VisionServiceImpl::Caption(
         return vision::StartCaption(*gemini_, admission->policy->vision, TakeRequest(request),
                                     CallDeadline(context),
                                     HoldPermit(std::move(callbacks), std::move(admission->permit)),
-                                    calls_.Find(context));
+                                    calls_.Find(context), &files_);
       });
 }
 
@@ -95,7 +103,7 @@ grpc::ServerWriteReactor<v1::DetectResponse>* VisionServiceImpl::Detect(
         return vision::StartDetect(*gemini_, cpu_, admission->policy->vision, TakeRequest(request),
                                    CallDeadline(context),
                                    HoldPermit(std::move(callbacks), std::move(admission->permit)),
-                                   calls_.Find(context));
+                                   calls_.Find(context), &files_);
       });
 }
 
@@ -108,7 +116,7 @@ grpc::ServerWriteReactor<v1::SegmentResponse>* VisionServiceImpl::Segment(
         return vision::StartSegment(*gemini_, cpu_, admission->policy->vision, TakeRequest(request),
                                     CallDeadline(context),
                                     HoldPermit(std::move(callbacks), std::move(admission->permit)),
-                                    calls_.Find(context));
+                                    calls_.Find(context), &files_);
       });
 }
 
@@ -121,7 +129,57 @@ grpc::ServerUnaryReactor* VisionServiceImpl::CountTokens(grpc::CallbackServerCon
         if (!admission.ok()) return admission.status();
         return vision::StartCountTokens(
             *gemini_, admission->policy->vision, TakeRequest(request), CallDeadline(context),
-            HoldPermit(std::move(done), std::move(admission->permit)), calls_.Find(context));
+            HoldPermit(std::move(done), std::move(admission->permit)), calls_.Find(context), &files_);
+      });
+}
+
+grpc::ServerReadReactor<v1::UploadRequest>* VisionServiceImpl::Upload(
+    grpc::CallbackServerContext* context, v1::File* response) {
+  absl::StatusOr<Admission> admission = Admit(context);
+  if (!admission.ok()) return new UploadReactor(admission.status(), response);
+  // The caller's owner tag goes into the file id ("" while authentication is off).
+  return new UploadReactor(files_, CallDeadline(context),
+                           vision::OwnerTagOf(admission->caller), response,
+                           std::move(admission->permit));
+}
+
+grpc::ServerUnaryReactor* VisionServiceImpl::GetFile(grpc::CallbackServerContext* context,
+                                                     const v1::GetFileRequest* request,
+                                                     v1::File* response) {
+  absl::StatusOr<Admission> admission = Admit(context);
+  return new UnaryReactor<v1::File>(response, [&](UnaryReactor<v1::File>::Done done) -> StartedCall {
+    if (!admission.ok()) return admission.status();
+    return vision::StartGetFile(files_, *request, CallDeadline(context),
+                                HoldPermit(std::move(done), std::move(admission->permit)));
+  });
+}
+
+grpc::ServerUnaryReactor* VisionServiceImpl::ListFiles(grpc::CallbackServerContext* context,
+                                                       const v1::ListFilesRequest* request,
+                                                       v1::ListFilesResponse* response) {
+  absl::StatusOr<Admission> admission = Admit(context);
+  return new UnaryReactor<v1::ListFilesResponse>(
+      response, [&](UnaryReactor<v1::ListFilesResponse>::Done done) -> StartedCall {
+        if (!admission.ok()) return admission.status();
+        return vision::StartListFiles(files_, *request, CallDeadline(context),
+                                      HoldPermit(std::move(done), std::move(admission->permit)));
+      });
+}
+
+grpc::ServerUnaryReactor* VisionServiceImpl::DeleteFile(grpc::CallbackServerContext* context,
+                                                        const v1::DeleteFileRequest* request,
+                                                        google::protobuf::Empty* response) {
+  absl::StatusOr<Admission> admission = Admit(context);
+  return new UnaryReactor<google::protobuf::Empty>(
+      response, [&](UnaryReactor<google::protobuf::Empty>::Done done) -> StartedCall {
+        if (!admission.ok()) return admission.status();
+        return vision::StartDeleteFile(
+            files_, *request, CallDeadline(context),
+            [done = HoldPermit(std::move(done), std::move(admission->permit))](
+                absl::Status status) mutable {
+              if (!status.ok()) return done(std::move(status));
+              done(google::protobuf::Empty());
+            });
       });
 }
 

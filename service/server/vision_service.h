@@ -6,6 +6,8 @@
 
 #include "service/common/thread_pool.h"
 #include "service/server/caller_gate.h"
+#include "service/common/timer_queue.h"
+#include "service/vision/file_service.h"
 #include "service/gemini/gemini_client.h"
 #include "service/server/telemetry_interceptor.h"
 #include "service/vision/vision_options.h"
@@ -37,6 +39,21 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
                                         const ::vision::v1::CountTokensRequest* request,
                                         ::vision::v1::CountTokensResponse* response) override;
 
+  grpc::ServerReadReactor<::vision::v1::UploadRequest>* Upload(
+      grpc::CallbackServerContext* context, ::vision::v1::File* response) override;
+
+  grpc::ServerUnaryReactor* GetFile(grpc::CallbackServerContext* context,
+                                    const ::vision::v1::GetFileRequest* request,
+                                    ::vision::v1::File* response) override;
+
+  grpc::ServerUnaryReactor* ListFiles(grpc::CallbackServerContext* context,
+                                      const ::vision::v1::ListFilesRequest* request,
+                                      ::vision::v1::ListFilesResponse* response) override;
+
+  grpc::ServerUnaryReactor* DeleteFile(grpc::CallbackServerContext* context,
+                                       const ::vision::v1::DeleteFileRequest* request,
+                                       google::protobuf::Empty* response) override;
+
  private:
   // The caller of `context` and its policy and permit, or why the call may not go ahead.
   absl::StatusOr<Admission> Admit(grpc::CallbackServerContext* context);
@@ -47,6 +64,9 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   std::shared_ptr<CallerGate> gate_;
   ThreadPool cpu_;
   const CallRegistry& calls_;
+  TimerQueue timers_;
+  vision::FileHashCache hashes_;
+  vision::FilesContext files_;
 };
 
 }  // namespace vision_gateway::server

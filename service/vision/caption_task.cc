@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "service/vision/cost_guard.h"
+#include "service/vision/file_parts.h"
 #include "service/vision/image_parts.h"
 #include "service/vision/model_options.h"
 #include "service/vision/token_estimate.h"
@@ -82,6 +83,37 @@ class CaptionStream {
   bool finished_ = false;
 };
 
+// Starts `start` with the parts made ready (file_parts.h), or at once when nothing needs it.
+absl::StatusOr<std::shared_ptr<gemini::PendingCall>> WithResolvedParts(
+    const FilesContext* files, gemini::Content content, absl::Time deadline,
+    absl::AnyInvocable<std::shared_ptr<gemini::PendingCall>(gemini::Content)> start,
+    absl::AnyInvocable<void(absl::Status)> fail) {
+  if (files == nullptr) {
+    for (const gemini::Part& part : content.parts) {
+      if (part.file_data) {
+        return absl::InvalidArgumentError("file references are not available here");
+      }
+    }
+    return start(std::move(content));
+  }
+  if (!NeedsResolving(content.parts, *files->options)) return start(std::move(content));
+  auto call = std::make_shared<StagedCall>();
+  std::string role = content.role;
+  ResolveParts(*files, std::move(content.parts), deadline, call,
+               [call, role = std::move(role), start = std::move(start), fail = std::move(fail)](
+                   absl::StatusOr<std::vector<gemini::Part>> parts) mutable {
+                 if (!parts.ok()) {
+                   call->Clear();
+                   return fail(parts.status());
+                 }
+                 gemini::Content ready;
+                 ready.role = std::move(role);
+                 ready.parts = *std::move(parts);
+                 call->SetStage(start(std::move(ready)));
+               });
+  return call;
+}
+
 }  // namespace
 
 absl::StatusOr<gemini::Content> BuildCaptionContent(v1::CaptionRequest& request,
@@ -92,7 +124,7 @@ absl::StatusOr<gemini::Content> BuildCaptionContent(v1::CaptionRequest& request,
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
     gemini::GeminiClient& gemini, const VisionOptions& options, v1::CaptionRequest request,
     absl::Time deadline, TaskCallbacks<v1::CaptionResponse> callbacks,
-    std::shared_ptr<telemetry::CallRecord> record) {
+    std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files) {
   auto model = ResolveModel(request.options(), options.default_model);
   if (!model.ok()) return model.status();
   if (absl::Status s = CheckModelAllowed(*model, options.cost); !s.ok()) return s;
@@ -102,27 +134,32 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
   auto content = BuildCaptionContent(request, options);
   if (!content.ok()) return content.status();
 
-  gemini::GenerateContentRequest upstream;
-  upstream.contents.push_back(*std::move(content));
-  upstream.generation_config = *std::move(config);
-
   auto stream = std::make_shared<CaptionStream>(std::move(callbacks));
-  gemini::StreamObserver observer{
-      .on_chunk = [stream](gemini::GenerateContentResponse chunk) {
-        stream->OnChunk(std::move(chunk));
+  return WithResolvedParts(
+      files, *std::move(content), deadline,
+      [&gemini, model = *model, config = *std::move(config), deadline, stream,
+       record = std::move(record)](gemini::Content ready) mutable {
+        gemini::GenerateContentRequest upstream;
+        upstream.contents.push_back(std::move(ready));
+        upstream.generation_config = std::move(config);
+        gemini::StreamObserver observer{
+            .on_chunk = [stream](gemini::GenerateContentResponse chunk) {
+              stream->OnChunk(std::move(chunk));
+            },
+            .on_done = [stream](absl::Status status) { stream->OnDone(std::move(status)); },
+        };
+        return gemini.StreamGenerateContent(
+            model, std::move(upstream),
+            gemini::CallOptions{.deadline = deadline, .record = std::move(record)},
+            std::move(observer));
       },
-      .on_done = [stream](absl::Status status) { stream->OnDone(std::move(status)); },
-  };
-  return gemini.StreamGenerateContent(*model, std::move(upstream),
-                                      gemini::CallOptions{.deadline = deadline,
-                                                          .record = std::move(record)},
-                                      std::move(observer));
+      [stream](absl::Status status) { stream->OnDone(std::move(status)); });
 }
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
     gemini::GeminiClient& gemini, const VisionOptions& options, v1::CountTokensRequest request,
     absl::Time deadline, absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done,
-    std::shared_ptr<telemetry::CallRecord> record) {
+    std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files) {
   auto model = ResolveModel(request.options(), options.default_model);
   if (!model.ok()) return model.status();
   if (absl::Status s = CheckModelAllowed(*model, options.cost); !s.ok()) return s;
@@ -134,22 +171,26 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
   auto content = BuildContent(*request.mutable_images(), request.prompt(), options);
   if (!content.ok()) return content.status();
 
-  gemini::CountTokensRequest upstream;
-  upstream.contents.push_back(*std::move(content));
-  return gemini.CountTokens(
-      *model, std::move(upstream),
-      gemini::CallOptions{.deadline = deadline, .record = std::move(record)},
-      [image_tokens, done = std::move(done)](
-          absl::StatusOr<gemini::CountTokensResponse> result) mutable {
-        if (!result.ok()) {
-          done(ForCaller(result.status()));
-          return;
-        }
-        v1::CountTokensResponse out;
-        out.set_total_tokens(result->total_tokens);
-        out.set_estimated_image_tokens(static_cast<int32_t>(image_tokens));
-        done(std::move(out));
-      });
+  auto shared_done = std::make_shared<
+      absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)>>(std::move(done));
+  return WithResolvedParts(
+      files, *std::move(content), deadline,
+      [&gemini, model = *model, deadline, image_tokens, shared_done,
+       record = std::move(record)](gemini::Content ready) mutable {
+        gemini::CountTokensRequest upstream;
+        upstream.contents.push_back(std::move(ready));
+        return gemini.CountTokens(
+            model, std::move(upstream),
+            gemini::CallOptions{.deadline = deadline, .record = std::move(record)},
+            [image_tokens, shared_done](absl::StatusOr<gemini::CountTokensResponse> result) {
+              if (!result.ok()) return (*shared_done)(ForCaller(result.status()));
+              v1::CountTokensResponse out;
+              out.set_total_tokens(result->total_tokens);
+              out.set_estimated_image_tokens(static_cast<int32_t>(image_tokens));
+              (*shared_done)(std::move(out));
+            });
+      },
+      [shared_done](absl::Status status) { (*shared_done)(std::move(status)); });
 }
 
 }  // namespace vision_gateway::vision

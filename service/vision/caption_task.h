@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "service/gemini/gemini_client.h"
 #include "service/telemetry/call_record.h"
+#include "service/vision/file_service.h"
 #include "service/vision/vision_options.h"
 #include "service/vision/v1.h"
 
@@ -36,17 +37,21 @@ absl::StatusOr<gemini::Content> BuildCaptionContent(v1::CaptionRequest& request,
 // no callback runs. Each upstream chunk's answer text becomes one CaptionResponse; the response of
 // the chunk that carries finishReason also carries usage, finish_reason and model_version (a
 // blocked prompt ends with finish_reason "PROMPT_BLOCKED:<reason>").
+//
+// With `files` (the server always passes it), file references are checked and waited for, and
+// inline images over the request limit go to the Files API first (file_parts.h). Without it, a
+// file reference is INVALID_ARGUMENT.
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
     gemini::GeminiClient& gemini, const VisionOptions& options, v1::CaptionRequest request,
     absl::Time deadline, TaskCallbacks<v1::CaptionResponse> callbacks,
-    std::shared_ptr<telemetry::CallRecord> record = nullptr);
+    std::shared_ptr<telemetry::CallRecord> record = nullptr, const FilesContext* files = nullptr);
 
 // Counts tokens of the Caption request these images and prompt make, plus the gateway's own
 // estimate for the images.
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
     gemini::GeminiClient& gemini, const VisionOptions& options, v1::CountTokensRequest request,
     absl::Time deadline, absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done,
-    std::shared_ptr<telemetry::CallRecord> record = nullptr);
+    std::shared_ptr<telemetry::CallRecord> record = nullptr, const FilesContext* files = nullptr);
 
 }  // namespace vision_gateway::vision
 

@@ -8,32 +8,12 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "service/image/image_probe.h"
+#include "service/vision/file_id.h"
+#include "service/vision/file_parts.h"
+#include "service/vision/file_service.h"
 #include "service/vision/token_estimate.h"
 
 namespace vision_gateway::vision {
-namespace {
-
-bool IsFileIdChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-}
-
-}  // namespace
-
-absl::StatusOr<std::string> FileUri(const std::string& file, const VisionOptions& options) {
-  if (absl::StartsWith(file, "https://") || absl::StartsWith(file, "http://")) {
-    if (file.size() > 2048) return absl::InvalidArgumentError("file: URI too long");
-    return file;
-  }
-  absl::string_view id = file;
-  if (!absl::ConsumePrefix(&id, "files/") || id.empty() || id.size() > 40 ||
-      !std::all_of(id.begin(), id.end(), IsFileIdChar)) {
-    return absl::InvalidArgumentError(
-        "file: must be \"files/<id>\" as returned by Upload (id: lowercase letters, digits, '-'; "
-        "at most 40) or a Gemini file URI");
-  }
-  return absl::StrCat(options.files_base_uri, "/files/", id);
-}
-
 absl::StatusOr<gemini::Part> ToImagePart(v1::Image& image, const std::string& field,
                                          const VisionOptions& options) {
   gemini::Part part;
@@ -50,12 +30,9 @@ absl::StatusOr<gemini::Part> ToImagePart(v1::Image& image, const std::string& fi
       return part;
     }
     case v1::Image::kFile: {
-      auto uri = FileUri(image.file(), options);
-      if (!uri.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(field, ".", uri.status().message()));
-      }
-      part.file_data = gemini::FileData{.mime_type = image.mime_type(), .file_uri = *uri};
-      return part;
+      auto name = FileNameOf(image.file(), absl::StrCat(field, ".file"), options);
+      if (!name.ok()) return name.status();
+      return FileReferencePart(*name);
     }
     default:
       return absl::InvalidArgumentError(
@@ -64,6 +41,12 @@ absl::StatusOr<gemini::Part> ToImagePart(v1::Image& image, const std::string& fi
 }
 
 int64_t EstimateImageTokensOf(const v1::Image& image) {
+  if (image.source_case() == v1::Image::kFile) {
+    // The gateway's own file ids carry the size.
+    const FileIdInfo info = DecodeFileId(image.file().substr(image.file().rfind('/') + 1));
+    if (info.width > 0) return EstimateImageTokens(info.width, info.height);
+    return kTokensPerTile;
+  }
   if (image.source_case() != v1::Image::kContent) return kTokensPerTile;
   auto size = image::ProbeSize(image.content());
   if (!size.ok()) return kTokensPerTile;

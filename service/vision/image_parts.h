@@ -14,16 +14,15 @@ namespace vision_gateway::vision {
 
 // Builds the part for `image` (field path `field` names it in errors, e.g. "images[2]").
 // Inline bytes are moved out of the request, not copied; their type is sniffed (the caller's
-// mime_type is only a hint). A file reference becomes fileData with a Gemini file URI.
+// mime_type is only a hint). A file reference ("files/<id>" or this gateway's Gemini file URI;
+// nothing else) becomes a pending fileData part (file_parts.h) that ResolveParts completes.
 absl::StatusOr<gemini::Part> ToImagePart(v1::Image& image, const std::string& field,
                                          const VisionOptions& options);
 
 // The gateway's token estimate for one image (token_estimate.h): from the upright size of inline
-// bytes; 258 for a file reference or bytes whose size cannot be read.
+// bytes or the size in a gateway file id; 258 for other file references or bytes whose size
+// cannot be read.
 int64_t EstimateImageTokensOf(const v1::Image& image);
-
-// The Gemini file URI for "files/abc" (or a full https URI, passed through).
-absl::StatusOr<std::string> FileUri(const std::string& file, const VisionOptions& options);
 
 }  // namespace vision_gateway::vision
 

@@ -18,7 +18,9 @@
 #include "service/image/image_probe.h"
 #include "service/image/mask_codec.h"
 #include "service/image/polygon.h"
+#include "service/vision/file_id.h"
 #include "service/vision/geometry.h"
+#include "service/vision/upload_task.h"
 #include "service/vision/json_array_parser.h"
 #include "service/vision/cost_guard.h"
 #include "service/vision/model_options.h"
@@ -50,7 +52,9 @@ struct SpatialParams {
   double threshold = kDefaultMaskThreshold;
   int max_dimension = 0;
   int64_t max_pixels = 0;
-  std::string files_base_uri;
+  std::string file_name;  // "files/<id>" when the image is a file reference
+  const FilesContext* files = nullptr;
+  int64_t max_inline_bytes = 0;
   gemini::GenerateContentRequest upstream;  // everything but the image part
 };
 
@@ -98,16 +102,21 @@ std::string ResponseSchema(bool segment, int max_objects) {
 // Checks what can be checked without touching the image, and builds the upstream request.
 template <typename Request>
 absl::StatusOr<SpatialParams> Validate(const Request& request, bool segment,
-                                       const VisionOptions& options) {
+                                       const VisionOptions& options, const FilesContext* files) {
   SpatialParams params;
   params.segment = segment;
+  params.files = files;
+  params.max_inline_bytes = options.max_inline_request_bytes;
   if (!request.has_image() || request.image().source_case() == v1::Image::SOURCE_NOT_SET) {
-    return absl::InvalidArgumentError("image: required (set image.content)");
+    return absl::InvalidArgumentError("image: required (set image.content or image.file)");
   }
   if (request.image().source_case() == v1::Image::kFile) {
-    return absl::InvalidArgumentError(
-        "image.file: Detect and Segment need the image bytes to map boxes to pixels; send "
-        "image.content");
+    if (files == nullptr) {
+      return absl::InvalidArgumentError("image.file: file references are not available here");
+    }
+    auto name = FileNameOf(request.image().file(), "image.file", options);
+    if (!name.ok()) return name.status();
+    params.file_name = *std::move(name);
   }
   if (request.prompt().size() > kMaxPromptBytes) {
     return absl::InvalidArgumentError(absl::StrCat("prompt: at most ", kMaxPromptBytes, " bytes"));
@@ -195,9 +204,59 @@ class SpatialCall final : public gemini::PendingCall,
         std::string(image::MimeTypeOf(prepared->source_format)));
     callbacks_.on_response(std::move(info));
 
+    if (params_.files != nullptr && params_.max_inline_bytes > 0 &&
+        static_cast<int64_t>(prepared->bytes.size()) > params_.max_inline_bytes) {
+      // Over the inline limit: through the Files API (reusing a file with the same bytes).
+      auto self = this->shared_from_this();
+      UploadBytes(*params_.files, std::move(prepared->bytes), prepared->mime_type,
+                  prepared->sent_width, prepared->sent_height, deadline_, pre_,
+                  [self](absl::StatusOr<gemini::File> file) {
+                    if (!file.ok()) {
+                      self->pre_->Clear();
+                      return self->callbacks_.on_done(file.status());
+                    }
+                    gemini::Part part;
+                    part.file_data =
+                        gemini::FileData{.mime_type = file->mime_type, .file_uri = file->uri};
+                    self->StartStream(std::move(part));
+                  });
+      return;
+    }
     gemini::Part image_part;
     image_part.inline_data =
         gemini::Blob{.mime_type = prepared->mime_type, .data = std::move(prepared->bytes)};
+    StartStream(std::move(image_part));
+  }
+
+  // A file reference: the size comes from the gateway's file id (unknown for other files).
+  void RunFile() {
+    const FileIdInfo id = DecodeFileId(params_.file_name);
+    width_ = id.width;
+    height_ = id.height;
+    auto self = this->shared_from_this();
+    AwaitActiveFile(*params_.files, params_.file_name, deadline_, pre_,
+                    [self](absl::StatusOr<gemini::File> file) {
+                      if (!file.ok()) {
+                      self->pre_->Clear();
+                      return self->callbacks_.on_done(file.status());
+                    }
+                      Response info;
+                      v1::ImageInfo* image_info = info.mutable_image_info();
+                      image_info->set_width(self->width_);
+                      image_info->set_height(self->height_);
+                      image_info->set_mime_type(file->mime_type);
+                      image_info->set_size_unknown(self->width_ == 0);
+                      self->callbacks_.on_response(std::move(info));
+                      gemini::Part part;
+                      part.file_data =
+                          gemini::FileData{.mime_type = file->mime_type, .file_uri = file->uri};
+                      self->StartStream(std::move(part));
+                    });
+  }
+
+ private:
+  void StartStream(gemini::Part image_part) {
+    pre_->Clear();
     auto& parts = params_.upstream.contents.front().parts;
     parts.insert(parts.begin(), std::move(image_part));
 
@@ -221,6 +280,8 @@ class SpatialCall final : public gemini::PendingCall,
     if (cancel) upstream->Cancel();
   }
 
+
+ public:
   void Cancel() override {
     std::shared_ptr<gemini::PendingCall> upstream;
     {
@@ -228,6 +289,7 @@ class SpatialCall final : public gemini::PendingCall,
       cancelled_ = true;
       upstream = upstream_;
     }
+    pre_->Cancel();
     if (upstream) upstream->Cancel();
   }
 
@@ -305,6 +367,22 @@ class SpatialCall final : public gemini::PendingCall,
     if (emitted_ >= params_.max_objects) return Drop(telemetry::DropReason::kOverLimit);
     const std::optional<NormBox> norm = NormalizeBox(item->box_2d);
     if (!norm) return Drop(telemetry::DropReason::kInvalidBox);
+    if (width_ == 0 || height_ == 0) {
+      // A file of unknown size: the label and the normalized box only (no pixel geometry).
+      if (norm->x_max <= norm->x_min || norm->y_max <= norm->y_min) {
+        return Drop(telemetry::DropReason::kEmptyBox);
+      }
+      Response response;
+      if constexpr (kIsSegment<Response>) {
+        FillNormalized(*item, *norm, *response.mutable_mask());
+      } else {
+        FillNormalized(*item, *norm, *response.mutable_detection());
+      }
+      ++emitted_;
+      if (record_) record_->AddObjects(1);
+      callbacks_.on_response(std::move(response));
+      return;
+    }
     const PixelBox box = ToPixelBox(*norm, width_, height_);
     if (box.x_max <= box.x_min || box.y_max <= box.y_min) {
       return Drop(telemetry::DropReason::kEmptyBox);
@@ -325,6 +403,17 @@ class SpatialCall final : public gemini::PendingCall,
   void Drop(telemetry::DropReason reason) {
     ++dropped_;
     if (record_) record_->AddDropped(reason);
+  }
+
+  template <typename Object>
+  void FillNormalized(const SpatialItem& item, const NormBox& norm, Object& object) {
+    object.set_index(emitted_);
+    object.set_label(item.label);
+    v1::NormalizedBox* normalized = object.mutable_normalized_box();
+    normalized->set_y_min(norm.y_min);
+    normalized->set_x_min(norm.x_min);
+    normalized->set_y_max(norm.y_max);
+    normalized->set_x_max(norm.x_max);
   }
 
   template <typename Object>
@@ -375,6 +464,8 @@ class SpatialCall final : public gemini::PendingCall,
   const absl::Time deadline_;
   TaskCallbacks<Response> callbacks_;
 
+  // The steps before the model call (file checks, an upload of oversized bytes).
+  const std::shared_ptr<StagedCall> pre_ = std::make_shared<StagedCall>();
   absl::Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<gemini::PendingCall> upstream_ ABSL_GUARDED_BY(mu_);
@@ -399,12 +490,17 @@ template <typename Response, typename Request>
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSpatial(
     gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
     Request request, absl::Time deadline, TaskCallbacks<Response> callbacks, double threshold,
-    std::shared_ptr<telemetry::CallRecord> record) {
-  auto params = Validate(request, kIsSegment<Response>, options);
+    std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files) {
+  auto params = Validate(request, kIsSegment<Response>, options, files);
   if (!params.ok()) return params.status();
   params->threshold = threshold;
+  const bool is_file = !params->file_name.empty();
   auto call = std::make_shared<SpatialCall<Response>>(gemini, *std::move(params), deadline,
                                                       std::move(callbacks), std::move(record));
+  if (is_file) {
+    call->RunFile();
+    return call;
+  }
   cpu.Schedule([call, bytes = std::move(*request.mutable_image()->mutable_content())]() mutable {
     call->Run(std::move(bytes));
   });
@@ -416,22 +512,24 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSpatial(
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDetect(
     gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
     v1::DetectRequest request, absl::Time deadline, TaskCallbacks<v1::DetectResponse> callbacks,
-    std::shared_ptr<telemetry::CallRecord> record) {
+    std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files) {
   return StartSpatial(gemini, cpu, options, std::move(request), deadline, std::move(callbacks),
-                      kDefaultMaskThreshold, std::move(record));
+                      kDefaultMaskThreshold, std::move(record), files);
 }
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSegment(
     gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
     v1::SegmentRequest request, absl::Time deadline,
-    TaskCallbacks<v1::SegmentResponse> callbacks, std::shared_ptr<telemetry::CallRecord> record) {
+    TaskCallbacks<v1::SegmentResponse> callbacks, std::shared_ptr<telemetry::CallRecord> record,
+    const FilesContext* files) {
   const float threshold = request.threshold();
   if (std::isnan(threshold) || threshold < 0.0f || threshold > 1.0f ||
       (threshold == 0.0f && std::signbit(threshold))) {
     return absl::InvalidArgumentError("threshold: must be in (0, 1]; 0 means the default 0.5");
   }
   return StartSpatial(gemini, cpu, options, std::move(request), deadline, std::move(callbacks),
-                      threshold == 0.0f ? kDefaultMaskThreshold : threshold, std::move(record));
+                      threshold == 0.0f ? kDefaultMaskThreshold : threshold, std::move(record),
+                      files);
 }
 
 }  // namespace vision_gateway::vision

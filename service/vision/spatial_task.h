@@ -15,6 +15,7 @@
 #include "service/common/thread_pool.h"
 #include "service/gemini/gemini_client.h"
 #include "service/vision/caption_task.h"
+#include "service/vision/file_service.h"
 #include "service/vision/v1.h"
 #include "service/vision/vision_options.h"
 
@@ -28,17 +29,21 @@ inline constexpr float kDefaultMaskThreshold = 0.5f;
 //
 // Validates the request at once (errors: nothing starts, no callback runs), then prepares the
 // image on `cpu` (sniff, pixel limit, EXIF orientation, downscale) and streams from Gemini.
+// With `files`, image.file is accepted: the size comes from the gateway's file id (ImageInfo says
+// size_unknown for other files, whose objects then carry normalized boxes only), the file is
+// waited for while PROCESSING (file_service.h), and max_dimension does not apply. Prepared bytes
+// over max_inline_request_bytes go through the Files API.
 // Errors after the start arrive through on_done: INVALID_ARGUMENT for a bad image, INTERNAL with
 // ErrorInfo MODEL_OUTPUT_INVALID when the model's answer holds no JSON array, upstream errors.
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDetect(
     gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
     v1::DetectRequest request, absl::Time deadline, TaskCallbacks<v1::DetectResponse> callbacks,
-    std::shared_ptr<telemetry::CallRecord> record = nullptr);
+    std::shared_ptr<telemetry::CallRecord> record = nullptr, const FilesContext* files = nullptr);
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSegment(
     gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
     v1::SegmentRequest request, absl::Time deadline, TaskCallbacks<v1::SegmentResponse> callbacks,
-    std::shared_ptr<telemetry::CallRecord> record = nullptr);
+    std::shared_ptr<telemetry::CallRecord> record = nullptr, const FilesContext* files = nullptr);
 
 }  // namespace vision_gateway::vision
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "service/vision/cost_guard.h"
+#include "absl/time/time.h"
 
 namespace vision_gateway::vision {
 
@@ -22,6 +23,16 @@ struct VisionOptions {
   int default_max_dimension = 0;
   // Allowed models and per-request spending caps (server flags, per-caller overrides).
   CostLimits cost;
+  // Inline images of a request that add up to more than this are uploaded to the Files API and
+  // referenced instead (identical bytes reuse one file through their SHA-256). 0: never.
+  int64_t max_inline_request_bytes = int64_t{20} << 20;
+  // How long the gateway trusts what it learnt about which file holds which SHA-256.
+  absl::Duration file_hash_ttl = absl::Seconds(30);
+  // Largest Upload accepted (Gemini's per-file limit is 2 GB).
+  int64_t max_upload_bytes = int64_t{2} << 30;
+  // An uploaded image whose EXIF orientation is not 1 is turned upright before it goes to
+  // Gemini, which needs it whole in memory: larger ones are refused (INVALID_ARGUMENT).
+  int64_t max_reorient_upload_bytes = int64_t{64} << 20;
 };
 
 }  // namespace vision_gateway::vision

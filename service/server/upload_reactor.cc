@@ -1,0 +1,109 @@
+#include "service/server/upload_reactor.h"
+
+#include <utility>
+
+#include "service/server/status_conversion.h"
+
+namespace vision_gateway::server {
+
+UploadReactor::UploadReactor(const vision::FilesContext& files, absl::Time deadline,
+                             std::string owner_tag, ::vision::v1::File* response,
+                             CallerLimiter::Permit permit)
+    : response_(response), permit_(std::move(permit)) {
+  std::shared_ptr<vision::UploadTask> task = vision::MakeUpload(
+      files, deadline, std::move(owner_tag),
+      vision::UploadCallbacks{
+          .read = [this] { Read(); },
+          .done = [this](absl::StatusOr<::vision::v1::File> r) { Complete(std::move(r)); },
+      });
+  {
+    absl::MutexLock lock(&mu_);
+    task_ = task;
+  }
+  task->Begin();
+}
+
+UploadReactor::UploadReactor(const absl::Status& status, ::vision::v1::File* response)
+    : response_(response) {
+  {
+    absl::MutexLock lock(&mu_);
+    finished_ = true;
+    task_done_ = true;
+  }
+  Finish(ToGrpcStatus(status));
+}
+
+void UploadReactor::Read() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    ++reads_starting_;
+  }
+  StartRead(&message_);
+  {
+    absl::MutexLock lock(&mu_);
+    --reads_starting_;
+  }
+  MaybeDelete();
+}
+
+void UploadReactor::OnReadDone(bool ok) {
+  std::shared_ptr<vision::UploadTask> task;
+  {
+    absl::MutexLock lock(&mu_);
+    task = task_;
+  }
+  if (task == nullptr) return;
+  if (ok) {
+    task->OnMessage(std::move(message_));
+  } else {
+    task->OnHalfClose();
+  }
+}
+
+void UploadReactor::OnCancel() {
+  std::shared_ptr<vision::UploadTask> task;
+  {
+    absl::MutexLock lock(&mu_);
+    task = task_;
+  }
+  if (task) task->Cancel();
+}
+
+void UploadReactor::Complete(absl::StatusOr<::vision::v1::File> result) {
+  grpc::Status status;
+  if (result.ok()) {
+    *response_ = *std::move(result);
+  } else {
+    status = ToGrpcStatus(result.status());
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    finished_ = true;
+    task_done_ = true;
+    task_.reset();  // the task holds this reactor's callbacks: break the cycle
+  }
+  { CallerLimiter::Permit release = std::move(permit_); }
+  Finish(status);
+  MaybeDelete();
+}
+
+void UploadReactor::OnDone() {
+  {
+    absl::MutexLock lock(&mu_);
+    reactor_done_ = true;
+  }
+  MaybeDelete();
+}
+
+void UploadReactor::MaybeDelete() {
+  bool destroy;
+  {
+    absl::MutexLock lock(&mu_);
+    destroy = reactor_done_ && task_done_ && reads_starting_ == 0 && !deleting_;
+    if (destroy) deleting_ = true;
+  }
+  if (destroy) delete this;
+}
+
+}  // namespace vision_gateway::server

@@ -1,0 +1,59 @@
+// The Upload RPC's reactor: a client stream fed to a vision::UploadTask one message at a time.
+//
+// Flow control: the reactor starts a read only when the task asks for one (UploadCallbacks::read),
+// so a client faster than Gemini is held back by gRPC flow control, and at most one message is
+// buffered here. Lifetime: deleted in OnDone, and only once the task has reported its result and
+// no read request is being issued. OnCancel (client gone, deadline) cancels the task, which
+// cancels the upstream session.
+#ifndef VISION_GATEWAY_SERVICE_SERVER_UPLOAD_REACTOR_H_
+#define VISION_GATEWAY_SERVICE_SERVER_UPLOAD_REACTOR_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "service/server/caller_limiter.h"
+#include "service/vision/upload_task.h"
+#include "vision/v1/vision.grpc.pb.h"
+
+namespace vision_gateway::server {
+
+class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadRequest> {
+ public:
+  // `permit` (the caller's concurrency slot) is held until the upload is over.
+  UploadReactor(const vision::FilesContext& files, absl::Time deadline, std::string owner_tag,
+                ::vision::v1::File* response, CallerLimiter::Permit permit = {});
+  // A call refused before it started (e.g. not admitted): finishes at once with `status`.
+  UploadReactor(const absl::Status& status, ::vision::v1::File* response);
+
+  void OnReadDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  void Read();
+  void Complete(absl::StatusOr<::vision::v1::File> result);
+  // Deletes this when gRPC and the task are both done and no Read() is running. Requires mu_
+  // released by the caller; touches nothing after deleting.
+  void MaybeDelete();
+
+  ::vision::v1::File* response_;
+  CallerLimiter::Permit permit_;
+  ::vision::v1::UploadRequest message_;  // the read in flight
+  std::shared_ptr<vision::UploadTask> task_;
+
+  absl::Mutex mu_;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;   // Finish called
+  bool task_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool reactor_done_ ABSL_GUARDED_BY(mu_) = false;
+  int reads_starting_ ABSL_GUARDED_BY(mu_) = 0;
+  bool deleting_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace vision_gateway::server
+
+#endif  // VISION_GATEWAY_SERVICE_SERVER_UPLOAD_REACTOR_H_

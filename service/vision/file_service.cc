@@ -1,0 +1,322 @@
+#include "service/vision/file_service.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "service/common/status_details.h"
+#include "service/vision/file_id.h"
+#include "service/vision/upstream_errors.h"
+
+namespace vision_gateway::vision {
+namespace {
+
+constexpr absl::Duration kFirstPoll = absl::Milliseconds(100);
+constexpr absl::Duration kMaxPoll = absl::Seconds(2);
+constexpr int kMaxPageSize = 100;
+constexpr char kCanonicalFilesPrefix[] = "https://generativelanguage.googleapis.com/v1beta/files/";
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return;
+  const int64_t nanos = absl::ToUnixNanos(t);
+  out->set_seconds(nanos / 1'000'000'000 - (nanos % 1'000'000'000 < 0 ? 1 : 0));
+  out->set_nanos(static_cast<int32_t>(((nanos % 1'000'000'000) + 1'000'000'000) % 1'000'000'000));
+}
+
+v1::File::State StateOf(const std::string& state) {
+  if (state == "PROCESSING") return v1::File::STATE_PROCESSING;
+  if (state == "ACTIVE") return v1::File::STATE_ACTIVE;
+  if (state == "FAILED") return v1::File::STATE_FAILED;
+  return v1::File::STATE_UNSPECIFIED;
+}
+
+// Polls one file until it leaves PROCESSING.
+class FilePoller : public std::enable_shared_from_this<FilePoller> {
+ public:
+  FilePoller(FilesContext context, std::string name, absl::Time deadline,
+             std::shared_ptr<StagedCall> call,
+             absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done)
+      : context_(context),
+        name_(std::move(name)),
+        deadline_(deadline),
+        call_(std::move(call)),
+        done_(std::move(done)) {}
+
+  void Get() {
+    if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
+    auto self = shared_from_this();
+    call_->SetStage(context_.gemini->GetFile(
+        name_, gemini::CallOptions{.deadline = deadline_},
+        [self](absl::StatusOr<gemini::File> file) { self->OnFile(std::move(file)); }));
+  }
+
+ private:
+  void OnFile(absl::StatusOr<gemini::File> file) {
+    if (!file.ok()) return Done(FileErrorForCaller(file.status(), name_));
+    if (file->state == "FAILED") {
+      return Done(WithErrorInfo(
+          absl::FailedPreconditionError(absl::StrCat(
+              "file ", name_, " failed processing at Gemini and cannot be used",
+              file->error_message.empty() ? "" : ": ", file->error_message.substr(0, 512))),
+          "FILE_FAILED", {{"file", name_}}));
+    }
+    if (file->state != "PROCESSING") return Done(*std::move(file));
+    const absl::Time next = absl::Now() + backoff_;
+    if (next >= deadline_) {
+      return Done(absl::DeadlineExceededError(absl::StrCat(
+          "file ", name_, " was still PROCESSING at Gemini when the deadline came")));
+    }
+    backoff_ = std::min(backoff_ * 2, kMaxPoll);
+    auto self = shared_from_this();
+    context_.timers->RunAt(next, [self] { self->Get(); });
+  }
+
+  void Done(absl::StatusOr<gemini::File> result) {
+    auto done = std::move(done_);
+    if (done) done(std::move(result));
+  }
+
+  const FilesContext context_;
+  const std::string name_;
+  const absl::Time deadline_;
+  std::shared_ptr<StagedCall> call_;
+  absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done_;
+  absl::Duration backoff_ = kFirstPoll;
+};
+
+// Walks Gemini's file list looking for an ACTIVE file with a given hash.
+class HashFinder : public std::enable_shared_from_this<HashFinder> {
+ public:
+  HashFinder(FilesContext context, std::string hex, absl::Time deadline,
+             std::shared_ptr<StagedCall> call,
+             absl::AnyInvocable<void(absl::StatusOr<std::optional<gemini::File>>)> done)
+      : context_(context),
+        hex_(std::move(hex)),
+        wire_hash_(gemini::Sha256HashFromHex(hex_)),
+        deadline_(deadline),
+        call_(std::move(call)),
+        done_(std::move(done)) {}
+
+  void Page(const std::string& token) {
+    if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
+    auto self = shared_from_this();
+    call_->SetStage(context_.gemini->ListFiles(
+        kMaxPageSize, token, gemini::CallOptions{.deadline = deadline_},
+        [self](absl::StatusOr<gemini::ListFilesResponse> page) { self->OnPage(std::move(page)); }));
+  }
+
+ private:
+  void OnPage(absl::StatusOr<gemini::ListFilesResponse> page) {
+    if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
+    if (!page.ok()) return Done(std::optional<gemini::File>());  // lookup failed: upload
+    for (gemini::File& file : page->files) {
+      if (file.state == "ACTIVE" && file.sha256_hash == wire_hash_) {
+        context_.hashes->Put(hex_, file);
+        return Done(std::optional<gemini::File>(std::move(file)));
+      }
+    }
+    if (page->next_page_token.empty() || ++pages_ >= kMaxDedupePages) {
+      return Done(std::optional<gemini::File>());
+    }
+    Page(page->next_page_token);
+  }
+
+  void Done(absl::StatusOr<std::optional<gemini::File>> result) {
+    auto done = std::move(done_);
+    if (done) done(std::move(result));
+  }
+
+  const FilesContext context_;
+  const std::string hex_;
+  const std::string wire_hash_;
+  const absl::Time deadline_;
+  std::shared_ptr<StagedCall> call_;
+  absl::AnyInvocable<void(absl::StatusOr<std::optional<gemini::File>>)> done_;
+  int pages_ = 0;
+};
+
+}  // namespace
+
+void StagedCall::SetStage(std::shared_ptr<gemini::PendingCall> stage) {
+  bool cancel;
+  {
+    absl::MutexLock lock(&mu_);
+    stage_ = stage;
+    cancel = cancelled_;
+  }
+  if (cancel && stage) stage->Cancel();
+}
+
+void StagedCall::Clear() {
+  std::shared_ptr<gemini::PendingCall> stage;
+  absl::MutexLock lock(&mu_);
+  stage.swap(stage_);
+}
+
+void StagedCall::Cancel() {
+  std::shared_ptr<gemini::PendingCall> stage;
+  {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    stage = stage_;
+  }
+  if (stage) stage->Cancel();
+}
+
+bool StagedCall::cancelled() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_;
+}
+
+std::optional<gemini::File> FileHashCache::Find(const std::string& sha256_hex) {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(sha256_hex);
+  if (it == entries_.end()) return std::nullopt;
+  if (it->second.expires <= absl::Now()) {
+    entries_.erase(it);
+    return std::nullopt;
+  }
+  return it->second.file;
+}
+
+void FileHashCache::Put(const std::string& sha256_hex, const gemini::File& file) {
+  if (ttl_ <= absl::ZeroDuration()) return;
+  absl::MutexLock lock(&mu_);
+  // Bounded: expired entries go first, then everything (a cache, not a store).
+  if (entries_.size() >= 10000) {
+    const absl::Time now = absl::Now();
+    absl::erase_if(entries_, [now](const auto& entry) { return entry.second.expires <= now; });
+    if (entries_.size() >= 10000) entries_.clear();
+  }
+  entries_[sha256_hex] = Entry{file, absl::Now() + ttl_};
+}
+
+void FileHashCache::Forget(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  absl::erase_if(entries_, [&name](const auto& entry) { return entry.second.file.name == name; });
+}
+
+v1::File ToV1File(const gemini::File& file) {
+  v1::File out;
+  out.set_name(file.name);
+  out.set_uri(file.uri);
+  out.set_display_name(file.display_name);
+  out.set_mime_type(file.mime_type);
+  out.set_size_bytes(file.size_bytes);
+  out.set_sha256(gemini::HexFromSha256Hash(file.sha256_hash));
+  out.set_state(StateOf(file.state));
+  SetTimestamp(file.create_time, out.mutable_create_time());
+  SetTimestamp(file.update_time, out.mutable_update_time());
+  SetTimestamp(file.expiration_time, out.mutable_expire_time());
+  if (file.state == "FAILED") out.set_error_message(file.error_message.substr(0, 1024));
+  const FileIdInfo info = DecodeFileId(file.name);
+  out.set_width(info.width);
+  out.set_height(info.height);
+  return out;
+}
+
+absl::StatusOr<std::string> FileNameOf(const std::string& reference, const std::string& field,
+                                       const VisionOptions& options) {
+  std::string_view rest = reference;
+  const std::string own_prefix = absl::StrCat(options.files_base_uri, "/");
+  if (rest.starts_with(own_prefix)) {
+    rest.remove_prefix(own_prefix.size());
+  } else if (rest.starts_with(kCanonicalFilesPrefix)) {
+    // The URI Gemini hands out for a file (also when the gateway talks to an emulator).
+    rest.remove_prefix(std::string_view(kCanonicalFilesPrefix).size() - 6);
+  }
+  std::string name(rest);
+  if (gemini::FileIdOf(name).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": must be \"files/<id>\" as returned by Upload (id: 1 to 40 lowercase letters, "
+               "digits or '-') or this gateway's Gemini file URI ",
+        own_prefix, "files/<id>; other URLs are not forwarded"));
+  }
+  return name;
+}
+
+absl::Status FileErrorForCaller(absl::Status upstream, const std::string& name) {
+  absl::Status status = ForCaller(std::move(upstream));
+  if (status.code() == absl::StatusCode::kNotFound ||
+      status.code() == absl::StatusCode::kPermissionDenied) {
+    return WithErrorInfo(
+        absl::NotFoundError(absl::StrCat(
+            "file ", name,
+            " not found at Gemini: it does not exist, belongs to another API key, or has expired "
+            "(files expire 48 hours after upload)")),
+        "FILE_NOT_FOUND", {{"file", name}});
+  }
+  return status;
+}
+
+void AwaitActiveFile(const FilesContext& context, const std::string& name, absl::Time deadline,
+                     std::shared_ptr<StagedCall> call,
+                     absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done) {
+  std::make_shared<FilePoller>(context, name, deadline, std::move(call), std::move(done))->Get();
+}
+
+void FindFileByHash(const FilesContext& context, const std::string& sha256_hex,
+                    absl::Time deadline, std::shared_ptr<StagedCall> call,
+                    absl::AnyInvocable<void(absl::StatusOr<std::optional<gemini::File>>)> done) {
+  if (std::optional<gemini::File> cached = context.hashes->Find(sha256_hex)) {
+    done(std::move(cached));
+    return;
+  }
+  std::make_shared<HashFinder>(context, sha256_hex, deadline, std::move(call), std::move(done))
+      ->Page("");
+}
+
+absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartGetFile(
+    const FilesContext& context, const v1::GetFileRequest& request, absl::Time deadline,
+    absl::AnyInvocable<void(absl::StatusOr<v1::File>)> done) {
+  auto name = FileNameOf(request.name(), "name", *context.options);
+  if (!name.ok()) return name.status();
+  return context.gemini->GetFile(
+      *name, gemini::CallOptions{.deadline = deadline},
+      [name = *name, done = std::move(done)](absl::StatusOr<gemini::File> file) mutable {
+        if (!file.ok()) return done(FileErrorForCaller(file.status(), name));
+        done(ToV1File(*file));
+      });
+}
+
+absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartListFiles(
+    const FilesContext& context, const v1::ListFilesRequest& request, absl::Time deadline,
+    absl::AnyInvocable<void(absl::StatusOr<v1::ListFilesResponse>)> done) {
+  if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: must be 0 (default 10) to ", kMaxPageSize));
+  }
+  if (request.page_token().size() > 1024) {
+    return absl::InvalidArgumentError("page_token: at most 1024 characters");
+  }
+  return context.gemini->ListFiles(
+      request.page_size() == 0 ? 10 : request.page_size(), request.page_token(),
+      gemini::CallOptions{.deadline = deadline},
+      [done = std::move(done)](absl::StatusOr<gemini::ListFilesResponse> page) mutable {
+        if (!page.ok()) return done(ForCaller(page.status()));
+        v1::ListFilesResponse out;
+        for (const gemini::File& file : page->files) *out.add_files() = ToV1File(file);
+        out.set_next_page_token(page->next_page_token);
+        done(std::move(out));
+      });
+}
+
+absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDeleteFile(
+    const FilesContext& context, const v1::DeleteFileRequest& request, absl::Time deadline,
+    absl::AnyInvocable<void(absl::Status)> done) {
+  auto name = FileNameOf(request.name(), "name", *context.options);
+  if (!name.ok()) return name.status();
+  FileHashCache* hashes = context.hashes;
+  return context.gemini->DeleteFile(
+      *name, gemini::CallOptions{.deadline = deadline},
+      [name = *name, hashes, done = std::move(done)](absl::Status status) mutable {
+        hashes->Forget(name);
+        if (!status.ok()) return done(FileErrorForCaller(std::move(status), name));
+        done(absl::OkStatus());
+      });
+}
+
+}  // namespace vision_gateway::vision

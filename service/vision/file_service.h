@@ -1,0 +1,117 @@
+// Files at Gemini as the vision layer sees them: the Files RPCs (get, list, delete), turning a
+// caller's file reference into a usable Gemini file (waiting while it is PROCESSING), and the
+// dedupe lookup by SHA-256 that Upload and the inline→file switch share.
+//
+// Errors a caller sees for a file (on top of upstream_errors.h):
+//   INVALID_ARGUMENT     the reference is neither "files/<id>" nor this key's Gemini file URI
+//   NOT_FOUND            Gemini answered 403 or 404: the file does not exist, belongs to another
+//                        key, or expired (files expire 48 h after upload); ErrorInfo FILE_NOT_FOUND
+//   FAILED_PRECONDITION  the file's processing FAILED; ErrorInfo FILE_FAILED
+//   DEADLINE_EXCEEDED    it was still PROCESSING when the caller's deadline came
+#ifndef VISION_GATEWAY_SERVICE_VISION_FILE_SERVICE_H_
+#define VISION_GATEWAY_SERVICE_VISION_FILE_SERVICE_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "service/common/thread_pool.h"
+#include "service/common/timer_queue.h"
+#include "service/gemini/gemini_client.h"
+#include "service/vision/v1.h"
+#include "service/vision/vision_options.h"
+
+namespace vision_gateway::vision {
+
+// A PendingCall made of consecutive upstream calls: Cancel() reaches whichever is current, and
+// a stage set after Cancel() is cancelled at once.
+class StagedCall final : public gemini::PendingCall {
+ public:
+  void SetStage(std::shared_ptr<gemini::PendingCall> stage);
+  // Drops the reference to the current stage (call when the task is over).
+  void Clear();
+  void Cancel() override;
+  bool cancelled() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::shared_ptr<gemini::PendingCall> stage_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Caches which ACTIVE file holds which SHA-256 (lowercase hex), for a short time. Gemini's file
+// list is the source of truth (any replica, after restarts); the cache only saves list calls.
+class FileHashCache {
+ public:
+  explicit FileHashCache(absl::Duration ttl) : ttl_(ttl) {}
+  std::optional<gemini::File> Find(const std::string& sha256_hex);
+  void Put(const std::string& sha256_hex, const gemini::File& file);
+  void Forget(const std::string& name);
+
+ private:
+  struct Entry {
+    gemini::File file;
+    absl::Time expires;
+  };
+  const absl::Duration ttl_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+// What the file-aware tasks need besides the Gemini client.
+struct FilesContext {
+  gemini::GeminiClient* gemini = nullptr;
+  ThreadPool* cpu = nullptr;
+  TimerQueue* timers = nullptr;
+  FileHashCache* hashes = nullptr;
+  const VisionOptions* options = nullptr;
+};
+
+// Gemini's File as the public contract shows it: sha256 as lowercase hex, the upright size from
+// the gateway's file id (0 when unknown).
+v1::File ToV1File(const gemini::File& file);
+
+// "files/<id>" for "files/<id>" or this gateway's Gemini file URI ({files_base_uri}/files/<id>);
+// INVALID_ARGUMENT for anything else (naming `field`).
+absl::StatusOr<std::string> FileNameOf(const std::string& reference, const std::string& field,
+                                       const VisionOptions& options);
+
+// A file error as the caller sees it (the table at the top of this file).
+absl::Status FileErrorForCaller(absl::Status upstream, const std::string& name);
+
+// Gets the file and, while it is PROCESSING, polls it again with backoff (100 ms doubling to 2 s)
+// until ACTIVE, FAILED or the deadline. `done` gets the ACTIVE file or a caller-facing error.
+void AwaitActiveFile(const FilesContext& context, const std::string& name, absl::Time deadline,
+                     std::shared_ptr<StagedCall> call,
+                     absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done);
+
+// The newest ACTIVE file whose content hash is `sha256_hex`, from the cache or Gemini's file list
+// (at most kMaxDedupePages pages of 100). nullopt when none; errors only for cancellation (a
+// failed lookup just means "upload it").
+void FindFileByHash(const FilesContext& context, const std::string& sha256_hex,
+                    absl::Time deadline, std::shared_ptr<StagedCall> call,
+                    absl::AnyInvocable<void(absl::StatusOr<std::optional<gemini::File>>)> done);
+inline constexpr int kMaxDedupePages = 20;
+
+// The Files RPCs.
+absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartGetFile(
+    const FilesContext& context, const v1::GetFileRequest& request, absl::Time deadline,
+    absl::AnyInvocable<void(absl::StatusOr<v1::File>)> done);
+absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartListFiles(
+    const FilesContext& context, const v1::ListFilesRequest& request, absl::Time deadline,
+    absl::AnyInvocable<void(absl::StatusOr<v1::ListFilesResponse>)> done);
+absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDeleteFile(
+    const FilesContext& context, const v1::DeleteFileRequest& request, absl::Time deadline,
+    absl::AnyInvocable<void(absl::Status)> done);
+
+}  // namespace vision_gateway::vision
+
+#endif  // VISION_GATEWAY_SERVICE_VISION_FILE_SERVICE_H_

@@ -1,0 +1,277 @@
+#include "service/vision/resumable_upload.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "service/common/log.h"
+
+namespace vision_gateway::vision {
+namespace {
+
+constexpr absl::Duration kFirstBackoff = absl::Milliseconds(50);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
+constexpr absl::Duration kCancelBound = absl::Seconds(5);
+
+}  // namespace
+
+bool IsTransientUploadError(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kAborted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+ResumableUpload::ResumableUpload(gemini::GeminiClient& gemini, TimerQueue& timers,
+                                 absl::Time deadline)
+    : gemini_(gemini), timers_(timers), deadline_(deadline) {}
+
+ResumableUpload::~ResumableUpload() = default;
+
+int64_t ResumableUpload::offset() const {
+  absl::MutexLock lock(&mu_);
+  return offset_;
+}
+
+int64_t ResumableUpload::granularity() const {
+  absl::MutexLock lock(&mu_);
+  return granularity_;
+}
+
+void ResumableUpload::SetCall(std::shared_ptr<gemini::PendingCall> call) {
+  bool cancel;
+  {
+    absl::MutexLock lock(&mu_);
+    call_ = call;
+    cancel = aborted_;
+  }
+  if (cancel && call) call->Cancel();
+}
+
+void ResumableUpload::Start(gemini::StartUploadRequest request,
+                            absl::AnyInvocable<void(absl::Status)> done) {
+  name_ = request.name;
+  total_size_ = request.size_bytes;
+  auto self = shared_from_this();
+  SetCall(gemini_.StartUpload(
+      std::move(request), gemini::CallOptions{.deadline = deadline_},
+      [self, done = std::move(done)](absl::StatusOr<gemini::UploadSession> session) mutable {
+        bool aborted;
+        {
+          absl::MutexLock lock(&self->mu_);
+          self->call_.reset();
+          aborted = self->aborted_;
+          if (session.ok() && !aborted) {
+            self->upload_url_ = session->upload_url;
+            self->granularity_ = session->chunk_granularity;
+          }
+        }
+        if (aborted && session.ok()) {
+          // The session opened after Abort: cancel it too.
+          self->gemini_.CancelUpload(session->upload_url,
+                                     gemini::CallOptions{.deadline = absl::Now() + kCancelBound},
+                                     [](absl::Status) {});
+        }
+        if (aborted) return done(absl::CancelledError("upload cancelled"));
+        done(session.status());
+      }));
+}
+
+void ResumableUpload::Send(std::string bytes, bool finalize,
+                           absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done) {
+  bytes_ = std::move(bytes);
+  finalize_ = finalize;
+  send_done_ = std::move(done);
+  {
+    absl::MutexLock lock(&mu_);
+    chunk_start_ = offset_;
+  }
+  SendFrom(chunk_start_);
+}
+
+void ResumableUpload::SendFrom(int64_t received) {
+  std::string url;
+  {
+    absl::MutexLock lock(&mu_);
+    url = upload_url_;
+  }
+  const int64_t skip = received - chunk_start_;
+  // A copy: bytes_ stays until Gemini confirmed them, to resume from.
+  std::string piece = skip == 0 ? bytes_ : bytes_.substr(static_cast<size_t>(skip));
+  auto self = shared_from_this();
+  SetCall(gemini_.UploadChunk(url, received, std::move(piece), finalize_,
+                              gemini::CallOptions{.deadline = deadline_},
+                              [self](absl::StatusOr<gemini::UploadStatus> status) {
+                                self->OnChunk(std::move(status));
+                              }));
+}
+
+void ResumableUpload::OnChunk(absl::StatusOr<gemini::UploadStatus> status) {
+  {
+    absl::MutexLock lock(&mu_);
+    call_.reset();
+    if (aborted_) {
+      status = absl::CancelledError("upload cancelled");
+    }
+  }
+  if (!status.ok()) {
+    if (status.status().code() != absl::StatusCode::kCancelled &&
+        IsTransientUploadError(status.status())) {
+      return Resume(status.status());
+    }
+    return Complete(status.status());
+  }
+  const int64_t end = chunk_start_ + static_cast<int64_t>(bytes_.size());
+  if (finalize_) {
+    if (status->status != "final" || !status->file.has_value()) {
+      return Complete(absl::InternalError(absl::StrCat(
+          "Gemini did not finalize the upload (status \"", status->status.substr(0, 32), "\")")));
+    }
+    if (status->file->size_bytes != end) {
+      return Complete(absl::DataLossError(absl::StrCat("Gemini stored ", status->file->size_bytes,
+                                                       " bytes of ", end)));
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      offset_ = end;
+      finalized_ = true;
+    }
+    return Complete(*std::move(status->file));
+  }
+  if (status->status != "active") {
+    return Complete(absl::InternalError(absl::StrCat("Gemini ended the upload session (status \"",
+                                                     status->status.substr(0, 32), "\")")));
+  }
+  if (status->size_received >= 0 && status->size_received != end) {
+    // Gemini holds fewer (or more) bytes than sent: resume from what it says.
+    return Resume(absl::UnavailableError(absl::StrCat("Gemini acknowledged ",
+                                                      status->size_received, " of ", end,
+                                                      " bytes")));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    offset_ = end;
+  }
+  Complete(gemini::File());
+}
+
+void ResumableUpload::Resume(absl::Status failure) {
+  const absl::Duration backoff =
+      std::min(kFirstBackoff * (int64_t{1} << std::min(resumes_, 10)), kMaxBackoff);
+  if (++resumes_ > kMaxResumes || absl::Now() + backoff >= deadline_) {
+    return Complete(absl::Status(
+        failure.code(), absl::StrCat("upload to Gemini failed after ", resumes_ - 1,
+                                     " resumes: ", failure.message())));
+  }
+  LogInfo("upload chunk at %d failed (%s); asking Gemini how much it holds", chunk_start_,
+          std::string(failure.message()).substr(0, 200));
+  auto self = shared_from_this();
+  timers_.RunAt(absl::Now() + backoff, [self, failure]() {
+    std::string url;
+    {
+      absl::MutexLock lock(&self->mu_);
+      if (self->aborted_) {
+        url.clear();
+      } else {
+        url = self->upload_url_;
+      }
+    }
+    if (url.empty()) return self->Complete(absl::CancelledError("upload cancelled"));
+    self->SetCall(self->gemini_.QueryUpload(
+        url, gemini::CallOptions{.deadline = self->deadline_},
+        [self, failure](absl::StatusOr<gemini::UploadStatus> status) {
+          self->OnQuery(failure, std::move(status));
+        }));
+  });
+}
+
+void ResumableUpload::OnQuery(absl::Status failure, absl::StatusOr<gemini::UploadStatus> status) {
+  {
+    absl::MutexLock lock(&mu_);
+    call_.reset();
+    if (aborted_) status = absl::CancelledError("upload cancelled");
+  }
+  if (!status.ok()) {
+    if (status.status().code() == absl::StatusCode::kCancelled) return Complete(status.status());
+    if (finalize_ && !name_.empty() && !IsTransientUploadError(status.status())) {
+      // The session is gone: the finalize may have worked and only its reply was lost. The file
+      // was named by the gateway, so read it back.
+      auto self = shared_from_this();
+      SetCall(gemini_.GetFile(
+          name_, gemini::CallOptions{.deadline = deadline_},
+          [self, failure](absl::StatusOr<gemini::File> file) {
+            {
+              absl::MutexLock lock(&self->mu_);
+              self->call_.reset();
+            }
+            const int64_t end = self->chunk_start_ + static_cast<int64_t>(self->bytes_.size());
+            if (file.ok() && file->size_bytes == end) {
+              {
+                absl::MutexLock lock(&self->mu_);
+                self->finalized_ = true;
+                self->offset_ = end;
+              }
+              return self->Complete(*std::move(file));
+            }
+            self->Complete(failure);
+          }));
+      return;
+    }
+    if (IsTransientUploadError(status.status())) return Resume(failure);
+    return Complete(failure);
+  }
+  if (status->status == "final" && status->file.has_value()) {
+    {
+      absl::MutexLock lock(&mu_);
+      finalized_ = true;
+    }
+    return Complete(*std::move(status->file));
+  }
+  const int64_t end = chunk_start_ + static_cast<int64_t>(bytes_.size());
+  const int64_t received = status->size_received;
+  if (status->status != "active" || received < chunk_start_ || received > end) {
+    return Complete(absl::InternalError(absl::StrCat(
+        "cannot resume the upload: Gemini reports ", received, " bytes received, status \"",
+        status->status.substr(0, 32), "\", chunk ", chunk_start_, "..", end)));
+  }
+  if (received == end && !finalize_) {
+    {
+      absl::MutexLock lock(&mu_);
+      offset_ = end;
+    }
+    return Complete(gemini::File());
+  }
+  SendFrom(received);
+}
+
+void ResumableUpload::Complete(absl::StatusOr<gemini::File> result) {
+  bytes_.clear();
+  bytes_.shrink_to_fit();
+  auto done = std::move(send_done_);
+  if (done) done(std::move(result));
+}
+
+void ResumableUpload::Abort() {
+  std::shared_ptr<gemini::PendingCall> call;
+  std::string url;
+  {
+    absl::MutexLock lock(&mu_);
+    if (aborted_) return;
+    aborted_ = true;
+    call = call_;
+    if (!finalized_) url = upload_url_;
+  }
+  if (call) call->Cancel();
+  if (!url.empty()) {
+    gemini_.CancelUpload(url, gemini::CallOptions{.deadline = absl::Now() + kCancelBound},
+                         [](absl::Status) {});
+  }
+}
+
+}  // namespace vision_gateway::vision

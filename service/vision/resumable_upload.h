@@ -1,0 +1,91 @@
+// One resumable upload session at Gemini (gemini-wire.md §1.3), driven chunk by chunk.
+//
+// A chunk that fails transiently (connection reset, 5xx, 429) is not simply resent: Gemini is
+// asked how much it holds (X-Goog-Upload-Command: query) and the upload resumes from there, at
+// most kMaxResumes times per upload and never past the deadline, with backoff. A finalize whose
+// reply was lost is recovered by reading the file back under the name the gateway chose. The
+// result is the complete file or an error — never a silent truncation.
+//
+// Memory: the chunk being sent is kept until Gemini confirmed it (to resume from), so a chunk in
+// flight costs twice its size (this copy and the HTTP request's).
+//
+// Threads: Start/Send are called one at a time (each after the previous one's callback); Abort
+// may come from any thread. Callbacks run on I/O or timer threads and must not block.
+#ifndef VISION_GATEWAY_SERVICE_VISION_RESUMABLE_UPLOAD_H_
+#define VISION_GATEWAY_SERVICE_VISION_RESUMABLE_UPLOAD_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "service/common/timer_queue.h"
+#include "service/gemini/gemini_client.h"
+
+namespace vision_gateway::vision {
+
+inline constexpr int kMaxResumes = 5;
+
+// Upstream failures worth resuming after: UNAVAILABLE (reset, 502/503, truncated), RESOURCE_
+// EXHAUSTED (429), INTERNAL (500) and ABORTED.
+bool IsTransientUploadError(const absl::Status& status);
+
+class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
+ public:
+  ResumableUpload(gemini::GeminiClient& gemini, TimerQueue& timers, absl::Time deadline);
+  ~ResumableUpload();
+
+  // Opens the session. `request.name` should be set (the gateway's file id) so that a lost
+  // finalize reply can be recovered.
+  void Start(gemini::StartUploadRequest request, absl::AnyInvocable<void(absl::Status)> done);
+
+  // Sends `bytes` at the current offset. Non-final chunks must be a multiple of the session's
+  // granularity. `done` gets the File for the final chunk, or an empty File (name "") otherwise.
+  void Send(std::string bytes, bool finalize,
+            absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done);
+
+  // Stops whatever is in flight (its callback gets CANCELLED) and, unless finalized, cancels the
+  // session at Gemini (X-Goog-Upload-Command: cancel, fire and forget, bounded by 5 s) so that no
+  // partial file is ever finalized. Idempotent.
+  void Abort();
+
+  int64_t offset() const;
+  int64_t granularity() const;
+
+ private:
+  void SendFrom(int64_t received);
+  void OnChunk(absl::StatusOr<gemini::UploadStatus> status);
+  void Resume(absl::Status failure);
+  void OnQuery(absl::Status failure, absl::StatusOr<gemini::UploadStatus> status);
+  void Complete(absl::StatusOr<gemini::File> result);
+  void SetCall(std::shared_ptr<gemini::PendingCall> call);
+
+  gemini::GeminiClient& gemini_;
+  TimerQueue& timers_;
+  const absl::Time deadline_;
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<gemini::PendingCall> call_ ABSL_GUARDED_BY(mu_);
+  bool aborted_ ABSL_GUARDED_BY(mu_) = false;
+  bool finalized_ ABSL_GUARDED_BY(mu_) = false;
+  std::string upload_url_ ABSL_GUARDED_BY(mu_);
+  int64_t offset_ ABSL_GUARDED_BY(mu_) = 0;  // bytes Gemini confirmed
+  int64_t granularity_ ABSL_GUARDED_BY(mu_) = 8 << 20;
+
+  // The send in progress (touched by one callback at a time).
+  std::string name_;
+  int64_t total_size_ = 0;
+  std::string bytes_;
+  int64_t chunk_start_ = 0;
+  bool finalize_ = false;
+  int resumes_ = 0;
+  absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> send_done_;
+};
+
+}  // namespace vision_gateway::vision
+
+#endif  // VISION_GATEWAY_SERVICE_VISION_RESUMABLE_UPLOAD_H_

@@ -1,0 +1,582 @@
+#include "service/vision/upload_task.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "service/common/log.h"
+#include "service/common/status_details.h"
+#include "service/gemini/sha256.h"
+#include "service/image/image_probe.h"
+#include "service/vision/file_id.h"
+#include "service/vision/resumable_upload.h"
+#include "service/vision/upstream_errors.h"
+
+namespace vision_gateway::vision {
+namespace {
+
+constexpr std::size_t kMaxDisplayNameBytes = 512;
+constexpr std::size_t kMaxMimeTypeBytes = 255;
+
+bool IsLowerHex64(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Cancelling this cancels the resumable upload.
+class AbortUpload final : public gemini::PendingCall {
+ public:
+  explicit AbortUpload(std::shared_ptr<ResumableUpload> upload) : upload_(std::move(upload)) {}
+  void Cancel() override { upload_->Abort(); }
+
+ private:
+  std::shared_ptr<ResumableUpload> upload_;
+};
+
+class StreamingUpload final : public UploadTask,
+                              public std::enable_shared_from_this<StreamingUpload> {
+ public:
+  StreamingUpload(const FilesContext& context, absl::Time deadline, std::string owner_tag,
+                  UploadCallbacks callbacks)
+      : context_(context),
+        deadline_(deadline),
+        owner_tag_(std::move(owner_tag)),
+        callbacks_(std::move(callbacks)),
+        lookup_(std::make_shared<StagedCall>()) {}
+
+  void Begin() override { RequestRead(); }
+
+  void OnMessage(v1::UploadRequest message) override {
+    std::vector<absl::AnyInvocable<void()>> actions;
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      if (phase_ == Phase::kDone) return;
+      if (phase_ == Phase::kHeader) {
+        if (!message.has_header()) {
+          FailLocked(absl::InvalidArgumentError(
+                         "the first message of an Upload must be the header (UploadHeader)"),
+                     actions);
+        } else {
+          AcceptHeaderLocked(message.header(), actions);
+        }
+      } else if (message.has_header()) {
+        FailLocked(absl::InvalidArgumentError("header: only the first message may carry it"),
+                   actions);
+      } else {
+        const std::string& bytes = message.chunk();
+        received_ += static_cast<int64_t>(bytes.size());
+        if (received_ > size_bytes_) {
+          FailLocked(absl::InvalidArgumentError(absl::StrCat(
+                         "more bytes than header.size_bytes (", size_bytes_, ") were sent")),
+                     actions);
+        } else {
+          hasher_.Update(bytes);
+          buffer_.append(bytes);
+          PumpLocked(actions);
+        }
+      }
+    }
+    for (auto& action : actions) action();
+  }
+
+  void OnHalfClose() override {
+    std::vector<absl::AnyInvocable<void()>> actions;
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      if (phase_ == Phase::kDone) return;
+      half_closed_ = true;
+      if (phase_ == Phase::kHeader) {
+        FailLocked(absl::InvalidArgumentError("the Upload stream carried no header"), actions);
+      } else if (received_ < size_bytes_) {
+        FailLocked(absl::InvalidArgumentError(absl::StrCat(
+                       "the stream ended after ", received_, " bytes, but header.size_bytes is ",
+                       size_bytes_)),
+                   actions);
+      } else {
+        PumpLocked(actions);
+      }
+    }
+    for (auto& action : actions) action();
+  }
+
+  void Cancel() override {
+    std::vector<absl::AnyInvocable<void()>> actions;
+    {
+      absl::MutexLock lock(&mu_);
+      if (phase_ == Phase::kDone) return;
+      FailLocked(absl::CancelledError("Upload cancelled"), actions);
+    }
+    for (auto& action : actions) action();
+  }
+
+ private:
+  enum class Phase { kHeader, kLookup, kSniff, kStarting, kStreaming, kWhole, kFinalizing, kDone };
+  using Actions = std::vector<absl::AnyInvocable<void()>>;
+
+  void RequestRead() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (phase_ == Phase::kDone || reading_ || half_closed_) return;
+      reading_ = true;
+    }
+    callbacks_.read();
+  }
+
+  void ReadLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (reading_ || half_closed_ || read_queued_) return;
+    read_queued_ = true;
+    auto self = shared_from_this();
+    actions.push_back([self] {
+      {
+        absl::MutexLock lock(&self->mu_);
+        self->read_queued_ = false;
+      }
+      self->RequestRead();
+    });
+  }
+
+  void AcceptHeaderLocked(const v1::UploadHeader& header, Actions& actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int64_t limit = context_.options->max_upload_bytes;
+    if (header.size_bytes() <= 0 || header.size_bytes() > limit) {
+      return FailLocked(absl::InvalidArgumentError(absl::StrCat(
+                            "header.size_bytes: required, 1 to ", limit, " bytes; got ",
+                            header.size_bytes())),
+                        actions);
+    }
+    if (header.display_name().size() > kMaxDisplayNameBytes) {
+      return FailLocked(absl::InvalidArgumentError(absl::StrCat(
+                            "header.display_name: at most ", kMaxDisplayNameBytes, " bytes")),
+                        actions);
+    }
+    if (header.mime_type().size() > kMaxMimeTypeBytes) {
+      return FailLocked(absl::InvalidArgumentError("header.mime_type: too long"), actions);
+    }
+    sha256_ = absl::AsciiStrToLower(header.sha256());
+    if (!sha256_.empty() && !IsLowerHex64(sha256_)) {
+      return FailLocked(absl::InvalidArgumentError(
+                            "header.sha256: must be 64 hex digits (SHA-256) or empty"),
+                        actions);
+    }
+    size_bytes_ = header.size_bytes();
+    display_name_ = header.display_name();
+    declared_mime_ = absl::AsciiStrToLower(header.mime_type());
+    if (sha256_.empty()) {
+      phase_ = Phase::kSniff;
+      return ReadLocked(actions);
+    }
+    phase_ = Phase::kLookup;
+    auto self = shared_from_this();
+    actions.push_back([self] {
+      FindFileByHash(self->context_, self->sha256_, self->deadline_, self->lookup_,
+                     [self](absl::StatusOr<std::optional<gemini::File>> found) {
+                       self->OnLookup(std::move(found));
+                     });
+    });
+  }
+
+  void OnLookup(absl::StatusOr<std::optional<gemini::File>> found) {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      lookup_->Clear();
+      if (phase_ == Phase::kDone) return;
+      if (!found.ok()) {
+        FailLocked(found.status(), actions);
+      } else if (found->has_value() && (*found)->size_bytes == size_bytes_) {
+        // A dedupe hit: the file is already there; the client may stop sending.
+        v1::File file = ToV1File(**found);
+        phase_ = Phase::kDone;
+        actions.push_back([self = shared_from_this(), file = std::move(file)]() mutable {
+          self->Finish(std::move(file));
+        });
+      } else {
+        phase_ = Phase::kSniff;
+        ReadLocked(actions);
+      }
+    }
+    for (auto& action : actions) action();
+  }
+
+  void PumpLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    switch (phase_) {
+      case Phase::kSniff:
+        if (static_cast<int64_t>(buffer_.size()) < std::min(size_bytes_, kSniffBytes)) {
+          return ReadLocked(actions);
+        }
+        return SniffLocked(actions);
+      case Phase::kWhole:
+        if (received_ < size_bytes_ || !half_closed_) return ReadLocked(actions);
+        return ReorientLocked(actions);
+      case Phase::kStreaming:
+        return StreamLocked(actions);
+      default:
+        return;  // kLookup/kStarting/kFinalizing: an upstream callback continues
+    }
+  }
+
+  void SniffLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    absl::StatusOr<image::ImageFormat> format = image::SniffFormat(buffer_);
+    if (!format.ok()) {
+      return FailLocked(
+          absl::InvalidArgumentError(absl::StrCat(
+              "the uploaded bytes: ", format.status().message(),
+              declared_mime_.empty() ? "" : absl::StrCat(" (the header said ", declared_mime_, ")"))),
+          actions);
+    }
+    mime_type_ = std::string(image::MimeTypeOf(*format));
+    if (!declared_mime_.empty() && declared_mime_ != mime_type_ &&
+        !(declared_mime_ == "image/jpg" && mime_type_ == "image/jpeg")) {
+      // The sniffed type wins; the contradiction is logged for the operator.
+      LogWarning("Upload: header mime_type %s contradicts the sniffed %s; using %s",
+                 declared_mime_.substr(0, 64), mime_type_, mime_type_);
+    }
+    const bool whole = static_cast<int64_t>(buffer_.size()) == size_bytes_;
+    absl::StatusOr<image::ImageHeader> header = image::ProbeHeader(buffer_);
+    if (header.ok()) {
+      if (context_.options->max_image_pixels > 0 &&
+          header->stored_pixels > context_.options->max_image_pixels) {
+        return FailLocked(absl::InvalidArgumentError(absl::StrCat(
+                              "image is ", header->upright.width, "x", header->upright.height,
+                              " pixels; the limit is ", context_.options->max_image_pixels)),
+                          actions);
+      }
+      width_ = header->upright.width;
+      height_ = header->upright.height;
+      if (header->orientation != 1) {
+        if (size_bytes_ > context_.options->max_reorient_upload_bytes) {
+          return FailLocked(absl::InvalidArgumentError(absl::StrCat(
+                                "the image has EXIF orientation ", header->orientation,
+                                " and must be turned upright before upload, which the gateway "
+                                "does for images up to ",
+                                context_.options->max_reorient_upload_bytes, " bytes; this one is ",
+                                size_bytes_, " (rotate it before uploading)")),
+                            actions);
+        }
+        phase_ = Phase::kWhole;
+        return PumpLocked(actions);
+      }
+    } else if (whole) {
+      // All the bytes are here and still no readable header: a corrupt image.
+      return FailLocked(absl::InvalidArgumentError(absl::StrCat("the uploaded image: ",
+                                                                header.status().message())),
+                        actions);
+    }  // else: a header beyond the first bytes (e.g. HEIF with 'meta' last): size unknown.
+    StartSessionLocked(size_bytes_, actions);
+  }
+
+  void StartSessionLocked(int64_t size, Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    phase_ = Phase::kStarting;
+    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timers, deadline_);
+    gemini::StartUploadRequest request;
+    request.size_bytes = size;
+    request.mime_type = mime_type_;
+    request.display_name = display_name_;
+    request.name = absl::StrCat("files/", NewFileId(width_, height_, owner_tag_));
+    auto self = shared_from_this();
+    actions.push_back([self, upload = upload_, request = std::move(request)]() mutable {
+      upload->Start(std::move(request), [self](absl::Status status) { self->OnStarted(status); });
+    });
+  }
+
+  void OnStarted(absl::Status status) {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      if (phase_ == Phase::kDone) return;
+      if (!status.ok()) {
+        FailLocked(ForCaller(std::move(status)), actions);
+      } else if (reoriented_) {
+        phase_ = Phase::kFinalizing;
+        SendFinalLocked(actions);
+      } else {
+        phase_ = Phase::kStreaming;
+        granularity_ = upload_->granularity();
+        StreamLocked(actions);
+      }
+    }
+    for (auto& action : actions) action();
+  }
+
+  void StreamLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (sending_) {
+      // One chunk in flight: read at most one more message meanwhile.
+      if (buffer_.empty()) ReadLocked(actions);
+      return;
+    }
+    const int64_t buffered = static_cast<int64_t>(buffer_.size());
+    if (buffered >= granularity_ && received_ < size_bytes_) {
+      // A full chunk and more to come: send it (a final chunk always keeps at least one byte).
+      std::string chunk = buffer_.substr(0, static_cast<size_t>(granularity_));
+      buffer_.erase(0, static_cast<size_t>(granularity_));
+      sending_ = true;
+      auto self = shared_from_this();
+      actions.push_back([self, upload = upload_, chunk = std::move(chunk)]() mutable {
+        upload->Send(std::move(chunk), false, [self](absl::StatusOr<gemini::File> result) {
+          self->OnChunkSent(result.status());
+        });
+      });
+      if (buffer_.empty()) ReadLocked(actions);
+      return;
+    }
+    if (received_ == size_bytes_ && half_closed_) {
+      const std::string actual = hasher_.FinishHex();
+      if (!sha256_.empty() && actual != sha256_) {
+        return FailLocked(WithErrorInfo(absl::DataLossError(absl::StrCat(
+                                            "the uploaded bytes have SHA-256 ", actual,
+                                            ", not the header's ", sha256_,
+                                            "; nothing was kept")),
+                                        "SHA256_MISMATCH"),
+                          actions);
+      }
+      sha256_ = actual;
+      phase_ = Phase::kFinalizing;
+      return SendFinalLocked(actions);
+    }
+    // Room for more (or, with every byte in, a read to see the stream end).
+    ReadLocked(actions);
+  }
+
+  void SendFinalLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::string last = std::move(buffer_);
+    buffer_.clear();
+    auto self = shared_from_this();
+    actions.push_back([self, upload = upload_, last = std::move(last)]() mutable {
+      upload->Send(std::move(last), true,
+                   [self](absl::StatusOr<gemini::File> file) { self->OnFinal(std::move(file)); });
+    });
+  }
+
+  void OnChunkSent(absl::Status status) {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      sending_ = false;
+      if (phase_ == Phase::kDone) return;
+      if (!status.ok()) {
+        FailLocked(ForCaller(std::move(status)), actions);
+      } else {
+        StreamLocked(actions);
+      }
+    }
+    for (auto& action : actions) action();
+  }
+
+  void OnFinal(absl::StatusOr<gemini::File> file) {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      if (phase_ == Phase::kDone) return;
+      if (!file.ok()) {
+        FailLocked(ForCaller(file.status()), actions);
+      } else {
+        phase_ = Phase::kDone;
+        if (file->state == "ACTIVE" && !reoriented_) context_.hashes->Put(sha256_, *file);
+        v1::File out = ToV1File(*file);
+        if (out.sha256().empty()) out.set_sha256(reoriented_ ? "" : sha256_);
+        actions.push_back([self = shared_from_this(), out = std::move(out)]() mutable {
+          self->Finish(std::move(out));
+        });
+      }
+    }
+    for (auto& action : actions) action();
+  }
+
+  // EXIF orientation != 1: every byte is here; check the hash, turn it upright off the gRPC and
+  // I/O threads, then upload the upright bytes in one go.
+  void ReorientLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const std::string actual = hasher_.FinishHex();
+    if (!sha256_.empty() && actual != sha256_) {
+      return FailLocked(WithErrorInfo(absl::DataLossError(absl::StrCat(
+                                          "the uploaded bytes have SHA-256 ", actual,
+                                          ", not the header's ", sha256_, "; nothing was kept")),
+                                      "SHA256_MISMATCH"),
+                        actions);
+    }
+    phase_ = Phase::kStarting;
+    auto self = shared_from_this();
+    actions.push_back([self, bytes = std::move(buffer_)]() mutable {
+      self->context_.cpu->Schedule([self, bytes = std::move(bytes)]() mutable {
+        image::PrepareOptions options{.max_pixels = self->context_.options->max_image_pixels};
+        self->OnReoriented(image::PrepareImage(std::move(bytes), options));
+      });
+    });
+    buffer_.clear();
+  }
+
+  void OnReoriented(absl::StatusOr<image::PreparedImage> prepared) {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      if (phase_ == Phase::kDone) return;
+      if (!prepared.ok()) {
+        FailLocked(absl::Status(prepared.status().code(),
+                                absl::StrCat("the uploaded image: ", prepared.status().message())),
+                   actions);
+      } else {
+        reoriented_ = true;
+        width_ = prepared->width;
+        height_ = prepared->height;
+        mime_type_ = prepared->mime_type;
+        buffer_ = std::move(prepared->bytes);
+        // The upright bytes go up in one final chunk (bounded by max_reorient_upload_bytes).
+        StartSessionLocked(static_cast<int64_t>(buffer_.size()), actions);
+      }
+    }
+    for (auto& action : actions) action();
+  }
+
+  void FailLocked(absl::Status status, Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    phase_ = Phase::kDone;
+    buffer_.clear();
+    buffer_.shrink_to_fit();
+    auto self = shared_from_this();
+    std::shared_ptr<ResumableUpload> upload = upload_;
+    actions.push_back([self, upload, status = std::move(status)]() mutable {
+      self->lookup_->Cancel();
+      if (upload) upload->Abort();
+      self->Finish(std::move(status));
+    });
+  }
+
+  void Finish(absl::StatusOr<v1::File> result) {
+    auto done = std::move(callbacks_.done);
+    if (done) done(std::move(result));
+  }
+
+  const FilesContext context_;
+  const absl::Time deadline_;
+  const std::string owner_tag_;
+  UploadCallbacks callbacks_;
+  const std::shared_ptr<StagedCall> lookup_;
+
+  absl::Mutex mu_;
+  Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kHeader;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_queued_ ABSL_GUARDED_BY(mu_) = false;
+  bool half_closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;
+  bool reoriented_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t size_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t received_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t granularity_ ABSL_GUARDED_BY(mu_) = 8 << 20;
+  std::string sha256_ ABSL_GUARDED_BY(mu_);
+  std::string display_name_ ABSL_GUARDED_BY(mu_);
+  std::string declared_mime_ ABSL_GUARDED_BY(mu_);
+  std::string mime_type_ ABSL_GUARDED_BY(mu_);
+  int width_ ABSL_GUARDED_BY(mu_) = 0;
+  int height_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string buffer_ ABSL_GUARDED_BY(mu_);
+  gemini::Sha256 hasher_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<ResumableUpload> upload_ ABSL_GUARDED_BY(mu_);
+};
+
+// The inline→file switch: bytes in memory → an ACTIVE file.
+class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
+ public:
+  MemoryUpload(const FilesContext& context, std::string bytes, std::string mime_type, int width,
+               int height, absl::Time deadline, std::shared_ptr<StagedCall> call,
+               absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done)
+      : context_(context),
+        bytes_(std::move(bytes)),
+        mime_type_(std::move(mime_type)),
+        width_(width),
+        height_(height),
+        deadline_(deadline),
+        call_(std::move(call)),
+        done_(std::move(done)),
+        sha256_(gemini::Sha256::HexOf(bytes_)) {}
+
+  void Begin() {
+    auto self = shared_from_this();
+    FindFileByHash(context_, sha256_, deadline_, call_,
+                   [self](absl::StatusOr<std::optional<gemini::File>> found) {
+                     if (!found.ok()) return self->Done(found.status());
+                     if (found->has_value()) return self->Done(**std::move(found));
+                     self->Open();
+                   });
+  }
+
+ private:
+  void Open() {
+    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timers, deadline_);
+    call_->SetStage(std::make_shared<AbortUpload>(upload_));
+    gemini::StartUploadRequest request;
+    request.size_bytes = static_cast<int64_t>(bytes_.size());
+    request.mime_type = mime_type_;
+    request.name = absl::StrCat("files/", NewFileId(width_, height_, ""));
+    auto self = shared_from_this();
+    upload_->Start(std::move(request), [self](absl::Status status) {
+      if (!status.ok()) return self->Done(ForCaller(std::move(status)));
+      self->Next();
+    });
+  }
+
+  void Next() {
+    const int64_t granularity = upload_->granularity();
+    const int64_t remaining = static_cast<int64_t>(bytes_.size()) - sent_;
+    const bool last = remaining <= granularity;
+    const int64_t size = last ? remaining : granularity;
+    std::string chunk = bytes_.substr(static_cast<size_t>(sent_), static_cast<size_t>(size));
+    sent_ += size;
+    auto self = shared_from_this();
+    upload_->Send(std::move(chunk), last, [self, last](absl::StatusOr<gemini::File> file) {
+      if (!file.ok()) return self->Done(ForCaller(file.status()));
+      if (!last) return self->Next();
+      self->bytes_.clear();
+      self->bytes_.shrink_to_fit();
+      if (file->state == "ACTIVE") {
+        self->context_.hashes->Put(self->sha256_, *file);
+        return self->Done(*std::move(file));
+      }
+      AwaitActiveFile(self->context_, file->name, self->deadline_, self->call_,
+                      [self](absl::StatusOr<gemini::File> active) {
+                        if (active.ok()) self->context_.hashes->Put(self->sha256_, *active);
+                        self->Done(std::move(active));
+                      });
+    });
+  }
+
+  void Done(absl::StatusOr<gemini::File> result) {
+    auto done = std::move(done_);
+    if (done) done(std::move(result));
+  }
+
+  const FilesContext context_;
+  std::string bytes_;
+  const std::string mime_type_;
+  const int width_;
+  const int height_;
+  const absl::Time deadline_;
+  std::shared_ptr<StagedCall> call_;
+  absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done_;
+  const std::string sha256_;
+  std::shared_ptr<ResumableUpload> upload_;
+  int64_t sent_ = 0;
+};
+
+}  // namespace
+
+std::shared_ptr<UploadTask> MakeUpload(const FilesContext& context, absl::Time deadline,
+                                       std::string owner_tag, UploadCallbacks callbacks) {
+  return std::make_shared<StreamingUpload>(context, deadline, std::move(owner_tag),
+                                           std::move(callbacks));
+}
+
+void UploadBytes(const FilesContext& context, std::string bytes, std::string mime_type,
+                 int width, int height, absl::Time deadline, std::shared_ptr<StagedCall> call,
+                 absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done) {
+  std::make_shared<MemoryUpload>(context, std::move(bytes), std::move(mime_type), width, height,
+                                 deadline, std::move(call), std::move(done))
+      ->Begin();
+}
+
+}  // namespace vision_gateway::vision
