@@ -3,7 +3,11 @@
 //   vision count-tokens IMAGE... [--prompt P] [--model M]
 //   vision detect IMAGE [--prompt P] [--max_objects N] [--max_dimension D]
 //   vision segment IMAGE [--prompt P] [--max_objects N] [--threshold T] [--masks_dir DIR]
+//   vision upload FILE [--display_name N] [--sha256=false]   (progress on a terminal)
+//   vision files list [--page_size N] [--page_token T] | files get NAME | files delete NAME
 // IMAGE is a local file or "files/<id>". --addr picks the server (default localhost:50051).
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <type_traits>
@@ -14,6 +18,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/time/time.h"
 #include "client/vision_client.h"
 
 ABSL_FLAG(std::string, addr, "localhost:50051", "vision-gateway address (host:port).");
@@ -24,6 +29,12 @@ ABSL_FLAG(int, max_objects, 0, "detect/segment: most objects (0: the server's de
 ABSL_FLAG(int, max_dimension, 0, "detect/segment: downscale before sending (0: no).");
 ABSL_FLAG(double, threshold, 0, "segment: mask probability threshold (0: 0.5).");
 ABSL_FLAG(std::string, masks_dir, "", "segment: write each box-sized mask PNG here.");
+ABSL_FLAG(std::string, display_name, "", "upload: a name for people.");
+ABSL_FLAG(bool, sha256, true,
+          "upload: hash the file first and send the hash (checked by the server; an identical "
+          "file already uploaded is returned without uploading again).");
+ABSL_FLAG(int, page_size, 0, "files list: files per page (0: the server's default, 10).");
+ABSL_FLAG(std::string, page_token, "", "files list: the next_page_token of the previous page.");
 
 namespace {
 
@@ -57,6 +68,22 @@ void PrintEvent(const Response& r) {
   std::cout.flush();
 }
 
+std::string Time(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0) return "-";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(t.seconds()),
+                          absl::UTCTimeZone());
+}
+
+void PrintFile(const v1::File& f) {
+  std::cout << f.name() << "\n  state " << v1::File::State_Name(f.state()) << ", "
+            << f.size_bytes() << " bytes, " << f.mime_type();
+  if (f.width() > 0) std::cout << ", " << f.width() << "x" << f.height();
+  std::cout << "\n  sha256 " << f.sha256() << "\n  created " << Time(f.create_time())
+            << ", expires " << Time(f.expire_time()) << "\n  uri " << f.uri() << "\n";
+  if (!f.display_name().empty()) std::cout << "  display_name " << f.display_name() << "\n";
+  if (!f.error_message().empty()) std::cout << "  error " << f.error_message() << "\n";
+}
+
 int Fail(const absl::Status& status) {
   std::cerr << "vision: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
             << "\n";
@@ -84,7 +111,9 @@ int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 3) {
     std::cerr << "usage: vision caption|count-tokens IMAGE... | vision detect|segment IMAGE\n"
-                 "       [--addr host:port] [--prompt P] [--model M] (--helpfull: all flags)\n";
+                 "       vision upload FILE | vision files list|get NAME|delete NAME\n"
+                 "       [--addr host:port] [--prompt P] [--model M] (--helpfull: all flags)\n"
+                 "IMAGE: a local file or files/<id> (as upload printed it)\n";
     return 2;
   }
   VisionClient client({.target = absl::GetFlag(FLAGS_addr),
@@ -145,7 +174,49 @@ int main(int argc, char** argv) {
     }
     return status.ok() ? 0 : Fail(status);
   }
+  if (command == "upload") {
+    vision_gateway::client::UploadOptions options;
+    options.display_name = absl::GetFlag(FLAGS_display_name);
+    options.send_sha256 = absl::GetFlag(FLAGS_sha256);
+    if (isatty(STDERR_FILENO)) {
+      options.on_progress = [](int64_t sent, int64_t total) {
+        std::fprintf(stderr, "\rupload: %.1f / %.1f MiB (%d%%)", sent / 1048576.0,
+                     total / 1048576.0, total > 0 ? static_cast<int>(sent * 100 / total) : 100);
+        std::fflush(stderr);
+      };
+    }
+    auto file = client.UploadFile(args[2], options);
+    if (options.on_progress) std::fprintf(stderr, "\n");
+    if (!file.ok()) return Fail(file.status());
+    PrintFile(*file);
+    return 0;
+  }
+  if (command == "files") {
+    const std::string what = args[2];
+    if (what == "list") {
+      auto page = client.ListFiles(absl::GetFlag(FLAGS_page_size), absl::GetFlag(FLAGS_page_token));
+      if (!page.ok()) return Fail(page.status());
+      for (const v1::File& f : page->files()) PrintFile(f);
+      if (!page->next_page_token().empty()) {
+        std::cout << "next_page_token: " << page->next_page_token() << "\n";
+      }
+      return 0;
+    }
+    if ((what == "get" || what == "delete") && args.size() >= 4) {
+      if (what == "get") {
+        auto file = client.GetFile(args[3]);
+        if (!file.ok()) return Fail(file.status());
+        PrintFile(*file);
+        return 0;
+      }
+      if (absl::Status s = client.DeleteFile(args[3]); !s.ok()) return Fail(s);
+      std::cout << "deleted " << args[3] << "\n";
+      return 0;
+    }
+    std::cerr << "usage: vision files list | files get NAME | files delete NAME\n";
+    return 2;
+  }
   std::cerr << "vision: unknown command '" << command
-            << "' (caption, count-tokens, detect, segment)\n";
+            << "' (caption, count-tokens, detect, segment, upload, files)\n";
   return 2;
 }

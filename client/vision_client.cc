@@ -2,11 +2,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <fstream>
+#include <string_view>
 #include <iterator>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "service/http/sha256.h"
 
 namespace vision_gateway::client {
 namespace {
@@ -24,7 +27,8 @@ void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
 
 absl::StatusOr<::vision::v1::Image> ImageFromPath(const std::string& path_or_file) {
   ::vision::v1::Image image;
-  if (absl::StartsWith(path_or_file, "files/")) {
+  if (absl::StartsWith(path_or_file, "files/") ||
+      absl::StartsWith(path_or_file, "https://generativelanguage.googleapis.com/")) {
     image.set_file(path_or_file);
     return image;
   }
@@ -97,6 +101,98 @@ absl::StatusOr<::vision::v1::CountTokensResponse> VisionClient::CountTokens(
     return s;
   }
   return response;
+}
+
+namespace {
+
+absl::StatusOr<std::string> HashFile(const std::string& path, std::size_t buffer_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  http::Sha256 hasher;
+  std::string buffer(buffer_bytes, '\0');
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    hasher.Update(std::string_view(buffer.data(), static_cast<std::size_t>(in.gcount())));
+  }
+  if (!in.eof()) return absl::DataLossError(absl::StrCat("error reading ", path));
+  return hasher.FinishHex();
+}
+
+}  // namespace
+
+absl::StatusOr<::vision::v1::File> VisionClient::UploadFile(const std::string& path,
+                                                            const UploadOptions& options) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  const int64_t size = static_cast<int64_t>(in.tellg());
+  in.seekg(0);
+  const std::size_t chunk_bytes = std::max<std::size_t>(options.chunk_bytes, 1);
+  ::vision::v1::UploadRequest header;
+  header.mutable_header()->set_size_bytes(size);
+  header.mutable_header()->set_display_name(options.display_name);
+  header.mutable_header()->set_mime_type(options.mime_type);
+  if (options.send_sha256) {
+    auto sha256 = HashFile(path, chunk_bytes);
+    if (!sha256.ok()) return sha256.status();
+    header.mutable_header()->set_sha256(*sha256);
+  }
+  grpc::ClientContext context;
+  SetDeadline(context, options_.timeout);
+  ::vision::v1::File file;
+  auto writer = stub_->Upload(&context, &file);
+  bool open = writer->Write(header);
+  int64_t sent = 0;
+  ::vision::v1::UploadRequest message;
+  std::string* buffer = message.mutable_chunk();
+  while (open && sent < size) {
+    buffer->resize(static_cast<std::size_t>(std::min<int64_t>(chunk_bytes, size - sent)));
+    in.read(buffer->data(), static_cast<std::streamsize>(buffer->size()));
+    if (in.gcount() != static_cast<std::streamsize>(buffer->size())) {
+      context.TryCancel();
+      writer->Finish();
+      return absl::DataLossError(absl::StrCat(path, " changed while it was being uploaded"));
+    }
+    // A failed write means the server has already answered (e.g. an identical file exists).
+    open = writer->Write(message);
+    sent += static_cast<int64_t>(buffer->size());
+    if (open && options.on_progress) options.on_progress(sent, size);
+  }
+  if (open) writer->WritesDone();
+  if (absl::Status s = FromGrpc(writer->Finish()); !s.ok()) return s;
+  return file;
+}
+
+absl::StatusOr<::vision::v1::File> VisionClient::GetFile(const std::string& name) {
+  grpc::ClientContext context;
+  SetDeadline(context, options_.timeout);
+  ::vision::v1::GetFileRequest request;
+  request.set_name(name);
+  ::vision::v1::File file;
+  if (absl::Status s = FromGrpc(stub_->GetFile(&context, request, &file)); !s.ok()) return s;
+  return file;
+}
+
+absl::StatusOr<::vision::v1::ListFilesResponse> VisionClient::ListFiles(
+    int page_size, const std::string& page_token) {
+  grpc::ClientContext context;
+  SetDeadline(context, options_.timeout);
+  ::vision::v1::ListFilesRequest request;
+  request.set_page_size(page_size);
+  request.set_page_token(page_token);
+  ::vision::v1::ListFilesResponse response;
+  if (absl::Status s = FromGrpc(stub_->ListFiles(&context, request, &response)); !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
+absl::Status VisionClient::DeleteFile(const std::string& name) {
+  grpc::ClientContext context;
+  SetDeadline(context, options_.timeout);
+  ::vision::v1::DeleteFileRequest request;
+  request.set_name(name);
+  google::protobuf::Empty empty;
+  return FromGrpc(stub_->DeleteFile(&context, request, &empty));
 }
 
 }  // namespace vision_gateway::client

@@ -2,6 +2,7 @@
 #ifndef VISION_GATEWAY_CLIENT_VISION_CLIENT_H_
 #define VISION_GATEWAY_CLIENT_VISION_CLIENT_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -21,8 +22,21 @@ struct ClientOptions {
 };
 
 // An Image carrying the bytes of a local file, or a file reference when `path_or_file` starts
-// with "files/" (as returned by Upload).
+// with "files/" (as returned by Upload) or is a Gemini file URI.
 absl::StatusOr<::vision::v1::Image> ImageFromPath(const std::string& path_or_file);
+
+struct UploadOptions {
+  std::string display_name;
+  // Sent as a hint; the server sniffs the real type.
+  std::string mime_type;
+  // Hash the file first (one extra read of it) and send the SHA-256 in the header: the server
+  // checks it and returns an identical existing file without uploading it again.
+  bool send_sha256 = true;
+  // Bytes per gRPC message.
+  std::size_t chunk_bytes = 1 << 20;
+  // Called after each message is written: (bytes sent so far, total).
+  std::function<void(int64_t, int64_t)> on_progress;
+};
 
 class VisionClient {
  public:
@@ -42,6 +56,16 @@ class VisionClient {
 
   absl::StatusOr<::vision::v1::CountTokensResponse> CountTokens(
       const ::vision::v1::CountTokensRequest& request);
+
+  // Streams the file at `path` from disk in chunks (never all of it in memory) and returns the
+  // File. If the server answers early (an identical file exists), sending stops there.
+  absl::StatusOr<::vision::v1::File> UploadFile(const std::string& path,
+                                                const UploadOptions& options);
+
+  absl::StatusOr<::vision::v1::File> GetFile(const std::string& name);
+  absl::StatusOr<::vision::v1::ListFilesResponse> ListFiles(int page_size,
+                                                            const std::string& page_token);
+  absl::Status DeleteFile(const std::string& name);
 
  private:
   ClientOptions options_;

@@ -616,7 +616,8 @@ class RestGeminiClient final : public GeminiClient {
     request.method = std::move(method);
     request.url = std::move(url);
     request.headers = {
-        {"x-goog-api-key", options_.api_key},
+        // Read once per request: a rotated key applies to requests that start after the change.
+        {kKeyHeader, options_.api_key.Current()},
         {"x-goog-api-client", kApiClientHeader},
     };
     request.deadline =
@@ -628,8 +629,8 @@ class RestGeminiClient final : public GeminiClient {
   std::shared_ptr<PendingCall> StartFiles(http::Request request,
                                           typename FilesCall<T>::Convert convert,
                                           absl::AnyInvocable<void(absl::StatusOr<T>)> done) {
-    auto call = std::make_shared<FilesCall<T>>(std::move(convert), std::move(done),
-                                               options_.api_key);
+    std::string key = HeaderValue(request, kKeyHeader);
+    auto call = std::make_shared<FilesCall<T>>(std::move(convert), std::move(done), std::move(key));
     call->Start(*http_, std::move(request));
     return call;
   }

@@ -81,3 +81,42 @@ test('a wrong API key is a 400 ApiError with API_KEY_INVALID', async () => {
         return true;
       });
 });
+
+// The Files API as the SDK drives it: a file over 8 MiB goes up in several 8 MiB chunks
+// (resumable protocol), then files.get, files.list and files.delete.
+test('files.upload of more than 8 MiB in chunks, then get, list and delete', async () => {
+  const size = 8 * 1024 * 1024 * 2 + 12345;
+  const bytes = Buffer.alloc(size);
+  png.copy(bytes);  // a PNG signature in front; the rest is padding the emulator only stores
+  for (let i = png.length; i < size; i += 4096) bytes[i] = i & 0xff;
+  await fetch(`${baseUrl}/emulator/requests`, { method: 'DELETE' });
+  const file = await ai.files.upload({
+    file: new Blob([bytes], { type: 'image/png' }),
+    config: { mimeType: 'image/png', displayName: 'big upload' },
+  });
+  assert.match(file.name, /^files\/[a-z0-9-]+$/);
+  assert.equal(file.displayName, 'big upload');
+  assert.equal(String(file.sizeBytes), String(size));
+  const hex = (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex');
+  assert.equal(Buffer.from(file.sha256Hash, 'base64').toString(), hex);
+
+  const recorded = await (await fetch(`${baseUrl}/emulator/requests`)).json();
+  const chunks = recorded.filter((r) => r.target.includes('upload_id='));
+  assert.equal(chunks.length, 3, `expected 3 upload requests, got ${chunks.length}`);
+  assert.equal(chunks[0].body_size, 8 * 1024 * 1024);
+  const commands = chunks.map((r) => r.headers.find(([k]) => k.toLowerCase() === 'x-goog-upload-command')[1]);
+  assert.deepEqual(commands, ['upload', 'upload', 'upload, finalize']);
+
+  const got = await ai.files.get({ name: file.name });
+  assert.equal(got.state, 'ACTIVE');
+  assert.equal(got.sha256Hash, file.sha256Hash);
+  const listed = [];
+  for await (const f of await ai.files.list({ config: { pageSize: 10 } })) listed.push(f.name);
+  assert.ok(listed.includes(file.name), `not listed: ${listed}`);
+  await ai.files.delete({ name: file.name });
+  await assert.rejects(ai.files.get({ name: file.name }), (error) => {
+    assert.ok(error instanceof ApiError);
+    assert.equal(error.status, 403);
+    return true;
+  });
+});

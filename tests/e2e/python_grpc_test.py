@@ -149,6 +149,52 @@ class VisionServiceTest(unittest.TestCase):
         self.assertGreater(reply.total_tokens, 258)
         self.assertEqual(reply.estimated_image_tokens, 258)
 
+    def upload(self, data, **header):
+        """Client-streaming Upload: the header, then the bytes in 100 KiB pieces."""
+        def messages():
+            yield self.pb2.UploadRequest(
+                header=self.pb2.UploadHeader(size_bytes=len(data), **header))
+            for at in range(0, len(data), 100 * 1024):
+                yield self.pb2.UploadRequest(chunk=data[at:at + 100 * 1024])
+        return self.stub.Upload(messages(), timeout=20)
+
+    def test_upload_then_segment_and_files_rpcs(self):
+        import hashlib
+        data = self.png()
+        sha256 = hashlib.sha256(data).hexdigest()
+        uploaded = self.upload(data, display_name='python upload', sha256=sha256)
+        self.assertTrue(uploaded.name.startswith('files/g1-'), uploaded.name)
+        self.assertEqual(uploaded.sha256, sha256)
+        self.assertEqual((uploaded.width, uploaded.height), (320, 240))
+        self.assertEqual(uploaded.state, self.pb2.File.STATE_ACTIVE)
+
+        messages = list(self.stub.Segment(
+            self.pb2.SegmentRequest(image=self.pb2.Image(file=uploaded.name)), timeout=20))
+        self.assertEqual(messages[0].image_info.width, 320)
+        masks = [m.mask for m in messages if m.HasField('mask')]
+        self.assertTrue(masks, 'no mask')
+        self.assertEqual(list(masks[0].rle.size), [240, 320])
+        self.assertGreater(masks[0].area, 0)
+
+        got = self.stub.GetFile(self.pb2.GetFileRequest(name=uploaded.name), timeout=20)
+        self.assertEqual(got.sha256, sha256)
+        page = self.stub.ListFiles(self.pb2.ListFilesRequest(page_size=5), timeout=20)
+        self.assertIn(uploaded.name, [f.name for f in page.files])
+        self.stub.DeleteFile(self.pb2.DeleteFileRequest(name=uploaded.name), timeout=20)
+        with self.assertRaises(self.grpc.RpcError) as raised:
+            self.stub.GetFile(self.pb2.GetFileRequest(name=uploaded.name), timeout=20)
+        self.assertEqual(raised.exception.code(), self.grpc.StatusCode.NOT_FOUND)
+        self.assertIn('48 hours', raised.exception.details())
+
+    def test_upload_with_a_wrong_size_is_invalid_argument(self):
+        data = self.png()
+        def messages():
+            yield self.pb2.UploadRequest(header=self.pb2.UploadHeader(size_bytes=len(data) + 1))
+            yield self.pb2.UploadRequest(chunk=data)
+        with self.assertRaises(self.grpc.RpcError) as raised:
+            self.stub.Upload(messages(), timeout=20)
+        self.assertEqual(raised.exception.code(), self.grpc.StatusCode.INVALID_ARGUMENT)
+
 
 def main():
     if len(sys.argv) < 3:

@@ -32,6 +32,19 @@ check segment "$("$CLI" segment "$IMG" --addr "$ADDR" --masks_dir "$VG_TMP/masks
   'mask 0 "blue" box .* area [0-9]+ .*summary: 1 objects'
 if [ -s "$VG_TMP/masks/mask-0.png" ]; then echo "ok: mask PNG written"; else
   echo "FAIL: no mask PNG written" >&2; FAILED=$((FAILED + 1)); fi
+# Upload, then every task on the file, and the files commands.
+up=$("$CLI" upload "$IMG" --addr "$ADDR" --display_name blue 2>&1)
+check upload "$up" '^files/g1-[a-z0-9-]+.*state STATE_ACTIVE, [0-9]+ bytes, image/png, 64x48.*sha256 [0-9a-f]{64}'
+NAME=$(printf '%s\n' "$up" | head -1)
+check upload-dedupe "$("$CLI" upload "$IMG" --addr "$ADDR" 2>&1 | head -1)" "^$NAME\$"
+check detect-file "$("$CLI" detect "$NAME" --addr "$ADDR" 2>&1)" \
+  'image 64x48 image/png.*object 0 "blue" box x (9|10|11)\.\.(29|30|31) y (9|10|11)\.\.(29|30|31).*summary: 1 objects'
+check caption-file "$("$CLI" caption "$NAME" "$IMG" --addr "$ADDR" 2>&1)" 'blue.*\[STOP'
+check files-list "$("$CLI" files list --addr "$ADDR" 2>&1)" "$NAME"
+check files-get "$("$CLI" files get "$NAME" --addr "$ADDR" 2>&1)" 'display_name blue'
+check files-delete "$("$CLI" files delete "$NAME" --addr "$ADDR" 2>&1)" "deleted $NAME"
+out=$("$CLI" files get "$NAME" --addr "$ADDR" 2>&1)
+check files-get-deleted "$? $out" '^1 .*NOT_FOUND.*48 hours'
 out=$("$CLI" detect /etc/hostname --addr "$ADDR" 2>&1)
 code=$?
 check not-an-image "$code $out" '^1 .*INVALID_ARGUMENT: image: unsupported image type'
