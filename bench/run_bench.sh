@@ -3,12 +3,17 @@
 #  (a) overhead: the same open-loop load (--rate) sent straight to the emulator (baseline) and
 #      through the gateway, one after the other; prints both and the gateway's p50/p99 overhead;
 #  (b) capacity: --concurrency streams held open against a slow upstream (--delay-ms per
-#      response), checking that every one completes; prints the server's RSS and threads.
+#      response), checking that every one completes; prints the server's RSS and threads;
+#  (u) upload (only with --only u): one --upload-mib file uploaded straight to the emulator
+#      (resumable protocol, 8 MiB chunks) and through the gateway (client-streaming Upload),
+#      throughput side by side; then --upload-concurrency uploads of it at once through the
+#      gateway, with the server's RSS rise. The file is made in $TMPDIR (default /tmp), not here.
 # Both processes listen on port 0; the script reads their "listening" lines to find the ports.
 #
 #   bench/run_bench.sh [--build-dir build] [--rate 1000] [--duration 20] [--warmup 3]
 #                      [--concurrency 2000] [--delay-ms 2000] [--hold 10] [--only a|b]
 #                      [--emulator-threads 2] [--rpc caption|detect|segment]
+#                      [--upload-mib 1024] [--upload-concurrency 10] [--upload-runs 3]
 #                      [-- extra vision-server flags...]
 # The baseline sends exactly the body the gateway sends upstream: one request is made through the
 # gateway first and its upstream body is read back from the emulator (GET /emulator/requests).
@@ -29,6 +34,9 @@ HOLD=10
 ONLY=""
 EMULATOR_THREADS=2
 RPC=caption
+UPLOAD_MIB=1024
+UPLOAD_CONCURRENCY=10
+UPLOAD_RUNS=3
 SERVER_ARGS=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -42,6 +50,9 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift 2 ;;
     --emulator-threads) EMULATOR_THREADS=$2; shift 2 ;;
     --rpc) RPC=$2; shift 2 ;;
+    --upload-mib) UPLOAD_MIB=$2; shift 2 ;;
+    --upload-concurrency) UPLOAD_CONCURRENCY=$2; shift 2 ;;
+    --upload-runs) UPLOAD_RUNS=$2; shift 2 ;;
     --) shift; SERVER_ARGS=("$@"); break ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "run_bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -50,7 +61,8 @@ done
 EMULATOR_BIN=${EMULATOR_BIN:-$BUILD_DIR/emulator/gemini-emulator}
 SERVER_BIN=${SERVER_BIN:-$BUILD_DIR/service/vision-server}
 BENCH_BIN=${BENCH_BIN:-$BUILD_DIR/bench/vision-bench}
-for bin in "$EMULATOR_BIN" "$SERVER_BIN" "$BENCH_BIN"; do
+UPLOAD_BENCH_BIN=${UPLOAD_BENCH_BIN:-$BUILD_DIR/bench/upload-bench}
+for bin in "$EMULATOR_BIN" "$SERVER_BIN" "$BENCH_BIN" "$UPLOAD_BENCH_BIN"; do
   [ -x "$bin" ] || { echo "run_bench.sh: $bin not built (cmake --build $BUILD_DIR)" >&2; exit 2; }
 done
 
@@ -192,6 +204,47 @@ if [ -z "$ONLY" ] || [ "$ONLY" = b ]; then
     echo "no result" >&2
     STATUS=1
   fi
+fi
+
+if [ "$ONLY" = u ]; then
+  # A PNG signature and header in front (the gateway sniffs and probes the first bytes), random
+  # bytes after: uploads are stored, not decoded.
+  UPLOAD_FILE=$(mktemp "${TMPDIR:-/tmp}/vg-upload-bench.XXXXXX")
+  /usr/bin/python3 "$REPO/tests/e2e/lib/make_png.py" "$UPLOAD_FILE"
+  head -c "$((UPLOAD_MIB * 1024 * 1024 - $(stat -c %s "$UPLOAD_FILE")))" /dev/urandom >>"$UPLOAD_FILE"
+  echo "upload file: $UPLOAD_FILE ($(stat -c %s "$UPLOAD_FILE") bytes)"
+  for run in $(seq 1 "$UPLOAD_RUNS"); do
+    # Side by side, alternating, so that both see the same machine load.
+    curl -fsS --max-time 10 -X POST "$VG_EMULATOR_URL/emulator/reset" >/dev/null
+    "$UPLOAD_BENCH_BIN" --mode gemini --gemini_base_url "$VG_EMULATOR_URL" --api_key "$KEY" \
+      --file "$UPLOAD_FILE" --label "direct-$run" | tee -a "$OUT_DIR/upload.txt" || STATUS=1
+    curl -fsS --max-time 10 -X POST "$VG_EMULATOR_URL/emulator/reset" >/dev/null
+    "$UPLOAD_BENCH_BIN" --mode grpc --target "127.0.0.1:$VG_SERVER_PORT" \
+      --server_pid "$VG_SERVER_PID" --file "$UPLOAD_FILE" --label "gateway-$run" |
+      tee -a "$OUT_DIR/upload.txt" || STATUS=1
+  done
+  curl -fsS --max-time 10 -X POST "$VG_EMULATOR_URL/emulator/reset" >/dev/null
+  "$UPLOAD_BENCH_BIN" --mode grpc --target "127.0.0.1:$VG_SERVER_PORT" \
+    --server_pid "$VG_SERVER_PID" --file "$UPLOAD_FILE" --concurrency "$UPLOAD_CONCURRENCY" \
+    --label "gateway-x$UPLOAD_CONCURRENCY" | tee -a "$OUT_DIR/upload.txt" || STATUS=1
+  rm -f "$UPLOAD_FILE"
+  curl -fsS --max-time 10 -X POST "$VG_EMULATOR_URL/emulator/reset" >/dev/null
+  echo
+  echo "=== (u) ${UPLOAD_MIB} MiB upload: medians over $UPLOAD_RUNS runs"
+  grep '^{' "$OUT_DIR/upload.txt" | node -e '
+    const rows = require("fs").readFileSync(0, "utf8").trim().split("\n").map(JSON.parse);
+    const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+    const direct = median(rows.filter((r) => r.label.startsWith("direct-")).map((r) => r.mib_per_s));
+    const gateway = median(rows.filter((r) => /^gateway-[0-9]+$/.test(r.label)).map((r) => r.mib_per_s));
+    console.log(`direct ${direct.toFixed(1)} MiB/s, gateway ${gateway.toFixed(1)} MiB/s: ` +
+                `gateway/direct = ${(100 * gateway / direct).toFixed(0)}% (target >= 80%)`);
+    const many = rows.find((r) => r.label.startsWith("gateway-x"));
+    if (many) {
+      console.log(`${many.concurrency} concurrent uploads: ${many.mib_per_s.toFixed(1)} MiB/s total, ` +
+                  `${many.failures} failed; server RSS ${(many.rss_before_kib / 1024).toFixed(1)} -> ` +
+                  `${(many.rss_peak_kib / 1024).toFixed(1)} MiB peak, rise ` +
+                  `${((many.rss_peak_kib - many.rss_before_kib) / 1024).toFixed(1)} MiB (target <= 200 MB)`);
+    }'
 fi
 
 echo

@@ -94,7 +94,7 @@ void RunTask(benchmark::State& state, const std::string& image, const std::strin
               done.Notify();
             }};
     auto call = start(gemini, cpu, options, std::move(request), absl::InfiniteFuture(),
-                      std::move(callbacks), /*record=*/nullptr);
+                      std::move(callbacks), /*record=*/nullptr, /*files=*/nullptr);
     if (!call.ok() || !gemini.WaitForCalls(1)) {
       state.SkipWithError("task did not start");
       return;

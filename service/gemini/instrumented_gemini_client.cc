@@ -120,7 +120,79 @@ class InstrumentedGeminiClient final : public GeminiClient {
         });
   }
 
+  // Files API calls: one attempt each, under their operation name (no model).
+  std::shared_ptr<PendingCall> StartUpload(
+      StartUploadRequest request, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<UploadSession>)> done) override {
+    auto observed = Observe("uploadStart", options, std::move(done));
+    return inner_->StartUpload(std::move(request), std::move(options), std::move(observed));
+  }
+
+  std::shared_ptr<PendingCall> UploadChunk(
+      const std::string& upload_url, int64_t offset, std::string bytes, bool finalize,
+      CallOptions options, absl::AnyInvocable<void(absl::StatusOr<UploadStatus>)> done) override {
+    if (options.record) options.record->AddUploadBytes(static_cast<int64_t>(bytes.size()));
+    auto observed = Observe("uploadChunk", options, std::move(done));
+    return inner_->UploadChunk(upload_url, offset, std::move(bytes), finalize, std::move(options),
+                               std::move(observed));
+  }
+
+  std::shared_ptr<PendingCall> QueryUpload(
+      const std::string& upload_url, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<UploadStatus>)> done) override {
+    auto observed = Observe("uploadQuery", options, std::move(done));
+    return inner_->QueryUpload(upload_url, std::move(options), std::move(observed));
+  }
+
+  std::shared_ptr<PendingCall> CancelUpload(const std::string& upload_url, CallOptions options,
+                                            absl::AnyInvocable<void(absl::Status)> done) override {
+    auto observed = ObserveStatus("uploadCancel", options, std::move(done));
+    return inner_->CancelUpload(upload_url, std::move(options), std::move(observed));
+  }
+
+  std::shared_ptr<PendingCall> GetFile(const std::string& name, CallOptions options,
+                                       absl::AnyInvocable<void(absl::StatusOr<File>)> done) override {
+    auto observed = Observe("files.get", options, std::move(done));
+    return inner_->GetFile(name, std::move(options), std::move(observed));
+  }
+
+  std::shared_ptr<PendingCall> ListFiles(
+      int page_size, const std::string& page_token, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<ListFilesResponse>)> done) override {
+    auto observed = Observe("files.list", options, std::move(done));
+    return inner_->ListFiles(page_size, page_token, std::move(options), std::move(observed));
+  }
+
+  std::shared_ptr<PendingCall> DeleteFile(const std::string& name, CallOptions options,
+                                          absl::AnyInvocable<void(absl::Status)> done) override {
+    auto observed = ObserveStatus("files.delete", options, std::move(done));
+    return inner_->DeleteFile(name, std::move(options), std::move(observed));
+  }
+
  private:
+  template <typename T>
+  absl::AnyInvocable<void(absl::StatusOr<T>)> Observe(
+      const char* operation, const CallOptions& options,
+      absl::AnyInvocable<void(absl::StatusOr<T>)> done) {
+    auto exchange = std::make_shared<Exchange>(telemetry_, options, operation, std::string());
+    return [exchange, done = std::move(done)](absl::StatusOr<T> result) mutable {
+      if (result.ok()) exchange->FirstByte();
+      exchange->Done(result.status());
+      if (done) done(std::move(result));
+    };
+  }
+
+  absl::AnyInvocable<void(absl::Status)> ObserveStatus(const char* operation,
+                                                       const CallOptions& options,
+                                                       absl::AnyInvocable<void(absl::Status)> done) {
+    auto exchange = std::make_shared<Exchange>(telemetry_, options, operation, std::string());
+    return [exchange, done = std::move(done)](absl::Status status) mutable {
+      if (status.ok()) exchange->FirstByte();
+      exchange->Done(status);
+      if (done) done(std::move(status));
+    };
+  }
+
   const std::shared_ptr<GeminiClient> inner_;
   telemetry::Telemetry& telemetry_;
 };

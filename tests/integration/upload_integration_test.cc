@@ -330,9 +330,9 @@ TEST_F(UploadTest, CancelMidStreamCancelsTheUpstreamSession) {
 TEST_F(UploadTest, ChunkFailureIsResumedFromWhatGeminiHolds) {
   const std::string png = BigPng(24 << 20);
   // The first chunk is lost; the second arrives but its reply is lost; the final is reset.
-  emulator_->InjectUploadFault({.status = 503});
-  emulator_->InjectUploadFault({.status = 503, .keep_bytes = true});
-  emulator_->InjectUploadFault({.drop_connection = true});
+  emulator_->InjectUploadFault({.status = 503, .keep_bytes = false, .drop_connection = false});
+  emulator_->InjectUploadFault({.status = 503, .keep_bytes = true, .drop_connection = false});
+  emulator_->InjectUploadFault({.status = 503, .keep_bytes = false, .drop_connection = true});
   UploadResult uploaded = Upload(png, /*with_sha=*/true);
   ASSERT_TRUE(uploaded.status.ok()) << uploaded.status.error_message();
   EXPECT_EQ(uploaded.file.sha256(), gemini::Sha256::HexOf(png));
@@ -440,8 +440,12 @@ TEST_F(UploadTest, DetectOnAFileOfUnknownSizeGivesNormalizedBoxesOnly) {
     auto& gemini = *gemini_;
     absl::Notification started;
     std::string url;
-    gemini.StartUpload({.size_bytes = static_cast<int64_t>(png.size()), .mime_type = "image/png"},
-                       {.deadline = absl::Now() + absl::Seconds(10)},
+    gemini::StartUploadRequest request;
+    request.size_bytes = static_cast<int64_t>(png.size());
+    request.mime_type = "image/png";
+    gemini::CallOptions options;
+    options.deadline = absl::Now() + absl::Seconds(10);
+    gemini.StartUpload(request, options,
                        [&](absl::StatusOr<gemini::UploadSession> s) {
                          if (s.ok()) url = s->upload_url;
                          started.Notify();
@@ -449,7 +453,7 @@ TEST_F(UploadTest, DetectOnAFileOfUnknownSizeGivesNormalizedBoxesOnly) {
     started.WaitForNotification();
     absl::Notification finished;
     std::string name;
-    gemini.UploadChunk(url, 0, png, true, {.deadline = absl::Now() + absl::Seconds(10)},
+    gemini.UploadChunk(url, 0, png, true, options,
                        [&](absl::StatusOr<gemini::UploadStatus> s) {
                          if (s.ok() && s->file) name = s->file->name;
                          finished.Notify();
