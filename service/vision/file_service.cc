@@ -49,7 +49,7 @@ class FilePoller : public std::enable_shared_from_this<FilePoller> {
     if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
     auto self = shared_from_this();
     call_->SetStage(context_.gemini->GetFile(
-        name_, gemini::CallOptions{.deadline = deadline_},
+        name_, gemini::CallOptions{.deadline = deadline_, .record = nullptr},
         [self](absl::StatusOr<gemini::File> file) { self->OnFile(std::move(file)); }));
   }
 
@@ -104,7 +104,7 @@ class HashFinder : public std::enable_shared_from_this<HashFinder> {
     if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
     auto self = shared_from_this();
     call_->SetStage(context_.gemini->ListFiles(
-        kMaxPageSize, token, gemini::CallOptions{.deadline = deadline_},
+        kMaxPageSize, token, gemini::CallOptions{.deadline = deadline_, .record = nullptr},
         [self](absl::StatusOr<gemini::ListFilesResponse> page) { self->OnPage(std::move(page)); }));
   }
 
@@ -275,7 +275,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartGetFile(
   auto name = FileNameOf(request.name(), "name", *context.options);
   if (!name.ok()) return name.status();
   return context.gemini->GetFile(
-      *name, gemini::CallOptions{.deadline = deadline},
+      *name, gemini::CallOptions{.deadline = deadline, .record = nullptr},
       [name = *name, done = std::move(done)](absl::StatusOr<gemini::File> file) mutable {
         if (!file.ok()) return done(FileErrorForCaller(file.status(), name));
         done(ToV1File(*file));
@@ -294,7 +294,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartListFiles(
   }
   return context.gemini->ListFiles(
       request.page_size() == 0 ? 10 : request.page_size(), request.page_token(),
-      gemini::CallOptions{.deadline = deadline},
+      gemini::CallOptions{.deadline = deadline, .record = nullptr},
       [done = std::move(done)](absl::StatusOr<gemini::ListFilesResponse> page) mutable {
         if (!page.ok()) return done(ForCaller(page.status()));
         v1::ListFilesResponse out;
@@ -311,7 +311,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDeleteFile(
   if (!name.ok()) return name.status();
   FileHashCache* hashes = context.hashes;
   return context.gemini->DeleteFile(
-      *name, gemini::CallOptions{.deadline = deadline},
+      *name, gemini::CallOptions{.deadline = deadline, .record = nullptr},
       [name = *name, hashes, done = std::move(done)](absl::Status status) mutable {
         hashes->Forget(name);
         if (!status.ok()) return done(FileErrorForCaller(std::move(status), name));

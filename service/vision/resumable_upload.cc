@@ -60,7 +60,7 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
   total_size_ = request.size_bytes;
   auto self = shared_from_this();
   SetCall(gemini_.StartUpload(
-      std::move(request), gemini::CallOptions{.deadline = deadline_},
+      std::move(request), gemini::CallOptions{.deadline = deadline_, .record = nullptr},
       [self, done = std::move(done)](absl::StatusOr<gemini::UploadSession> session) mutable {
         bool aborted;
         {
@@ -75,7 +75,7 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
         if (aborted && session.ok()) {
           // The session opened after Abort: cancel it too.
           self->gemini_.CancelUpload(session->upload_url,
-                                     gemini::CallOptions{.deadline = absl::Now() + kCancelBound},
+                                     gemini::CallOptions{.deadline = absl::Now() + kCancelBound, .record = nullptr},
                                      [](absl::Status) {});
         }
         if (aborted) return done(absl::CancelledError("upload cancelled"));
@@ -106,7 +106,7 @@ void ResumableUpload::SendFrom(int64_t received) {
   std::string piece = skip == 0 ? bytes_ : bytes_.substr(static_cast<size_t>(skip));
   auto self = shared_from_this();
   SetCall(gemini_.UploadChunk(url, received, std::move(piece), finalize_,
-                              gemini::CallOptions{.deadline = deadline_},
+                              gemini::CallOptions{.deadline = deadline_, .record = nullptr},
                               [self](absl::StatusOr<gemini::UploadStatus> status) {
                                 self->OnChunk(std::move(status));
                               }));
@@ -184,7 +184,7 @@ void ResumableUpload::Resume(absl::Status failure) {
     }
     if (url.empty()) return self->Complete(absl::CancelledError("upload cancelled"));
     self->SetCall(self->gemini_.QueryUpload(
-        url, gemini::CallOptions{.deadline = self->deadline_},
+        url, gemini::CallOptions{.deadline = self->deadline_, .record = nullptr},
         [self, failure](absl::StatusOr<gemini::UploadStatus> status) {
           self->OnQuery(failure, std::move(status));
         }));
@@ -204,7 +204,7 @@ void ResumableUpload::OnQuery(absl::Status failure, absl::StatusOr<gemini::Uploa
       // was named by the gateway, so read it back.
       auto self = shared_from_this();
       SetCall(gemini_.GetFile(
-          name_, gemini::CallOptions{.deadline = deadline_},
+          name_, gemini::CallOptions{.deadline = deadline_, .record = nullptr},
           [self, failure](absl::StatusOr<gemini::File> file) {
             {
               absl::MutexLock lock(&self->mu_);
@@ -269,7 +269,7 @@ void ResumableUpload::Abort() {
   }
   if (call) call->Cancel();
   if (!url.empty()) {
-    gemini_.CancelUpload(url, gemini::CallOptions{.deadline = absl::Now() + kCancelBound},
+    gemini_.CancelUpload(url, gemini::CallOptions{.deadline = absl::Now() + kCancelBound, .record = nullptr},
                          [](absl::Status) {});
   }
 }
