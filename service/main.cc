@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -19,9 +20,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/common/log.h"
+#include "service/common/timer.h"
 #include "service/gemini/api_key_file.h"
 #include "service/gemini/gemini_client.h"
 #include "service/gemini/instrumented_gemini_client.h"
+#include "service/gemini/retrying_gemini_client.h"
 #include "service/http/http_client.h"
 #include "service/server/caller_gate.h"
 #include "service/server/leak_filter.h"
@@ -44,10 +47,49 @@ ABSL_FLAG(std::string, gemini_ca_file, "",
           "PEM CA bundle to verify Gemini's certificate (default: system trust store).");
 ABSL_FLAG(std::string, default_model, "gemini-2.5-flash",
           "Model used when a request names none. Env: VISION_GATEWAY_DEFAULT_MODEL.");
-ABSL_FLAG(int, max_receive_message_mb, 64, "Largest gRPC request accepted, in MiB.");
+ABSL_FLAG(int, max_receive_message_mb, 47,
+          "Largest gRPC request accepted, in MiB. At most 47: inline images travel to Gemini "
+          "base64-encoded (4/3 of their size) in a request body capped at 64 MiB, so a larger "
+          "limit would accept requests only to refuse them after reading.");
 ABSL_FLAG(int, io_threads, 2, "Threads doing upstream HTTP I/O.");
 ABSL_FLAG(int, cpu_threads, 2, "Threads preparing images (decode, orientation, downscale).");
-ABSL_FLAG(int, upstream_timeout_s, 120, "Bound for an upstream call when the caller sets no deadline.");
+ABSL_FLAG(int, upstream_timeout_s, 120,
+          "Bound for an upstream call when the caller sets no deadline (a caller's deadline "
+          "rules, however far).");
+// Resilience (issue #8): retries, deadlines, limits.
+ABSL_FLAG(int, max_attempts, 4,
+          "Attempts per upstream call, the first included (1: no retries). Transient failures "
+          "(429, 500, 502, 503, 504, refused/reset before any response byte, attempt timeout) are "
+          "retried with full-jitter exponential backoff, never sooner than Gemini's "
+          "RetryInfo/Retry-After, within the caller's deadline.");
+ABSL_FLAG(int, retry_initial_backoff_ms, 1000, "Backoff cap before the first retry, in ms.");
+ABSL_FLAG(int, retry_max_backoff_ms, 30000, "Largest backoff cap between retries, in ms.");
+ABSL_FLAG(double, retry_budget_ratio, 0.2,
+          "Retries may be at most this fraction of the upstream calls of the last 10 s (with a "
+          "floor of 10 retries), so an outage does not become a retry storm.");
+ABSL_FLAG(int, upstream_attempt_timeout_s, 0,
+          "Abandon and retry an attempt that produced nothing (no response, no first stream "
+          "event) for this long (0: attempts are bounded only by the deadline).");
+ABSL_FLAG(int, max_concurrent_calls, 1024,
+          "Concurrent calls (all RPC kinds); beyond it calls are refused at once with "
+          "RESOURCE_EXHAUSTED + RetryInfo (ErrorInfo SERVER_OVERLOADED). Upstream requests in "
+          "flight never exceed it. 0: unbounded.");
+ABSL_FLAG(int, max_queued_cpu_work, 64,
+          "Detect/Segment calls waiting for image preparation; beyond it calls are refused "
+          "(SERVER_OVERLOADED). 0: unbounded.");
+ABSL_FLAG(int, max_images_per_request, 3600, "Most images in one Caption/CountTokens request.");
+ABSL_FLAG(int, max_image_mb, 47, "Largest inline image accepted, in MiB (each image).");
+ABSL_FLAG(int, max_polygon_points, 10000,
+          "Segment: a polygon mask with more points is dropped (rasterising is O(rows x points)).");
+ABSL_FLAG(int, max_mask_pixels, 1048576,
+          "Segment: a mask PNG declaring more pixels is dropped before decoding (Gemini's are "
+          "256x256).");
+ABSL_FLAG(int, max_upstream_response_mb, 64, "Largest Gemini response body accepted, in MiB.");
+ABSL_FLAG(int, upstream_idle_timeout_s, 30,
+          "Idle keep-alive connections to Gemini older than this are closed, not reused.");
+ABSL_FLAG(int, upstream_phase_timeout_s, 60,
+          "Bound for each HTTP phase of a request without a deadline (the Gemini client always "
+          "gives one: the caller's, or --upstream_timeout_s).");
 ABSL_FLAG(int, shutdown_grace_s, 20,
           "On SIGTERM/SIGINT, after --drain_delay_s: how long in-flight calls may run before "
           "they are cancelled.");
@@ -341,6 +383,12 @@ int main(int argc, char** argv) {
   vision_gateway::http::HttpClientOptions http_options;
   http_options.io_threads = absl::GetFlag(FLAGS_io_threads);
   http_options.ca_file = absl::GetFlag(FLAGS_gemini_ca_file);
+  http_options.max_response_body_bytes =
+      static_cast<std::size_t>(std::max(1, absl::GetFlag(FLAGS_max_upstream_response_mb))) << 20;
+  http_options.idle_timeout =
+      std::chrono::seconds(std::max(1, absl::GetFlag(FLAGS_upstream_idle_timeout_s)));
+  http_options.default_phase_timeout =
+      std::chrono::seconds(std::max(1, absl::GetFlag(FLAGS_upstream_phase_timeout_s)));
   auto http = vision_gateway::http::MakeHttpClient(http_options);
   if (!http.ok()) {
     LogError("HTTP client: %s", http.status().ToString());
@@ -358,10 +406,20 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  const int receive_mb = absl::GetFlag(FLAGS_max_receive_message_mb);
+  if (receive_mb < 1 || int64_t{receive_mb} * 4 / 3 >= 64) {
+    LogError("--max_receive_message_mb must be 1..47: a %d MiB request base64-encodes to more "
+             "than Gemini's 64 MiB request body cap",
+             receive_mb);
+    return 2;
+  }
   const int port = IntFlagOrEnv(FLAGS_port, "VISION_GATEWAY_PORT", 50051);
   options.listen_address = absl::StrCat(absl::GetFlag(FLAGS_listen_host), ":", port);
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_mb) * 1024 * 1024;
-  options.cpu_threads = absl::GetFlag(FLAGS_cpu_threads);
+  options.limits.cpu_threads = absl::GetFlag(FLAGS_cpu_threads);
+  options.limits.max_queued_cpu_work =
+      static_cast<std::size_t>(std::max(0, absl::GetFlag(FLAGS_max_queued_cpu_work)));
+  options.limits.max_concurrent_calls = std::max(0, absl::GetFlag(FLAGS_max_concurrent_calls));
   options.vision.default_model = StringFlagOrEnv(
       FLAGS_default_model, "VISION_GATEWAY_DEFAULT_MODEL", "gemini-2.5-flash");
   options.vision.files_base_uri = absl::StrCat(gemini_options.base_url, "/v1beta");
@@ -370,6 +428,10 @@ int main(int argc, char** argv) {
   options.vision.default_max_dimension = absl::GetFlag(FLAGS_default_max_dimension);
   options.vision.max_inline_request_bytes =
       int64_t{absl::GetFlag(FLAGS_max_inline_request_mb)} << 20;
+  options.vision.max_images_per_request = std::max(1, absl::GetFlag(FLAGS_max_images_per_request));
+  options.vision.max_image_bytes = int64_t{std::max(1, absl::GetFlag(FLAGS_max_image_mb))} << 20;
+  options.vision.max_polygon_points = std::max(3, absl::GetFlag(FLAGS_max_polygon_points));
+  options.vision.max_mask_png_pixels = std::max(1, absl::GetFlag(FLAGS_max_mask_pixels));
 
   if (!ConfigureSecurity(options)) return 2;
   {
@@ -418,6 +480,16 @@ int main(int argc, char** argv) {
           *std::move(gemini), options.telemetry != nullptr
                                   ? *options.telemetry
                                   : vision_gateway::telemetry::NoTelemetry());
+  // The REST client is the stub; policies wrap it as decorators of the same interface.
+  vision_gateway::gemini::RetryOptions retry;
+  retry.max_attempts = std::max(1, absl::GetFlag(FLAGS_max_attempts));
+  retry.initial_backoff = absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_retry_initial_backoff_ms)));
+  retry.max_backoff = absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_retry_max_backoff_ms)));
+  retry.budget_ratio = std::max(0.0, absl::GetFlag(FLAGS_retry_budget_ratio));
+  retry.attempt_timeout = absl::Seconds(std::max(0, absl::GetFlag(FLAGS_upstream_attempt_timeout_s)));
+  client =
+      vision_gateway::gemini::MakeRetryingGeminiClient(std::move(client), retry,
+                                                       vision_gateway::MakeThreadTimer());
   auto server = vision_gateway::server::VisionServer::Start(options, client);
   if (!server.ok()) {
     LogError("%s", server.status().ToString());

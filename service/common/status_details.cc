@@ -37,4 +37,20 @@ absl::Status WithRetryInfo(absl::Status status, absl::Duration retry_delay) {
   return status;
 }
 
+std::optional<absl::Duration> GetRetryDelay(const absl::Status& status) {
+  google::rpc::RetryInfo info;
+  if (!GetDetail(status, info)) return std::nullopt;
+  return absl::Seconds(info.retry_delay().seconds()) + absl::Nanoseconds(info.retry_delay().nanos());
+}
+
+absl::Status WithOutcome(absl::Status status, std::string_view reason) {
+  if (!status.ok()) status.SetPayload(kOutcomePayloadUrl, absl::Cord(absl::string_view(reason.data(), reason.size())));
+  return status;
+}
+
+std::string GetOutcome(const absl::Status& status) {
+  auto payload = status.GetPayload(kOutcomePayloadUrl);
+  return payload.has_value() ? std::string(*payload) : std::string();
+}
+
 }  // namespace vision_gateway

@@ -6,6 +6,7 @@
 #define VISION_GATEWAY_SERVICE_COMMON_STATUS_DETAILS_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,19 @@ absl::Status WithErrorInfo(absl::Status status, std::string_view reason,
 
 // A status with a RetryInfo{retry_delay} detail.
 absl::Status WithRetryInfo(absl::Status status, absl::Duration retry_delay);
+
+// The RetryInfo delay of a status; nullopt when it carries none.
+std::optional<absl::Duration> GetRetryDelay(const absl::Status& status);
+
+// The outcome tag: which row of the error table (service/vision/error_table.h) a failure
+// belongs to, set where the failure is best understood (the HTTP layer knows a TLS failure, the
+// Gemini layer knows a 429). It travels as a private payload whose type URL does not start with
+// kTypeUrlPrefix, so it never reaches a caller; the table turns it into the caller's code and
+// ErrorInfo reason. The retry policy reads it too (gemini/retry_policy.h).
+inline constexpr char kOutcomePayloadUrl[] = "vision-gateway.internal/outcome";
+absl::Status WithOutcome(absl::Status status, std::string_view reason);
+// Empty when the status carries no tag.
+std::string GetOutcome(const absl::Status& status);
 
 }  // namespace vision_gateway
 

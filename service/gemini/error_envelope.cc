@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "boost/json.hpp"
 #include "google/rpc/error_details.pb.h"
+#include "service/common/error_reasons.h"
 #include "service/common/status_details.h"
 
 namespace vision_gateway::gemini {
@@ -338,6 +339,33 @@ bool ParseBounded(std::string_view text, json::monotonic_resource& resource, jso
   return !ec;
 }
 
+// Tags a status mapped from a Gemini error with its row of the error table.
+absl::Status TagGeminiError(absl::Status status) {
+  if (status.ok()) return status;
+  google::rpc::ErrorInfo info;
+  const bool key_rejected = status.code() == absl::StatusCode::kUnauthenticated ||
+                            status.code() == absl::StatusCode::kPermissionDenied ||
+                            (GetDetail(status, info) && info.reason().starts_with("API_KEY"));
+  const char* outcome = reasons::kUpstreamError;
+  if (key_rejected) {
+    outcome = reasons::kUpstreamAuthFailed;
+  } else {
+    switch (status.code()) {
+      case absl::StatusCode::kInvalidArgument: outcome = reasons::kUpstreamInvalidArgument; break;
+      case absl::StatusCode::kFailedPrecondition:
+        outcome = reasons::kUpstreamFailedPrecondition;
+        break;
+      case absl::StatusCode::kNotFound: outcome = reasons::kUpstreamNotFound; break;
+      case absl::StatusCode::kResourceExhausted: outcome = reasons::kUpstreamRateLimited; break;
+      case absl::StatusCode::kInternal: outcome = reasons::kUpstreamInternal; break;
+      case absl::StatusCode::kUnavailable: outcome = reasons::kUpstreamUnavailable; break;
+      case absl::StatusCode::kDeadlineExceeded: outcome = reasons::kUpstreamTimeout; break;
+      default: break;
+    }
+  }
+  return WithOutcome(std::move(status), outcome);
+}
+
 }  // namespace
 
 absl::StatusCode StatusCodeFromHttpStatus(int http_status) {
@@ -410,15 +438,17 @@ absl::Status StatusFromHttpError(int http_status, std::string_view body) {
     if (ParseBounded(trimmed, resource, doc)) {
       if (const json::value* error = FindErrorValue(doc)) {
         absl::Status status = StatusFromErrorValue(*error, http_status);
-        if (!status.ok()) return status;
+        if (!status.ok()) return TagGeminiError(std::move(status));
       }
     }
   }
   absl::StatusCode code = StatusCodeFromHttpStatus(http_status);
   if (code == absl::StatusCode::kOk) code = absl::StatusCode::kUnknown;
-  if (trimmed.empty()) return absl::Status(code, absl::StrCat("Gemini: HTTP ", http_status));
-  return absl::Status(code,
-                      absl::StrCat("Gemini: HTTP ", http_status, ": ", BoundedPlainText(trimmed)));
+  if (trimmed.empty()) {
+    return TagGeminiError(absl::Status(code, absl::StrCat("Gemini: HTTP ", http_status)));
+  }
+  return TagGeminiError(absl::Status(
+      code, absl::StrCat("Gemini: HTTP ", http_status, ": ", BoundedPlainText(trimmed))));
 }
 
 absl::Status StatusFromErrorJson(std::string_view text) {
@@ -430,8 +460,8 @@ absl::Status StatusFromErrorJson(std::string_view text) {
   const json::value* error = FindErrorValue(doc);
   if (error == nullptr) return absl::OkStatus();
   absl::Status status = StatusFromErrorValue(*error, /*http_status=*/0);
-  if (status.ok()) return absl::UnknownError(status.message());
-  return status;
+  if (status.ok()) status = absl::UnknownError(status.message());
+  return TagGeminiError(std::move(status));
 }
 
 }  // namespace vision_gateway::gemini

@@ -7,7 +7,10 @@
 // from the HTTP status. The message is "Gemini: " + the upstream message, bounded; request content
 // is never echoed. Known detail types (RetryInfo, QuotaFailure, ErrorInfo, BadRequest, Help,
 // LocalizedMessage) are attached with AddDetail (service/common/status_details.h); entries of the
-// same type are merged.
+// same type are merged. Every such status carries an outcome tag (GetOutcome,
+// service/common/status_details.h): UPSTREAM_AUTH_FAILED for 401, 403 or an ErrorInfo reason
+// API_KEY_*, else by code (UPSTREAM_INVALID_ARGUMENT, _FAILED_PRECONDITION, _NOT_FOUND,
+// _RATE_LIMITED, _INTERNAL, _UNAVAILABLE, _TIMEOUT for 504, UPSTREAM_ERROR otherwise).
 #ifndef VISION_GATEWAY_SERVICE_GEMINI_ERROR_ENVELOPE_H_
 #define VISION_GATEWAY_SERVICE_GEMINI_ERROR_ENVELOPE_H_
 

@@ -1,7 +1,12 @@
 // The typed Gemini REST client that the vision layer depends on (and tests fake).
 //
 // Results arrive through callbacks on the HTTP layer's I/O threads; callbacks must not block.
-// Errors are absl::Status with the upstream error envelope mapped (see error_envelope.h).
+// Errors are absl::Status with the upstream error envelope mapped (see error_envelope.h) and an
+// outcome tag naming their row of the error table (service/common/error_reasons.h): transport
+// failures as the HTTP layer tagged them, DEADLINE_EXCEEDED when the caller's deadline passed,
+// CONTENT_BLOCKED (INVALID_ARGUMENT, ErrorInfo metadata block_reason) for a prompt Gemini refused,
+// UPSTREAM_BAD_RESPONSE for a body that is not what the API promises, UPSTREAM_CONNECTION_LOST
+// for a stream that ended without a finish reason. A Retry-After header becomes a RetryInfo.
 #ifndef VISION_GATEWAY_SERVICE_GEMINI_GEMINI_CLIENT_H_
 #define VISION_GATEWAY_SERVICE_GEMINI_GEMINI_CLIENT_H_
 
@@ -32,7 +37,8 @@ struct GeminiOptions {
   // Sent as x-goog-api-key; never logged nor put in errors. A fixed string or a source that can
   // change at run time (api_key_file.h); each upstream request reads it once, when it starts.
   ApiKey api_key;
-  // Bound for a call whose caller gave no deadline.
+  // Bound for a call whose caller gave no deadline (CallOptions::deadline infinite). A call with a
+  // deadline is bounded by it alone, however far away it is.
   std::chrono::milliseconds default_timeout{120000};
 };
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -18,6 +19,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/strings/numbers.h"
+#include "service/common/error_reasons.h"
+#include "service/common/status_details.h"
 #include "service/gemini/error_envelope.h"
 #include "service/gemini/gemini_client.h"
 #include "service/gemini/json_codec.h"
@@ -83,6 +87,42 @@ bool IsHeaderSafe(std::string_view value);
 
 bool IsSuccess(int http_status) { return http_status >= 200 && http_status < 300; }
 
+absl::Status BadResponse(absl::Status status) {
+  return WithOutcome(std::move(status), reasons::kUpstreamBadResponse);
+}
+
+// A prompt Gemini refused to answer (a 200 with promptFeedback.blockReason and no candidates).
+absl::Status BlockedStatus(const std::string& block_reason) {
+  return WithOutcome(
+      WithErrorInfo(absl::InvalidArgumentError(absl::StrCat(
+                        "Gemini blocked the prompt (", block_reason.substr(0, 64),
+                        "); change the images or the prompt")),
+                    reasons::kContentBlocked, {{"block_reason", block_reason.substr(0, 64)}}),
+      reasons::kContentBlocked);
+}
+
+// The status of a failed HTTP exchange, as the call's caller should read it: a timeout is the
+// caller's DEADLINE_EXCEEDED when their own deadline has passed, else the gateway's default bound
+// (UPSTREAM_TIMEOUT).
+absl::Status TransportStatus(absl::Status status, absl::Time caller_deadline) {
+  if (status.code() == absl::StatusCode::kDeadlineExceeded && absl::Now() >= caller_deadline) {
+    return WithOutcome(std::move(status), reasons::kDeadlineExceeded);
+  }
+  return status;
+}
+
+// Adds a RetryInfo from a Retry-After header (delta-seconds) when Gemini gave none in the body.
+absl::Status WithRetryAfter(absl::Status status, const http::Headers& headers) {
+  if (status.ok() || GetRetryDelay(status).has_value()) return status;
+  const std::string_view value = http::FindHeader(headers, "retry-after");
+  int64_t seconds = 0;
+  if (value.empty() || !absl::SimpleAtoi(absl::string_view(value.data(), value.size()), &seconds) ||
+      seconds < 0 || seconds > 24 * 3600) {
+    return status;
+  }
+  return WithRetryInfo(std::move(status), absl::Seconds(seconds));
+}
+
 // Holds the HTTP call so that Cancel() can reach it from any thread, even when it comes before
 // Stream()/Fetch() returned, and drops it once the HTTP layer reported completion (its handler
 // holds a reference back to us).
@@ -134,8 +174,10 @@ absl::Status CancelledStatus() { return absl::CancelledError("Gemini call cancel
 // the call's strand); Cancel() may come from any thread.
 class StreamCall final : public PendingCall, public std::enable_shared_from_this<StreamCall> {
  public:
-  StreamCall(StreamObserver observer, std::string api_key)
-      : observer_(std::move(observer)), api_key_(std::move(api_key)) {}
+  StreamCall(StreamObserver observer, std::string api_key, absl::Time caller_deadline)
+      : observer_(std::move(observer)),
+        api_key_(std::move(api_key)),
+        caller_deadline_(caller_deadline) {}
 
   void Start(http::HttpClient& http, http::Request request) {
     std::shared_ptr<StreamCall> self = shared_from_this();
@@ -152,7 +194,14 @@ class StreamCall final : public PendingCall, public std::enable_shared_from_this
   }
 
  private:
-  void OnHead(const http::ResponseHead& head) { http_status_ = head.status; }
+  void OnHead(const http::ResponseHead& head) {
+    http_status_ = head.status;
+    if (!IsSuccess(http_status_)) error_headers_ = head.headers;
+  }
+
+  absl::Status HttpError() const {
+    return WithRetryAfter(StatusFromHttpError(http_status_, error_body_), error_headers_);
+  }
 
   void OnBody(std::string_view bytes) {
     if (finished_.load() || cancelled_.load()) return;
@@ -160,11 +209,11 @@ class StreamCall final : public PendingCall, public std::enable_shared_from_this
       const std::size_t room = kMaxErrorBodyBytes - error_body_.size();
       error_body_.append(bytes.substr(0, room));
       // Enough to report the error: stop reading a huge error body.
-      if (bytes.size() > room) Fail(StatusFromHttpError(http_status_, error_body_));
+      if (bytes.size() > room) Fail(HttpError());
       return;
     }
     absl::Status fed = splitter_.Feed(bytes, [this](http::SseEvent event) { OnEvent(std::move(event)); });
-    if (!fed.ok()) Fail(std::move(fed));
+    if (!fed.ok()) Fail(BadResponse(std::move(fed)));
   }
 
   void OnEvent(http::SseEvent event) {
@@ -172,7 +221,7 @@ class StreamCall final : public PendingCall, public std::enable_shared_from_this
     if (!event.raw.empty()) {
       // Text outside SSE fields: Gemini's way of reporting an error after a 200.
       absl::Status error = StatusFromErrorJson(event.raw);
-      if (error.ok()) error = absl::InternalError("malformed stream event from Gemini");
+      if (error.ok()) error = BadResponse(absl::InternalError("malformed stream event from Gemini"));
       Fail(std::move(error));
       return;
     }
@@ -187,13 +236,16 @@ class StreamCall final : public PendingCall, public std::enable_shared_from_this
     }
     absl::StatusOr<GenerateContentResponse> chunk = DecodeGenerateContentResponse(event.data);
     if (!chunk.ok()) {
-      Fail(chunk.status());
+      Fail(BadResponse(chunk.status()));
       return;
     }
     for (const Candidate& c : chunk->candidates) {
       if (!c.finish_reason.empty()) saw_finish_ = true;
     }
-    if (chunk->prompt_feedback && !chunk->prompt_feedback->block_reason.empty()) saw_finish_ = true;
+    if (chunk->prompt_feedback && !chunk->prompt_feedback->block_reason.empty()) {
+      Fail(BlockedStatus(chunk->prompt_feedback->block_reason));
+      return;
+    }
     if (cancelled_.load() || !observer_.on_chunk) return;
     observer_.on_chunk(*std::move(chunk));
   }
@@ -203,15 +255,18 @@ class StreamCall final : public PendingCall, public std::enable_shared_from_this
     if (finished_.load()) return;
     if (cancelled_.load()) return Finish(CancelledStatus());
     if (http_status_ == 0) {
-      return Finish(status.ok() ? absl::InternalError("Gemini call ended without a response")
-                                : std::move(status));
+      return Finish(status.ok() ? BadResponse(absl::InternalError(
+                                      "Gemini call ended without a response"))
+                                : TransportStatus(std::move(status), caller_deadline_));
     }
-    if (!IsSuccess(http_status_)) return Finish(StatusFromHttpError(http_status_, error_body_));
-    if (!status.ok()) return Finish(std::move(status));
+    if (!IsSuccess(http_status_)) return Finish(HttpError());
+    if (!status.ok()) return Finish(TransportStatus(std::move(status), caller_deadline_));
     splitter_.Finish([this](http::SseEvent event) { OnEvent(std::move(event)); });
     if (finished_.load()) return;
     if (!saw_finish_) {
-      return Finish(absl::UnavailableError("Gemini stream ended before the model finished"));
+      return Finish(WithOutcome(
+          absl::UnavailableError("Gemini stream ended before the model finished"),
+          reasons::kUpstreamConnectionLost));
     }
     Finish(absl::OkStatus());
   }
@@ -232,11 +287,13 @@ class StreamCall final : public PendingCall, public std::enable_shared_from_this
 
   StreamObserver observer_;
   const std::string api_key_;
+  const absl::Time caller_deadline_;
   HttpCallSlot slot_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> finished_{false};
   // Touched only from HTTP callbacks.
   int http_status_ = 0;
+  http::Headers error_headers_;
   std::string error_body_;
   http::SseSplitter splitter_;
   bool saw_finish_ = false;
@@ -249,8 +306,11 @@ class UnaryCall final : public PendingCall, public std::enable_shared_from_this<
   using Decoder = absl::StatusOr<T> (*)(std::string_view, const JsonCodecOptions&);
   using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
 
-  UnaryCall(Decoder decoder, Done done, std::string api_key)
-      : decoder_(decoder), done_(std::move(done)), api_key_(std::move(api_key)) {}
+  UnaryCall(Decoder decoder, Done done, std::string api_key, absl::Time caller_deadline)
+      : decoder_(decoder),
+        done_(std::move(done)),
+        api_key_(std::move(api_key)),
+        caller_deadline_(caller_deadline) {}
 
   void Start(http::HttpClient& http, http::Request request) {
     std::shared_ptr<UnaryCall> self = this->shared_from_this();
@@ -276,20 +336,29 @@ class UnaryCall final : public PendingCall, public std::enable_shared_from_this<
 
   absl::StatusOr<T> Result(absl::StatusOr<http::Response> response) {
     if (cancelled_.load()) return CancelledStatus();
-    if (!response.ok()) return response.status();
+    if (!response.ok()) return TransportStatus(response.status(), caller_deadline_);
     if (!IsSuccess(response->head.status)) {
-      return StatusFromHttpError(response->head.status, response->body);
+      return WithRetryAfter(StatusFromHttpError(response->head.status, response->body),
+                            response->head.headers);
     }
     if (response->body.find("\"error\"") != std::string::npos) {
       absl::Status error = StatusFromErrorJson(response->body);
       if (!error.ok()) return error;
     }
-    return decoder_(response->body, JsonCodecOptions());
+    absl::StatusOr<T> decoded = decoder_(response->body, JsonCodecOptions());
+    if (!decoded.ok()) return BadResponse(decoded.status());
+    if constexpr (std::is_same_v<T, GenerateContentResponse>) {
+      if (decoded->prompt_feedback && !decoded->prompt_feedback->block_reason.empty()) {
+        return BlockedStatus(decoded->prompt_feedback->block_reason);
+      }
+    }
+    return decoded;
   }
 
   Decoder decoder_;
   Done done_;
   const std::string api_key_;
+  const absl::Time caller_deadline_;
   HttpCallSlot slot_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> finished_{false};
@@ -388,8 +457,8 @@ class RestGeminiClient final : public GeminiClient {
       if (observer.on_done) observer.on_done(http_request.status());
       return std::make_shared<FinishedCall>();
     }
-    auto call = std::make_shared<StreamCall>(std::move(observer),
-                                             HeaderValue(*http_request, kKeyHeader));
+    auto call = std::make_shared<StreamCall>(
+        std::move(observer), HeaderValue(*http_request, kKeyHeader), options.deadline);
     call->Start(*http_, *std::move(http_request));
     return call;
   }
@@ -555,8 +624,8 @@ class RestGeminiClient final : public GeminiClient {
       if (done) done(http_request.status());
       return std::make_shared<FinishedCall>();
     }
-    auto call = std::make_shared<UnaryCall<T>>(decoder, std::move(done),
-                                               HeaderValue(*http_request, kKeyHeader));
+    auto call = std::make_shared<UnaryCall<T>>(
+        decoder, std::move(done), HeaderValue(*http_request, kKeyHeader), options.deadline);
     call->Start(*http_, *std::move(http_request));
     return call;
   }
@@ -656,8 +725,10 @@ class RestGeminiClient final : public GeminiClient {
       request.headers.emplace_back("traceparent", options.record->traceparent());
     }
     request.body = *std::move(body);
-    request.deadline =
-        std::min(options.deadline, absl::Now() + absl::FromChrono(options_.default_timeout));
+    // The caller's deadline rules, however far; the default bounds only a call without one.
+    request.deadline = options.deadline != absl::InfiniteFuture()
+                           ? options.deadline
+                           : absl::Now() + absl::FromChrono(options_.default_timeout);
     return request;
   }
 

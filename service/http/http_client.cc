@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <map>
 #include <memory>
 #include <optional>
@@ -56,6 +57,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "service/common/error_reasons.h"
+#include "service/common/log.h"
+#include "service/common/status_details.h"
 
 namespace vision_gateway::http {
 
@@ -422,11 +426,12 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   // True when the call must not start anything more (it finished, or a cancel is queued).
   bool Abandoned() const { return done_ || cancel_requested_.load(); }
 
-  // Sets the expiry of the phase about to start: min(deadline, now + default_phase_timeout).
+  // Sets the expiry of the phase about to start: the request's deadline when it has one (the
+  // caller's deadline rules, however far), else now + default_phase_timeout.
   Clock::time_point StartPhase(Phase phase) {
     phase_ = phase;
-    Clock::time_point expiry = Clock::now() + rt_->options.default_phase_timeout;
-    if (deadline_ && *deadline_ < expiry) expiry = *deadline_;
+    const Clock::time_point expiry =
+        deadline_ ? *deadline_ : Clock::now() + rt_->options.default_phase_timeout;
     phase_expiry_ = expiry;
     if (conn_) conn_->lowest().expires_at(expiry);
     return expiry;
@@ -493,17 +498,15 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     return absl::OkStatus();
   }
 
-  // A pooled connection if one is idle (not when retrying), else a new one.
+  // A pooled connection if one is idle, else a new one. A request that fails on a reused
+  // connection before any response byte is not sent again here: it fails UPSTREAM_UNREACHABLE
+  // and the retry policy (gemini/retrying_gemini_client.h) decides.
   void Acquire() {
-    if (!retried_) {
-      conn_ = rt_->pool.Take(target_.pool_key);
-      if (conn_) {
-        reused_ = true;
-        Write();
-        return;
-      }
+    conn_ = rt_->pool.Take(target_.pool_key);
+    if (conn_) {
+      Write();
+      return;
     }
-    reused_ = false;
     Resolve();
   }
 
@@ -606,11 +609,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   void OnWrite(error_code ec) {
     if (Abandoned()) return;
     if (ec) {
-      if (CanRetry(ec)) {
-        Retry();
-      } else {
-        Fail(ec);
-      }
+      Fail(ec);
       return;
     }
     ReadHeader();
@@ -634,11 +633,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   void OnHeader(error_code ec) {
     if (Abandoned()) return;
     if (ec) {
-      if (!parser_->got_some() && CanRetry(ec)) {
-        Retry();
-      } else {
-        Fail(ec);
-      }
+      Fail(ec);
       return;
     }
     const auto& message = parser_->get();
@@ -652,7 +647,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     for (const auto& field : message) {
       head.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
-    if (handler_.on_head) handler_.on_head(head);
+    if (handler_.on_head && !Deliver([&] { handler_.on_head(head); })) return;
     ReadBody();
   }
 
@@ -684,7 +679,10 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       parser_->put_eof(ec);
     }
     const std::size_t n = piece_.size() - parser_->get().body().size;
-    if (n > 0 && handler_.on_body) handler_.on_body(std::string_view(piece_.data(), n));
+    if (n > 0 && handler_.on_body &&
+        !Deliver([&] { handler_.on_body(std::string_view(piece_.data(), n)); })) {
+      return;
+    }
     if (ec) {
       Fail(ec);
       return;
@@ -700,44 +698,44 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     Complete(absl::OkStatus());
   }
 
-  // A reused connection that failed before any response byte: the server probably closed it
-  // while it sat idle. One retry on a fresh connection.
-  bool CanRetry(error_code ec) const {
-    return reused_ && !retried_ && ec != beast::error::timeout && Clock::now() < phase_expiry_;
-  }
-
-  void Retry() {
-    retried_ = true;
-    conn_->Close();
-    conn_.reset();
-    parser_.reset();
-    Acquire();
-  }
-
+  // Every failure is tagged with its row of the error table (WithOutcome, error_reasons.h); the
+  // messages name the host for the operator's log, and the table decides what a caller sees.
   absl::Status TimeoutStatus() const {
     if (deadline_ && Clock::now() >= *deadline_) {
-      return absl::DeadlineExceededError(absl::StrCat("deadline exceeded while ",
-                                                      PhaseName(phase_), " ", target_.authority));
+      return WithOutcome(absl::DeadlineExceededError(absl::StrCat(
+                             "deadline exceeded while ", PhaseName(phase_), " ", target_.authority)),
+                         reasons::kUpstreamTimeout);
     }
-    return absl::DeadlineExceededError(
-        absl::StrCat("timed out after ", rt_->options.default_phase_timeout.count(), " ms while ",
-                     PhaseName(phase_), " ", target_.authority));
+    return WithOutcome(
+        absl::DeadlineExceededError(absl::StrCat("timed out after ",
+                                                 rt_->options.default_phase_timeout.count(),
+                                                 " ms while ", PhaseName(phase_), " ",
+                                                 target_.authority)),
+        reasons::kUpstreamTimeout);
+  }
+
+  // True when no byte of a response was read on this connection: the request may be sent again
+  // without risk of a second answer (the policy that decides is the retry decorator's).
+  bool BeforeResponse() const {
+    return phase_ == Phase::kResolve || phase_ == Phase::kConnect ||
+           phase_ == Phase::kHandshake || phase_ == Phase::kWrite ||
+           (phase_ == Phase::kReadHeader && parser_ && !parser_->got_some());
   }
 
   absl::Status ErrorStatus(error_code ec) const {
     const std::string where = absl::StrCat(PhaseName(phase_), " ", target_.authority);
     if (ec == beast::error::timeout || Clock::now() >= phase_expiry_) return TimeoutStatus();
     if (ec == bhttp::error::body_limit) {
-      return absl::ResourceExhaustedError(absl::StrCat("response body from ", target_.authority,
-                                                       " exceeds ",
-                                                       rt_->options.max_response_body_bytes,
-                                                       " bytes"));
+      return WithOutcome(absl::ResourceExhaustedError(absl::StrCat(
+                             "response body from ", target_.authority, " exceeds ",
+                             rt_->options.max_response_body_bytes, " bytes")),
+                         reasons::kUpstreamResponseTooLarge);
     }
     if (ec == bhttp::error::header_limit) {
-      return absl::ResourceExhaustedError(absl::StrCat("response header from ", target_.authority,
-                                                       " exceeds ",
-                                                       rt_->options.max_response_header_bytes,
-                                                       " bytes"));
+      return WithOutcome(absl::ResourceExhaustedError(absl::StrCat(
+                             "response header from ", target_.authority, " exceeds ",
+                             rt_->options.max_response_header_bytes, " bytes")),
+                         reasons::kUpstreamResponseTooLarge);
     }
     if (phase_ == Phase::kHandshake && ec.category() == net::error::get_ssl_category()) {
       std::string message =
@@ -746,29 +744,59 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       if (verify != X509_V_OK) {
         absl::StrAppend(&message, ": ", X509_verify_cert_error_string(verify));
       }
-      return absl::FailedPreconditionError(message);
+      return WithOutcome(absl::UnavailableError(message), reasons::kUpstreamTls);
     }
     if (phase_ == Phase::kResolve) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot resolve ", target_.host, ": ", ec.message()));
+      return WithOutcome(absl::UnavailableError(absl::StrCat("cannot resolve ", target_.host, ": ",
+                                                             ec.message())),
+                         reasons::kUpstreamUnreachable);
     }
     if (phase_ == Phase::kConnect) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot connect to ", target_.authority, ": ", ec.message()));
+      return WithOutcome(absl::UnavailableError(absl::StrCat(
+                             "cannot connect to ", target_.authority, ": ", ec.message())),
+                         reasons::kUpstreamUnreachable);
     }
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      return WithOutcome(absl::UnavailableError(absl::StrCat("malformed HTTP response from ",
+                                                             target_.authority, ": ",
+                                                             ec.message())),
+                         reasons::kUpstreamBadResponse);
+    }
+    const char* outcome =
+        BeforeResponse() ? reasons::kUpstreamUnreachable : reasons::kUpstreamConnectionLost;
     if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
         ec == net::error::eof || ec == ssl::error::stream_truncated) {
-      return absl::UnavailableError(
-          absl::StrCat("connection closed while ", where, " before the response ended"));
+      return WithOutcome(absl::UnavailableError(absl::StrCat(
+                             "connection closed while ", where, " before the response ended")),
+                         outcome);
     }
-    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category()) {
-      return absl::UnavailableError(
-          absl::StrCat("malformed HTTP response from ", target_.authority, ": ", ec.message()));
-    }
-    return absl::UnavailableError(absl::StrCat("error while ", where, ": ", ec.message()));
+    return WithOutcome(
+        absl::UnavailableError(absl::StrCat("error while ", where, ": ", ec.message())), outcome);
   }
 
   void Fail(error_code ec) { Complete(ErrorStatus(ec)); }
+
+  // Runs a handler callback. An exception (bad_alloc while decoding, ...) fails this call — the
+  // process and the I/O thread live on. False when it threw (the call is then complete).
+  template <typename F>
+  bool Deliver(F&& f) {
+    const char* what = nullptr;
+    std::string detail;
+    try {
+      f();
+      return true;
+    } catch (const std::exception& e) {
+      detail = e.what();
+      what = detail.c_str();
+    } catch (...) {
+      what = "unknown exception";
+    }
+    LogError("HTTP response handler threw (%s); failing the call", what);
+    Complete(WithOutcome(absl::InternalError("the gateway failed while reading Gemini's answer"),
+                         reasons::kInternalError));
+    return false;
+  }
 
   // Runs on the strand. Calls on_done once; afterwards every pending handler sees done_.
   void Complete(absl::Status status) {
@@ -783,7 +811,14 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     rt_->Unregister(this);
     absl::AnyInvocable<void(absl::Status)> on_done = std::move(handler_.on_done);
     handler_ = StreamHandler();
-    if (on_done) on_done(std::move(status));
+    if (!on_done) return;
+    try {
+      on_done(std::move(status));
+    } catch (const std::exception& e) {
+      LogError("HTTP completion handler threw (%s)", e.what());
+    } catch (...) {
+      LogError("HTTP completion handler threw");
+    }
   }
 
   const std::shared_ptr<Runtime> rt_;
@@ -801,8 +836,6 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   Clock::time_point phase_expiry_;
   Phase phase_ = Phase::kResolve;
   bool done_ = false;
-  bool reused_ = false;
-  bool retried_ = false;
   bool resolving_ = false;
   bool resolve_timed_out_ = false;
   std::atomic<bool> finished_{false};
@@ -816,7 +849,20 @@ class BeastHttpClient final : public HttpClient {
   BeastHttpClient(std::shared_ptr<Runtime> runtime, int threads) : rt_(std::move(runtime)) {
     threads_.reserve(threads);
     for (int i = 0; i < threads; ++i) {
-      threads_.emplace_back([rt = rt_] { rt->ioc.run(); });
+      threads_.emplace_back([rt = rt_] {
+        // A handler that throws past the call's own guard (Deliver) must not end the process:
+        // log and keep serving (io_context::run may be called again after an exception).
+        while (true) {
+          try {
+            rt->ioc.run();
+            return;
+          } catch (const std::exception& e) {
+            LogError("HTTP I/O thread: handler threw (%s); continuing", e.what());
+          } catch (...) {
+            LogError("HTTP I/O thread: handler threw; continuing");
+          }
+        }
+      });
     }
   }
 

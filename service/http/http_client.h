@@ -35,7 +35,8 @@ struct HttpClientOptions {
   std::size_t max_idle_connections_per_host = 256;
   // An idle pooled connection older than this is closed instead of reused.
   std::chrono::milliseconds idle_timeout{30000};
-  // Bound for each phase when the request has no deadline.
+  // Bound for each phase when the request has no deadline (a request with a deadline is bounded
+  // by it alone, however far away it is).
   std::chrono::milliseconds default_phase_timeout{60000};
   // Largest response header block and body accepted.
   std::size_t max_response_header_bytes = 64 * 1024;
@@ -68,13 +69,18 @@ struct Response {
 struct StreamHandler {
   absl::AnyInvocable<void(const ResponseHead&)> on_head;
   absl::AnyInvocable<void(std::string_view)> on_body;
-  // OK: the body ended as framed (Content-Length or chunked). Errors:
-  //   DEADLINE_EXCEEDED  the deadline (or phase timeout) passed
-  //   CANCELLED          Cancel() was called
-  //   UNAVAILABLE        resolve/connect failed, connection reset, body truncated
-  //   FAILED_PRECONDITION TLS handshake or certificate verification failed (will not fix itself)
-  //   RESOURCE_EXHAUSTED header or body bigger than the configured limit
-  //   INVALID_ARGUMENT   bad URL, http:// to a non-loopback host
+  // OK: the body ended as framed (Content-Length or chunked). Errors carry an outcome tag
+  // (GetOutcome, service/common/status_details.h) naming their row of the error table:
+  //   DEADLINE_EXCEEDED   UPSTREAM_TIMEOUT: the deadline (or, without one, a phase timeout) passed
+  //   CANCELLED           (no tag) Cancel() was called
+  //   UNAVAILABLE         UPSTREAM_UNREACHABLE: resolve/connect failed, or the connection failed
+  //                       before any response byte (the request may not have been processed);
+  //                       UPSTREAM_CONNECTION_LOST: it failed after response bytes arrived;
+  //                       UPSTREAM_BAD_RESPONSE: malformed HTTP;
+  //                       UPSTREAM_TLS: TLS handshake or certificate verification failed
+  //   RESOURCE_EXHAUSTED  UPSTREAM_RESPONSE_TOO_LARGE: header or body bigger than the limit
+  //   INVALID_ARGUMENT    (no tag) bad URL, http:// to a non-loopback host
+  // A request is sent once: nothing here re-sends it (retries are the Gemini layer's policy).
   absl::AnyInvocable<void(absl::Status)> on_done;
 };
 

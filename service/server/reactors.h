@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/gemini/gemini_client.h"
+#include "service/server/call_limiter.h"
 #include "service/server/status_conversion.h"
 #include "service/vision/caption_task.h"
 
@@ -57,6 +58,10 @@ class UpstreamReactor : public ReactorBase {
   }
 
  protected:
+  // Held until the reactor is deleted: the call counts against --max_concurrent_calls until both
+  // gRPC and the upstream task are done with it.
+  std::unique_ptr<CallLimiter::Permit> permit_;
+
   // Keeps the started call (cancelling it at once if the RPC was cancelled meanwhile). A call that
   // failed to start counts as done upstream; its status is returned for the caller to Finish with.
   absl::Status Attach(StartedCall call) {
@@ -112,7 +117,8 @@ class StreamReactor final : public UpstreamReactor<grpc::ServerWriteReactor<Resp
  public:
   using Start = absl::FunctionRef<StartedCall(vision::TaskCallbacks<Response>)>;
 
-  explicit StreamReactor(Start start) {
+  StreamReactor(std::unique_ptr<CallLimiter::Permit> permit, Start start) {
+    this->permit_ = std::move(permit);
     absl::Status started = this->Attach(start(vision::TaskCallbacks<Response>{
         .on_response = [this](Response r) { Push(std::move(r)); },
         .on_done = [this](absl::Status s) { Complete(std::move(s)); },
@@ -122,7 +128,7 @@ class StreamReactor final : public UpstreamReactor<grpc::ServerWriteReactor<Resp
         absl::MutexLock lock(&mu_);
         finished_ = true;
       }
-      this->Finish(ToGrpcStatus(started));
+      this->Finish(ToCallerGrpcStatus(started));
     }
   }
 
@@ -166,7 +172,7 @@ class StreamReactor final : public UpstreamReactor<grpc::ServerWriteReactor<Resp
     }
     if (upstream_done_ && queue_.empty()) {
       finished_ = true;
-      action.finish = ToGrpcStatus(final_status_);
+      action.finish = ToCallerGrpcStatus(final_status_);
     }
     return action;
   }
@@ -226,10 +232,12 @@ class UnaryReactor final : public UpstreamReactor<grpc::ServerUnaryReactor> {
   using Done = absl::AnyInvocable<void(absl::StatusOr<Response>)>;
   using Start = absl::FunctionRef<StartedCall(Done)>;
 
-  UnaryReactor(Response* response, Start start) : response_(response) {
+  UnaryReactor(std::unique_ptr<CallLimiter::Permit> permit, Response* response, Start start)
+      : response_(response) {
+    permit_ = std::move(permit);
     absl::Status started = Attach(
         start([this](absl::StatusOr<Response> result) { Complete(std::move(result)); }));
-    if (!started.ok()) this->Finish(ToGrpcStatus(started));
+    if (!started.ok()) this->Finish(ToCallerGrpcStatus(started));
   }
 
  private:
@@ -238,7 +246,7 @@ class UnaryReactor final : public UpstreamReactor<grpc::ServerUnaryReactor> {
     if (result.ok()) {
       *response_ = *std::move(result);
     } else {
-      status = ToGrpcStatus(result.status());
+      status = ToCallerGrpcStatus(result.status());
     }
     {
       absl::MutexLock lock(&mu_);

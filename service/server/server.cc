@@ -131,7 +131,7 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
       options.telemetry != nullptr ? options.telemetry : &telemetry::NoTelemetry();
   server->calls_ = std::make_unique<CallRegistry>();
   server->service_ = std::make_unique<VisionServiceImpl>(
-      std::move(gemini), options.vision, options.cpu_threads, *server->calls_, server->gate_);
+      std::move(gemini), options.vision, options.limits, *server->calls_, server->gate_);
 
   grpc::ServerBuilder builder;
   if (!options.reflection) builder.SetOption(std::make_unique<WithoutReflection>());

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/gemini/gemini_client.h"
+#include "service/server/vision_service.h"
 #include "service/telemetry/telemetry.h"
 #include "service/vision/vision_options.h"
 
@@ -41,9 +42,9 @@ struct ServerOptions {
   // host:port; port 0 picks a free port (see VisionServer::port()).
   std::string listen_address = "0.0.0.0:50051";
   // Largest request message accepted (images travel inline).
-  int max_receive_message_bytes = 64 * 1024 * 1024;
-  // Workers for image preparation (decode, EXIF orientation, downscale).
-  int cpu_threads = 2;
+  int max_receive_message_bytes = 47 * 1024 * 1024;
+  // Workers, queue bound and concurrency bound (see vision_service.h).
+  LimitOptions limits;
   // Connection lifetime (gRPC channel args). A client connection older than `max_connection_age`
   // gets a GOAWAY (gRPC adds ±10% jitter): clients reconnect, and behind a Kubernetes Service
   // the new connection may land on another pod, so load spreads over new replicas. Calls on the

@@ -7,6 +7,7 @@
 #include "google/rpc/status.pb.h"
 #include "service/common/status_details.h"
 #include "service/server/leak_filter.h"
+#include "service/vision/upstream_errors.h"
 
 namespace vision_gateway::server {
 
@@ -67,6 +68,10 @@ grpc::Status ToGrpcStatus(const absl::Status& unfiltered) {
   });
   if (details.details_size() == 0) return grpc::Status(code, message);
   return grpc::Status(code, message, details.SerializeAsString());
+}
+
+grpc::Status ToCallerGrpcStatus(const absl::Status& status) {
+  return ToGrpcStatus(vision::ToCallerStatus(status));
 }
 
 }  // namespace vision_gateway::server

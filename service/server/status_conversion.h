@@ -13,6 +13,11 @@ grpc::StatusCode ToGrpcCode(absl::StatusCode code);
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// What every RPC finishes with: the error table's view of `status` (vision::ToCallerStatus: one
+// code, ErrorInfo domain "vision-gateway" with a stable reason, passed-through RetryInfo...),
+// converted with ToGrpcStatus.
+grpc::Status ToCallerGrpcStatus(const absl::Status& status);
+
 }  // namespace vision_gateway::server
 
 #endif  // VISION_GATEWAY_SERVICE_SERVER_STATUS_CONVERSION_H_

@@ -56,20 +56,21 @@ absl::AnyInvocable<void(Result)> HoldPermit(absl::AnyInvocable<void(Result)> don
 }  // namespace
 
 VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini,
-                                     vision::VisionOptions options, int cpu_threads,
+                                     vision::VisionOptions options, LimitOptions limits,
                                      const CallRegistry& calls, std::shared_ptr<CallerGate> gate)
     : gemini_(std::move(gemini)),
       options_(std::move(options)),
       open_policy_(std::make_shared<const CallerPolicy>(CallerPolicy{{}, options_})),
       gate_(std::move(gate)),
-      cpu_(cpu_threads),
+      cpu_(limits.cpu_threads, limits.max_queued_cpu_work),
       calls_(calls),
       hashes_(options_.file_hash_ttl),
       files_{.gemini = gemini_.get(),
              .cpu = &cpu_,
              .timers = &timers_,
              .hashes = &hashes_,
-             .options = &options_} {}
+             .options = &options_},
+      limiter_(limits.max_concurrent_calls, limits.overload_retry_after) {}
 
 absl::StatusOr<Admission> VisionServiceImpl::Admit(grpc::CallbackServerContext* context) {
   if (gate_ == nullptr) return Admission{std::string(), open_policy_, {}};
@@ -81,11 +82,17 @@ absl::StatusOr<Admission> VisionServiceImpl::Admit(grpc::CallbackServerContext* 
   return admission;
 }
 
+// Every RPC first takes one of the server's call permits (--max_concurrent_calls; without one it
+// is refused at once, SERVER_OVERLOADED), then is admitted for its caller (authentication and
+// per-caller limits).
 grpc::ServerWriteReactor<v1::CaptionResponse>* VisionServiceImpl::Caption(
     grpc::CallbackServerContext* context, const v1::CaptionRequest* request) {
-  absl::StatusOr<Admission> admission = Admit(context);
+  auto permit = limiter_.TryAcquire();
+  const bool admitted = permit != nullptr;
   return new StreamReactor<v1::CaptionResponse>(
-      [&](vision::TaskCallbacks<v1::CaptionResponse> callbacks) -> StartedCall {
+      std::move(permit), [&](vision::TaskCallbacks<v1::CaptionResponse> callbacks) -> StartedCall {
+        if (!admitted) return limiter_.Refusal();
+        absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
         return vision::StartCaption(*gemini_, admission->policy->vision, TakeRequest(request),
                                     CallDeadline(context),
@@ -96,9 +103,12 @@ grpc::ServerWriteReactor<v1::CaptionResponse>* VisionServiceImpl::Caption(
 
 grpc::ServerWriteReactor<v1::DetectResponse>* VisionServiceImpl::Detect(
     grpc::CallbackServerContext* context, const v1::DetectRequest* request) {
-  absl::StatusOr<Admission> admission = Admit(context);
+  auto permit = limiter_.TryAcquire();
+  const bool admitted = permit != nullptr;
   return new StreamReactor<v1::DetectResponse>(
-      [&](vision::TaskCallbacks<v1::DetectResponse> callbacks) -> StartedCall {
+      std::move(permit), [&](vision::TaskCallbacks<v1::DetectResponse> callbacks) -> StartedCall {
+        if (!admitted) return limiter_.Refusal();
+        absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
         return vision::StartDetect(*gemini_, cpu_, admission->policy->vision, TakeRequest(request),
                                    CallDeadline(context),
@@ -109,12 +119,15 @@ grpc::ServerWriteReactor<v1::DetectResponse>* VisionServiceImpl::Detect(
 
 grpc::ServerWriteReactor<v1::SegmentResponse>* VisionServiceImpl::Segment(
     grpc::CallbackServerContext* context, const v1::SegmentRequest* request) {
-  absl::StatusOr<Admission> admission = Admit(context);
+  auto permit = limiter_.TryAcquire();
+  const bool admitted = permit != nullptr;
   return new StreamReactor<v1::SegmentResponse>(
-      [&](vision::TaskCallbacks<v1::SegmentResponse> callbacks) -> StartedCall {
+      std::move(permit), [&](vision::TaskCallbacks<v1::SegmentResponse> callbacks) -> StartedCall {
+        if (!admitted) return limiter_.Refusal();
+        absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
-        return vision::StartSegment(*gemini_, cpu_, admission->policy->vision, TakeRequest(request),
-                                    CallDeadline(context),
+        return vision::StartSegment(*gemini_, cpu_, admission->policy->vision,
+                                    TakeRequest(request), CallDeadline(context),
                                     HoldPermit(std::move(callbacks), std::move(admission->permit)),
                                     calls_.Find(context), &files_);
       });
@@ -123,12 +136,16 @@ grpc::ServerWriteReactor<v1::SegmentResponse>* VisionServiceImpl::Segment(
 grpc::ServerUnaryReactor* VisionServiceImpl::CountTokens(grpc::CallbackServerContext* context,
                                                          const v1::CountTokensRequest* request,
                                                          v1::CountTokensResponse* response) {
-  absl::StatusOr<Admission> admission = Admit(context);
+  auto permit = limiter_.TryAcquire();
+  const bool admitted = permit != nullptr;
   return new UnaryReactor<v1::CountTokensResponse>(
-      response, [&](UnaryReactor<v1::CountTokensResponse>::Done done) -> StartedCall {
+      std::move(permit), response,
+      [&](UnaryReactor<v1::CountTokensResponse>::Done done) -> StartedCall {
+        if (!admitted) return limiter_.Refusal();
+        absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
         return vision::StartCountTokens(
-            *gemini_, admission->policy->vision, TakeRequest(request), CallDeadline(context),
+            *gemini_, cpu_, admission->policy->vision, TakeRequest(request), CallDeadline(context),
             HoldPermit(std::move(done), std::move(admission->permit)), calls_.Find(context), &files_);
       });
 }
@@ -146,9 +163,12 @@ grpc::ServerReadReactor<v1::UploadRequest>* VisionServiceImpl::Upload(
 grpc::ServerUnaryReactor* VisionServiceImpl::GetFile(grpc::CallbackServerContext* context,
                                                      const v1::GetFileRequest* request,
                                                      v1::File* response) {
-  absl::StatusOr<Admission> admission = Admit(context);
-  return new UnaryReactor<v1::File>(response, [&](UnaryReactor<v1::File>::Done done) -> StartedCall {
-    if (!admission.ok()) return admission.status();
+  auto permit = limiter_.TryAcquire();
+  const bool admitted = permit != nullptr;
+  return new UnaryReactor<v1::File>(std::move(permit), response, [&](UnaryReactor<v1::File>::Done done) -> StartedCall {
+    if (!admitted) return limiter_.Refusal();
+        absl::StatusOr<Admission> admission = Admit(context);
+        if (!admission.ok()) return admission.status();
     return vision::StartGetFile(files_, *request, CallDeadline(context),
                                 HoldPermit(std::move(done), std::move(admission->permit)));
   });
@@ -157,9 +177,12 @@ grpc::ServerUnaryReactor* VisionServiceImpl::GetFile(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* VisionServiceImpl::ListFiles(grpc::CallbackServerContext* context,
                                                        const v1::ListFilesRequest* request,
                                                        v1::ListFilesResponse* response) {
-  absl::StatusOr<Admission> admission = Admit(context);
-  return new UnaryReactor<v1::ListFilesResponse>(
+  auto permit = limiter_.TryAcquire();
+  const bool admitted = permit != nullptr;
+  return new UnaryReactor<v1::ListFilesResponse>(std::move(permit), 
       response, [&](UnaryReactor<v1::ListFilesResponse>::Done done) -> StartedCall {
+        if (!admitted) return limiter_.Refusal();
+        absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
         return vision::StartListFiles(files_, *request, CallDeadline(context),
                                       HoldPermit(std::move(done), std::move(admission->permit)));
@@ -169,9 +192,12 @@ grpc::ServerUnaryReactor* VisionServiceImpl::ListFiles(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* VisionServiceImpl::DeleteFile(grpc::CallbackServerContext* context,
                                                         const v1::DeleteFileRequest* request,
                                                         google::protobuf::Empty* response) {
-  absl::StatusOr<Admission> admission = Admit(context);
-  return new UnaryReactor<google::protobuf::Empty>(
+  auto permit = limiter_.TryAcquire();
+  const bool admitted = permit != nullptr;
+  return new UnaryReactor<google::protobuf::Empty>(std::move(permit), 
       response, [&](UnaryReactor<google::protobuf::Empty>::Done done) -> StartedCall {
+        if (!admitted) return limiter_.Refusal();
+        absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
         return vision::StartDeleteFile(
             files_, *request, CallDeadline(context),

@@ -4,10 +4,12 @@
 
 #include <memory>
 
+#include "absl/time/time.h"
 #include "service/common/thread_pool.h"
 #include "service/server/caller_gate.h"
 #include "service/common/timer_queue.h"
 #include "service/vision/file_service.h"
+#include "service/server/call_limiter.h"
 #include "service/gemini/gemini_client.h"
 #include "service/server/telemetry_interceptor.h"
 #include "service/vision/vision_options.h"
@@ -15,13 +17,25 @@
 
 namespace vision_gateway::server {
 
+// Global limits and load shedding (issue #8); set from flags in main.cc.
+struct LimitOptions {
+  // Workers for CPU work (image preparation, Segment's mask work) off the gRPC and I/O threads.
+  int cpu_threads = 2;
+  // Calls waiting for image preparation beyond this are refused (SERVER_OVERLOADED). 0: unbounded.
+  std::size_t max_queued_cpu_work = 64;
+  // Concurrent calls of every kind; beyond it calls are refused at once (SERVER_OVERLOADED).
+  // ≤ 0: unbounded.
+  int max_concurrent_calls = 1024;
+  // RetryInfo of a refusal.
+  absl::Duration overload_retry_after = absl::Seconds(1);
+};
+
 class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackService {
  public:
-  // `cpu_threads` workers prepare images (decode, orientation, downscale) off the gRPC threads.
   // `calls` (outlives this) holds each call's CallRecord (see telemetry_interceptor.h).
   // `gate` authenticates and admits callers; null: authentication off, no per-caller limits.
   VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini, vision::VisionOptions options,
-                    int cpu_threads, const CallRegistry& calls,
+                    LimitOptions limits, const CallRegistry& calls,
                     std::shared_ptr<CallerGate> gate = nullptr);
 
   std::size_t queued_cpu_work() const { return cpu_.queued(); }
@@ -67,6 +81,7 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   TimerQueue timers_;
   vision::FileHashCache hashes_;
   vision::FilesContext files_;
+  CallLimiter limiter_;
 };
 
 }  // namespace vision_gateway::server

@@ -1,9 +1,20 @@
 #include "service/vision/caption_task.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <limits>
 #include <string>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "service/common/error_reasons.h"
+#include "service/common/log.h"
+#include "service/common/status_details.h"
+#include "service/gemini/json_codec.h"
 #include "service/vision/cost_guard.h"
 #include "service/vision/file_parts.h"
 #include "service/vision/image_parts.h"
@@ -20,9 +31,10 @@ constexpr size_t kMaxPromptBytes = 256 * 1024;
 absl::Status CheckImageCount(int count, const VisionOptions& options) {
   if (count == 0) return absl::InvalidArgumentError("images: at least one image is required");
   if (count > options.max_images_per_request) {
-    return absl::InvalidArgumentError(absl::StrCat("images: at most ",
-                                                   options.max_images_per_request,
-                                                   " images per request, got ", count));
+    return WithErrorInfo(absl::InvalidArgumentError(absl::StrCat(
+                             "images: at most ", options.max_images_per_request,
+                             " images per request, got ", count)),
+                         reasons::kRequestTooLarge, {{"limit", "max_images_per_request"}});
   }
   return absl::OkStatus();
 }
@@ -37,6 +49,29 @@ absl::StatusOr<gemini::Content> BuildContent(google::protobuf::RepeatedPtrField<
   if (prompt.size() > kMaxPromptBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("prompt: at most ", kMaxPromptBytes, " bytes, got ", prompt.size()));
+  }
+  // Sizes before any work: each image, and the whole request as the upstream body will carry it
+  // (base64 is 4/3 of the bytes), so nothing is encoded only to be refused.
+  int64_t inline_bytes = 0;
+  for (int i = 0; i < images.size(); ++i) {
+    const int64_t size = static_cast<int64_t>(images[i].content().size());
+    if (size > options.max_image_bytes) {
+      return WithErrorInfo(absl::InvalidArgumentError(absl::StrCat(
+                               "images[", i, "].content: ", size, " bytes; the limit is ",
+                               options.max_image_bytes)),
+                           reasons::kRequestTooLarge, {{"limit", "max_image_bytes"}});
+    }
+    inline_bytes += size;
+  }
+  constexpr int64_t kEnvelopeBytes = 64 * 1024;  // JSON around the parts, generously
+  const int64_t body_bytes = (inline_bytes + 2) / 3 * 4 + static_cast<int64_t>(prompt.size()) +
+                             kEnvelopeBytes * (1 + images.size() / 64);
+  if (body_bytes > static_cast<int64_t>(gemini::kDefaultMaxJsonBodyBytes)) {
+    return WithErrorInfo(absl::InvalidArgumentError(absl::StrCat(
+                             "images: ", inline_bytes, " bytes in all; encoded for Gemini that is "
+                             "over the ", gemini::kDefaultMaxJsonBodyBytes,
+                             "-byte request limit; send fewer or smaller images")),
+                         reasons::kRequestTooLarge, {{"limit", "upstream_request_bytes"}});
   }
   gemini::Content content;
   content.role = "user";
@@ -63,9 +98,6 @@ class CaptionStream {
     out.set_text(gemini::AnswerText(chunk));
     std::string finish;
     if (!chunk.candidates.empty()) finish = chunk.candidates.front().finish_reason;
-    if (chunk.prompt_feedback && !chunk.prompt_feedback->block_reason.empty()) {
-      finish = absl::StrCat("PROMPT_BLOCKED:", chunk.prompt_feedback->block_reason);
-    }
     if (!finish.empty()) {
       out.set_finish_reason(finish);
       out.set_model_version(chunk.model_version);
@@ -76,7 +108,7 @@ class CaptionStream {
     callbacks_.on_response(std::move(out));
   }
 
-  void OnDone(absl::Status status) { callbacks_.on_done(ForCaller(std::move(status))); }
+  void OnDone(absl::Status status) { callbacks_.on_done(ToCallerStatus(std::move(status))); }
 
  private:
   TaskCallbacks<v1::CaptionResponse> callbacks_;
@@ -156,41 +188,152 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
       [stream](absl::Status status) { stream->OnDone(std::move(status)); });
 }
 
+namespace {
+
+// One CountTokens call: probes and builds on the CPU pool, then counts upstream.
+class CountTokensCall final : public gemini::PendingCall,
+                              public std::enable_shared_from_this<CountTokensCall> {
+ public:
+  using Done = absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)>;
+
+  CountTokensCall(gemini::GeminiClient& gemini, const VisionOptions& options, std::string model,
+                  v1::CountTokensRequest request, absl::Time deadline, Done done,
+                  std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files)
+      : gemini_(gemini),
+        options_(options),
+        model_(std::move(model)),
+        request_(std::move(request)),
+        deadline_(deadline),
+        done_(std::move(done)),
+        record_(std::move(record)),
+        files_(files) {}
+
+  // On the CPU pool.
+  void Run() {
+    try {
+      Prepare();
+    } catch (const std::exception& e) {
+      LogError("CountTokens preparation failed: %s", e.what());
+      Finish(WithErrorInfo(absl::InternalError("the gateway could not read the images; retry"),
+                           reasons::kInternalError));
+    }
+  }
+
+  void Cancel() override {
+    std::shared_ptr<gemini::PendingCall> upstream;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      upstream = upstream_;
+    }
+    if (upstream) upstream->Cancel();
+  }
+
+ private:
+  void Prepare() {
+    if (IsCancelled()) return Finish(absl::CancelledError("cancelled"));
+    if (absl::Now() >= deadline_) {
+      return Finish(WithOutcome(absl::DeadlineExceededError("deadline passed while queued"),
+                                reasons::kDeadlineExceeded));
+    }
+    // Sizes first: building the content moves the image bytes out of the request.
+    int64_t image_tokens = 0;
+    for (const v1::Image& image : request_.images()) {
+      image_tokens = std::min<int64_t>(image_tokens + EstimateImageTokensOf(image),
+                                       std::numeric_limits<int32_t>::max());
+    }
+    auto content = BuildContent(*request_.mutable_images(), request_.prompt(), options_);
+    if (!content.ok()) return Finish(content.status());
+    const std::string resolution = MediaResolutionName(request_.options().media_resolution());
+    if (!resolution.empty()) {
+      for (gemini::Part& part : content->parts) {
+        if (part.inline_data || part.file_data) part.media_resolution = resolution;
+      }
+    }
+    auto self = shared_from_this();
+    // File references are checked (and waited for) first, as for Caption (file_parts.h).
+    auto started = WithResolvedParts(
+        files_, *std::move(content), deadline_,
+        [self, image_tokens](gemini::Content ready) {
+          gemini::CountTokensRequest upstream;
+          upstream.contents.push_back(std::move(ready));
+          return self->gemini_.CountTokens(
+              self->model_, std::move(upstream),
+              gemini::CallOptions{.deadline = self->deadline_, .record = self->record_},
+              [self, image_tokens](absl::StatusOr<gemini::CountTokensResponse> result) {
+                if (!result.ok()) return self->Finish(ToCallerStatus(result.status()));
+                v1::CountTokensResponse out;
+                out.set_total_tokens(result->total_tokens);
+                out.set_estimated_image_tokens(static_cast<int32_t>(image_tokens));
+                self->Finish(std::move(out));
+              });
+        },
+        [self](absl::Status status) { self->Finish(ToCallerStatus(std::move(status))); });
+    if (!started.ok()) return Finish(ToCallerStatus(started.status()));
+    auto call = *std::move(started);
+    bool cancel;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!finished_) upstream_ = call;
+      cancel = cancelled_ && !finished_;
+    }
+    if (cancel) call->Cancel();
+  }
+
+  bool IsCancelled() {
+    absl::MutexLock lock(&mu_);
+    return cancelled_;
+  }
+
+  void Finish(absl::StatusOr<v1::CountTokensResponse> result) {
+    std::shared_ptr<gemini::PendingCall> upstream;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+      upstream = std::move(upstream_);  // no cycle once over
+    }
+    auto done = std::move(done_);
+    if (done) done(std::move(result));
+  }
+
+  gemini::GeminiClient& gemini_;
+  const VisionOptions options_;  // a copy: the caller's policy may not outlive the call
+  const std::string model_;
+  v1::CountTokensRequest request_;
+  const absl::Time deadline_;
+  Done done_;
+  const std::shared_ptr<telemetry::CallRecord> record_;
+  const FilesContext* const files_;  // may be null: file references are then refused
+  absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<gemini::PendingCall> upstream_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
-    gemini::GeminiClient& gemini, const VisionOptions& options, v1::CountTokensRequest request,
-    absl::Time deadline, absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done,
+    gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
+    v1::CountTokensRequest request, absl::Time deadline,
+    absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done,
     std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files) {
+  // The count first: nothing looks at 100,000 images to refuse them.
+  if (absl::Status s = CheckImageCount(request.images_size(), options); !s.ok()) return s;
   auto model = ResolveModel(request.options(), options.default_model);
   if (!model.ok()) return model.status();
   if (absl::Status s = CheckModelAllowed(*model, options.cost); !s.ok()) return s;
-  // Sizes first: building the content moves the image bytes out of the request.
-  int64_t image_tokens = 0;
-  for (const v1::Image& image : request.images()) {
-    image_tokens += EstimateImageTokensOf(image);
+  auto call = std::make_shared<CountTokensCall>(gemini, options, *std::move(model),
+                                                std::move(request), deadline, std::move(done),
+                                                std::move(record), files);
+  if (!cpu.TrySchedule([call] { call->Run(); })) {
+    return WithRetryInfo(
+        WithErrorInfo(absl::ResourceExhaustedError(
+                          "the gateway's image preparation queue is full; retry shortly"),
+                      reasons::kServerOverloaded),
+        absl::Seconds(1));
   }
-  auto content = BuildContent(*request.mutable_images(), request.prompt(), options);
-  if (!content.ok()) return content.status();
-
-  auto shared_done = std::make_shared<
-      absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)>>(std::move(done));
-  return WithResolvedParts(
-      files, *std::move(content), deadline,
-      [&gemini, model = *model, deadline, image_tokens, shared_done,
-       record = std::move(record)](gemini::Content ready) mutable {
-        gemini::CountTokensRequest upstream;
-        upstream.contents.push_back(std::move(ready));
-        return gemini.CountTokens(
-            model, std::move(upstream),
-            gemini::CallOptions{.deadline = deadline, .record = std::move(record)},
-            [image_tokens, shared_done](absl::StatusOr<gemini::CountTokensResponse> result) {
-              if (!result.ok()) return (*shared_done)(ForCaller(result.status()));
-              v1::CountTokensResponse out;
-              out.set_total_tokens(result->total_tokens);
-              out.set_estimated_image_tokens(static_cast<int32_t>(image_tokens));
-              (*shared_done)(std::move(out));
-            });
-      },
-      [shared_done](absl::Status status) { (*shared_done)(std::move(status)); });
+  return call;
 }
 
 }  // namespace vision_gateway::vision

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/common/thread_pool.h"
 #include "service/gemini/gemini_client.h"
 #include "service/telemetry/call_record.h"
 #include "service/vision/file_service.h"
@@ -35,8 +36,10 @@ absl::StatusOr<gemini::Content> BuildCaptionContent(v1::CaptionRequest& request,
 //
 // Validates the request and starts the upstream stream. On a validation error nothing starts and
 // no callback runs. Each upstream chunk's answer text becomes one CaptionResponse; the response of
-// the chunk that carries finishReason also carries usage, finish_reason and model_version (a
-// blocked prompt ends with finish_reason "PROMPT_BLOCKED:<reason>").
+// the chunk that carries finishReason also carries usage, finish_reason and model_version (SAFETY,
+// RECITATION... end the stream normally with that finish reason). A blocked prompt fails with
+// INVALID_ARGUMENT, ErrorInfo CONTENT_BLOCKED (metadata block_reason). Errors are in the caller's
+// terms (ToCallerStatus, upstream_errors.h).
 //
 // With `files` (the server always passes it), file references are checked and waited for, and
 // inline images over the request limit go to the Files API first (file_parts.h). Without it, a
@@ -47,10 +50,14 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
     std::shared_ptr<telemetry::CallRecord> record = nullptr, const FilesContext* files = nullptr);
 
 // Counts tokens of the Caption request these images and prompt make, plus the gateway's own
-// estimate for the images.
+// estimate for the images. The image count is checked first (on the calling thread, before any
+// image is looked at); the images are probed and the request built on `cpu` (a full queue:
+// RESOURCE_EXHAUSTED, ErrorInfo SERVER_OVERLOADED); the estimate is summed in 64 bits and
+// saturates at INT32_MAX. The request's media_resolution is sent with each image part.
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
-    gemini::GeminiClient& gemini, const VisionOptions& options, v1::CountTokensRequest request,
-    absl::Time deadline, absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done,
+    gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
+    v1::CountTokensRequest request, absl::Time deadline,
+    absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done,
     std::shared_ptr<telemetry::CallRecord> record = nullptr, const FilesContext* files = nullptr);
 
 }  // namespace vision_gateway::vision

@@ -9,19 +9,6 @@
 namespace vision_gateway::vision {
 namespace {
 
-const char* MediaResolutionName(v1::MediaResolution r) {
-  switch (r) {
-    case v1::MEDIA_RESOLUTION_LOW:
-      return "MEDIA_RESOLUTION_LOW";
-    case v1::MEDIA_RESOLUTION_MEDIUM:
-      return "MEDIA_RESOLUTION_MEDIUM";
-    case v1::MEDIA_RESOLUTION_HIGH:
-      return "MEDIA_RESOLUTION_HIGH";
-    default:
-      return "";
-  }
-}
-
 const char* ThinkingLevelName(v1::ThinkingLevel l) {
   switch (l) {
     case v1::THINKING_LEVEL_MINIMAL:
@@ -119,6 +106,19 @@ v1::Usage ToUsage(const gemini::UsageMetadata& usage) {
   out.set_thinking_tokens(usage.thoughts_token_count);
   out.set_total_tokens(usage.total_token_count);
   return out;
+}
+
+const char* MediaResolutionName(v1::MediaResolution r) {
+  switch (r) {
+    case v1::MEDIA_RESOLUTION_LOW:
+      return "MEDIA_RESOLUTION_LOW";
+    case v1::MEDIA_RESOLUTION_MEDIUM:
+      return "MEDIA_RESOLUTION_MEDIUM";
+    case v1::MEDIA_RESOLUTION_HIGH:
+      return "MEDIA_RESOLUTION_HIGH";
+    default:
+      return "";
+  }
 }
 
 }  // namespace vision_gateway::vision

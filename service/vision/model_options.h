@@ -33,6 +33,9 @@ absl::StatusOr<gemini::GenerationConfig> ToGenerationConfig(const v1::ModelOptio
 // vision.v1.Usage from Gemini's usageMetadata.
 v1::Usage ToUsage(const gemini::UsageMetadata& usage);
 
+// "MEDIA_RESOLUTION_LOW" ...; "" for unspecified.
+const char* MediaResolutionName(v1::MediaResolution r);
+
 }  // namespace vision_gateway::vision
 
 #endif  // VISION_GATEWAY_SERVICE_VISION_MODEL_OPTIONS_H_

@@ -1,5 +1,7 @@
 #include "service/vision/spatial_item.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -82,7 +84,20 @@ std::optional<std::string> DecodeBase64(std::string_view in) {
   return out;
 }
 
-absl::Status ParsePngMask(std::string_view mask, SpatialItem& item) {
+// Width x height from a PNG's IHDR (bytes 16..23, big-endian); -1 when there is no IHDR.
+int64_t PngPixels(std::string_view png) {
+  if (png.size() < 24 || png.substr(12, 4) != "IHDR") return -1;
+  auto be32 = [&](size_t at) {
+    return (static_cast<uint32_t>(static_cast<unsigned char>(png[at])) << 24) |
+           (static_cast<uint32_t>(static_cast<unsigned char>(png[at + 1])) << 16) |
+           (static_cast<uint32_t>(static_cast<unsigned char>(png[at + 2])) << 8) |
+           static_cast<uint32_t>(static_cast<unsigned char>(png[at + 3]));
+  };
+  return static_cast<int64_t>(be32(16)) * static_cast<int64_t>(be32(20));
+}
+
+absl::Status ParsePngMask(std::string_view mask, const SpatialItemLimits& limits,
+                          SpatialItem& item) {
   std::string_view payload = mask;
   if (payload.substr(0, 5) == "data:") {
     const size_t comma = payload.find(',');
@@ -102,12 +117,17 @@ absl::Status ParsePngMask(std::string_view mask, SpatialItem& item) {
   if (std::string_view(*decoded).substr(0, kPngSignature.size()) != kPngSignature) {
     return DegenerateMask("not a PNG image");
   }
+  if (const int64_t pixels = PngPixels(*decoded);
+      pixels < 0 || pixels > limits.max_mask_png_pixels) {
+    return DegenerateMask("PNG has no header or is larger than the mask size limit");
+  }
   item.mask_kind = SpatialItem::MaskKind::kPng;
   item.mask_png = *std::move(decoded);
   return absl::OkStatus();
 }
 
-absl::Status ParsePolygonMask(const json::array& mask, SpatialItem& item) {
+absl::Status ParsePolygonMask(const json::array& mask, const SpatialItemLimits& limits,
+                              SpatialItem& item) {
   // Several polygons ([[[x,y],...],...]): descend through first elements to the first polygon,
   // i.e. the first array whose first element is not itself an array of arrays.
   const json::array* polygon = &mask;
@@ -117,6 +137,9 @@ absl::Status ParsePolygonMask(const json::array& mask, SpatialItem& item) {
     polygon = first;
   }
   if (polygon->size() < 3) return DegenerateMask("polygon has fewer than 3 points");
+  if (polygon->size() > static_cast<size_t>(std::max(0, limits.max_polygon_points))) {
+    return DegenerateMask("polygon has more points than the limit");
+  }
   std::vector<std::pair<double, double>> points;
   points.reserve(polygon->size());
   for (const json::value& point : *polygon) {
@@ -134,7 +157,8 @@ absl::Status ParsePolygonMask(const json::array& mask, SpatialItem& item) {
 
 }  // namespace
 
-absl::StatusOr<SpatialItem> ParseSpatialItem(std::string_view element_json, bool want_mask) {
+absl::StatusOr<SpatialItem> ParseSpatialItem(std::string_view element_json, bool want_mask,
+                                             const SpatialItemLimits& limits) {
   json::error_code ec;
   const json::value root =
       json::parse(json::string_view(element_json.data(), element_json.size()), ec);
@@ -164,11 +188,11 @@ absl::StatusOr<SpatialItem> ParseSpatialItem(std::string_view element_json, bool
   const json::value* mask = obj->if_contains("mask");
   if (mask == nullptr || mask->is_null()) return DegenerateMask("missing");
   if (const json::string* s = mask->if_string()) {
-    if (absl::Status st = ParsePngMask(std::string_view(s->data(), s->size()), item); !st.ok()) {
+    if (absl::Status st = ParsePngMask(std::string_view(s->data(), s->size()), limits, item); !st.ok()) {
       return st;
     }
   } else if (const json::array* a = mask->if_array()) {
-    if (absl::Status st = ParsePolygonMask(*a, item); !st.ok()) return st;
+    if (absl::Status st = ParsePolygonMask(*a, limits, item); !st.ok()) return st;
   } else {
     return DegenerateMask("neither a PNG string nor a polygon");
   }

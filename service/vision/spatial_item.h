@@ -3,6 +3,7 @@
 #define VISION_GATEWAY_SERVICE_VISION_SPATIAL_ITEM_H_
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,7 +45,17 @@ inline constexpr std::string_view kDefaultLabel = "object";
 //     kPolygon. When the model nests polygons ([[[x,y],...], ...], several polygons) only the
 //     first polygon is taken (descending through first elements at any depth).
 // A missing or null mask, or one of any other type, is degenerate.
-absl::StatusOr<SpatialItem> ParseSpatialItem(std::string_view element_json, bool want_mask);
+//
+// Bounds (SpatialItemLimits), against answers that would cost the gateway unbounded CPU or
+// memory: a polygon of more than max_polygon_points points (rasterising is O(rows x points)) and
+// a PNG whose IHDR declares more than max_mask_png_pixels pixels (checked before decoding) are
+// degenerate too.
+struct SpatialItemLimits {
+  int max_polygon_points = 10'000;
+  int64_t max_mask_png_pixels = 1024 * 1024;
+};
+absl::StatusOr<SpatialItem> ParseSpatialItem(std::string_view element_json, bool want_mask,
+                                             const SpatialItemLimits& limits = {});
 
 }  // namespace vision_gateway::vision
 

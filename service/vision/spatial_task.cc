@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
+#include <exception>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -12,6 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "service/common/error_reasons.h"
+#include "service/common/log.h"
 #include "service/common/status_details.h"
 #include "service/image/binary_mask.h"
 #include "service/image/coco_rle.h"
@@ -55,6 +60,7 @@ struct SpatialParams {
   std::string file_name;  // "files/<id>" when the image is a file reference
   const FilesContext* files = nullptr;
   int64_t max_inline_bytes = 0;
+  SpatialItemLimits item_limits;
   gemini::GenerateContentRequest upstream;  // everything but the image part
 };
 
@@ -138,6 +144,14 @@ absl::StatusOr<SpatialParams> Validate(const Request& request, bool segment,
       !s.ok()) {
     return s;
   }
+  params.item_limits = SpatialItemLimits{.max_polygon_points = options.max_polygon_points,
+                                         .max_mask_png_pixels = options.max_mask_png_pixels};
+  if (static_cast<int64_t>(request.image().content().size()) > options.max_image_bytes) {
+    return WithErrorInfo(
+        absl::InvalidArgumentError(absl::StrCat("image.content: ", request.image().content().size(),
+                                                " bytes; the limit is ", options.max_image_bytes)),
+        reasons::kRequestTooLarge, {{"limit", "max_image_bytes"}});
+  }
 
   auto model = ResolveModel(request.options(), options.default_model);
   if (!model.ok()) return model.status();
@@ -168,20 +182,63 @@ template <typename Response>
 class SpatialCall final : public gemini::PendingCall,
                           public std::enable_shared_from_this<SpatialCall<Response>> {
  public:
-  SpatialCall(gemini::GeminiClient& gemini, SpatialParams params, absl::Time deadline,
-              TaskCallbacks<Response> callbacks, std::shared_ptr<telemetry::CallRecord> record)
+  SpatialCall(gemini::GeminiClient& gemini, ThreadPool& cpu, SpatialParams params,
+              absl::Time deadline, TaskCallbacks<Response> callbacks,
+              std::shared_ptr<telemetry::CallRecord> record)
       : gemini_(gemini),
+        cpu_(cpu),
         params_(std::move(params)),
         deadline_(deadline),
         callbacks_(std::move(callbacks)),
         record_(std::move(record)) {}
 
-  // On the CPU pool.
+  // On the CPU pool. A call cancelled or past its deadline while it waited in the queue skips
+  // the image preparation. An exception (bad_alloc...) fails this call, not the process.
   void Run(std::string image_bytes) {
+    try {
+      RunPrepared(std::move(image_bytes));
+    } catch (const std::exception& e) {
+      FailBeforeUpstream(e.what());
+    } catch (...) {
+      FailBeforeUpstream("unknown exception");
+    }
+  }
+
+  void FailBeforeUpstream(const char* what) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (upstream_started_) return;  // the upstream call will end the task
+      upstream_started_ = true;
+    }
+    LogError("Detect/Segment preparation failed: %s", what);
+    callbacks_.on_done(WithErrorInfo(
+        absl::InternalError("the gateway could not prepare the image (out of memory?); retry"),
+        reasons::kInternalError));
+  }
+
+  void RunPrepared(std::string image_bytes) {
+    bool skip;
+    {
+      absl::MutexLock lock(&mu_);
+      skip = cancelled_;
+    }
+    if (skip) {
+      MarkUpstreamStarted();
+      callbacks_.on_done(absl::CancelledError("cancelled"));
+      return;
+    }
+    if (absl::Now() >= deadline_) {
+      MarkUpstreamStarted();
+      callbacks_.on_done(WithOutcome(
+          absl::DeadlineExceededError("the deadline passed while the image waited to be prepared"),
+          reasons::kDeadlineExceeded));
+      return;
+    }
     image::PrepareOptions prepare{.max_pixels = params_.max_pixels,
                                   .max_dimension = params_.max_dimension};
     auto prepared = image::PrepareImage(std::move(image_bytes), prepare);
     if (!prepared.ok()) {
+      MarkUpstreamStarted();
       callbacks_.on_done(absl::Status(prepared.status().code(),
                                       absl::StrCat("image: ", prepared.status().message())));
       return;
@@ -192,6 +249,7 @@ class SpatialCall final : public gemini::PendingCall,
       cancelled = cancelled_;
     }
     if (cancelled) {
+      MarkUpstreamStarted();
       callbacks_.on_done(absl::CancelledError("cancelled"));
       return;
     }
@@ -262,9 +320,18 @@ class SpatialCall final : public gemini::PendingCall,
 
     auto self = this->shared_from_this();
     gemini::StreamObserver observer{
-        .on_chunk = [self](gemini::GenerateContentResponse chunk) { self->OnChunk(chunk); },
-        .on_done = [self](absl::Status status) { self->OnDone(std::move(status)); },
+        .on_chunk =
+            [self](gemini::GenerateContentResponse chunk) {
+              self->Post([self, chunk = std::move(chunk)] { self->OnChunk(chunk); });
+            },
+        .on_done =
+            [self](absl::Status status) {
+              self->Post([self, status = std::move(status)]() mutable {
+                self->OnDone(std::move(status));
+              });
+            },
     };
+    MarkUpstreamStarted();
     auto upstream = gemini_.StreamGenerateContent(params_.model, std::move(params_.upstream),
                                                   gemini::CallOptions{.deadline = deadline_,
                                                                       .record = record_},
@@ -280,6 +347,10 @@ class SpatialCall final : public gemini::PendingCall,
     if (cancel) upstream->Cancel();
   }
 
+  void MarkUpstreamStarted() {
+    absl::MutexLock lock(&mu_);
+    upstream_started_ = true;
+  }
 
  public:
   void Cancel() override {
@@ -294,14 +365,88 @@ class SpatialCall final : public gemini::PendingCall,
   }
 
  private:
-  // Upstream callbacks run one at a time (the HTTP call's strand).
+  // Runs the model-output work of this call in arrival order. Detect's per-object work is small
+  // and runs inline on the I/O thread that delivered the chunk; Segment's (base64, PNG decode,
+  // resize, threshold, encode, RLE) runs on the CPU pool, one step at a time per call, so it never
+  // stalls the other streams of an I/O thread. An exception in a step fails the call.
+  void Post(absl::AnyInvocable<void()> step) {
+    if constexpr (!kIsSegment<Response>) {
+      RunStep(step);
+    } else {
+      bool start;
+      {
+        absl::MutexLock lock(&mu_);
+        steps_.push_back(std::move(step));
+        start = !draining_;
+        draining_ = true;
+      }
+      if (start) cpu_.ScheduleContinuation([self = this->shared_from_this()] { self->Drain(); });
+    }
+  }
+
+  void Drain() {
+    while (true) {
+      absl::AnyInvocable<void()> step;
+      {
+        absl::MutexLock lock(&mu_);
+        if (steps_.empty()) {
+          draining_ = false;
+          return;
+        }
+        step = std::move(steps_.front());
+        steps_.pop_front();
+      }
+      RunStep(step);
+    }
+  }
+
+  void RunStep(absl::AnyInvocable<void()>& step) {
+    const char* what = nullptr;
+    std::string detail;
+    try {
+      step();
+      return;
+    } catch (const std::exception& e) {
+      detail = e.what();
+      what = detail.c_str();
+    } catch (...) {
+      what = "unknown exception";
+    }
+    LogError("Detect/Segment result processing failed: %s", what);
+    if (done_reported_) {
+      // OnDone itself threw: end the call if it had not been ended yet.
+      if (!on_done_called_) {
+        ReportDone(WithErrorInfo(absl::InternalError("the gateway could not finish the answer"),
+                                 reasons::kInternalError));
+      }
+      return;
+    }
+    if (failure_.ok()) {
+      failure_ = WithErrorInfo(
+          absl::InternalError("the gateway could not process the model's answer (out of memory?)"),
+          reasons::kInternalError);
+    }
+    CancelUpstream();
+  }
+
+  void CancelUpstream() {
+    std::shared_ptr<gemini::PendingCall> upstream;
+    {
+      absl::MutexLock lock(&mu_);
+      upstream = upstream_;
+    }
+    if (upstream) upstream->Cancel();
+  }
+
+  void ReportDone(absl::Status status) {
+    on_done_called_ = true;
+    callbacks_.on_done(std::move(status));
+  }
+
+  // Upstream results are processed one at a time, in order (Post).
   void OnChunk(const gemini::GenerateContentResponse& chunk) {
     if (!chunk.candidates.empty() && !chunk.candidates.front().finish_reason.empty()) {
       finish_reason_ = chunk.candidates.front().finish_reason;
-    }
-    if (chunk.prompt_feedback && !chunk.prompt_feedback->block_reason.empty()) {
-      finish_reason_ = absl::StrCat("PROMPT_BLOCKED:", chunk.prompt_feedback->block_reason);
-      blocked_ = true;
     }
     if (chunk.usage_metadata) usage_ = *chunk.usage_metadata;
     if (!chunk.model_version.empty()) model_version_ = chunk.model_version;
@@ -318,12 +463,7 @@ class SpatialCall final : public gemini::PendingCall,
       failure_ = WithErrorInfo(absl::InternalError(absl::StrCat(
                                    "the model's answer could not be parsed: ", fed.message())),
                                "MODEL_OUTPUT_INVALID");
-      std::shared_ptr<gemini::PendingCall> upstream;
-      {
-        absl::MutexLock lock(&mu_);
-        upstream = upstream_;
-      }
-      if (upstream) upstream->Cancel();
+      CancelUpstream();
     }
   }
 
@@ -336,16 +476,17 @@ class SpatialCall final : public gemini::PendingCall,
       upstream_finished_ = true;
       finished = std::move(upstream_);
     }
+    done_reported_ = true;
     if (!failure_.ok()) {
-      callbacks_.on_done(failure_);
+      ReportDone(failure_);
       return;
     }
     if (!status.ok()) {
-      callbacks_.on_done(ForCaller(std::move(status)));
+      ReportDone(ToCallerStatus(std::move(status)));
       return;
     }
-    if (!parser_.array_started() && !blocked_) {
-      callbacks_.on_done(WithErrorInfo(
+    if (!parser_.array_started()) {
+      ReportDone(WithErrorInfo(
           absl::InternalError("the model's answer holds no JSON array of objects"),
           "MODEL_OUTPUT_INVALID", {{"finish_reason", finish_reason_}, {"excerpt", excerpt_}}));
       return;
@@ -358,11 +499,11 @@ class SpatialCall final : public gemini::PendingCall,
     summary->set_model_version(model_version_);
     *summary->mutable_usage() = ToUsage(usage_);
     callbacks_.on_response(std::move(summary_message));
-    callbacks_.on_done(absl::OkStatus());
+    ReportDone(absl::OkStatus());
   }
 
   void OnElement(std::string_view element) {
-    auto item = ParseSpatialItem(element, kIsSegment<Response>);
+    auto item = ParseSpatialItem(element, kIsSegment<Response>, params_.item_limits);
     if (!item.ok()) return Drop(telemetry::DropReason::kMalformed);
     if (emitted_ >= params_.max_objects) return Drop(telemetry::DropReason::kOverLimit);
     const std::optional<NormBox> norm = NormalizeBox(item->box_2d);
@@ -460,6 +601,7 @@ class SpatialCall final : public gemini::PendingCall,
   }
 
   gemini::GeminiClient& gemini_;
+  ThreadPool& cpu_;
   SpatialParams params_;
   const absl::Time deadline_;
   TaskCallbacks<Response> callbacks_;
@@ -470,6 +612,10 @@ class SpatialCall final : public gemini::PendingCall,
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<gemini::PendingCall> upstream_ ABSL_GUARDED_BY(mu_);
   bool upstream_finished_ ABSL_GUARDED_BY(mu_) = false;
+  // Set once the task's outcome belongs to the upstream call (or was reported without one).
+  bool upstream_started_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<absl::AnyInvocable<void()>> steps_ ABSL_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
 
   // Set before the upstream call starts, then used only by upstream callbacks.
   int width_ = 0;
@@ -480,10 +626,11 @@ class SpatialCall final : public gemini::PendingCall,
   std::string finish_reason_;
   std::string model_version_;
   gemini::UsageMetadata usage_;
-  bool blocked_ = false;
   std::string excerpt_;
   absl::Status failure_;
   const std::shared_ptr<telemetry::CallRecord> record_;
+  bool done_reported_ = false;
+  bool on_done_called_ = false;
 };
 
 template <typename Response, typename Request>
@@ -495,15 +642,23 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSpatial(
   if (!params.ok()) return params.status();
   params->threshold = threshold;
   const bool is_file = !params->file_name.empty();
-  auto call = std::make_shared<SpatialCall<Response>>(gemini, *std::move(params), deadline,
+  auto call = std::make_shared<SpatialCall<Response>>(gemini, cpu, *std::move(params), deadline,
                                                       std::move(callbacks), std::move(record));
   if (is_file) {
     call->RunFile();
     return call;
   }
-  cpu.Schedule([call, bytes = std::move(*request.mutable_image()->mutable_content())]() mutable {
-    call->Run(std::move(bytes));
-  });
+  const bool queued = cpu.TrySchedule(
+      [call, bytes = std::move(*request.mutable_image()->mutable_content())]() mutable {
+        call->Run(std::move(bytes));
+      });
+  if (!queued) {
+    return WithRetryInfo(WithErrorInfo(absl::ResourceExhaustedError(
+                                           "the gateway's image preparation queue is full; retry "
+                                           "shortly"),
+                                       reasons::kServerOverloaded),
+                         absl::Seconds(1));
+  }
   return call;
 }
 

@@ -1,16 +1,40 @@
-// What a caller should see of an upstream (Gemini) failure.
+// The error table: every upstream and local outcome → one gRPC code (as absl::StatusCode) and
+// google.rpc details for the caller. Documented in proto/vision/v1/vision.proto and the README;
+// the reasons are in service/common/error_reasons.h.
+//
+// Each failure reaches the table tagged with its outcome (WithOutcome) by the layer that
+// understood it, or carrying a vision-gateway ErrorInfo already (MODEL_OUTPUT_INVALID,
+// CONTENT_BLOCKED, SERVER_OVERLOADED...). Untagged statuses get a reason from their code
+// (INVALID_ARGUMENT → INVALID_REQUEST, DEADLINE_EXCEEDED, CANCELLED, RESOURCE_EXHAUSTED →
+// SERVER_OVERLOADED, UNAVAILABLE → UPSTREAM_UNAVAILABLE, INTERNAL/UNKNOWN/DATA_LOSS →
+// INTERNAL_ERROR; any other code keeps its code and takes its name as the reason).
 #ifndef VISION_GATEWAY_SERVICE_VISION_UPSTREAM_ERRORS_H_
 #define VISION_GATEWAY_SERVICE_VISION_UPSTREAM_ERRORS_H_
 
+#include <string_view>
+
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 
 namespace vision_gateway::vision {
 
-// Gemini rejecting the gateway's own credentials (401, or 400/403 with an ErrorInfo reason
-// API_KEY_*) is not the caller's fault: it becomes INTERNAL with a fixed message and
-// ErrorInfo reason UPSTREAM_AUTH_FAILED, so a caller never reads INVALID_ARGUMENT for a request
-// that was fine. Everything else passes through with its details.
-absl::Status ForCaller(absl::Status upstream);
+struct ErrorTableRow {
+  std::string_view reason;
+  absl::StatusCode code;
+  // The caller's message when the outcome's own text must not reach them (host names, TLS
+  // details, credentials): it says what went wrong and what to do. Empty: the status's own
+  // message (bounded upstream text "Gemini: ...", or the gateway's own validation message).
+  std::string_view message;
+};
+
+// Every row, in the order documented in the proto.
+absl::Span<const ErrorTableRow> ErrorTable();
+
+// The caller's view of `status`: the table's code, the row's message (the original is logged
+// once when it is replaced), an ErrorInfo{reason, domain "vision-gateway", metadata}, and the
+// upstream's RetryInfo, QuotaFailure, BadRequest, Help and LocalizedMessage details. Gemini's own
+// ErrorInfo is not passed on; its reason goes into metadata "upstream_reason". Idempotent.
+absl::Status ToCallerStatus(absl::Status status);
 
 }  // namespace vision_gateway::vision
 

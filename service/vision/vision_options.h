@@ -19,6 +19,12 @@ struct VisionOptions {
   int max_images_per_request = 3600;
   // Largest decoded image accepted (width * height), against decompression bombs.
   int64_t max_image_pixels = 50'000'000;
+  // Largest inline image accepted, in bytes (each image). The sum of a request's inline images,
+  // base64-encoded, must also fit the upstream request body cap (checked before any work).
+  int64_t max_image_bytes = 47 * 1024 * 1024;
+  // Segment: bounds on the model's masks (more points / pixels: the object is dropped).
+  int max_polygon_points = 10'000;
+  int64_t max_mask_png_pixels = 1024 * 1024;
   // Server default for Detect/Segment downscaling when the request gives no max_dimension (0: none).
   int default_max_dimension = 0;
   // Allowed models and per-request spending caps (server flags, per-caller overrides).

@@ -5,13 +5,16 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include "emulator/emulator.h"
 #include "gtest/gtest.h"
+#include "service/common/timer.h"
 #include "service/gemini/gemini_client.h"
 #include "service/gemini/instrumented_gemini_client.h"
+#include "service/gemini/retrying_gemini_client.h"
 #include "service/http/http_client.h"
 #include "service/metrics/prometheus_telemetry.h"
 #include "service/server/server.h"
@@ -21,33 +24,61 @@ namespace vision_gateway::testing {
 
 inline constexpr char kEmulatorKey[] = "integration-key-9f3a";
 
+// What a test may change about the stack.
+struct StackOptions {
+  // What the gateway sends; the emulator accepts only kEmulatorKey.
+  gemini::ApiKey gateway_key = kEmulatorKey;
+  int max_receive_message_bytes = 47 << 20;
+  // Wrap the REST client in the retrying decorator, as main.cc does.
+  bool retries = false;
+  gemini::RetryOptions retry;
+  std::chrono::milliseconds default_timeout{120000};
+  server::LimitOptions limits;
+  http::HttpClientOptions http;
+  // Gemini's base URL; empty: the emulator's.
+  std::string base_url;
+};
+
 class GatewayTest : public ::testing::Test {
  protected:
   // `gateway_key` is what the gateway sends; the emulator accepts only kEmulatorKey.
   void StartStack(const gemini::ApiKey& gateway_key = kEmulatorKey,
                   int max_receive_message_bytes = 64 << 20) {
+    StackOptions options;
+    options.gateway_key = gateway_key;
+    options.max_receive_message_bytes = max_receive_message_bytes;
+    StartStackWith(options);
+  }
+
+  void StartStackWith(const StackOptions& stack) {
     emulator::EmulatorOptions emulator_options;
     emulator_options.api_key = kEmulatorKey;
     auto emulator = emulator::Emulator::Start(emulator_options);
     ASSERT_TRUE(emulator.ok()) << emulator.status();
     emulator_ = *std::move(emulator);
-    auto http = http::MakeHttpClient({});
+    auto http = http::MakeHttpClient(stack.http);
     ASSERT_TRUE(http.ok()) << http.status();
     http_ = *http;
     gemini::GeminiOptions gemini_options;
-    gemini_options.base_url = emulator_->base_url();
-    gemini_options.api_key = gateway_key;
+    gemini_options.base_url = stack.base_url.empty() ? emulator_->base_url() : stack.base_url;
+    gemini_options.api_key = stack.gateway_key;
+    gemini_options.default_timeout = stack.default_timeout;
     auto gemini = gemini::MakeGeminiClient(gemini_options, http_);
     ASSERT_TRUE(gemini.ok()) << gemini.status();
-    // Wired as main.cc wires it: metrics (no HTTP endpoint; metrics_->Scrape()) and the
-    // instrumented client right above the REST client.
+    // Wired as main.cc wires it: metrics (no HTTP endpoint; metrics_->Scrape()), the
+    // instrumented client right above the REST client, and (when asked) the retrying decorator
+    // above that.
     metrics_ = std::make_unique<metrics::PrometheusTelemetry>(
         metrics::PrometheusOptions{.known_models = {"gemini-2.5-flash"}});
     gemini_ = gemini::MakeInstrumentedGeminiClient(*std::move(gemini), *metrics_);
+    if (stack.retries) {
+      gemini_ = gemini::MakeRetryingGeminiClient(gemini_, stack.retry, MakeThreadTimer());
+    }
     server::ServerOptions options;
     options.telemetry = metrics_.get();
     options.listen_address = "127.0.0.1:0";
-    options.max_receive_message_bytes = max_receive_message_bytes;
+    options.max_receive_message_bytes = stack.max_receive_message_bytes;
+    options.limits = stack.limits;
     ConfigureServer(options);
     auto server = server::VisionServer::Start(options, gemini_);
     ASSERT_TRUE(server.ok()) << server.status();

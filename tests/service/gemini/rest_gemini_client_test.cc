@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "gtest/gtest.h"
+#include "service/common/error_reasons.h"
 #include "service/common/status_details.h"
 #include "service/gemini/gemini_client.h"
 #include "service/gemini/json_codec.h"
@@ -188,6 +189,58 @@ TEST_F(RestGeminiClientTest, DefaultTimeoutBoundsTheDeadline) {
   EXPECT_LE(deadline, after + absl::Seconds(120));
 }
 
+TEST_F(RestGeminiClientTest, CallersDeadlineRulesBeyondTheDefault) {
+  // The old code capped every call at now + 120 s; a caller's longer deadline must be kept.
+  http_->Enqueue(ScriptedResponse{.body = ThreeEventBody()});
+  auto result = std::make_shared<StreamResult>();
+  const absl::Time deadline = absl::Now() + absl::Minutes(30);
+  client_->StreamGenerateContent(kModel, SimpleRequest(), CallOptions{.deadline = deadline},
+                                 Observe(result));
+  http_->RunUntilIdle();
+  ASSERT_EQ(http_->requests().size(), 1u);
+  EXPECT_EQ(http_->requests()[0].deadline, deadline);
+}
+
+TEST_F(RestGeminiClientTest, TimeoutIsCallersDeadlineOnlyWhenTheirsPassed) {
+  // The HTTP layer's timeout with the caller's deadline passed: DEADLINE_EXCEEDED.
+  http_->Enqueue(ScriptedResponse{.fail_before_head = WithOutcome(
+                                      absl::DeadlineExceededError("deadline exceeded while x"),
+                                      reasons::kUpstreamTimeout)});
+  auto passed = std::make_shared<StreamResult>();
+  client_->StreamGenerateContent(kModel, SimpleRequest(),
+                                 CallOptions{.deadline = absl::Now() - absl::Milliseconds(1)},
+                                 Observe(passed));
+  http_->RunUntilIdle();
+  ASSERT_EQ(passed->done.size(), 1u);
+  EXPECT_EQ(GetOutcome(passed->done[0]), reasons::kDeadlineExceeded);
+  // Without a caller deadline it was the gateway's default bound: UPSTREAM_TIMEOUT.
+  auto bounded = RunStream(ScriptedResponse{.fail_before_head = WithOutcome(
+                                                absl::DeadlineExceededError("timed out"),
+                                                reasons::kUpstreamTimeout)});
+  ASSERT_EQ(bounded->done.size(), 1u);
+  EXPECT_EQ(GetOutcome(bounded->done[0]), reasons::kUpstreamTimeout);
+}
+
+TEST_F(RestGeminiClientTest, RetryAfterHeaderBecomesRetryInfo) {
+  auto result = RunStream(ScriptedResponse{
+      .status = 503,
+      .headers = {{"Retry-After", "7"}},
+      .body = R"({"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}})"});
+  ASSERT_EQ(result->done.size(), 1u);
+  EXPECT_THAT(result->done[0], StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(GetRetryDelay(result->done[0]), absl::Seconds(7));
+  EXPECT_EQ(GetOutcome(result->done[0]), reasons::kUpstreamUnavailable);
+}
+
+TEST_F(RestGeminiClientTest, MalformedAnswersAreUpstreamBadResponse) {
+  auto garbage = RunStream(ScriptedResponse{.body = Event("{not json")});
+  ASSERT_EQ(garbage->done.size(), 1u);
+  EXPECT_EQ(GetOutcome(garbage->done[0]), reasons::kUpstreamBadResponse);
+  auto truncated = RunStream(ScriptedResponse{.body = Event(Chunk("Hello"))});
+  ASSERT_EQ(truncated->done.size(), 1u);
+  EXPECT_EQ(GetOutcome(truncated->done[0]), reasons::kUpstreamConnectionLost);
+}
+
 TEST_F(RestGeminiClientTest, ModelMayCarryThePrefix) {
   RunStream(ScriptedResponse{.body = ThreeEventBody()}, "models/gemini-2.5-flash");
   ASSERT_EQ(http_->requests().size(), 1u);
@@ -299,13 +352,17 @@ TEST_F(RestGeminiClientTest, StreamEndingWithoutFinishReasonIsTruncation) {
   EXPECT_THAT(empty->done[0], StatusIs(absl::StatusCode::kUnavailable));
 }
 
-TEST_F(RestGeminiClientTest, BlockedPromptEndsCleanly) {
+TEST_F(RestGeminiClientTest, BlockedPromptIsContentBlockedNotSuccess) {
   auto result = RunStream(ScriptedResponse{
       .body = Event(R"({"promptFeedback": {"blockReason": "SAFETY"}, "responseId": "r"})")});
-  ASSERT_EQ(result->chunks.size(), 1u);
-  EXPECT_EQ(result->chunks[0].prompt_feedback->block_reason, "SAFETY");
+  EXPECT_THAT(result->chunks, IsEmpty());
   ASSERT_EQ(result->done.size(), 1u);
-  EXPECT_THAT(result->done[0], IsOk());
+  EXPECT_THAT(result->done[0], StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("SAFETY")));
+  EXPECT_EQ(GetOutcome(result->done[0]), reasons::kContentBlocked);
+  google::rpc::ErrorInfo info;
+  ASSERT_TRUE(GetDetail(result->done[0], info));
+  EXPECT_EQ(info.reason(), "CONTENT_BLOCKED");
+  EXPECT_EQ(info.metadata().at("block_reason"), "SAFETY");
 }
 
 TEST_F(RestGeminiClientTest, TransportErrorsPassThrough) {

@@ -12,6 +12,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "service/common/status_details.h"
+#include "service/server/call_limiter.h"
 #include "service/server/server.h"
 #include "tests/testing/fake_gemini_client.h"
 #include "tests/testing/test_images.h"
@@ -153,10 +154,91 @@ TEST_F(VisionServiceTest, UpstreamErrorArrivesWithCodeAndDetails) {
   EXPECT_EQ(status.error_message(), "Gemini: quota exceeded");
   google::rpc::Status details;
   ASSERT_TRUE(grpc::ExtractErrorDetails(status, &details).ok());
-  ASSERT_EQ(details.details_size(), 1);
+  ASSERT_EQ(details.details_size(), 2);
   google::rpc::RetryInfo retry;
-  ASSERT_TRUE(details.details(0).UnpackTo(&retry));
+  google::rpc::ErrorInfo info;
+  for (const auto& any : details.details()) {
+    if (any.Is<google::rpc::RetryInfo>()) {
+      ASSERT_TRUE(any.UnpackTo(&retry));
+    }
+    if (any.Is<google::rpc::ErrorInfo>()) {
+      ASSERT_TRUE(any.UnpackTo(&info));
+    }
+  }
   EXPECT_EQ(retry.retry_delay().seconds(), 15);
+  // Every error carries the gateway's ErrorInfo (an untagged RESOURCE_EXHAUSTED: overload).
+  EXPECT_EQ(info.domain(), "vision-gateway");
+  EXPECT_FALSE(info.reason().empty());
+}
+
+TEST(CallLimiterTest, PermitsAreCountedAndReleased) {
+  CallLimiter limiter(2, absl::Seconds(1));
+  auto a = limiter.TryAcquire();
+  auto b = limiter.TryAcquire();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(limiter.TryAcquire(), nullptr);
+  EXPECT_EQ(limiter.active(), 2);
+  a.reset();
+  EXPECT_EQ(limiter.active(), 1);
+  EXPECT_NE(limiter.TryAcquire(), nullptr);  // acquired and released at once
+  EXPECT_EQ(limiter.active(), 1);
+  CallLimiter unbounded(0, absl::Seconds(1));
+  std::vector<std::unique_ptr<CallLimiter::Permit>> many;
+  for (int i = 0; i < 1000; ++i) many.push_back(unbounded.TryAcquire());
+  EXPECT_NE(many.back(), nullptr);
+}
+
+TEST(VisionServiceLimitTest, CallsBeyondMaxConcurrentCallsAreRefusedAtOnce) {
+  auto fake = std::make_shared<FakeGeminiClient>();
+  ServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.limits.max_concurrent_calls = 1;
+  options.limits.overload_retry_after = absl::Seconds(2);
+  auto server = VisionServer::Start(options, fake);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::VisionService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  v1::CaptionRequest request;
+  request.add_images()->set_content(MakePng(32, 16, {255, 255, 255}));
+
+  grpc::ClientContext first_context;
+  first_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto first = stub->Caption(&first_context, request);
+  ASSERT_TRUE(fake->WaitForCalls(1));
+
+  // The second call is refused without reaching upstream, fast, with RetryInfo.
+  grpc::ClientContext second_context;
+  second_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  const absl::Time start = absl::Now();
+  auto second = stub->Caption(&second_context, request);
+  v1::CaptionResponse response;
+  EXPECT_FALSE(second->Read(&response));
+  const grpc::Status refused = second->Finish();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  google::rpc::Status details;
+  ASSERT_TRUE(grpc::ExtractErrorDetails(refused, &details).ok());
+  google::rpc::RetryInfo retry;
+  google::rpc::ErrorInfo info;
+  for (const auto& any : details.details()) {
+    if (any.Is<google::rpc::RetryInfo>()) {
+      ASSERT_TRUE(any.UnpackTo(&retry));
+    }
+    if (any.Is<google::rpc::ErrorInfo>()) {
+      ASSERT_TRUE(any.UnpackTo(&info));
+    }
+  }
+  EXPECT_EQ(info.reason(), "SERVER_OVERLOADED");
+  EXPECT_EQ(retry.retry_delay().seconds(), 2);
+  EXPECT_EQ(fake->calls().size(), 1u);
+
+  fake->calls()[0]->observer.on_chunk(Chunk("done", "STOP"));
+  fake->calls()[0]->observer.on_done(absl::OkStatus());
+  while (first->Read(&response)) {
+  }
+  EXPECT_TRUE(first->Finish().ok());
+  (*server)->Shutdown(absl::Seconds(1));
 }
 
 TEST_F(VisionServiceTest, ClientCancelCancelsUpstream) {

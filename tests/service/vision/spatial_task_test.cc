@@ -4,12 +4,14 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "google/rpc/error_details.pb.h"
 #include "gtest/gtest.h"
 #include "service/common/status_details.h"
@@ -281,6 +283,8 @@ TEST_F(SpatialTaskTest, SegmentTurnsPngAndPolygonMasksIntoRleAndPng) {
   call->observer.on_chunk(TextChunk(item));
   call->observer.on_chunk(TextChunk(polygon, "STOP"));
   call->observer.on_done(absl::OkStatus());
+  // Segment's per-object work runs on the CPU pool, in order.
+  ASSERT_TRUE(out.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   ASSERT_TRUE(out.status.ok()) << out.status;
   ASSERT_EQ(out.responses.size(), 4u);
 
@@ -316,7 +320,7 @@ TEST_F(SpatialTaskTest, CancelBeforeUpstreamStartsEndsWithCancelled) {
   request.mutable_image()->set_content(png_);
   ThreadPool paused(1);
   absl::Notification release;
-  paused.Schedule([&] { release.WaitForNotification(); });  // keeps the worker busy
+  ASSERT_TRUE(paused.TrySchedule([&] { release.WaitForNotification(); }));  // keeps it busy
   auto call = StartDetect(gemini_, paused, options_, request, absl::InfiniteFuture(),
                           out.Callbacks());
   ASSERT_TRUE(call.ok());
@@ -325,6 +329,118 @@ TEST_F(SpatialTaskTest, CancelBeforeUpstreamStartsEndsWithCancelled) {
   ASSERT_TRUE(out.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_THAT(out.status, StatusIs(absl::StatusCode::kCancelled));
   EXPECT_TRUE(gemini_.calls().empty());
+}
+
+TEST_F(SpatialTaskTest, FullPreparationQueueIsServerOverloaded) {
+  ThreadPool paused(1, /*max_queued=*/1);
+  absl::Notification started, release;
+  ASSERT_TRUE(paused.TrySchedule([&] {
+    started.Notify();
+    release.WaitForNotification();
+  }));
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(10)));  // the worker is busy
+  Collected<v1::DetectResponse> first, second;
+  v1::DetectRequest request;
+  request.mutable_image()->set_content(png_);
+  auto queued = StartDetect(gemini_, paused, options_, request, absl::InfiniteFuture(),
+                            first.Callbacks());
+  ASSERT_TRUE(queued.ok());
+  auto refused = StartDetect(gemini_, paused, options_, request, absl::InfiniteFuture(),
+                             second.Callbacks());
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
+  google::rpc::ErrorInfo info;
+  ASSERT_TRUE(GetDetail(refused.status(), info));
+  EXPECT_EQ(info.reason(), "SERVER_OVERLOADED");
+  EXPECT_TRUE(GetRetryDelay(refused.status()).has_value());
+  (*queued)->Cancel();
+  release.Notify();
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_THAT(first.status, StatusIs(absl::StatusCode::kCancelled));
+}
+
+TEST_F(SpatialTaskTest, CallExpiredWhileQueuedSkipsPreparation) {
+  Collected<v1::DetectResponse> out;
+  v1::DetectRequest request;
+  request.mutable_image()->set_content(png_);
+  auto call = StartDetect(gemini_, cpu_, options_, request, absl::Now() - absl::Milliseconds(1),
+                          out.Callbacks());
+  ASSERT_TRUE(call.ok());
+  ASSERT_TRUE(out.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_THAT(out.status, StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_TRUE(out.responses.empty());  // no ImageInfo: the image was never prepared
+  EXPECT_TRUE(gemini_.calls().empty());
+}
+
+TEST_F(SpatialTaskTest, SegmentMaskWorkRunsOffTheUpstreamThreadInOrder) {
+  Collected<v1::SegmentResponse> out;
+  std::vector<std::thread::id> threads;
+  auto callbacks = out.Callbacks();
+  auto inner = std::move(callbacks.on_response);
+  callbacks.on_response = [&, inner = std::move(inner)](v1::SegmentResponse r) mutable {
+    threads.push_back(std::this_thread::get_id());
+    inner(std::move(r));
+  };
+  v1::SegmentRequest request;
+  request.mutable_image()->set_content(png_);
+  ASSERT_TRUE(StartSegment(gemini_, cpu_, options_, request, absl::InfiniteFuture(),
+                           std::move(callbacks))
+                  .ok());
+  ASSERT_TRUE(gemini_.WaitForCalls(1));
+  auto call = gemini_.calls()[0];
+  std::string items = "[";
+  for (int i = 0; i < 20; ++i) {
+    absl::StrAppend(&items, i ? "," : "", R"({"box_2d":[250,250,750,500],"label":"p)", i,
+                    R"(","mask":[[312.5,375],[437.5,375],[437.5,625],[312.5,625]]})");
+  }
+  items += "]";
+  // Fed byte by byte from this thread, as an I/O thread would.
+  for (char c : items) call->observer.on_chunk(TextChunk(std::string(1, c)));
+  call->observer.on_chunk(TextChunk("", "STOP"));
+  call->observer.on_done(absl::OkStatus());
+  ASSERT_TRUE(out.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(out.status.ok()) << out.status;
+  ASSERT_EQ(out.responses.size(), 22u);  // info, 20 masks, summary
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(out.responses[i + 1].mask().label(), absl::StrCat("p", i));
+    EXPECT_EQ(out.responses[i + 1].mask().index(), i);
+    EXPECT_NE(threads[i + 1], std::this_thread::get_id());
+  }
+}
+
+TEST_F(SpatialTaskTest, PolygonOverThePointLimitIsDropped) {
+  options_.max_polygon_points = 100;
+  Collected<v1::SegmentResponse> out;
+  v1::SegmentRequest request;
+  request.mutable_image()->set_content(png_);
+  ASSERT_TRUE(
+      StartSegment(gemini_, cpu_, options_, request, absl::InfiniteFuture(), out.Callbacks()).ok());
+  ASSERT_TRUE(gemini_.WaitForCalls(1));
+  auto call = gemini_.calls()[0];
+  std::string polygon = R"([{"box_2d":[0,0,1000,1000],"label":"big","mask":[)";
+  for (int i = 0; i < 101; ++i) {
+    absl::StrAppend(&polygon, i ? "," : "", "[", (i * 7) % 1000, ",", (i * 13) % 1000, "]");
+  }
+  polygon += "]}]";
+  call->observer.on_chunk(TextChunk(polygon, "STOP"));
+  call->observer.on_done(absl::OkStatus());
+  ASSERT_TRUE(out.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(out.status.ok()) << out.status;
+  ASSERT_EQ(out.responses.size(), 2u);
+  EXPECT_EQ(out.responses[1].summary().dropped(), 1);
+  EXPECT_EQ(out.responses[1].summary().count(), 0);
+}
+
+TEST_F(SpatialTaskTest, ImageOverTheByteLimitIsRequestTooLarge) {
+  options_.max_image_bytes = 100;
+  Collected<v1::DetectResponse> out;
+  v1::DetectRequest request;
+  request.mutable_image()->set_content(png_);
+  auto call = StartDetect(gemini_, cpu_, options_, request, absl::InfiniteFuture(),
+                          out.Callbacks());
+  EXPECT_THAT(call, StatusIs(absl::StatusCode::kInvalidArgument));
+  google::rpc::ErrorInfo info;
+  ASSERT_TRUE(GetDetail(call.status(), info));
+  EXPECT_EQ(info.reason(), "REQUEST_TOO_LARGE");
 }
 
 }  // namespace

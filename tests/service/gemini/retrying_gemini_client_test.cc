@@ -1,0 +1,384 @@
+#include "service/gemini/retrying_gemini_client.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
+#include "google/rpc/error_details.pb.h"
+#include "gtest/gtest.h"
+#include "service/common/error_reasons.h"
+#include "service/common/status_details.h"
+#include "service/gemini/error_envelope.h"
+#include "service/gemini/retry_policy.h"
+#include "tests/testing/fake_gemini_client.h"
+#include "tests/testing/fake_timer.h"
+#include "tests/testing/status_matchers.h"
+
+namespace vision_gateway::gemini {
+namespace {
+
+using ::testing::HasSubstr;
+using ::vision_gateway::testing::FakeGeminiClient;
+using ::vision_gateway::testing::FakeTimer;
+using ::vision_gateway::testing::IsOk;
+using ::vision_gateway::testing::StatusIs;
+
+absl::Status Http(int status, std::string body = "") {
+  if (body.empty()) body = R"({"error":{"code":)" + std::to_string(status) + R"(,"message":"x"}})";
+  return StatusFromHttpError(status, body);
+}
+
+absl::Status RateLimited(const std::string& delay) {
+  return StatusFromHttpError(429, R"({"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":")" +
+                                      delay + R"("}]}})");
+}
+
+class RetryingGeminiClientTest : public ::testing::Test {
+ protected:
+  void Make(RetryOptions options) {
+    options.seed = 42;
+    client_ = MakeRetryingGeminiClient(fake_, options, timer_);
+  }
+
+  RetryOptions Options() {
+    RetryOptions o;
+    o.max_attempts = 4;
+    o.initial_backoff = absl::Seconds(1);
+    o.max_backoff = absl::Seconds(8);
+    return o;
+  }
+
+  // Starts a CountTokens call; its result lands in result_.
+  std::shared_ptr<PendingCall> Count(absl::Duration deadline_in = absl::Seconds(60)) {
+    return client_->CountTokens(
+        "m", CountTokensRequest{}, CallOptions{.deadline = timer_->Now() + deadline_in},
+        [this](absl::StatusOr<CountTokensResponse> r) {
+          ++results_;
+          result_ = std::move(r);
+        });
+  }
+
+  // Finishes attempt `i` (0-based) of the fake.
+  void Fail(size_t i, absl::Status status) {
+    ASSERT_TRUE(fake_->WaitForCalls(i + 1));
+    auto call = fake_->calls()[i];
+    auto done = std::move(call->count_done);
+    ASSERT_TRUE(done);
+    done(std::move(status));
+  }
+  void Succeed(size_t i, int tokens) {
+    ASSERT_TRUE(fake_->WaitForCalls(i + 1));
+    auto done = std::move(fake_->calls()[i]->count_done);
+    ASSERT_TRUE(done);
+    done(CountTokensResponse{.total_tokens = tokens});
+  }
+
+  std::shared_ptr<FakeGeminiClient> fake_ = std::make_shared<FakeGeminiClient>();
+  std::shared_ptr<FakeTimer> timer_ = std::make_shared<FakeTimer>();
+  std::unique_ptr<GeminiClient> client_;
+  int results_ = 0;
+  std::optional<absl::StatusOr<CountTokensResponse>> result_;
+};
+
+TEST(RetryPolicyTest, TransientSetIsExactlyTheDocumentedOne) {
+  for (int code : {408, 429, 500, 502, 503, 504}) {
+    EXPECT_TRUE(IsTransient(Http(code))) << code;
+  }
+  for (int code : {400, 401, 403, 404, 409, 501}) {
+    EXPECT_FALSE(IsTransient(Http(code))) << code;
+  }
+  EXPECT_TRUE(IsTransient(WithOutcome(absl::UnavailableError("refused"),
+                                      reasons::kUpstreamUnreachable)));
+  EXPECT_FALSE(IsTransient(WithOutcome(absl::UnavailableError("reset mid-body"),
+                                       reasons::kUpstreamConnectionLost)));
+  EXPECT_FALSE(IsTransient(WithOutcome(absl::UnavailableError("tls"), reasons::kUpstreamTls)));
+  EXPECT_FALSE(IsTransient(WithOutcome(absl::ResourceExhaustedError("big"),
+                                       reasons::kUpstreamResponseTooLarge)));
+  EXPECT_FALSE(IsTransient(WithOutcome(absl::DeadlineExceededError("late"),
+                                       reasons::kDeadlineExceeded)));
+  EXPECT_FALSE(IsTransient(absl::CancelledError("c")));
+  EXPECT_FALSE(IsTransient(absl::OkStatus()));
+  // An API key error is 400 but never transient.
+  EXPECT_FALSE(IsTransient(StatusFromHttpError(
+      400, R"({"error":{"code":400,"message":"bad key","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}})")));
+}
+
+TEST(RetryPolicyTest, BackoffIsFullJitterUnderTheCap) {
+  RetryOptions o;
+  o.initial_backoff = absl::Milliseconds(100);
+  o.max_backoff = absl::Seconds(1);
+  o.seed = 7;
+  Backoff backoff(o);
+  for (int retry = 1; retry <= 8; ++retry) {
+    const absl::Duration cap = std::min(absl::Milliseconds(100) * (1 << (retry - 1)), absl::Seconds(1));
+    absl::Duration lo = absl::InfiniteDuration(), hi = absl::ZeroDuration();
+    for (int i = 0; i < 200; ++i) {
+      const absl::Duration d = backoff.Delay(retry);
+      ASSERT_GE(d, absl::ZeroDuration());
+      ASSERT_LE(d, cap);
+      lo = std::min(lo, d);
+      hi = std::max(hi, d);
+    }
+    // Full jitter spreads over the whole range, not around the cap.
+    EXPECT_LT(lo, cap * 0.1) << retry;
+    EXPECT_GT(hi, cap * 0.9) << retry;
+  }
+}
+
+TEST(RetryPolicyTest, BudgetAllowsRatioOfRecentCalls) {
+  RetryBudget budget(/*ratio=*/0.2, /*min_retries=*/2, absl::Seconds(10));
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  for (int i = 0; i < 100; ++i) budget.RecordCall(t0);
+  int allowed = 0;
+  for (int i = 0; i < 50; ++i) allowed += budget.TryRetry(t0) ? 1 : 0;
+  EXPECT_EQ(allowed, 20);
+  // Long after, with no calls, only the floor remains.
+  const absl::Time later = t0 + absl::Seconds(60);
+  allowed = 0;
+  for (int i = 0; i < 50; ++i) allowed += budget.TryRetry(later) ? 1 : 0;
+  EXPECT_EQ(allowed, 2);
+}
+
+TEST_F(RetryingGeminiClientTest, RetriesUnavailableThenSucceeds) {
+  Make(Options());
+  Count();
+  Fail(0, Http(503));
+  EXPECT_EQ(results_, 0);
+  ASSERT_TRUE(timer_->NextDue().has_value());
+  EXPECT_LE(*timer_->NextDue() - timer_->Now(), absl::Seconds(1));  // first backoff ≤ initial
+  timer_->Advance(absl::Seconds(1));
+  Succeed(1, 77);
+  ASSERT_EQ(results_, 1);
+  ASSERT_THAT(*result_, IsOk());
+  EXPECT_EQ((*result_)->total_tokens, 77);
+  EXPECT_EQ(fake_->calls().size(), 2u);
+}
+
+TEST_F(RetryingGeminiClientTest, WaitsAtLeastTheAskedRetryDelay) {
+  RetryOptions o = Options();
+  o.initial_backoff = absl::Milliseconds(1);
+  Make(o);
+  Count();
+  Fail(0, RateLimited("5s"));
+  timer_->Advance(absl::Milliseconds(4999));
+  EXPECT_EQ(fake_->calls().size(), 1u);
+  timer_->Advance(absl::Milliseconds(1));
+  ASSERT_EQ(fake_->calls().size(), 2u);
+  Succeed(1, 1);
+  EXPECT_THAT(*result_, IsOk());
+}
+
+TEST_F(RetryingGeminiClientTest, RetryAfterHeaderDelayIsHonouredLikeRetryInfo) {
+  Make(Options());
+  Count();
+  // What the REST client makes of "503 + Retry-After: 3".
+  Fail(0, WithRetryInfo(Http(503), absl::Seconds(3)));
+  timer_->Advance(absl::Milliseconds(2999));
+  EXPECT_EQ(fake_->calls().size(), 1u);
+  timer_->Advance(absl::Milliseconds(1));
+  EXPECT_EQ(fake_->calls().size(), 2u);
+  Succeed(1, 1);
+}
+
+TEST_F(RetryingGeminiClientTest, AskedDelayBeyondDeadlineFailsAtOnceWithRetryInfo) {
+  Make(Options());
+  Count(/*deadline_in=*/absl::Seconds(10));
+  Fail(0, RateLimited("30s"));
+  ASSERT_EQ(results_, 1);
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("30s")));
+  EXPECT_EQ(AskedDelay(result_->status()), absl::Seconds(30));
+  EXPECT_EQ(GetOutcome(result_->status()), reasons::kUpstreamRateLimited);
+  EXPECT_EQ(timer_->Pending(), 0u);
+  EXPECT_EQ(fake_->calls().size(), 1u);
+  // The same for a 503 whose Retry-After is beyond the deadline: RESOURCE_EXHAUSTED, caller decides.
+  result_.reset();
+  Count(absl::Seconds(10));
+  Fail(1, WithRetryInfo(Http(503), absl::Seconds(60)));
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(AskedDelay(result_->status()), absl::Seconds(60));
+}
+
+TEST_F(RetryingGeminiClientTest, StopsAfterMaxAttempts) {
+  RetryOptions o = Options();
+  o.max_attempts = 3;
+  Make(o);
+  Count();
+  for (size_t i = 0; i < 3; ++i) {
+    Fail(i, Http(503));
+    timer_->Advance(absl::Seconds(10));
+  }
+  ASSERT_EQ(results_, 1);
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(fake_->calls().size(), 3u);
+}
+
+TEST_F(RetryingGeminiClientTest, PermanentErrorsAreNotRetried) {
+  Make(Options());
+  Count();
+  Fail(0, Http(400));
+  ASSERT_EQ(results_, 1);
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
+  timer_->Advance(absl::Seconds(100));
+  EXPECT_EQ(fake_->calls().size(), 1u);
+}
+
+TEST_F(RetryingGeminiClientTest, BackoffBeyondDeadlineReturnsLastError) {
+  RetryOptions o = Options();
+  o.initial_backoff = absl::Seconds(30);
+  o.max_backoff = absl::Seconds(30);
+  Make(o);
+  // Backoff draws are in [0, 30 s]: with 1 ms left, any draw above 1 ms ends the call.
+  Count(absl::Milliseconds(1));
+  Fail(0, Http(503));
+  ASSERT_EQ(results_, 1);
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST_F(RetryingGeminiClientTest, CancelDuringBackoffEndsTheCallAtOnce) {
+  Make(Options());
+  auto call = Count();
+  Fail(0, Http(503));
+  ASSERT_EQ(timer_->Pending(), 1u);
+  call->Cancel();
+  ASSERT_EQ(results_, 1);
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(timer_->Pending(), 0u);
+  timer_->Advance(absl::Seconds(100));
+  EXPECT_EQ(fake_->calls().size(), 1u);
+  call->Cancel();  // idempotent
+  EXPECT_EQ(results_, 1);
+}
+
+TEST_F(RetryingGeminiClientTest, CancelDuringAttemptCancelsIt) {
+  Make(Options());
+  auto call = Count();
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  call->Cancel();
+  EXPECT_TRUE(fake_->calls()[0]->cancelled.HasBeenNotified());
+  ASSERT_EQ(results_, 1);
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(timer_->Pending(), 0u);
+}
+
+TEST_F(RetryingGeminiClientTest, BudgetStopsRetryStorms) {
+  RetryOptions o = Options();
+  o.budget_ratio = 0.0;
+  o.budget_min_retries = 2;
+  Make(o);
+  // Three calls fail at once: two get a retry, the third's failure is returned as is.
+  std::vector<absl::StatusOr<CountTokensResponse>> results;
+  for (int i = 0; i < 3; ++i) {
+    client_->CountTokens("m", {}, CallOptions{.deadline = timer_->Now() + absl::Seconds(60)},
+                         [&results](absl::StatusOr<CountTokensResponse> r) {
+                           results.push_back(std::move(r));
+                         });
+  }
+  for (size_t i = 0; i < 3; ++i) Fail(i, Http(503));
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_THAT(results[0], StatusIs(absl::StatusCode::kUnavailable));
+  timer_->Advance(absl::Seconds(10));
+  EXPECT_EQ(fake_->calls().size(), 5u);
+}
+
+TEST_F(RetryingGeminiClientTest, AttemptTimeoutAbandonsAndRetries) {
+  RetryOptions o = Options();
+  o.attempt_timeout = absl::Seconds(5);
+  Make(o);
+  Count();
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  timer_->Advance(absl::Seconds(5));
+  EXPECT_TRUE(fake_->calls()[0]->cancelled.HasBeenNotified());
+  EXPECT_EQ(results_, 0);
+  timer_->Advance(absl::Seconds(2));  // the backoff (≤ 1 s)
+  ASSERT_EQ(fake_->calls().size(), 2u);
+  Succeed(1, 5);
+  ASSERT_EQ(results_, 1);
+  EXPECT_THAT(*result_, IsOk());
+}
+
+TEST_F(RetryingGeminiClientTest, LowerLayerTimeoutWithCallerTimeLeftIsRetried) {
+  Make(Options());
+  Count(absl::Seconds(60));
+  Fail(0, WithOutcome(absl::DeadlineExceededError("phase timeout"), reasons::kDeadlineExceeded));
+  EXPECT_EQ(results_, 0);
+  timer_->Advance(absl::Seconds(1));
+  EXPECT_EQ(fake_->calls().size(), 2u);
+  Succeed(1, 1);
+}
+
+// Streams.
+
+struct StreamResult {
+  std::vector<std::string> texts;
+  std::optional<absl::Status> done;
+};
+
+std::shared_ptr<PendingCall> StartStream(GeminiClient& client, Timer& timer, StreamResult& out) {
+  return client.StreamGenerateContent(
+      "m", GenerateContentRequest{}, CallOptions{.deadline = timer.Now() + absl::Seconds(60)},
+      StreamObserver{
+          .on_chunk = [&out](GenerateContentResponse r) { out.texts.push_back(AnswerText(r)); },
+          .on_done = [&out](absl::Status s) { out.done = s; },
+      });
+}
+
+GenerateContentResponse Chunk(const std::string& text) {
+  GenerateContentResponse r;
+  r.candidates.emplace_back().content.parts.emplace_back().text = text;
+  return r;
+}
+
+TEST_F(RetryingGeminiClientTest, StreamRetriedWhileNothingReachedTheCaller) {
+  Make(Options());
+  StreamResult out;
+  StartStream(*client_, *timer_, out);
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  fake_->calls()[0]->observer.on_done(Http(503));
+  EXPECT_FALSE(out.done.has_value());
+  timer_->Advance(absl::Seconds(1));
+  ASSERT_EQ(fake_->calls().size(), 2u);
+  fake_->calls()[1]->observer.on_chunk(Chunk("hello"));
+  fake_->calls()[1]->observer.on_done(absl::OkStatus());
+  EXPECT_THAT(out.texts, ::testing::ElementsAre("hello"));
+  ASSERT_TRUE(out.done.has_value());
+  EXPECT_THAT(*out.done, IsOk());
+}
+
+TEST_F(RetryingGeminiClientTest, StreamNotRetriedAfterFirstResult) {
+  Make(Options());
+  StreamResult out;
+  StartStream(*client_, *timer_, out);
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  fake_->calls()[0]->observer.on_chunk(Chunk("partial"));
+  fake_->calls()[0]->observer.on_done(Http(503));
+  ASSERT_TRUE(out.done.has_value());
+  EXPECT_THAT(*out.done, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(timer_->Pending(), 0u);
+  EXPECT_EQ(fake_->calls().size(), 1u);
+}
+
+TEST_F(RetryingGeminiClientTest, StreamRequestIsResentWhole) {
+  Make(Options());
+  GenerateContentRequest request;
+  request.contents.emplace_back().parts.emplace_back().text = "prompt";
+  StreamResult out;
+  client_->StreamGenerateContent(
+      "m", request, CallOptions{.deadline = timer_->Now() + absl::Seconds(60)},
+      StreamObserver{.on_chunk = [](GenerateContentResponse) {},
+                     .on_done = [&out](absl::Status s) { out.done = s; }});
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  fake_->calls()[0]->observer.on_done(
+      WithOutcome(absl::UnavailableError("refused"), reasons::kUpstreamUnreachable));
+  timer_->Advance(absl::Seconds(1));
+  ASSERT_EQ(fake_->calls().size(), 2u);
+  ASSERT_EQ(fake_->calls()[1]->request.contents.size(), 1u);
+  EXPECT_EQ(fake_->calls()[1]->request.contents[0].parts[0].text, "prompt");
+  fake_->calls()[1]->observer.on_done(absl::OkStatus());
+  EXPECT_THAT(*out.done, IsOk());
+}
+
+}  // namespace
+}  // namespace vision_gateway::gemini
