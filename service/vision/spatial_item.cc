@@ -117,9 +117,10 @@ absl::Status ParsePngMask(std::string_view mask, const SpatialItemLimits& limits
   if (std::string_view(*decoded).substr(0, kPngSignature.size()) != kPngSignature) {
     return DegenerateMask("not a PNG image");
   }
-  if (const int64_t pixels = PngPixels(*decoded);
-      pixels < 0 || pixels > limits.max_mask_png_pixels) {
-    return DegenerateMask("PNG has no header or is larger than the mask size limit");
+  // A PNG whose header declares more pixels than the limit is refused before any decoding (a
+  // PNG without an IHDR is left to the decoder, which refuses it).
+  if (PngPixels(*decoded) > limits.max_mask_png_pixels) {
+    return DegenerateMask("PNG is larger than the mask size limit");
   }
   item.mask_kind = SpatialItem::MaskKind::kPng;
   item.mask_png = *std::move(decoded);

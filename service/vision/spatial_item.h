@@ -48,8 +48,8 @@ inline constexpr std::string_view kDefaultLabel = "object";
 //
 // Bounds (SpatialItemLimits), against answers that would cost the gateway unbounded CPU or
 // memory: a polygon of more than max_polygon_points points (rasterising is O(rows x points)) and
-// a PNG whose IHDR declares more than max_mask_png_pixels pixels (checked before decoding) are
-// degenerate too.
+// a PNG whose IHDR declares more than max_mask_png_pixels pixels (checked before any decoding)
+// are degenerate too.
 struct SpatialItemLimits {
   int max_polygon_points = 10'000;
   int64_t max_mask_png_pixels = 1024 * 1024;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -273,6 +274,22 @@ TEST(ParseSpatialItemTest, DegeneratePolygons) {
         IsDegenerateMask())
         << mask;
   }
+}
+
+TEST(ParseSpatialItemTest, MasksOverTheLimitsAreDegenerate) {
+  const SpatialItemLimits limits{.max_polygon_points = 4, .max_mask_png_pixels = 100};
+  EXPECT_THAT(ParseSpatialItem(
+                  R"({"box_2d":[1,2,3,4],"mask":[[1,1],[2,1],[2,2],[1,2],[1,1.5]]})", true, limits),
+              IsDegenerateMask());
+  EXPECT_THAT(ParseSpatialItem(R"({"box_2d":[1,2,3,4],"mask":[[1,1],[2,1],[2,2],[1,2]]})", true,
+                               limits),
+              IsOk());
+  // An IHDR of 11x10 = 110 pixels: refused before decoding.
+  const std::string png = std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x0b\0\0\0\x0a", 24);
+  const std::string item =
+      R"({"box_2d":[1,2,3,4],"mask":"data:image/png;base64,)" + absl::Base64Escape(png) + "\"}";
+  EXPECT_THAT(ParseSpatialItem(item, true, limits), IsDegenerateMask());
+  EXPECT_THAT(ParseSpatialItem(item, true, SpatialItemLimits{}), IsOk());
 }
 
 }  // namespace
