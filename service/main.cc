@@ -77,7 +77,6 @@ ABSL_FLAG(int, max_concurrent_calls, 1024,
 ABSL_FLAG(int, max_queued_cpu_work, 64,
           "Detect/Segment calls waiting for image preparation; beyond it calls are refused "
           "(SERVER_OVERLOADED). 0: unbounded.");
-ABSL_FLAG(int, max_images_per_request, 3600, "Most images in one Caption/CountTokens request.");
 ABSL_FLAG(int, max_image_mb, 47, "Largest inline image accepted, in MiB (each image).");
 ABSL_FLAG(int, max_polygon_points, 10000,
           "Segment: a polygon mask with more points is dropped (rasterising is O(rows x points)).");
@@ -428,7 +427,6 @@ int main(int argc, char** argv) {
   options.vision.default_max_dimension = absl::GetFlag(FLAGS_default_max_dimension);
   options.vision.max_inline_request_bytes =
       int64_t{absl::GetFlag(FLAGS_max_inline_request_mb)} << 20;
-  options.vision.max_images_per_request = std::max(1, absl::GetFlag(FLAGS_max_images_per_request));
   options.vision.max_image_bytes = int64_t{std::max(1, absl::GetFlag(FLAGS_max_image_mb))} << 20;
   options.vision.max_polygon_points = std::max(3, absl::GetFlag(FLAGS_max_polygon_points));
   options.vision.max_mask_png_pixels = std::max(1, absl::GetFlag(FLAGS_max_mask_pixels));

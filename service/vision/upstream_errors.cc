@@ -113,6 +113,15 @@ absl::Status ToCallerStatus(absl::Status status) {
     reason = GetOutcome(status);
     if (reason.empty()) reason = DefaultReason(status.code());
     if (has_info && !info.reason().empty()) metadata["upstream_reason"] = info.reason().substr(0, 64);
+    // What Gemini says about the quota or model involved (never "service" or "consumer": they
+    // name Google's host and the project). Values are filtered once more by server/leak_filter.
+    if (has_info) {
+      for (const auto& [key, value] : info.metadata()) {
+        if (key == "model" || key == "location" || key == "method" || key.starts_with("quota_")) {
+          metadata[key.substr(0, 64)] = value.substr(0, 256);
+        }
+      }
+    }
   }
   const ErrorTableRow* row = FindRow(reason);
   const StatusCode code = row != nullptr ? row->code : status.code();

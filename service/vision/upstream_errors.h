@@ -33,7 +33,8 @@ absl::Span<const ErrorTableRow> ErrorTable();
 // The caller's view of `status`: the table's code, the row's message (the original is logged
 // once when it is replaced), an ErrorInfo{reason, domain "vision-gateway", metadata}, and the
 // upstream's RetryInfo, QuotaFailure, BadRequest, Help and LocalizedMessage details. Gemini's own
-// ErrorInfo is not passed on; its reason goes into metadata "upstream_reason". Idempotent.
+// ErrorInfo is not passed on; its reason goes into metadata "upstream_reason", and its metadata
+// about the quota or model (keys quota_*, model, location, method) is kept. Idempotent.
 absl::Status ToCallerStatus(absl::Status status);
 
 }  // namespace vision_gateway::vision

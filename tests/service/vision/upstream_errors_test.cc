@@ -106,7 +106,7 @@ TEST(ErrorTableTest, RateLimitKeepsRetryAndQuotaDetailsButNotGeminisErrorInfo) {
       429,
       R"({"error":{"code":429,"message":"You exceeded your current quota","status":"RESOURCE_EXHAUSTED","details":[
         {"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"m","quotaId":"q"}]},
-        {"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"RATE_LIMIT_EXCEEDED","domain":"googleapis.com"},
+        {"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"RATE_LIMIT_EXCEEDED","domain":"googleapis.com","metadata":{"service":"generativelanguage.googleapis.com","consumer":"projects/1234","quota_limit_value":"10"}},
         {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"15s"}]}})");
   const absl::Status out = ToCallerStatus(upstream);
   EXPECT_EQ(out.code(), absl::StatusCode::kResourceExhausted);
@@ -116,6 +116,9 @@ TEST(ErrorTableTest, RateLimitKeepsRetryAndQuotaDetailsButNotGeminisErrorInfo) {
   const google::rpc::ErrorInfo info = InfoOf(out);
   EXPECT_EQ(info.domain(), "vision-gateway");
   EXPECT_EQ(info.metadata().at("upstream_reason"), "RATE_LIMIT_EXCEEDED");
+  EXPECT_EQ(info.metadata().at("quota_limit_value"), "10");
+  EXPECT_EQ(info.metadata().count("service"), 0u);
+  EXPECT_EQ(info.metadata().count("consumer"), 0u);
   EXPECT_THAT(std::string(out.message()), HasSubstr("quota"));
 }
 
