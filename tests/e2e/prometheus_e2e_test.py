@@ -86,7 +86,10 @@ class PrometheusEndToEnd(unittest.TestCase):
         cls.emulator_url = match.group(1)
         server, match = base.start_and_wait(
             [cls.server_binary, '--port', '0', '--metrics_port', '0', '--listen_host',
-             '127.0.0.1', '--gemini_base_url', cls.emulator_url, '--log_format', 'json'],
+             '127.0.0.1', '--gemini_base_url', cls.emulator_url, '--log_format', 'json',
+             # One attempt per call: the scripted 429 below must reach the caller, not be
+             # retried away (the retry policy is tested in tests/integration/fault_*).
+             '--max_attempts', '1'],
             'stderr', r'metrics on http://127\.0\.0\.1:(\d+)/metrics',
             env={'GEMINI_API_KEY': API_KEY})
         cls.metrics_port = int(match.group(1))
