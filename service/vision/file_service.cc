@@ -239,9 +239,11 @@ absl::StatusOr<std::string> FileNameOf(const std::string& reference, const std::
 }
 
 absl::Status FileErrorForCaller(absl::Status upstream, const std::string& name) {
-  absl::Status status = ForCaller(std::move(upstream));
-  if (status.code() == absl::StatusCode::kNotFound ||
-      status.code() == absl::StatusCode::kPermissionDenied) {
+  // Gemini answers 403 or 404 for a file that is gone or belongs to another key (a bad key is a
+  // 400 API_KEY_INVALID): look at its code before the error table turns 403 into
+  // UPSTREAM_AUTH_FAILED.
+  if (upstream.code() == absl::StatusCode::kNotFound ||
+      upstream.code() == absl::StatusCode::kPermissionDenied) {
     return WithErrorInfo(
         absl::NotFoundError(absl::StrCat(
             "file ", name,
@@ -249,7 +251,7 @@ absl::Status FileErrorForCaller(absl::Status upstream, const std::string& name) 
             "(files expire 48 hours after upload)")),
         "FILE_NOT_FOUND", {{"file", name}});
   }
-  return status;
+  return ToCallerStatus(std::move(upstream));
 }
 
 void AwaitActiveFile(const FilesContext& context, const std::string& name, absl::Time deadline,
@@ -296,7 +298,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartListFiles(
       request.page_size() == 0 ? 10 : request.page_size(), request.page_token(),
       gemini::CallOptions{.deadline = deadline, .record = nullptr},
       [done = std::move(done)](absl::StatusOr<gemini::ListFilesResponse> page) mutable {
-        if (!page.ok()) return done(ForCaller(page.status()));
+        if (!page.ok()) return done(ToCallerStatus(page.status()));
         v1::ListFilesResponse out;
         for (const gemini::File& file : page->files) *out.add_files() = ToV1File(file);
         out.set_next_page_token(page->next_page_token);

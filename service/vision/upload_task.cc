@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "service/common/log.h"
+#include "service/common/error_reasons.h"
 #include "service/common/status_details.h"
 #include "service/gemini/sha256.h"
 #include "service/image/image_probe.h"
@@ -293,7 +294,7 @@ class StreamingUpload final : public UploadTask,
       absl::MutexLock lock(&mu_);
       if (phase_ == Phase::kDone) return;
       if (!status.ok()) {
-        FailLocked(ForCaller(std::move(status)), actions);
+        FailLocked(ToCallerStatus(std::move(status)), actions);
       } else if (reoriented_) {
         phase_ = Phase::kFinalizing;
         SendFinalLocked(actions);
@@ -362,7 +363,7 @@ class StreamingUpload final : public UploadTask,
       sending_ = false;
       if (phase_ == Phase::kDone) return;
       if (!status.ok()) {
-        FailLocked(ForCaller(std::move(status)), actions);
+        FailLocked(ToCallerStatus(std::move(status)), actions);
       } else {
         StreamLocked(actions);
       }
@@ -376,7 +377,7 @@ class StreamingUpload final : public UploadTask,
       absl::MutexLock lock(&mu_);
       if (phase_ == Phase::kDone) return;
       if (!file.ok()) {
-        FailLocked(ForCaller(file.status()), actions);
+        FailLocked(ToCallerStatus(file.status()), actions);
       } else {
         phase_ = Phase::kDone;
         if (file->state == "ACTIVE" && !reoriented_) context_.hashes->Put(sha256_, *file);
@@ -404,10 +405,18 @@ class StreamingUpload final : public UploadTask,
     phase_ = Phase::kStarting;
     auto self = shared_from_this();
     actions.push_back([self, bytes = std::move(buffer_)]() mutable {
-      self->context_.cpu->Schedule([self, bytes = std::move(bytes)]() mutable {
-        image::PrepareOptions options{.max_pixels = self->context_.options->max_image_pixels};
-        self->OnReoriented(image::PrepareImage(std::move(bytes), options));
-      });
+      const bool queued =
+          self->context_.cpu->TrySchedule([self, bytes = std::move(bytes)]() mutable {
+            image::PrepareOptions options{.max_pixels = self->context_.options->max_image_pixels};
+            self->OnReoriented(image::PrepareImage(std::move(bytes), options));
+          });
+      if (!queued) {
+        self->OnReoriented(WithRetryInfo(
+            WithErrorInfo(absl::ResourceExhaustedError(
+                              "the gateway's image preparation queue is full; retry shortly"),
+                          reasons::kServerOverloaded),
+            absl::Seconds(1)));
+      }
     });
     buffer_.clear();
   }
@@ -515,7 +524,7 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
     request.name = absl::StrCat("files/", NewFileId(width_, height_, ""));
     auto self = shared_from_this();
     upload_->Start(std::move(request), [self](absl::Status status) {
-      if (!status.ok()) return self->Done(ForCaller(std::move(status)));
+      if (!status.ok()) return self->Done(ToCallerStatus(std::move(status)));
       self->Next();
     });
   }
@@ -529,7 +538,7 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
     sent_ += size;
     auto self = shared_from_this();
     upload_->Send(std::move(chunk), last, [self, last](absl::StatusOr<gemini::File> file) {
-      if (!file.ok()) return self->Done(ForCaller(file.status()));
+      if (!file.ok()) return self->Done(ToCallerStatus(file.status()));
       if (!last) return self->Next();
       self->bytes_.clear();
       self->bytes_.shrink_to_fit();
