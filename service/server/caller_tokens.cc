@@ -1,6 +1,7 @@
 #include "service/server/caller_tokens.h"
 
 #include <fstream>
+#include <string_view>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -9,9 +10,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "service/common/log.h"
+#include "service/gemini/sha256.h"
 
 namespace vision_gateway::server {
 namespace {
+
+// True when the two equal-length digests match, in time that does not depend on where they differ.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
 
 constexpr std::size_t kMaxTokenFileBytes = 1 << 20;
 
@@ -46,7 +56,7 @@ bool IsValidCallerName(absl::string_view name) {
 
 absl::StatusOr<std::vector<TokenEntry>> ParseTokenFile(absl::string_view text) {
   std::vector<TokenEntry> entries;
-  std::set<Sha256Digest> seen;
+  std::set<std::string> seen;
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_number;
@@ -72,7 +82,7 @@ absl::StatusOr<std::vector<TokenEntry>> ParseTokenFile(absl::string_view text) {
           absl::StrCat("token file line ", line_number,
                        ": tokens are 16-4096 printable ASCII characters without spaces"));
     }
-    TokenEntry entry{std::string(fields[0]), Sha256(token)};
+    TokenEntry entry{std::string(fields[0]), gemini::Sha256::HexOf(std::string_view(token.data(), token.size()))};
     if (!seen.insert(entry.token_hash).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("token file line ", line_number, ": the same token appears twice"));
@@ -95,7 +105,7 @@ absl::StatusOr<std::unique_ptr<CallerTokens>> CallerTokens::Load(std::string pat
     return absl::InvalidArgumentError(absl::StrCat(tokens->path_, " holds no tokens"));
   }
   absl::MutexLock lock(&tokens->mu_);
-  tokens->seen_digest_ = Sha256(*text);
+  tokens->seen_digest_ = gemini::Sha256::HexOf(*text);
   tokens->entries_ = std::make_shared<const std::vector<TokenEntry>>(*std::move(entries));
   return tokens;
 }
@@ -107,7 +117,7 @@ std::optional<std::string> CallerTokens::Match(absl::string_view token) const {
     absl::MutexLock lock(&mu_);
     entries = entries_;
   }
-  const Sha256Digest presented = Sha256(token);
+  const std::string presented = gemini::Sha256::HexOf(std::string_view(token.data(), token.size()));
   const TokenEntry* match = nullptr;
   // No early exit: every entry is compared, each in constant time.
   for (const TokenEntry& entry : *entries) {
@@ -121,7 +131,7 @@ bool CallerTokens::Reload() {
   absl::StatusOr<std::string> text = ReadSmallFile(path_);
   // What the file looks like now (content digest, or a marker for "unreadable"), so that each
   // change is acted on, and warned about, once.
-  const Sha256Digest seen = text.ok() ? Sha256(*text) : Sha256({});
+  const std::string seen = text.ok() ? gemini::Sha256::HexOf(*text) : gemini::Sha256::HexOf("");
   const bool unreadable = !text.ok();
   {
     absl::MutexLock lock(&mu_);

@@ -21,7 +21,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "service/common/sha256.h"
 
 namespace vision_gateway::server {
 
@@ -34,7 +33,7 @@ bool IsValidCallerName(absl::string_view name);
 
 struct TokenEntry {
   std::string caller;
-  Sha256Digest token_hash;
+  std::string token_hash;  // SHA-256 of the token, lowercase hex
 };
 
 // Parses the file's text. INVALID_ARGUMENT names the line (never the token).
@@ -58,7 +57,7 @@ class CallerTokens {
 
   const std::string path_;
   mutable absl::Mutex mu_;
-  Sha256Digest seen_digest_ ABSL_GUARDED_BY(mu_) = {};  // of the file at the last look
+  std::string seen_digest_ ABSL_GUARDED_BY(mu_);  // of the file at the last look
   bool seen_unreadable_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<const std::vector<TokenEntry>> entries_ ABSL_GUARDED_BY(mu_);
 };

@@ -10,6 +10,7 @@
 #include "service/server/caller_limiter.h"
 #include "service/server/caller_tokens.h"
 #include "tests/testing/status_matchers.h"
+#include "service/gemini/sha256.h"
 
 namespace vision_gateway::server {
 namespace {
@@ -51,9 +52,9 @@ TEST(TokenFileTest, ParsesCallersAndKeepsOnlyHashes) {
   ASSERT_THAT(entries, IsOk());
   ASSERT_EQ(entries->size(), 3u);
   EXPECT_EQ((*entries)[0].caller, "alice");
-  EXPECT_EQ((*entries)[0].token_hash, Sha256(kAliceToken));
+  EXPECT_EQ((*entries)[0].token_hash, gemini::Sha256::HexOf(kAliceToken));
   EXPECT_EQ((*entries)[1].caller, "bob");
-  EXPECT_EQ((*entries)[1].token_hash, Sha256(kBobToken));
+  EXPECT_EQ((*entries)[1].token_hash, gemini::Sha256::HexOf(kBobToken));
 }
 
 TEST(TokenFileTest, RejectsMalformedLinesWithoutEchoingTokens) {

@@ -1,20 +1,21 @@
-#include "service/common/sha256.h"
+#include "service/http/sha256.h"
 
 #include <string>
+#include <utility>
 
 #include "gtest/gtest.h"
 
-namespace vision_gateway {
+namespace vision_gateway::http {
 namespace {
 
 TEST(Sha256Test, FipsVectors) {
-  EXPECT_EQ(ToHex(Sha256("")),
+  EXPECT_EQ(Sha256::HexOf(("")),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(ToHex(Sha256("abc")),
+  EXPECT_EQ(Sha256::HexOf(("abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(ToHex(Sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+  EXPECT_EQ(Sha256::HexOf(("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  EXPECT_EQ(ToHex(Sha256(std::string(1000000, 'a'))),
+  EXPECT_EQ(Sha256::HexOf((std::string(1000000, 'a'))),
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
@@ -31,20 +32,18 @@ TEST(Sha256Test, PaddingBoundaries) {
       {120, "13f05a0b594787f5ecd315edc96141bd3243203d1b7d4f0836f37308b276ba98"},
   };
   for (const auto& [length, hex] : cases) {
-    EXPECT_EQ(ToHex(Sha256(std::string(length, 'x'))), hex) << length;
+    EXPECT_EQ(Sha256::HexOf((std::string(length, 'x'))), hex) << length;
   }
 }
 
-TEST(Sha256Test, ConstantTimeEqualsComparesEveryByte) {
-  const Sha256Digest a = Sha256("token-a");
-  Sha256Digest b = a;
-  EXPECT_TRUE(ConstantTimeEquals(a, b));
-  b[31] ^= 1;
-  EXPECT_FALSE(ConstantTimeEquals(a, b));
-  b = a;
-  b[0] ^= 0x80;
-  EXPECT_FALSE(ConstantTimeEquals(a, b));
+TEST(Sha256Test, StreamingEqualsOneShotAndStartsOver) {
+  const std::string text(100000, 'q');
+  Sha256 hasher;
+  for (size_t i = 0; i < text.size(); i += 4093) hasher.Update(std::string_view(text).substr(i, 4093));
+  EXPECT_EQ(hasher.FinishHex(), Sha256::HexOf(text));
+  hasher.Update("abc");
+  EXPECT_EQ(hasher.FinishHex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace
-}  // namespace vision_gateway
+}  // namespace vision_gateway::http
