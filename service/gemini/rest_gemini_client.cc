@@ -299,21 +299,15 @@ class StreamCall final : public PendingCall, public std::enable_shared_from_this
   bool saw_finish_ = false;
 };
 
-// One generateContent or countTokens call: the whole response through Fetch.
-template <typename T>
-class UnaryCall final : public PendingCall, public std::enable_shared_from_this<UnaryCall<T>> {
+// One exchange whose whole response comes through Fetch: start, cancel, finish exactly once with
+// the key redacted from any error. Subclasses say how a response becomes T.
+template <typename T, typename Self>
+class FetchCall : public PendingCall, public std::enable_shared_from_this<Self> {
  public:
-  using Decoder = absl::StatusOr<T> (*)(std::string_view, const JsonCodecOptions&);
   using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
 
-  UnaryCall(Decoder decoder, Done done, std::string api_key, absl::Time caller_deadline)
-      : decoder_(decoder),
-        done_(std::move(done)),
-        api_key_(std::move(api_key)),
-        caller_deadline_(caller_deadline) {}
-
   void Start(http::HttpClient& http, http::Request request) {
-    std::shared_ptr<UnaryCall> self = this->shared_from_this();
+    std::shared_ptr<Self> self = this->shared_from_this();
     slot_.Set(http.Fetch(std::move(request), [self](absl::StatusOr<http::Response> response) {
       self->OnHttpDone(std::move(response));
     }));
@@ -324,18 +318,44 @@ class UnaryCall final : public PendingCall, public std::enable_shared_from_this<
     slot_.Cancel();
   }
 
+ protected:
+  FetchCall(Done done, std::string api_key) : done_(std::move(done)), api_key_(std::move(api_key)) {}
+
+  // The response as the caller's result (not called once the call was cancelled).
+  virtual absl::StatusOr<T> Result(absl::StatusOr<http::Response> response) = 0;
+
  private:
   void OnHttpDone(absl::StatusOr<http::Response> response) {
     slot_.Done();
     if (finished_.exchange(true)) return;
-    absl::StatusOr<T> result = Result(std::move(response));
+    absl::StatusOr<T> result =
+        cancelled_.load() ? absl::StatusOr<T>(CancelledStatus()) : Result(std::move(response));
     if (!result.ok()) result = Redact(result.status(), api_key_);
     auto done = std::move(done_);
     if (done) done(std::move(result));
   }
 
-  absl::StatusOr<T> Result(absl::StatusOr<http::Response> response) {
-    if (cancelled_.load()) return CancelledStatus();
+  Done done_;
+  const std::string api_key_;
+  HttpCallSlot slot_;
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> finished_{false};
+};
+
+// One generateContent or countTokens call.
+template <typename T>
+class UnaryCall final : public FetchCall<T, UnaryCall<T>> {
+ public:
+  using Decoder = absl::StatusOr<T> (*)(std::string_view, const JsonCodecOptions&);
+  using Done = typename FetchCall<T, UnaryCall<T>>::Done;
+
+  UnaryCall(Decoder decoder, Done done, std::string api_key, absl::Time caller_deadline)
+      : FetchCall<T, UnaryCall<T>>(std::move(done), std::move(api_key)),
+        decoder_(decoder),
+        caller_deadline_(caller_deadline) {}
+
+ private:
+  absl::StatusOr<T> Result(absl::StatusOr<http::Response> response) override {
     if (!response.ok()) return TransportStatus(response.status(), caller_deadline_);
     if (!IsSuccess(response->head.status)) {
       return WithRetryAfter(StatusFromHttpError(response->head.status, response->body),
@@ -356,49 +376,23 @@ class UnaryCall final : public PendingCall, public std::enable_shared_from_this<
   }
 
   Decoder decoder_;
-  Done done_;
-  const std::string api_key_;
   const absl::Time caller_deadline_;
-  HttpCallSlot slot_;
-  std::atomic<bool> cancelled_{false};
-  std::atomic<bool> finished_{false};
 };
 
-// One Files API exchange: the whole response through Fetch, turned into T by `convert` when the
-// HTTP status is 2xx (non-2xx bodies map through the error envelope, plain text included).
+// One Files API exchange, turned into T by `convert` when the HTTP status is 2xx (non-2xx bodies
+// map through the error envelope, plain text included).
 template <typename T>
-class FilesCall final : public PendingCall, public std::enable_shared_from_this<FilesCall<T>> {
+class FilesCall final : public FetchCall<T, FilesCall<T>> {
  public:
   using Convert = absl::AnyInvocable<absl::StatusOr<T>(http::Response&)>;
-  using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+  using Done = typename FetchCall<T, FilesCall<T>>::Done;
 
   FilesCall(Convert convert, Done done, std::string api_key)
-      : convert_(std::move(convert)), done_(std::move(done)), api_key_(std::move(api_key)) {}
-
-  void Start(http::HttpClient& http, http::Request request) {
-    std::shared_ptr<FilesCall> self = this->shared_from_this();
-    slot_.Set(http.Fetch(std::move(request), [self](absl::StatusOr<http::Response> response) {
-      self->OnHttpDone(std::move(response));
-    }));
-  }
-
-  void Cancel() override {
-    cancelled_.store(true);
-    slot_.Cancel();
-  }
+      : FetchCall<T, FilesCall<T>>(std::move(done), std::move(api_key)),
+        convert_(std::move(convert)) {}
 
  private:
-  void OnHttpDone(absl::StatusOr<http::Response> response) {
-    slot_.Done();
-    if (finished_.exchange(true)) return;
-    absl::StatusOr<T> result = Result(std::move(response));
-    if (!result.ok()) result = Redact(result.status(), api_key_);
-    auto done = std::move(done_);
-    if (done) done(std::move(result));
-  }
-
-  absl::StatusOr<T> Result(absl::StatusOr<http::Response> response) {
-    if (cancelled_.load()) return CancelledStatus();
+  absl::StatusOr<T> Result(absl::StatusOr<http::Response> response) override {
     if (!response.ok()) return response.status();
     if (!IsSuccess(response->head.status)) {
       return StatusFromHttpError(response->head.status, response->body);
@@ -407,11 +401,6 @@ class FilesCall final : public PendingCall, public std::enable_shared_from_this<
   }
 
   Convert convert_;
-  Done done_;
-  const std::string api_key_;
-  HttpCallSlot slot_;
-  std::atomic<bool> cancelled_{false};
-  std::atomic<bool> finished_{false};
 };
 
 constexpr std::size_t kMaxUploadUrlBytes = 4096;
