@@ -59,13 +59,17 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
   name_ = request.name;
   total_size_ = request.size_bytes;
   auto self = shared_from_this();
-  SetCall(gemini_.StartUpload(
-      std::move(request), gemini::CallOptions{.deadline = deadline_, .record = nullptr},
+  // Abort does not cancel this request: only its answer names the session, and a session that a
+  // request cancelled in flight had already opened would stay open at Gemini (found by the
+  // stress test: cancelled uploads left sessions behind). So it runs to its end, bounded by the
+  // deadline plus kCancelBound, and a session opened after an Abort is cancelled at once below.
+  gemini_.StartUpload(
+      std::move(request),
+      gemini::CallOptions{.deadline = deadline_ + kCancelBound, .record = nullptr},
       [self, done = std::move(done)](absl::StatusOr<gemini::UploadSession> session) mutable {
         bool aborted;
         {
           absl::MutexLock lock(&self->mu_);
-          self->call_.reset();
           aborted = self->aborted_;
           if (session.ok() && !aborted) {
             self->upload_url_ = session->upload_url;
@@ -80,7 +84,7 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
         }
         if (aborted) return done(absl::CancelledError("upload cancelled"));
         done(session.status());
-      }));
+      });
 }
 
 void ResumableUpload::Send(std::string bytes, bool finalize,

@@ -50,7 +50,8 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
 
   // Stops whatever is in flight (its callback gets CANCELLED) and, unless finalized, cancels the
   // session at Gemini (X-Goog-Upload-Command: cancel, fire and forget, bounded by 5 s) so that no
-  // partial file is ever finalized. Idempotent.
+  // partial file is ever finalized. A session still being opened is left to open (bounded by
+  // the deadline + 5 s) and then cancelled, so that none stays open at Gemini. Idempotent.
   void Abort();
 
   int64_t offset() const;
