@@ -486,8 +486,10 @@ int main(int argc, char** argv) {
   retry.budget_ratio = std::max(0.0, absl::GetFlag(FLAGS_retry_budget_ratio));
   retry.attempt_timeout = absl::Seconds(std::max(0, absl::GetFlag(FLAGS_upstream_attempt_timeout_s)));
   client =
-      vision_gateway::gemini::MakeRetryingGeminiClient(std::move(client), retry,
-                                                       vision_gateway::MakeThreadTimer());
+      vision_gateway::gemini::MakeRetryingGeminiClient(
+          std::move(client), retry, vision_gateway::MakeThreadTimer(),
+          options.telemetry != nullptr ? *options.telemetry
+                                       : vision_gateway::telemetry::NoTelemetry());
   auto server = vision_gateway::server::VisionServer::Start(options, client);
   if (!server.ok()) {
     LogError("%s", server.status().ToString());

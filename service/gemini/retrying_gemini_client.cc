@@ -17,16 +17,18 @@ namespace {
 
 struct Shared {
   Shared(std::shared_ptr<GeminiClient> inner_client, RetryOptions retry_options,
-         std::shared_ptr<Timer> retry_timer)
+         std::shared_ptr<Timer> retry_timer, telemetry::Telemetry& retry_telemetry)
       : inner(std::move(inner_client)),
         options(retry_options),
         timer(std::move(retry_timer)),
+        telemetry(retry_telemetry),
         budget(options.budget_ratio, options.budget_min_retries, options.budget_window),
         backoff(options) {}
 
   const std::shared_ptr<GeminiClient> inner;
   const RetryOptions options;
   const std::shared_ptr<Timer> timer;
+  telemetry::Telemetry& telemetry;
   RetryBudget budget;
   Backoff backoff;
 };
@@ -48,8 +50,12 @@ absl::Status BeyondDeadline(const absl::Status& last, absl::Duration asked) {
 class RetryCall : public PendingCall, public std::enable_shared_from_this<RetryCall> {
  public:
   // Every attempt gets the call's options (deadline, telemetry record) as they were given.
-  RetryCall(std::shared_ptr<Shared> shared, CallOptions options)
-      : shared_(std::move(shared)), options_(std::move(options)), deadline_(options_.deadline) {}
+  // `operation` names the call in the retry metrics (a string literal).
+  RetryCall(std::shared_ptr<Shared> shared, const char* operation, CallOptions options)
+      : shared_(std::move(shared)),
+        operation_(operation),
+        options_(std::move(options)),
+        deadline_(options_.deadline) {}
 
   void Begin() {
     shared_->budget.RecordCall(shared_->timer->Now());
@@ -60,16 +66,19 @@ class RetryCall : public PendingCall, public std::enable_shared_from_this<RetryC
     std::shared_ptr<PendingCall> attempt;
     Timer::Id wait = 0;
     Timer::Id attempt_timer = 0;
+    absl::Time wait_start;
     {
       absl::MutexLock lock(&mu_);
       if (finished_ || cancelled_) return;
       cancelled_ = true;
       attempt = attempt_;
       wait = std::exchange(wait_timer_, 0);
+      wait_start = wait_start_;
       attempt_timer = std::exchange(attempt_timer_, 0);
     }
     if (attempt_timer != 0) shared_->timer->Cancel(attempt_timer);
     if (wait != 0 && shared_->timer->Cancel(wait)) {
+      RecordWait(wait_start);
       Finish(absl::CancelledError("Gemini call cancelled"));
       return;
     }
@@ -143,24 +152,41 @@ class RetryCall : public PendingCall, public std::enable_shared_from_this<RetryC
       Finish(std::move(status));
       return;
     }
+    bool scheduled = false;
     {
       absl::MutexLock lock(&mu_);
       if (!cancelled_) {
+        wait_start_ = now;
         wait_timer_ = shared_->timer->RunAt(
             now + delay, [self = shared_from_this()] { self->OnWaitOver(); });
-        return;
+        scheduled = true;
       }
+    }
+    if (scheduled) {
+      shared_->telemetry.UpstreamRetry(operation_, delay);
+      return;
     }
     Finish(absl::CancelledError("Gemini call cancelled"));
   }
 
  private:
   void OnWaitOver() {
+    absl::Time wait_start;
     {
       absl::MutexLock lock(&mu_);
       wait_timer_ = 0;
+      wait_start = wait_start_;
     }
+    RecordWait(wait_start);
     StartAttempt();
+  }
+
+  // The call waited from `start` until now before a retry: Gemini's time, not the gateway's.
+  void RecordWait(absl::Time start) {
+    if (options_.record) {
+      options_.record->AddUpstreamWait(
+          std::max(absl::ZeroDuration(), shared_->timer->Now() - start));
+    }
   }
 
   void StartAttempt() {
@@ -222,11 +248,13 @@ class RetryCall : public PendingCall, public std::enable_shared_from_this<RetryC
   }
 
   const std::shared_ptr<Shared> shared_;
+  const char* const operation_;
   const CallOptions options_;
   const absl::Time deadline_;
   absl::Mutex mu_;
   std::shared_ptr<PendingCall> attempt_ ABSL_GUARDED_BY(mu_);
   Timer::Id wait_timer_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time wait_start_ ABSL_GUARDED_BY(mu_);  // when the current wait_timer_ was set
   Timer::Id attempt_timer_ ABSL_GUARDED_BY(mu_) = 0;
   int attempts_ ABSL_GUARDED_BY(mu_) = 0;
   bool attempt_running_ ABSL_GUARDED_BY(mu_) = false;
@@ -240,7 +268,7 @@ class StreamRetryCall final : public RetryCall {
  public:
   StreamRetryCall(std::shared_ptr<Shared> shared, std::string model,
                   GenerateContentRequest request, CallOptions options, StreamObserver observer)
-      : RetryCall(shared, std::move(options)),
+      : RetryCall(shared, "streamGenerateContent", std::move(options)),
         shared_(std::move(shared)),
         model_(std::move(model)),
         request_(std::move(request)),
@@ -282,9 +310,9 @@ class UnaryRetryCall final : public RetryCall {
   using Method = std::shared_ptr<PendingCall> (GeminiClient::*)(const std::string&, Request,
                                                                  CallOptions, Done);
 
-  UnaryRetryCall(std::shared_ptr<Shared> shared, Method method, std::string model,
-                 Request request, CallOptions options, Done done)
-      : RetryCall(shared, std::move(options)),
+  UnaryRetryCall(std::shared_ptr<Shared> shared, const char* operation, Method method,
+                 std::string model, Request request, CallOptions options, Done done)
+      : RetryCall(shared, operation, std::move(options)),
         shared_(std::move(shared)),
         method_(method),
         model_(std::move(model)),
@@ -343,7 +371,7 @@ class RetryingGeminiClient final : public GeminiClient {
       const std::string& model, GenerateContentRequest request, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<GenerateContentResponse>)> done) override {
     auto call = std::make_shared<UnaryRetryCall<GenerateContentRequest, GenerateContentResponse>>(
-        shared_, &GeminiClient::GenerateContent, model, std::move(request), std::move(options),
+        shared_, "generateContent", &GeminiClient::GenerateContent, model, std::move(request), std::move(options),
         std::move(done));
     call->Begin();
     return call;
@@ -353,7 +381,7 @@ class RetryingGeminiClient final : public GeminiClient {
       const std::string& model, CountTokensRequest request, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<CountTokensResponse>)> done) override {
     auto call = std::make_shared<UnaryRetryCall<CountTokensRequest, CountTokensResponse>>(
-        shared_, &GeminiClient::CountTokens, model, std::move(request), std::move(options),
+        shared_, "countTokens", &GeminiClient::CountTokens, model, std::move(request), std::move(options),
         std::move(done));
     call->Begin();
     return call;
@@ -410,10 +438,11 @@ class RetryingGeminiClient final : public GeminiClient {
 
 std::unique_ptr<GeminiClient> MakeRetryingGeminiClient(std::shared_ptr<GeminiClient> inner,
                                                        RetryOptions options,
-                                                       std::shared_ptr<Timer> timer) {
+                                                       std::shared_ptr<Timer> timer,
+                                                       telemetry::Telemetry& telemetry) {
   options.max_attempts = std::max(1, options.max_attempts);
   return std::make_unique<RetryingGeminiClient>(
-      std::make_shared<Shared>(std::move(inner), options, std::move(timer)));
+      std::make_shared<Shared>(std::move(inner), options, std::move(timer), telemetry));
 }
 
 }  // namespace vision_gateway::gemini

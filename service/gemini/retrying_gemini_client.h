@@ -10,6 +10,12 @@
 // decides). A stream is retried only while nothing of it has reached the caller: once the first
 // event was delivered, its failure is final. Cancel() stops a waiting or running attempt; the
 // callback then runs with CANCELLED. Requests are kept (copied per attempt) for re-sending.
+//
+// Telemetry: each retry is counted with its backoff (Telemetry::UpstreamRetry, by operation:
+// streamGenerateContent, generateContent, countTokens), and the time the call really waited
+// before a retry is added to its CallRecord (CallOptions::record, AddUpstreamWait), so that the
+// gateway-overhead figure excludes backoff. Attempts themselves are recorded by the
+// instrumented client underneath (one exchange each).
 #ifndef VISION_GATEWAY_SERVICE_GEMINI_RETRYING_GEMINI_CLIENT_H_
 #define VISION_GATEWAY_SERVICE_GEMINI_RETRYING_GEMINI_CLIENT_H_
 
@@ -18,12 +24,14 @@
 #include "service/common/timer.h"
 #include "service/gemini/gemini_client.h"
 #include "service/gemini/retry_policy.h"
+#include "service/telemetry/telemetry.h"
 
 namespace vision_gateway::gemini {
 
-std::unique_ptr<GeminiClient> MakeRetryingGeminiClient(std::shared_ptr<GeminiClient> inner,
-                                                       RetryOptions options,
-                                                       std::shared_ptr<Timer> timer);
+// `telemetry` outlives the returned client.
+std::unique_ptr<GeminiClient> MakeRetryingGeminiClient(
+    std::shared_ptr<GeminiClient> inner, RetryOptions options, std::shared_ptr<Timer> timer,
+    telemetry::Telemetry& telemetry = telemetry::NoTelemetry());
 
 }  // namespace vision_gateway::gemini
 

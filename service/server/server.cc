@@ -207,6 +207,10 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
   VisionServiceImpl* service = server->service_.get();
   server->telemetry_->SetProbe(telemetry::Telemetry::Probe::kQueuedCpuWork,
                                [service] { return static_cast<double>(service->queued_cpu_work()); });
+  // The denominator of the saturation alert (k8s/monitoring): 0 when unlimited.
+  const double concurrency_limit = std::max(0, options.limits.max_concurrent_calls);
+  server->telemetry_->SetProbe(telemetry::Telemetry::Probe::kConcurrencyLimit,
+                               [concurrency_limit] { return concurrency_limit; });
   return server;
 }
 
@@ -231,6 +235,7 @@ void VisionServer::Shutdown(absl::Duration grace) {
   server_->Wait();
   server_.reset();
   telemetry_->SetProbe(telemetry::Telemetry::Probe::kQueuedCpuWork, nullptr);
+  telemetry_->SetProbe(telemetry::Telemetry::Probe::kConcurrencyLimit, nullptr);
   if (health_server_ != nullptr) {
     health_server_->Shutdown(absl::ToChronoTime(absl::Now()));
     health_server_->Wait();

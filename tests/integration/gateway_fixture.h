@@ -72,7 +72,8 @@ class GatewayTest : public ::testing::Test {
         metrics::PrometheusOptions{.known_models = {"gemini-2.5-flash"}});
     gemini_ = gemini::MakeInstrumentedGeminiClient(*std::move(gemini), *metrics_);
     if (stack.retries) {
-      gemini_ = gemini::MakeRetryingGeminiClient(gemini_, stack.retry, MakeThreadTimer());
+      gemini_ =
+          gemini::MakeRetryingGeminiClient(gemini_, stack.retry, MakeThreadTimer(), *metrics_);
     }
     server::ServerOptions options;
     options.telemetry = metrics_.get();

@@ -394,6 +394,61 @@ TEST_F(TelemetryTest, NoLogLineCarriesTheKeyUnderAnyFault) {
   EXPECT_THAT(metrics_->Scrape(), Not(HasSubstr(key)));
 }
 
+// With the retrying decorator (#8) as main.cc wires it: retries are counted with their backoff,
+// the access log shows every attempt, the wait before a retry is upstream time (not gateway
+// overhead), and the concurrency limit is exported for the saturation alert.
+class RetryTelemetryTest : public TelemetryTest {
+ protected:
+  void SetUp() override {
+    StackOptions stack;
+    stack.retries = true;
+    stack.retry.max_attempts = 3;
+    stack.retry.initial_backoff = absl::Milliseconds(1);
+    stack.retry.max_backoff = absl::Milliseconds(5);
+    stack.limits.max_concurrent_calls = 37;
+    StartStackWith(stack);
+  }
+};
+
+TEST_F(RetryTelemetryTest, RetryIsCountedLoggedAndNotGatewayTime) {
+  LogCapture logs;
+  // Gemini asks for 300 ms: the gateway waits that long between the two attempts.
+  emulator_->Enqueue(emulator::ScriptedError(429, "quota", emulator::RetryInfoDetails("0.3s")));
+  emulator_->Enqueue(emulator::ScriptedStream({"A red ", "square."}));
+  CallResult result = Caption(CaptionOf(RedSquarePng()));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+
+  EXPECT_EQ(Metric("vision_gateway_upstream_retries_total{operation=\"streamGenerateContent\"}"), 1);
+  const double backoff = Metric(
+      "vision_gateway_upstream_retry_backoff_seconds_total{operation=\"streamGenerateContent\"}");
+  EXPECT_GE(backoff, 0.3);
+  EXPECT_LT(backoff, 0.31);
+  EXPECT_EQ(Metric("vision_gateway_upstream_requests_total{model=\"gemini-2.5-flash\","
+                   "operation=\"streamGenerateContent\",outcome=\"ResourceExhausted\"}"),
+            1);
+
+  const auto lines = logs.AccessLines(kCaptionMethod);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], HasSubstr(" attempts=2 "));
+  double gateway = -1;
+  double upstream = -1;
+  const std::string timing = One(result.trailers, "server-timing");
+  ASSERT_TRUE(ParseServerTiming(timing, &gateway, &upstream)) << timing;
+  EXPECT_GE(upstream, 300.0) << timing;
+  // The 300 ms wait is not the gateway's: its own share stays far below it.
+  EXPECT_LT(gateway, 150.0) << timing;
+  const double overhead_sum = Metric("vision_gateway_overhead_seconds_sum{grpc_method=\"Caption\"}");
+  EXPECT_GE(overhead_sum, 0.0);
+  EXPECT_LT(overhead_sum, 0.15);
+}
+
+TEST_F(RetryTelemetryTest, ConcurrencyLimitIsExported) {
+  EXPECT_EQ(Metric("vision_gateway_concurrency_limit"), 37);
+  server_->Shutdown(absl::Seconds(1));
+  // A stopped server no longer reports its limit.
+  EXPECT_EQ(Metric("vision_gateway_concurrency_limit"), 0);
+}
+
 // With caller authentication (#11), the caller names the call in the access log and in the
 // per-caller metrics.
 class CallerTelemetryTest : public TelemetryTest {

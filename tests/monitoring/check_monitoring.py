@@ -166,6 +166,20 @@ class MonitoringTest(unittest.TestCase):
                        'process_resident_memory_bytes'):
             self.assertIn(needed, checked)
 
+    def test_saturation_alert_has_its_denominator(self):
+        # vision_gateway:saturation:ratio divides by vision_gateway_concurrency_limit: a live
+        # server must export the --max_concurrent_calls it runs with (here the flag's default).
+        with open(os.path.join(REPO, 'service', 'main.cc')) as f:
+            default = re.search(r'ABSL_FLAG\(int, max_concurrent_calls, (\d+),', f.read())
+        self.assertIsNotNone(default, 'no --max_concurrent_calls flag in service/main.cc')
+        value = re.search(r'^vision_gateway_concurrency_limit (\S+)$', self.exposition(), re.M)
+        self.assertIsNotNone(value, 'vision_gateway_concurrency_limit is not exported')
+        self.assertEqual(float(value.group(1)), float(default.group(1)))
+        saturation = [r['expr'] for g in self.rules['groups'] for r in g['rules']
+                      if r.get('record') == 'vision_gateway:saturation:ratio']
+        self.assertEqual(len(saturation), 1)
+        self.assertIn('vision_gateway_concurrency_limit', saturation[0])
+
     def test_exposition_passes_promtool_lint(self):
         run = subprocess.run(['promtool', 'check', 'metrics'], input=self.exposition(),
                              capture_output=True, text=True, timeout=60)

@@ -13,6 +13,8 @@
 #include "service/common/status_details.h"
 #include "service/gemini/error_envelope.h"
 #include "service/gemini/retry_policy.h"
+#include "service/telemetry/call_record.h"
+#include "service/telemetry/telemetry.h"
 #include "tests/testing/fake_gemini_client.h"
 #include "tests/testing/fake_timer.h"
 #include "tests/testing/status_matchers.h"
@@ -36,11 +38,38 @@ absl::Status RateLimited(const std::string& delay) {
                                       delay + R"("}]}})");
 }
 
+struct StreamResult {
+  std::vector<std::string> texts;
+  std::optional<absl::Status> done;
+};
+
+// Records the retries the decorator reports (everything else is ignored).
+class RetryTelemetry final : public telemetry::Telemetry {
+ public:
+  struct Retry {
+    std::string operation;
+    absl::Duration backoff;
+  };
+  telemetry::RpcMetrics& Rpc(std::string_view, telemetry::RpcType type) override {
+    return telemetry::NoTelemetry().Rpc("", type);
+  }
+  void CallsInFlight(int) override {}
+  void UpstreamAttemptDone(const telemetry::UpstreamAttempt&) override {}
+  void UpstreamRetry(std::string_view operation, absl::Duration backoff) override {
+    retries.push_back({std::string(operation), backoff});
+  }
+  void Tokens(std::string_view, telemetry::TokenKind, int64_t) override {}
+  void UploadBytes(int64_t) override {}
+  void SetProbe(Probe, std::function<double()>) override {}
+
+  std::vector<Retry> retries;
+};
+
 class RetryingGeminiClientTest : public ::testing::Test {
  protected:
   void Make(RetryOptions options) {
     options.seed = 42;
-    client_ = MakeRetryingGeminiClient(fake_, options, timer_);
+    client_ = MakeRetryingGeminiClient(fake_, options, timer_, telemetry_);
   }
 
   RetryOptions Options() {
@@ -78,6 +107,7 @@ class RetryingGeminiClientTest : public ::testing::Test {
 
   std::shared_ptr<FakeGeminiClient> fake_ = std::make_shared<FakeGeminiClient>();
   std::shared_ptr<FakeTimer> timer_ = std::make_shared<FakeTimer>();
+  RetryTelemetry telemetry_;
   std::unique_ptr<GeminiClient> client_;
   int results_ = 0;
   std::optional<absl::StatusOr<CountTokensResponse>> result_;
@@ -215,6 +245,77 @@ TEST_F(RetryingGeminiClientTest, StopsAfterMaxAttempts) {
   EXPECT_EQ(fake_->calls().size(), 3u);
 }
 
+// Each retry is counted with its backoff, and the time really spent waiting is upstream time
+// in the call's record (so that the gateway overhead excludes it).
+TEST_F(RetryingGeminiClientTest, RetriesAndTheirWaitsAreRecorded) {
+  Make(Options());
+  auto record = std::make_shared<telemetry::CallRecord>(telemetry_, "req-1", "");
+  client_->CountTokens("m", CountTokensRequest{},
+                       CallOptions{.deadline = timer_->Now() + absl::Seconds(60), .record = record},
+                       [this](absl::StatusOr<CountTokensResponse> r) {
+                         ++results_;
+                         result_ = std::move(r);
+                       });
+  Fail(0, RateLimited("2s"));
+  ASSERT_EQ(telemetry_.retries.size(), 1u);
+  EXPECT_EQ(telemetry_.retries[0].operation, "countTokens");
+  EXPECT_GE(telemetry_.retries[0].backoff, absl::Seconds(2));  // at least what Gemini asked
+  ASSERT_TRUE(timer_->NextDue().has_value());
+  const absl::Duration first_wait = *timer_->NextDue() - timer_->Now();
+  EXPECT_EQ(first_wait, telemetry_.retries[0].backoff);
+  EXPECT_EQ(record->Read().upstream, absl::ZeroDuration());  // nothing waited yet
+  timer_->Advance(first_wait);
+  EXPECT_EQ(record->Read().upstream, first_wait);
+
+  Fail(1, Http(503));
+  ASSERT_EQ(telemetry_.retries.size(), 2u);
+  const absl::Duration second_wait = *timer_->NextDue() - timer_->Now();
+  timer_->Advance(second_wait);
+  Succeed(2, 3);
+  ASSERT_EQ(results_, 1);
+  EXPECT_THAT(*result_, IsOk());
+  EXPECT_EQ(telemetry_.retries[1].backoff, second_wait);
+  EXPECT_EQ(record->Read().upstream, first_wait + second_wait);
+}
+
+TEST_F(RetryingGeminiClientTest, CancelledWaitRecordsOnlyTheTimeWaited) {
+  RetryOptions o = Options();
+  o.initial_backoff = absl::Milliseconds(1);
+  Make(o);
+  auto record = std::make_shared<telemetry::CallRecord>(telemetry_, "req-2", "");
+  StreamResult out;
+  auto call = client_->StreamGenerateContent(
+      "m", GenerateContentRequest{},
+      CallOptions{.deadline = timer_->Now() + absl::Seconds(60), .record = record},
+      StreamObserver{.on_chunk = [](GenerateContentResponse) {},
+                     .on_done = [&out](absl::Status s) { out.done = s; }});
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  fake_->calls()[0]->observer.on_done(RateLimited("10s"));
+  ASSERT_EQ(telemetry_.retries.size(), 1u);
+  EXPECT_EQ(telemetry_.retries[0].operation, "streamGenerateContent");
+  EXPECT_EQ(telemetry_.retries[0].backoff, absl::Seconds(10));
+  timer_->Advance(absl::Seconds(4));
+  call->Cancel();
+  ASSERT_TRUE(out.done.has_value());
+  EXPECT_THAT(*out.done, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(record->Read().upstream, absl::Seconds(4));
+}
+
+TEST_F(RetryingGeminiClientTest, NoRetryNoRecord) {
+  Make(Options());
+  auto record = std::make_shared<telemetry::CallRecord>(telemetry_, "req-3", "");
+  client_->CountTokens("m", CountTokensRequest{},
+                       CallOptions{.deadline = timer_->Now() + absl::Seconds(60), .record = record},
+                       [this](absl::StatusOr<CountTokensResponse> r) {
+                         ++results_;
+                         result_ = std::move(r);
+                       });
+  Fail(0, Http(400));
+  ASSERT_EQ(results_, 1);
+  EXPECT_TRUE(telemetry_.retries.empty());
+  EXPECT_EQ(record->Read().upstream, absl::ZeroDuration());
+}
+
 TEST_F(RetryingGeminiClientTest, PermanentErrorsAreNotRetried) {
   Make(Options());
   Count();
@@ -310,11 +411,6 @@ TEST_F(RetryingGeminiClientTest, LowerLayerTimeoutWithCallerTimeLeftIsRetried) {
 }
 
 // Streams.
-
-struct StreamResult {
-  std::vector<std::string> texts;
-  std::optional<absl::Status> done;
-};
 
 std::shared_ptr<PendingCall> StartStream(GeminiClient& client, Timer& timer, StreamResult& out) {
   return client.StreamGenerateContent(
