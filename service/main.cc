@@ -164,7 +164,8 @@ ABSL_FLAG(std::string, metrics_models, "",
 ABSL_FLAG(std::string, log_format, "text",
           "Log lines (and the one access-log line per call) as `text` or `json`.");
 ABSL_FLAG(std::string, log_level, "info",
-          "Least severe log lines written: info (includes the access log), warning, error.");
+          "Least severe log lines written: debug (adds the access log of grpc.health.v1 health "
+          "checks), info (the access log of every other call), warning, error.");
 
 namespace {
 
@@ -346,7 +347,7 @@ int main(int argc, char** argv) {
     const auto level = vision_gateway::ParseLogSeverity(absl::GetFlag(FLAGS_log_level));
     if (!format || !level) {
       std::fprintf(stderr, "vision-server: --log_format must be text|json and --log_level "
-                           "info|warning|error\n");
+                           "debug|info|warning|error\n");
       return 2;
     }
     vision_gateway::SetLogFormat(*format);

@@ -18,7 +18,7 @@ std::atomic<int> log_format{static_cast<int>(LogFormat::kText)};
 std::atomic<void (*)(std::string_view)> log_sink{nullptr};
 absl::Mutex sink_mu;
 
-constexpr const char* kNames[] = {"INFO", "WARN", "ERROR"};
+constexpr const char* kNames[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
 void AppendJsonString(std::string& out, std::string_view text) {
   out.push_back('"');
@@ -84,6 +84,7 @@ void AppendTextValue(std::string& out, std::string_view value) {
 
 std::optional<LogSeverity> ParseLogSeverity(std::string_view name) {
   const std::string lower = absl::AsciiStrToLower(absl::string_view(name.data(), name.size()));
+  if (lower == "debug") return LogSeverity::kDebug;
   if (lower == "info") return LogSeverity::kInfo;
   if (lower == "warning" || lower == "warn") return LogSeverity::kWarning;
   if (lower == "error") return LogSeverity::kError;

@@ -13,14 +13,15 @@
 
 namespace vision_gateway {
 
-enum class LogSeverity { kInfo, kWarning, kError };
+// kDebug: high-volume lines operators rarely need, e.g. the access log of health checks.
+enum class LogSeverity { kDebug, kInfo, kWarning, kError };
 
 // kText: `2026-01-02T03:04:05.678Z INFO message key=value ...` (values with spaces, quotes or
 // '=' are double-quoted with \" and \\ escaped).
 // kJson: `{"time":"2026-...Z","severity":"INFO","message":"...","key":value,...}`.
 enum class LogFormat { kText, kJson };
 
-// "info" | "warning" | "error" (case-insensitive); nullopt otherwise.
+// "debug" | "info" | "warning" | "error" (case-insensitive); nullopt otherwise.
 std::optional<LogSeverity> ParseLogSeverity(std::string_view name);
 // "text" | "json"; nullopt otherwise.
 std::optional<LogFormat> ParseLogFormat(std::string_view name);

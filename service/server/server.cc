@@ -176,6 +176,12 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
     health_builder.SetOption(std::make_unique<WithoutReflection>());
     health_builder.AddListeningPort(options.health_listen_address,
                                     grpc::InsecureServerCredentials(), &server->health_port_);
+    // Probes are counted like health checks on the main port (and logged at debug level).
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        health_interceptors;
+    health_interceptors.push_back(
+        MakeTelemetryInterceptorFactory(*server->telemetry_, *server->calls_));
+    health_builder.experimental().SetInterceptorCreators(std::move(health_interceptors));
     server->health_server_ = health_builder.BuildAndStart();
     if (server->health_server_ == nullptr || server->health_port_ == 0) {
       return absl::UnavailableError(absl::StrCat("cannot listen on ",

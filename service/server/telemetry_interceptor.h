@@ -7,7 +7,7 @@
 //    sent, handled by code, handling time; the gateway overhead; objects and dropped items; error
 //    reasons;
 //  - trailing metadata `server-timing: gateway;dur=<ms>, upstream;dur=<ms>` (see the proto);
-//  - one access-log line per call.
+//  - one access-log line per call (health checks at debug level: access_log.h).
 // Handlers reach the call's CallRecord through CallRegistry::Find(context).
 #ifndef VISION_GATEWAY_SERVICE_SERVER_TELEMETRY_INTERCEPTOR_H_
 #define VISION_GATEWAY_SERVICE_SERVER_TELEMETRY_INTERCEPTOR_H_

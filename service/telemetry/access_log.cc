@@ -41,9 +41,16 @@ std::vector<LogField> AccessLogFields(const AccessEntry& e) {
   return fields;
 }
 
+LogSeverity AccessLogSeverity(std::string_view method) {
+  constexpr std::string_view kHealthService = "/grpc.health.v1.Health/";
+  return method.substr(0, kHealthService.size()) == kHealthService ? LogSeverity::kDebug
+                                                                   : LogSeverity::kInfo;
+}
+
 void LogAccess(const AccessEntry& entry) {
-  if (!LogEnabled(LogSeverity::kInfo)) return;
-  LogLine(LogSeverity::kInfo, kAccessLogMessage, AccessLogFields(entry));
+  const LogSeverity severity = AccessLogSeverity(entry.method);
+  if (!LogEnabled(severity)) return;
+  LogLine(severity, kAccessLogMessage, AccessLogFields(entry));
 }
 
 }  // namespace vision_gateway::telemetry

@@ -1,4 +1,6 @@
-// The access log: one line per gRPC call, at INFO, in the process's log format (text or JSON).
+// The access log: one line per gRPC call, in the process's log format (text or JSON). At INFO,
+// except health checks (grpc.health.v1.Health/Check and Watch: every Kubernetes probe, every few
+// seconds per pod), which are written at DEBUG only (--log_level=debug); their metrics are kept.
 // Fields: method, peer, caller (when authenticated), code, reason (ErrorInfo reason of a failure), duration_ms, upstream_ms,
 // attempts, prompt_tokens, output_tokens, thinking_tokens, objects, dropped, request_id,
 // traceparent (when the caller sent one). Never the prompt, image bytes, file names or the key.
@@ -31,7 +33,11 @@ struct AccessEntry {
 
 std::vector<LogField> AccessLogFields(const AccessEntry& entry);
 
-// Writes the line (if INFO is enabled).
+// The severity of the access-log line of a call to `method`: kDebug for grpc.health.v1 health
+// checks, kInfo otherwise.
+LogSeverity AccessLogSeverity(std::string_view method);
+
+// Writes the line (if its severity is enabled).
 void LogAccess(const AccessEntry& entry);
 
 }  // namespace vision_gateway::telemetry

@@ -394,6 +394,59 @@ TEST_F(TelemetryTest, NoLogLineCarriesTheKeyUnderAnyFault) {
   EXPECT_THAT(metrics_->Scrape(), Not(HasSubstr(key)));
 }
 
+// Kubernetes probes call grpc.health.v1 every few seconds per pod: their access-log lines are
+// debug-level (--log_level=debug), but they are counted like every call, on the main port and
+// on the plaintext health-only port (--health_port).
+class HealthTelemetryTest : public TelemetryTest {
+ protected:
+  void ConfigureServer(server::ServerOptions& options) override {
+    options.health_listen_address = "127.0.0.1:0";
+  }
+  void TearDown() override {
+    SetMinLogSeverity(LogSeverity::kInfo);
+    TelemetryTest::TearDown();
+  }
+};
+
+TEST_F(HealthTelemetryTest, HealthChecksAreCountedButLoggedOnlyAtDebug) {
+  constexpr char kCheck[] = "/grpc.health.v1.Health/Check";
+  const std::string handled =
+      "grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Check\","
+      "grpc_service=\"grpc.health.v1.Health\",grpc_type=\"unary\"}";
+  auto main_port = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                       grpc::InsecureChannelCredentials());
+  ASSERT_NE(server_->health_port(), 0);
+  auto health_port = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->health_port()),
+                                         grpc::InsecureChannelCredentials());
+  {
+    LogCapture logs;
+    ASSERT_EQ(HealthStatus(main_port, "vision.v1.VisionService"), 1);
+    ASSERT_EQ(HealthStatus(health_port, "liveness"), 1);
+    ASSERT_TRUE(Caption(CaptionOf(RedSquarePng())).status.ok());
+    EXPECT_EQ(logs.AccessLines(kCheck).size(), 0u);
+    for (const std::string& line : logs.Lines()) EXPECT_THAT(line, Not(HasSubstr(kCheck)));
+    // Other calls are still logged at info.
+    EXPECT_EQ(logs.AccessLines(kCaptionMethod).size(), 1u);
+  }
+  EXPECT_EQ(Metric(handled), 2);
+  {
+    LogCapture logs;
+    SetMinLogSeverity(LogSeverity::kDebug);
+    ASSERT_EQ(HealthStatus(main_port, ""), 1);
+    ASSERT_EQ(HealthStatus(health_port, ""), 1);
+    std::vector<std::string> lines;
+    for (const std::string& line : logs.Lines()) {
+      if (absl::StrContains(line, " DEBUG access method=" + std::string(kCheck) + " ")) {
+        lines.push_back(line);
+      }
+    }
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_THAT(lines[0], HasSubstr(" code=OK "));
+    EXPECT_THAT(lines[0], MatchesRegex(".* request_id=[0-9a-f]{32}"));
+  }
+  EXPECT_EQ(Metric(handled), 4);
+}
+
 // With the retrying decorator (#8) as main.cc wires it: retries are counted with their backoff,
 // the access log shows every attempt, the wait before a retry is upstream time (not gateway
 // overhead), and the concurrency limit is exported for the saturation alert.

@@ -73,7 +73,31 @@ TEST(LogFormatTest, ParsesFlagValues) {
   EXPECT_EQ(ParseLogSeverity("info"), LogSeverity::kInfo);
   EXPECT_EQ(ParseLogSeverity("WARNING"), LogSeverity::kWarning);
   EXPECT_EQ(ParseLogSeverity("error"), LogSeverity::kError);
-  EXPECT_EQ(ParseLogSeverity("debug"), std::nullopt);
+  EXPECT_EQ(ParseLogSeverity("Debug"), LogSeverity::kDebug);
+  EXPECT_EQ(ParseLogSeverity("trace"), std::nullopt);
+}
+
+TEST(LogFormatTest, DebugLinesOnlyAtDebugLevel) {
+  EXPECT_THAT(FormatLogLine(LogFormat::kText, LogSeverity::kDebug, "access", {}),
+              MatchesRegex("[0-9-]+T[0-9:.]+Z DEBUG access"));
+  SetMinLogSeverity(LogSeverity::kInfo);
+  EXPECT_FALSE(LogEnabled(LogSeverity::kDebug));
+  EXPECT_TRUE(LogEnabled(LogSeverity::kInfo));
+  SetMinLogSeverity(LogSeverity::kDebug);
+  EXPECT_TRUE(LogEnabled(LogSeverity::kDebug));
+  SetMinLogSeverity(LogSeverity::kInfo);
+}
+
+// Kubernetes probes call the health service every few seconds per pod: their access-log lines
+// are debug-level, every other call's are info.
+TEST(AccessLogTest, HealthChecksAreDebugLevel) {
+  EXPECT_EQ(AccessLogSeverity("/grpc.health.v1.Health/Check"), LogSeverity::kDebug);
+  EXPECT_EQ(AccessLogSeverity("/grpc.health.v1.Health/Watch"), LogSeverity::kDebug);
+  EXPECT_EQ(AccessLogSeverity("/vision.v1.VisionService/Caption"), LogSeverity::kInfo);
+  EXPECT_EQ(AccessLogSeverity("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"),
+            LogSeverity::kInfo);
+  EXPECT_EQ(AccessLogSeverity("/grpc.health.v1.HealthX/Check"), LogSeverity::kInfo);
+  EXPECT_EQ(AccessLogSeverity(""), LogSeverity::kInfo);
 }
 
 TEST(LogFormatTest, TextQuotesValuesThatNeedIt) {
