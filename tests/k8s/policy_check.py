@@ -28,7 +28,9 @@ Invariants (each violation is reported with the object it is in):
 - the key, TLS and token file flags point into mounted Secrets, mounted without subPath (subPath mounts never
   see a rotated Secret);
 - NetworkPolicy: ingress only to named container ports of the selected pods, egress only to
-  DNS (53) and HTTPS (443);
+  DNS (53) and HTTPS (443); the gRPC port reachable; the metrics port (plaintext,
+  unauthenticated /metrics) reachable, but only from selected pods of another namespace
+  (Prometheus), never from every source or an IP block;
 - topology spread constraints never repeat a (topologyKey, whenUnsatisfiable) pair.
 """
 import copy
@@ -391,6 +393,28 @@ class Checker:
                 if port.get('port') not in exposed:
                     self.fail(policy, 'ingress port %r is not a named port of the pods'
                               % port.get('port'))
+
+        def rules_to(port_name):
+            return [r for r in spec.get('ingress', [])
+                    if any(p.get('port') == port_name for p in r.get('ports', []))]
+        if 'grpc' in exposed and not rules_to('grpc'):
+            self.fail(policy, 'no ingress rule admits the grpc port')
+        if 'metrics' in exposed:
+            if not rules_to('metrics'):
+                self.fail(policy, 'no ingress rule admits the metrics port: Prometheus cannot '
+                          'scrape it (k8s/monitoring ServiceMonitor)')
+            for rule in rules_to('metrics'):
+                peers = rule.get('from') or []
+                if not peers:
+                    self.fail(policy, 'the metrics port is open to every source; admit only '
+                              'Prometheus (from: namespaceSelector + podSelector)')
+                for peer in peers:
+                    namespaces = peer.get('namespaceSelector') or {}
+                    if 'ipBlock' in peer or not (namespaces.get('matchLabels') or
+                                                 namespaces.get('matchExpressions')):
+                        self.fail(policy, 'the metrics port admits %r; admit only Prometheus '
+                                  '(a namespaceSelector naming its namespace, + podSelector)'
+                                  % peer)
         for rule in spec.get('egress', []):
             if not rule.get('ports'):
                 self.fail(policy, 'an egress rule allows every port')
@@ -473,6 +497,28 @@ def self_test(docs):
         cases.append(('egress to any port', 'egress',
                       lambda b: [p['spec']['egress'][1]['ports'].append({'port': 80})
                                  for p in b if p.get('kind') == 'NetworkPolicy']))
+
+        def policies(b):
+            return [p for p in b if p.get('kind') == 'NetworkPolicy']
+
+        def metrics_rules(b):
+            return [r for p in policies(b) for r in p['spec']['ingress']
+                    if any(x.get('port') == 'metrics' for x in r.get('ports', []))]
+        cases.append(('metrics port open to every source', 'open to every source',
+                      lambda b: [r.pop('from') for r in metrics_rules(b)]))
+        cases.append(('metrics port open to any pod of any namespace', 'admit only Prometheus',
+                      lambda b: [r.__setitem__('from', [{'namespaceSelector': {}}])
+                                 for r in metrics_rules(b)]))
+        cases.append(('metrics port open to an IP block', 'admit only Prometheus',
+                      lambda b: [r['from'].append({'ipBlock': {'cidr': '0.0.0.0/0'}})
+                                 for r in metrics_rules(b)]))
+        cases.append(('metrics port unreachable', 'Prometheus cannot scrape',
+                      lambda b: [p['spec'].__setitem__('ingress', [
+                          r for r in p['spec']['ingress'] if r not in metrics_rules(b)])
+                                 for p in policies(b)]))
+        cases.append(('gRPC port unreachable', 'admits the grpc port',
+                      lambda b: [p['spec'].__setitem__('ingress', metrics_rules(b))
+                                 for p in policies(b)]))
     # TLS on the gRPC port needs the plaintext health port for the probes, and its files in a
     # Secret; the token file too.
     cases.append(('token file outside a Secret', 'not in a mounted Secret',
