@@ -123,8 +123,13 @@ absl::StatusOr<std::map<std::string, CallerOverrides>> ParseCallerOverrides(absl
 absl::StatusOr<std::unique_ptr<CallerGate>> CallerGate::Create(
     AuthOptions options, const vision::VisionOptions& vision) {
   std::unique_ptr<CallerGate> gate(new CallerGate(std::move(options)));
+  // Callers named in --caller_overrides (certificate callers, or token callers with settings of
+  // their own) must not share a file owner tag with each other or with a token file caller.
+  std::vector<std::string> override_callers;
+  for (const auto& [caller, o] : gate->options_.overrides) override_callers.push_back(caller);
+  if (absl::Status s = CheckOwnerTags(override_callers, "--caller_overrides"); !s.ok()) return s;
   if (!gate->options_.tokens_file.empty()) {
-    auto tokens = CallerTokens::Load(gate->options_.tokens_file);
+    auto tokens = CallerTokens::Load(gate->options_.tokens_file, override_callers);
     if (!tokens.ok()) return tokens.status();
     gate->tokens_ = *std::move(tokens);
   }

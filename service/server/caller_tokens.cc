@@ -1,6 +1,7 @@
 #include "service/server/caller_tokens.h"
 
 #include <fstream>
+#include <map>
 #include <string_view>
 #include <set>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "service/common/log.h"
 #include "service/gemini/sha256.h"
+#include "service/vision/file_id.h"
 
 namespace vision_gateway::server {
 namespace {
@@ -54,7 +56,21 @@ bool IsValidCallerName(absl::string_view name) {
   return true;
 }
 
-absl::StatusOr<std::vector<TokenEntry>> ParseTokenFile(absl::string_view text) {
+absl::Status CheckOwnerTags(const std::vector<std::string>& callers, absl::string_view source) {
+  std::map<std::string, std::string> owner_of_tag;
+  for (const std::string& caller : callers) {
+    auto [it, inserted] = owner_of_tag.emplace(vision::OwnerTagOf(caller), caller);
+    if (!inserted && it->second != caller) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": callers '", it->second, "' and '", caller, "' have the same file owner tag '",
+          it->first, "' and would see each other's files; rename one of them"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<TokenEntry>> ParseTokenFile(
+    absl::string_view text, const std::vector<std::string>& other_callers) {
   std::vector<TokenEntry> entries;
   std::set<std::string> seen;
   int line_number = 0;
@@ -89,14 +105,20 @@ absl::StatusOr<std::vector<TokenEntry>> ParseTokenFile(absl::string_view text) {
     }
     entries.push_back(std::move(entry));
   }
+  std::vector<std::string> callers = other_callers;
+  for (const TokenEntry& entry : entries) callers.push_back(entry.caller);
+  if (absl::Status s = CheckOwnerTags(callers, "token file"); !s.ok()) return s;
   return entries;
 }
 
-absl::StatusOr<std::unique_ptr<CallerTokens>> CallerTokens::Load(std::string path) {
-  std::unique_ptr<CallerTokens> tokens(new CallerTokens(std::move(path)));
+absl::StatusOr<std::unique_ptr<CallerTokens>> CallerTokens::Load(
+    std::string path, std::vector<std::string> other_callers) {
+  std::unique_ptr<CallerTokens> tokens(
+      new CallerTokens(std::move(path), std::move(other_callers)));
   absl::StatusOr<std::string> text = ReadSmallFile(tokens->path_);
   if (!text.ok()) return text.status();
-  absl::StatusOr<std::vector<TokenEntry>> entries = ParseTokenFile(*text);
+  absl::StatusOr<std::vector<TokenEntry>> entries =
+      ParseTokenFile(*text, tokens->other_callers_);
   if (!entries.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(tokens->path_, ": ", entries.status().message()));
@@ -144,7 +166,7 @@ bool CallerTokens::Reload() {
     return false;
   }
 
-  absl::StatusOr<std::vector<TokenEntry>> entries = ParseTokenFile(*text);
+  absl::StatusOr<std::vector<TokenEntry>> entries = ParseTokenFile(*text, other_callers_);
   if (!entries.ok() || entries->empty()) {
     LogWarning("token file %s: %s; keeping the previous tokens", path_,
                entries.ok() ? "no tokens" : entries.status().message());

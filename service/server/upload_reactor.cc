@@ -7,11 +7,10 @@
 namespace vision_gateway::server {
 
 UploadReactor::UploadReactor(const vision::FilesContext& files, absl::Time deadline,
-                             std::string owner_tag, ::vision::v1::File* response,
-                             CallerLimiter::Permit permit)
+                             ::vision::v1::File* response, CallerLimiter::Permit permit)
     : response_(response), permit_(std::move(permit)) {
   std::shared_ptr<vision::UploadTask> task = vision::MakeUpload(
-      files, deadline, std::move(owner_tag),
+      files, deadline,
       vision::UploadCallbacks{
           .read = [this] { Read(); },
           .done = [this](absl::StatusOr<::vision::v1::File> r) { Complete(std::move(r)); },

@@ -24,8 +24,9 @@ namespace vision_gateway::server {
 
 class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadRequest> {
  public:
-  // `permit` (the caller's concurrency slot) is held until the upload is over.
-  UploadReactor(const vision::FilesContext& files, absl::Time deadline, std::string owner_tag,
+  // `files` carries the caller's owner tag (file isolation); `permit` (the caller's concurrency
+  // slot) is held until the upload is over.
+  UploadReactor(const vision::FilesContext& files, absl::Time deadline,
                 ::vision::v1::File* response, CallerLimiter::Permit permit = {});
   // A call refused before it started (e.g. not admitted): finishes at once with `status`.
   UploadReactor(const absl::Status& status, ::vision::v1::File* response);

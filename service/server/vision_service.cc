@@ -69,8 +69,15 @@ VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemin
              .cpu = &cpu_,
              .timers = &timers_,
              .hashes = &hashes_,
-             .options = &options_},
+             .options = &options_,
+             .owner_tag = ""},
       limiter_(limits.max_concurrent_calls, limits.overload_retry_after) {}
+
+vision::FilesContext VisionServiceImpl::FilesFor(const Admission& admission) const {
+  vision::FilesContext files = files_;
+  files.owner_tag = vision::OwnerTagOf(admission.caller);
+  return files;
+}
 
 absl::StatusOr<Admission> VisionServiceImpl::Admit(grpc::CallbackServerContext* context) {
   if (gate_ == nullptr) return Admission{std::string(), open_policy_, {}};
@@ -94,10 +101,11 @@ grpc::ServerWriteReactor<v1::CaptionResponse>* VisionServiceImpl::Caption(
         if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
+        const vision::FilesContext files = FilesFor(*admission);
         return vision::StartCaption(*gemini_, admission->policy->vision, TakeRequest(request),
                                     CallDeadline(context),
                                     HoldPermit(std::move(callbacks), std::move(admission->permit)),
-                                    calls_.Find(context), &files_);
+                                    calls_.Find(context), &files);
       });
 }
 
@@ -110,10 +118,11 @@ grpc::ServerWriteReactor<v1::DetectResponse>* VisionServiceImpl::Detect(
         if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
+        const vision::FilesContext files = FilesFor(*admission);
         return vision::StartDetect(*gemini_, cpu_, admission->policy->vision, TakeRequest(request),
                                    CallDeadline(context),
                                    HoldPermit(std::move(callbacks), std::move(admission->permit)),
-                                   calls_.Find(context), &files_);
+                                   calls_.Find(context), &files);
       });
 }
 
@@ -126,10 +135,11 @@ grpc::ServerWriteReactor<v1::SegmentResponse>* VisionServiceImpl::Segment(
         if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
+        const vision::FilesContext files = FilesFor(*admission);
         return vision::StartSegment(*gemini_, cpu_, admission->policy->vision,
                                     TakeRequest(request), CallDeadline(context),
                                     HoldPermit(std::move(callbacks), std::move(admission->permit)),
-                                    calls_.Find(context), &files_);
+                                    calls_.Find(context), &files);
       });
 }
 
@@ -144,9 +154,10 @@ grpc::ServerUnaryReactor* VisionServiceImpl::CountTokens(grpc::CallbackServerCon
         if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
+        const vision::FilesContext files = FilesFor(*admission);
         return vision::StartCountTokens(
             *gemini_, cpu_, admission->policy->vision, TakeRequest(request), CallDeadline(context),
-            HoldPermit(std::move(done), std::move(admission->permit)), calls_.Find(context), &files_);
+            HoldPermit(std::move(done), std::move(admission->permit)), calls_.Find(context), &files);
       });
 }
 
@@ -155,8 +166,7 @@ grpc::ServerReadReactor<v1::UploadRequest>* VisionServiceImpl::Upload(
   absl::StatusOr<Admission> admission = Admit(context);
   if (!admission.ok()) return new UploadReactor(admission.status(), response);
   // The caller's owner tag goes into the file id ("" while authentication is off).
-  return new UploadReactor(files_, CallDeadline(context),
-                           vision::OwnerTagOf(admission->caller), response,
+  return new UploadReactor(FilesFor(*admission), CallDeadline(context), response,
                            std::move(admission->permit));
 }
 
@@ -165,13 +175,14 @@ grpc::ServerUnaryReactor* VisionServiceImpl::GetFile(grpc::CallbackServerContext
                                                      v1::File* response) {
   auto permit = limiter_.TryAcquire();
   const bool admitted = permit != nullptr;
-  return new UnaryReactor<v1::File>(std::move(permit), response, [&](UnaryReactor<v1::File>::Done done) -> StartedCall {
-    if (!admitted) return limiter_.Refusal();
+  return new UnaryReactor<v1::File>(
+      std::move(permit), response, [&](UnaryReactor<v1::File>::Done done) -> StartedCall {
+        if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
-    return vision::StartGetFile(files_, *request, CallDeadline(context),
-                                HoldPermit(std::move(done), std::move(admission->permit)));
-  });
+        return vision::StartGetFile(FilesFor(*admission), *request, CallDeadline(context),
+                                    HoldPermit(std::move(done), std::move(admission->permit)));
+      });
 }
 
 grpc::ServerUnaryReactor* VisionServiceImpl::ListFiles(grpc::CallbackServerContext* context,
@@ -179,12 +190,12 @@ grpc::ServerUnaryReactor* VisionServiceImpl::ListFiles(grpc::CallbackServerConte
                                                        v1::ListFilesResponse* response) {
   auto permit = limiter_.TryAcquire();
   const bool admitted = permit != nullptr;
-  return new UnaryReactor<v1::ListFilesResponse>(std::move(permit), 
+  return new UnaryReactor<v1::ListFilesResponse>(std::move(permit),
       response, [&](UnaryReactor<v1::ListFilesResponse>::Done done) -> StartedCall {
         if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
-        return vision::StartListFiles(files_, *request, CallDeadline(context),
+        return vision::StartListFiles(FilesFor(*admission), *request, CallDeadline(context),
                                       HoldPermit(std::move(done), std::move(admission->permit)));
       });
 }
@@ -194,13 +205,13 @@ grpc::ServerUnaryReactor* VisionServiceImpl::DeleteFile(grpc::CallbackServerCont
                                                         google::protobuf::Empty* response) {
   auto permit = limiter_.TryAcquire();
   const bool admitted = permit != nullptr;
-  return new UnaryReactor<google::protobuf::Empty>(std::move(permit), 
+  return new UnaryReactor<google::protobuf::Empty>(std::move(permit),
       response, [&](UnaryReactor<google::protobuf::Empty>::Done done) -> StartedCall {
         if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
         return vision::StartDeleteFile(
-            files_, *request, CallDeadline(context),
+            FilesFor(*admission), *request, CallDeadline(context),
             [done = HoldPermit(std::move(done), std::move(admission->permit))](
                 absl::Status status) mutable {
               if (!status.ok()) return done(std::move(status));

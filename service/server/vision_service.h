@@ -71,6 +71,9 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
  private:
   // The caller of `context` and its policy and permit, or why the call may not go ahead.
   absl::StatusOr<Admission> Admit(grpc::CallbackServerContext* context);
+  // The Files context of an admitted call: with authentication on, the caller's owner tag makes
+  // only the caller's files visible and tags the files the call creates (file isolation).
+  vision::FilesContext FilesFor(const Admission& admission) const;
 
   std::shared_ptr<gemini::GeminiClient> gemini_;
   vision::VisionOptions options_;

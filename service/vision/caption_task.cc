@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -206,7 +207,7 @@ class CountTokensCall final : public gemini::PendingCall,
         deadline_(deadline),
         done_(std::move(done)),
         record_(std::move(record)),
-        files_(files) {}
+        files_(files != nullptr ? std::optional<FilesContext>(*files) : std::nullopt) {}
 
   // On the CPU pool.
   void Run() {
@@ -253,7 +254,7 @@ class CountTokensCall final : public gemini::PendingCall,
     auto self = shared_from_this();
     // File references are checked (and waited for) first, as for Caption (file_parts.h).
     auto started = WithResolvedParts(
-        files_, *std::move(content), deadline_,
+        files_.has_value() ? &*files_ : nullptr, *std::move(content), deadline_,
         [self, image_tokens](gemini::Content ready) {
           gemini::CountTokensRequest upstream;
           upstream.contents.push_back(std::move(ready));
@@ -304,7 +305,8 @@ class CountTokensCall final : public gemini::PendingCall,
   const absl::Time deadline_;
   Done done_;
   const std::shared_ptr<telemetry::CallRecord> record_;
-  const FilesContext* const files_;  // may be null: file references are then refused
+  // A copy (the server's is per call); empty: file references are refused.
+  const std::optional<FilesContext> files_;
   absl::Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

@@ -43,7 +43,8 @@ absl::StatusOr<gemini::Content> BuildCaptionContent(v1::CaptionRequest& request,
 //
 // With `files` (the server always passes it), file references are checked and waited for, and
 // inline images over the request limit go to the Files API first (file_parts.h). Without it, a
-// file reference is INVALID_ARGUMENT.
+// file reference is INVALID_ARGUMENT. `files` is copied: its owner_tag decides which files the
+// call may use and tags the files it creates (file isolation, file_service.h).
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
     gemini::GeminiClient& gemini, const VisionOptions& options, v1::CaptionRequest request,
     absl::Time deadline, TaskCallbacks<v1::CaptionResponse> callbacks,

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -113,8 +115,9 @@ class HashFinder : public std::enable_shared_from_this<HashFinder> {
     if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
     if (!page.ok()) return Done(std::optional<gemini::File>());  // lookup failed: upload
     for (gemini::File& file : page->files) {
-      if (file.state == "ACTIVE" && file.sha256_hash == wire_hash_) {
-        context_.hashes->Put(hex_, file);
+      if (file.state == "ACTIVE" && file.sha256_hash == wire_hash_ &&
+          FileVisibleTo(file.name, context_.owner_tag)) {
+        context_.hashes->Put(context_.owner_tag, hex_, file);
         return Done(std::optional<gemini::File>(std::move(file)));
       }
     }
@@ -135,6 +138,111 @@ class HashFinder : public std::enable_shared_from_this<HashFinder> {
   const absl::Time deadline_;
   std::shared_ptr<StagedCall> call_;
   absl::AnyInvocable<void(absl::StatusOr<std::optional<gemini::File>>)> done_;
+  int pages_ = 0;
+};
+
+
+// Where a filtered ListFiles goes on: a page of Gemini's list (its token; "" for the first page)
+// and how many of that page's files were already looked at. The caller sees it as an opaque,
+// web-safe token.
+struct ListPosition {
+  std::string upstream_token;
+  int skip = 0;
+};
+
+constexpr char kListTokenPrefix[] = "vg1.";
+
+std::string EncodeListPosition(const ListPosition& position) {
+  std::string token;
+  absl::WebSafeBase64Escape(
+      absl::StrCat(kListTokenPrefix, position.skip, ".", position.upstream_token), &token);
+  return token;
+}
+
+absl::StatusOr<ListPosition> DecodeListPosition(const std::string& token) {
+  ListPosition position;
+  if (token.empty()) return position;
+  std::string text;
+  const absl::Status bad = absl::InvalidArgumentError(
+      "page_token: not a next_page_token from ListFiles (with authentication on, page tokens "
+      "are the gateway's own)");
+  if (!absl::WebSafeBase64Unescape(token, &text) || !absl::StartsWith(text, kListTokenPrefix)) {
+    return bad;
+  }
+  std::string_view rest = std::string_view(text).substr(sizeof(kListTokenPrefix) - 1);
+  const std::size_t dot = rest.find('.');
+  if (dot == std::string_view::npos ||
+      !absl::SimpleAtoi(absl::string_view(rest.data(), dot), &position.skip) ||
+      position.skip < 0 || position.skip >= kMaxPageSize) {
+    return bad;
+  }
+  position.upstream_token = std::string(rest.substr(dot + 1));
+  return position;
+}
+
+// ListFiles with isolation: reads Gemini's pages of kMaxPageSize and keeps the files visible to
+// the caller, until page_size are found, the list ends, or kMaxListScanPages were read.
+class OwnFilesLister : public std::enable_shared_from_this<OwnFilesLister> {
+ public:
+  OwnFilesLister(FilesContext context, int page_size, ListPosition start, absl::Time deadline,
+                 std::shared_ptr<StagedCall> call,
+                 absl::AnyInvocable<void(absl::StatusOr<v1::ListFilesResponse>)> done)
+      : context_(std::move(context)),
+        page_size_(page_size),
+        position_(std::move(start)),
+        deadline_(deadline),
+        call_(std::move(call)),
+        done_(std::move(done)) {}
+
+  void Page() {
+    if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
+    auto self = shared_from_this();
+    call_->SetStage(context_.gemini->ListFiles(
+        kMaxPageSize, position_.upstream_token,
+        gemini::CallOptions{.deadline = deadline_, .record = nullptr},
+        [self](absl::StatusOr<gemini::ListFilesResponse> page) { self->OnPage(std::move(page)); }));
+  }
+
+ private:
+  void OnPage(absl::StatusOr<gemini::ListFilesResponse> page) {
+    if (!page.ok()) return Done(ToCallerStatus(page.status()));
+    const std::size_t count = page->files.size();
+    for (std::size_t i = static_cast<std::size_t>(position_.skip); i < count; ++i) {
+      if (!FileVisibleTo(page->files[i].name, context_.owner_tag)) continue;
+      *out_.add_files() = ToV1File(page->files[i]);
+      if (out_.files_size() < page_size_) continue;
+      // The page is full: go on after this file next time.
+      if (i + 1 < count) {
+        return Finish(ListPosition{position_.upstream_token, static_cast<int>(i + 1)});
+      }
+      break;
+    }
+    if (page->next_page_token.empty()) return Finish(std::nullopt);
+    position_ = ListPosition{page->next_page_token, 0};
+    if (out_.files_size() >= page_size_ || ++pages_ >= kMaxListScanPages) {
+      return Finish(position_);
+    }
+    Page();
+  }
+
+  void Finish(std::optional<ListPosition> next) {
+    call_->Clear();
+    if (next) out_.set_next_page_token(EncodeListPosition(*next));
+    Done(std::move(out_));
+  }
+
+  void Done(absl::StatusOr<v1::ListFilesResponse> result) {
+    auto done = std::move(done_);
+    if (done) done(std::move(result));
+  }
+
+  const FilesContext context_;
+  const int page_size_;
+  ListPosition position_;
+  const absl::Time deadline_;
+  std::shared_ptr<StagedCall> call_;
+  absl::AnyInvocable<void(absl::StatusOr<v1::ListFilesResponse>)> done_;
+  v1::ListFilesResponse out_;
   int pages_ = 0;
 };
 
@@ -171,9 +279,10 @@ bool StagedCall::cancelled() const {
   return cancelled_;
 }
 
-std::optional<gemini::File> FileHashCache::Find(const std::string& sha256_hex) {
+std::optional<gemini::File> FileHashCache::Find(const std::string& owner_tag,
+                                                const std::string& sha256_hex) {
   absl::MutexLock lock(&mu_);
-  auto it = entries_.find(sha256_hex);
+  auto it = entries_.find(absl::StrCat(owner_tag, "/", sha256_hex));
   if (it == entries_.end()) return std::nullopt;
   if (it->second.expires <= absl::Now()) {
     entries_.erase(it);
@@ -182,7 +291,8 @@ std::optional<gemini::File> FileHashCache::Find(const std::string& sha256_hex) {
   return it->second.file;
 }
 
-void FileHashCache::Put(const std::string& sha256_hex, const gemini::File& file) {
+void FileHashCache::Put(const std::string& owner_tag, const std::string& sha256_hex,
+                        const gemini::File& file) {
   if (ttl_ <= absl::ZeroDuration()) return;
   absl::MutexLock lock(&mu_);
   // Bounded: expired entries go first, then everything (a cache, not a store).
@@ -191,7 +301,7 @@ void FileHashCache::Put(const std::string& sha256_hex, const gemini::File& file)
     absl::erase_if(entries_, [now](const auto& entry) { return entry.second.expires <= now; });
     if (entries_.size() >= 10000) entries_.clear();
   }
-  entries_[sha256_hex] = Entry{file, absl::Now() + ttl_};
+  entries_[absl::StrCat(owner_tag, "/", sha256_hex)] = Entry{file, absl::Now() + ttl_};
 }
 
 void FileHashCache::Forget(const std::string& name) {
@@ -238,18 +348,26 @@ absl::StatusOr<std::string> FileNameOf(const std::string& reference, const std::
   return name;
 }
 
+bool FileVisibleTo(std::string_view name, std::string_view owner_tag) {
+  return owner_tag.empty() || DecodeFileId(name).owner_tag == owner_tag;
+}
+
+absl::Status FileNotFound(const std::string& name) {
+  return WithErrorInfo(
+      absl::NotFoundError(absl::StrCat(
+          "file ", name,
+          " not found: it does not exist, is not yours, or has expired (files expire 48 hours "
+          "after upload)")),
+      "FILE_NOT_FOUND", {{"file", name}});
+}
+
 absl::Status FileErrorForCaller(absl::Status upstream, const std::string& name) {
   // Gemini answers 403 or 404 for a file that is gone or belongs to another key (a bad key is a
   // 400 API_KEY_INVALID): look at its code before the error table turns 403 into
   // UPSTREAM_AUTH_FAILED.
   if (upstream.code() == absl::StatusCode::kNotFound ||
       upstream.code() == absl::StatusCode::kPermissionDenied) {
-    return WithErrorInfo(
-        absl::NotFoundError(absl::StrCat(
-            "file ", name,
-            " not found at Gemini: it does not exist, belongs to another API key, or has expired "
-            "(files expire 48 hours after upload)")),
-        "FILE_NOT_FOUND", {{"file", name}});
+    return FileNotFound(name);
   }
   return ToCallerStatus(std::move(upstream));
 }
@@ -257,13 +375,17 @@ absl::Status FileErrorForCaller(absl::Status upstream, const std::string& name) 
 void AwaitActiveFile(const FilesContext& context, const std::string& name, absl::Time deadline,
                      std::shared_ptr<StagedCall> call,
                      absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done) {
+  if (!FileVisibleTo(name, context.owner_tag)) {
+    done(FileNotFound(name));
+    return;
+  }
   std::make_shared<FilePoller>(context, name, deadline, std::move(call), std::move(done))->Get();
 }
 
 void FindFileByHash(const FilesContext& context, const std::string& sha256_hex,
                     absl::Time deadline, std::shared_ptr<StagedCall> call,
                     absl::AnyInvocable<void(absl::StatusOr<std::optional<gemini::File>>)> done) {
-  if (std::optional<gemini::File> cached = context.hashes->Find(sha256_hex)) {
+  if (std::optional<gemini::File> cached = context.hashes->Find(context.owner_tag, sha256_hex)) {
     done(std::move(cached));
     return;
   }
@@ -276,6 +398,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartGetFile(
     absl::AnyInvocable<void(absl::StatusOr<v1::File>)> done) {
   auto name = FileNameOf(request.name(), "name", *context.options);
   if (!name.ok()) return name.status();
+  if (!FileVisibleTo(*name, context.owner_tag)) return FileNotFound(*name);
   return context.gemini->GetFile(
       *name, gemini::CallOptions{.deadline = deadline, .record = nullptr},
       [name = *name, done = std::move(done)](absl::StatusOr<gemini::File> file) mutable {
@@ -294,8 +417,18 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartListFiles(
   if (request.page_token().size() > 1024) {
     return absl::InvalidArgumentError("page_token: at most 1024 characters");
   }
+  const int page_size = request.page_size() == 0 ? 10 : request.page_size();
+  if (!context.owner_tag.empty()) {
+    absl::StatusOr<ListPosition> start = DecodeListPosition(request.page_token());
+    if (!start.ok()) return start.status();
+    auto call = std::make_shared<StagedCall>();
+    std::make_shared<OwnFilesLister>(context, page_size, *std::move(start), deadline, call,
+                                     std::move(done))
+        ->Page();
+    return call;
+  }
   return context.gemini->ListFiles(
-      request.page_size() == 0 ? 10 : request.page_size(), request.page_token(),
+      page_size, request.page_token(),
       gemini::CallOptions{.deadline = deadline, .record = nullptr},
       [done = std::move(done)](absl::StatusOr<gemini::ListFilesResponse> page) mutable {
         if (!page.ok()) return done(ToCallerStatus(page.status()));
@@ -311,6 +444,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDeleteFile(
     absl::AnyInvocable<void(absl::Status)> done) {
   auto name = FileNameOf(request.name(), "name", *context.options);
   if (!name.ok()) return name.status();
+  if (!FileVisibleTo(*name, context.owner_tag)) return FileNotFound(*name);
   FileHashCache* hashes = context.hashes;
   return context.gemini->DeleteFile(
       *name, gemini::CallOptions{.deadline = deadline, .record = nullptr},

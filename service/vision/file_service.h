@@ -2,10 +2,20 @@
 // caller's file reference into a usable Gemini file (waiting while it is PROCESSING), and the
 // dedupe lookup by SHA-256 that Upload and the inline→file switch share.
 //
+// File isolation (issue #11): with authentication on, a call sees only the files of its caller:
+// those whose gateway file id carries the caller's owner tag (file_id.h). Every other file,
+// including files without an owner tag (uploaded while authentication was off, or outside the
+// gateway), is answered exactly as a file that does not exist, before Gemini is asked, so a
+// caller learns nothing about other callers' files. ListFiles filters Gemini's pages; dedupe by
+// SHA-256 only ever finds the caller's own files. Without authentication every file under the
+// key is visible to every call. The check is stateless (the id is the record), so it holds on
+// every replica.
+//
 // Errors a caller sees for a file (on top of upstream_errors.h):
 //   INVALID_ARGUMENT     the reference is neither "files/<id>" nor this key's Gemini file URI
-//   NOT_FOUND            Gemini answered 403 or 404: the file does not exist, belongs to another
-//                        key, or expired (files expire 48 h after upload); ErrorInfo FILE_NOT_FOUND
+//   NOT_FOUND            the file is not the caller's, or Gemini answered 403 or 404: it does not
+//                        exist, belongs to another key, or expired (files expire 48 h after
+//                        upload); ErrorInfo FILE_NOT_FOUND
 //   FAILED_PRECONDITION  the file's processing FAILED; ErrorInfo FILE_FAILED
 //   DEADLINE_EXCEEDED    it was still PROCESSING when the caller's deadline came
 #ifndef VISION_GATEWAY_SERVICE_VISION_FILE_SERVICE_H_
@@ -14,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -47,13 +58,14 @@ class StagedCall final : public gemini::PendingCall {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// Caches which ACTIVE file holds which SHA-256 (lowercase hex), for a short time. Gemini's file
-// list is the source of truth (any replica, after restarts); the cache only saves list calls.
+// Caches which ACTIVE file holds which SHA-256 (lowercase hex), for a short time, per owner tag
+// (a hit for one caller is never a hit for another). Gemini's file list is the source of truth
+// (any replica, after restarts); the cache only saves list calls.
 class FileHashCache {
  public:
   explicit FileHashCache(absl::Duration ttl) : ttl_(ttl) {}
-  std::optional<gemini::File> Find(const std::string& sha256_hex);
-  void Put(const std::string& sha256_hex, const gemini::File& file);
+  std::optional<gemini::File> Find(const std::string& owner_tag, const std::string& sha256_hex);
+  void Put(const std::string& owner_tag, const std::string& sha256_hex, const gemini::File& file);
   void Forget(const std::string& name);
 
  private:
@@ -73,7 +85,18 @@ struct FilesContext {
   TimerQueue* timers = nullptr;
   FileHashCache* hashes = nullptr;
   const VisionOptions* options = nullptr;
+  // Whose files the call may see: the caller's owner tag (OwnerTagOf) with authentication on;
+  // "" with it off (every file under the key). Files the call creates carry this tag.
+  std::string owner_tag;
 };
+
+// True when a call with `owner_tag` may see the file `name` ("files/<id>" or a bare id): always
+// when `owner_tag` is empty, else only when the file's id carries exactly that tag.
+bool FileVisibleTo(std::string_view name, std::string_view owner_tag);
+
+// The caller-facing answer for a file that does not exist or is not the caller's (one answer for
+// both, so existence does not leak): NOT_FOUND, ErrorInfo FILE_NOT_FOUND.
+absl::Status FileNotFound(const std::string& name);
 
 // Gemini's File as the public contract shows it: sha256 as lowercase hex, the upright size from
 // the gateway's file id (0 when unknown).
@@ -88,23 +111,33 @@ absl::StatusOr<std::string> FileNameOf(const std::string& reference, const std::
 absl::Status FileErrorForCaller(absl::Status upstream, const std::string& name);
 
 // Gets the file and, while it is PROCESSING, polls it again with backoff (100 ms doubling to 2 s)
-// until ACTIVE, FAILED or the deadline. `done` gets the ACTIVE file or a caller-facing error.
+// until ACTIVE, FAILED or the deadline. `done` gets the ACTIVE file or a caller-facing error (a
+// file not visible to context.owner_tag: FileNotFound, without asking Gemini).
 void AwaitActiveFile(const FilesContext& context, const std::string& name, absl::Time deadline,
                      std::shared_ptr<StagedCall> call,
                      absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done);
 
-// The newest ACTIVE file whose content hash is `sha256_hex`, from the cache or Gemini's file list
-// (at most kMaxDedupePages pages of 100). nullopt when none; errors only for cancellation (a
-// failed lookup just means "upload it").
+// The newest ACTIVE file visible to context.owner_tag whose content hash is `sha256_hex`, from the
+// cache or Gemini's file list (at most kMaxDedupePages pages of 100). nullopt when none; errors
+// only for cancellation (a failed lookup just means "upload it").
 void FindFileByHash(const FilesContext& context, const std::string& sha256_hex,
                     absl::Time deadline, std::shared_ptr<StagedCall> call,
                     absl::AnyInvocable<void(absl::StatusOr<std::optional<gemini::File>>)> done);
 inline constexpr int kMaxDedupePages = 20;
 
-// The Files RPCs.
+// The Files RPCs, for the files visible to context.owner_tag. GetFile and DeleteFile answer
+// FileNotFound for another caller's file without asking Gemini.
+//
+// ListFiles without authentication passes Gemini's pages through (page_size files per page,
+// Gemini's page tokens). With authentication it reads Gemini's pages of 100 and keeps the
+// caller's files: a page holds at most page_size files and may hold fewer, even none, while
+// next_page_token is set (at most kMaxListScanPages of Gemini's pages are read per call); only
+// an empty next_page_token means the end. Its page tokens are the gateway's own (a position in
+// Gemini's list) and work on any replica.
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartGetFile(
     const FilesContext& context, const v1::GetFileRequest& request, absl::Time deadline,
     absl::AnyInvocable<void(absl::StatusOr<v1::File>)> done);
+inline constexpr int kMaxListScanPages = 10;
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartListFiles(
     const FilesContext& context, const v1::ListFilesRequest& request, absl::Time deadline,
     absl::AnyInvocable<void(absl::StatusOr<v1::ListFilesResponse>)> done);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <deque>
 #include <exception>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -58,7 +59,7 @@ struct SpatialParams {
   int max_dimension = 0;
   int64_t max_pixels = 0;
   std::string file_name;  // "files/<id>" when the image is a file reference
-  const FilesContext* files = nullptr;
+  std::optional<FilesContext> files;  // a copy: the server's is per call
   int64_t max_inline_bytes = 0;
   SpatialItemLimits item_limits;
   gemini::GenerateContentRequest upstream;  // everything but the image part
@@ -111,7 +112,7 @@ absl::StatusOr<SpatialParams> Validate(const Request& request, bool segment,
                                        const VisionOptions& options, const FilesContext* files) {
   SpatialParams params;
   params.segment = segment;
-  params.files = files;
+  if (files != nullptr) params.files = *files;
   params.max_inline_bytes = options.max_inline_request_bytes;
   if (!request.has_image() || request.image().source_case() == v1::Image::SOURCE_NOT_SET) {
     return absl::InvalidArgumentError("image: required (set image.content or image.file)");
@@ -262,7 +263,7 @@ class SpatialCall final : public gemini::PendingCall,
         std::string(image::MimeTypeOf(prepared->source_format)));
     callbacks_.on_response(std::move(info));
 
-    if (params_.files != nullptr && params_.max_inline_bytes > 0 &&
+    if (params_.files.has_value() && params_.max_inline_bytes > 0 &&
         static_cast<int64_t>(prepared->bytes.size()) > params_.max_inline_bytes) {
       // Over the inline limit: through the Files API (reusing a file with the same bytes).
       auto self = this->shared_from_this();

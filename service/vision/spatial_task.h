@@ -32,7 +32,8 @@ inline constexpr float kDefaultMaskThreshold = 0.5f;
 // With `files`, image.file is accepted: the size comes from the gateway's file id (ImageInfo says
 // size_unknown for other files, whose objects then carry normalized boxes only), the file is
 // waited for while PROCESSING (file_service.h), and max_dimension does not apply. Prepared bytes
-// over max_inline_request_bytes go through the Files API.
+// over max_inline_request_bytes go through the Files API. `files` is copied: its owner_tag
+// decides which files the call may use (file isolation, file_service.h).
 // Errors after the start arrive through on_done: INVALID_ARGUMENT for a bad image, INTERNAL with
 // ErrorInfo MODEL_OUTPUT_INVALID when the model's answer holds no JSON array, upstream errors.
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDetect(

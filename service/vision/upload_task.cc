@@ -43,11 +43,9 @@ class AbortUpload final : public gemini::PendingCall {
 class StreamingUpload final : public UploadTask,
                               public std::enable_shared_from_this<StreamingUpload> {
  public:
-  StreamingUpload(const FilesContext& context, absl::Time deadline, std::string owner_tag,
-                  UploadCallbacks callbacks)
+  StreamingUpload(const FilesContext& context, absl::Time deadline, UploadCallbacks callbacks)
       : context_(context),
         deadline_(deadline),
-        owner_tag_(std::move(owner_tag)),
         callbacks_(std::move(callbacks)),
         lookup_(std::make_shared<StagedCall>()) {}
 
@@ -281,7 +279,7 @@ class StreamingUpload final : public UploadTask,
     request.size_bytes = size;
     request.mime_type = mime_type_;
     request.display_name = display_name_;
-    request.name = absl::StrCat("files/", NewFileId(width_, height_, owner_tag_));
+    request.name = absl::StrCat("files/", NewFileId(width_, height_, context_.owner_tag));
     auto self = shared_from_this();
     actions.push_back([self, upload = upload_, request = std::move(request)]() mutable {
       upload->Start(std::move(request), [self](absl::Status status) { self->OnStarted(status); });
@@ -380,7 +378,9 @@ class StreamingUpload final : public UploadTask,
         FailLocked(ToCallerStatus(file.status()), actions);
       } else {
         phase_ = Phase::kDone;
-        if (file->state == "ACTIVE" && !reoriented_) context_.hashes->Put(sha256_, *file);
+        if (file->state == "ACTIVE" && !reoriented_) {
+          context_.hashes->Put(context_.owner_tag, sha256_, *file);
+        }
         v1::File out = ToV1File(*file);
         if (out.sha256().empty()) out.set_sha256(reoriented_ ? "" : sha256_);
         actions.push_back([self = shared_from_this(), out = std::move(out)]() mutable {
@@ -463,7 +463,6 @@ class StreamingUpload final : public UploadTask,
 
   const FilesContext context_;
   const absl::Time deadline_;
-  const std::string owner_tag_;
   UploadCallbacks callbacks_;
   const std::shared_ptr<StagedCall> lookup_;
 
@@ -521,7 +520,7 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
     gemini::StartUploadRequest request;
     request.size_bytes = static_cast<int64_t>(bytes_.size());
     request.mime_type = mime_type_;
-    request.name = absl::StrCat("files/", NewFileId(width_, height_, ""));
+    request.name = absl::StrCat("files/", NewFileId(width_, height_, context_.owner_tag));
     auto self = shared_from_this();
     upload_->Start(std::move(request), [self](absl::Status status) {
       if (!status.ok()) return self->Done(ToCallerStatus(std::move(status)));
@@ -543,12 +542,15 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
       self->bytes_.clear();
       self->bytes_.shrink_to_fit();
       if (file->state == "ACTIVE") {
-        self->context_.hashes->Put(self->sha256_, *file);
+        self->context_.hashes->Put(self->context_.owner_tag, self->sha256_, *file);
         return self->Done(*std::move(file));
       }
       AwaitActiveFile(self->context_, file->name, self->deadline_, self->call_,
                       [self](absl::StatusOr<gemini::File> active) {
-                        if (active.ok()) self->context_.hashes->Put(self->sha256_, *active);
+                        if (active.ok()) {
+                          self->context_.hashes->Put(self->context_.owner_tag, self->sha256_,
+                                                     *active);
+                        }
                         self->Done(std::move(active));
                       });
     });
@@ -575,8 +577,8 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
 }  // namespace
 
 std::shared_ptr<UploadTask> MakeUpload(const FilesContext& context, absl::Time deadline,
-                                       std::string owner_tag, UploadCallbacks callbacks) {
-  return std::make_shared<StreamingUpload>(context, deadline, std::move(owner_tag),
+                                       UploadCallbacks callbacks) {
+  return std::make_shared<StreamingUpload>(context, deadline,
                                            std::move(callbacks));
 }
 

@@ -55,13 +55,14 @@ class UploadTask {
   virtual void Cancel() = 0;
 };
 
-// Makes the task; Begin() starts it. `owner_tag` goes into the file id
-// (file_id.h; empty when authentication is off).
+// Makes the task; Begin() starts it. context.owner_tag goes into the file id (file_id.h; empty
+// when authentication is off), and the dedupe lookup sees only that owner's files.
 std::shared_ptr<UploadTask> MakeUpload(const FilesContext& context, absl::Time deadline,
-                                        std::string owner_tag, UploadCallbacks callbacks);
+                                       UploadCallbacks callbacks);
 
-// Uploads bytes held in memory (the inline→file switch): dedupe by hash first, then a resumable
-// upload in granularity-sized chunks, then waits for ACTIVE. `done` gets the ACTIVE file.
+// Uploads bytes held in memory (the inline→file switch): dedupe by hash first (among the files of
+// context.owner_tag), then a resumable upload in granularity-sized chunks under a file id that
+// carries context.owner_tag, then waits for ACTIVE. `done` gets the ACTIVE file.
 void UploadBytes(const FilesContext& context, std::string bytes, std::string mime_type,
                  int width, int height, absl::Time deadline, std::shared_ptr<StagedCall> call,
                  absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done);

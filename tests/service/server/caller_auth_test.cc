@@ -9,12 +9,14 @@
 #include "service/server/caller_gate.h"
 #include "service/server/caller_limiter.h"
 #include "service/server/caller_tokens.h"
+#include "service/vision/file_id.h"
 #include "tests/testing/status_matchers.h"
 #include "service/gemini/sha256.h"
 
 namespace vision_gateway::server {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::vision_gateway::testing::IsOk;
@@ -100,6 +102,65 @@ TEST(CallerTokensTest, LoadFailsForMissingOrEmptyFile) {
               StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(CallerTokens::Load(WriteFile("tokens-empty", "# nobody\n")),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// Two caller names whose file owner tags (vision::OwnerTagOf) are the same, found by search.
+constexpr char kCollidingA[] = "c776273";
+constexpr char kCollidingB[] = "c1241226";
+
+TEST(OwnerTagCollisionTest, TheTestNamesReallyCollide) {
+  EXPECT_EQ(vision::OwnerTagOf(kCollidingA), vision::OwnerTagOf(kCollidingB));
+  EXPECT_THAT(CheckOwnerTags({"alice", "bob", "alice"}, "test"), IsOk());
+  EXPECT_THAT(CheckOwnerTags({kCollidingA, "alice", kCollidingB}, "test"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr(kCollidingA), HasSubstr(kCollidingB),
+                             HasSubstr("owner tag"))));
+}
+
+TEST(OwnerTagCollisionTest, TokenFileWithCollidingCallersIsRefused) {
+  const std::string text =
+      absl::StrCat(kCollidingA, " ", kAliceToken, "\n", kCollidingB, " ", kBobToken, "\n");
+  auto parsed = ParseTokenFile(text);
+  EXPECT_THAT(parsed, StatusIs(absl::StatusCode::kInvalidArgument,
+                               AllOf(HasSubstr(kCollidingA), HasSubstr(kCollidingB))));
+  EXPECT_THAT(parsed.status().message(), Not(HasSubstr(kAliceToken)));
+  EXPECT_THAT(CallerTokens::Load(WriteFile("tokens-collide", text)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  // Against a caller of --caller_overrides as well.
+  EXPECT_THAT(ParseTokenFile(absl::StrCat(kCollidingA, " ", kAliceToken, "\n"), {kCollidingB}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(OwnerTagCollisionTest, ReloadWithACollisionKeepsThePreviousTokens) {
+  const std::string name = "tokens-collide-reload";
+  auto tokens = CallerTokens::Load(WriteFile(name, absl::StrCat(kCollidingA, " ", kAliceToken, "\n")));
+  ASSERT_THAT(tokens, IsOk());
+  WriteFile(name, absl::StrCat(kCollidingA, " ", kAliceToken, "\n", kCollidingB, " ", kBobToken,
+                               "\n"));
+  EXPECT_FALSE((*tokens)->Reload());
+  EXPECT_EQ((*tokens)->Match(kAliceToken), kCollidingA);
+  EXPECT_EQ((*tokens)->Match(kBobToken), std::nullopt);
+}
+
+TEST(OwnerTagCollisionTest, GateRefusesCollidingConfiguredCallers) {
+  // Two overrides (certificate callers, say).
+  auto overrides = ParseCallerOverrides(absl::StrCat(kCollidingA, ":rps=1;", kCollidingB, ":rps=2"));
+  ASSERT_THAT(overrides, IsOk());
+  AuthOptions options;
+  options.client_cert_identity = true;
+  options.overrides = *overrides;
+  EXPECT_THAT(CallerGate::Create(options, vision::VisionOptions{}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--caller_overrides")));
+  // A token file caller against an override.
+  AuthOptions mixed;
+  mixed.tokens_file =
+      WriteFile("tokens-collide-gate", absl::StrCat(kCollidingA, " ", kAliceToken, "\n"));
+  mixed.overrides = *ParseCallerOverrides(absl::StrCat(kCollidingB, ":rps=1"));
+  EXPECT_THAT(CallerGate::Create(mixed, vision::VisionOptions{}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(kCollidingB)));
+  // The same caller in both is fine.
+  mixed.overrides = *ParseCallerOverrides(absl::StrCat(kCollidingA, ":rps=1"));
+  EXPECT_THAT(CallerGate::Create(mixed, vision::VisionOptions{}), IsOk());
 }
 
 class FakeClock {
