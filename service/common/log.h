@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 
 namespace vision_gateway {
 
@@ -36,6 +37,9 @@ struct LogField {
 
 void LogLine(LogSeverity severity, std::string_view message);
 void LogLine(LogSeverity severity, std::string_view message, const std::vector<LogField>& fields);
+
+// A log line's time: "2026-01-02T03:04:05.678Z" (UTC, milliseconds).
+std::string LogTimestamp(absl::Time time);
 
 // The line LogLine writes (without the newline), for tests.
 std::string FormatLogLine(LogFormat format, LogSeverity severity, std::string_view message,

@@ -375,29 +375,32 @@ class PrometheusTelemetry::Impl {
     exposer_.reset();
   }
 
+  // Called once per gRPC call: a shared lock and a lookup by the method's name, no allocation.
   MethodMetrics& Rpc(std::string_view full_method, telemetry::RpcType type) {
-    const std::string key = absl::StrCat(static_cast<int>(type), Sv(full_method));
+    const int type_index = static_cast<int>(type);
     {
       absl::ReaderMutexLock lock(&mu_);
-      auto it = methods_.find(key);
-      if (it != methods_.end()) return *it->second;
+      auto it = methods_[type_index].find(Sv(full_method));
+      if (it != methods_[type_index].end()) return *it->second;
     }
     absl::MutexLock lock(&mu_);
-    auto it = methods_.find(key);
-    if (it != methods_.end()) return *it->second;
+    auto& by_name = methods_[type_index];
+    auto it = by_name.find(Sv(full_method));
+    if (it != by_name.end()) return *it->second;
     std::string service;
     std::string method;
-    if (static_cast<int>(methods_.size()) >= options_.max_methods ||
-        !SplitMethod(full_method, &service, &method)) {
-      const std::string fold = absl::StrCat(static_cast<int>(type), kUnknown);
-      auto& unknown = methods_[fold];
+    if (method_count_ >= options_.max_methods || !SplitMethod(full_method, &service, &method)) {
+      // Folded methods are not remembered by name (that would be unbounded): each of their calls
+      // takes this exclusive path.
+      auto& unknown = unknown_methods_[type_index];
       if (!unknown) {
         unknown = std::make_unique<MethodMetrics>(*this, RpcTypeLabel(type), kUnknown, kUnknown);
       }
       return *unknown;
     }
-    auto& entry = methods_[key];
+    auto& entry = by_name[std::string(full_method)];
     entry = std::make_unique<MethodMetrics>(*this, RpcTypeLabel(type), service, method);
+    ++method_count_;
     return *entry;
   }
 
@@ -425,17 +428,31 @@ class PrometheusTelemetry::Impl {
   }
 
   struct CallerMetrics {
-    absl::flat_hash_map<std::string, Counter*> calls;  // by "<method>/<code>"
+    // By method label, then by code (null until first used).
+    absl::flat_hash_map<std::string, std::array<Counter*, kNumCodes>> calls;
     std::array<Counter*, telemetry::kNumTokenKinds> tokens{};
   };
 
   void CallerDone(const std::string& method, std::string_view caller, absl::StatusCode code,
                   const std::array<int64_t, telemetry::kNumTokenKinds>& tokens) {
-    std::string label(caller.substr(0, 64));
-    const std::string code_name(telemetry::GrpcCodeName(code));
-    Counter* calls;
+    caller = caller.substr(0, 64);
+    const int code_index = CodeIndex(code);
+    Counter* calls = nullptr;
     std::array<Counter*, telemetry::kNumTokenKinds> token_counters;
     {
+      // Every call of a known caller: a shared lock and lookups, no allocation.
+      absl::ReaderMutexLock lock(&mu_);
+      if (auto it = callers_.find(Sv(caller)); it != callers_.end()) {
+        if (auto by_method = it->second->calls.find(method);
+            by_method != it->second->calls.end()) {
+          calls = by_method->second[code_index];
+          token_counters = it->second->tokens;
+        }
+      }
+    }
+    if (calls == nullptr) {
+      std::string label(caller);
+      const std::string code_name(telemetry::GrpcCodeName(static_cast<absl::StatusCode>(code_index)));
       absl::MutexLock lock(&mu_);
       if (!callers_.contains(label) && static_cast<int>(callers_.size()) >= kMaxCallers) {
         label = kOtherCaller;
@@ -449,7 +466,9 @@ class PrometheusTelemetry::Impl {
                {"kind", std::string(telemetry::TokenKindName(static_cast<telemetry::TokenKind>(k)))}});
         }
       }
-      Counter*& counter = entry->calls[absl::StrCat(method, "/", code_name)];
+      auto [by_method, added] = entry->calls.try_emplace(method);
+      if (added) by_method->second.fill(nullptr);
+      Counter*& counter = by_method->second[code_index];
       if (counter == nullptr) {
         counter = &caller_calls_.Add(
             {{"caller", label}, {"grpc_method", method}, {"grpc_code", code_name}});
@@ -463,27 +482,33 @@ class PrometheusTelemetry::Impl {
     }
   }
 
-  std::string ModelLabel(std::string_view model) const {
+  // The `model` label of `model`: a known model's name, "other" or "none" (a view of storage
+  // that lives as long as this).
+  std::string_view ModelLabel(std::string_view model) const {
     if (model.starts_with("models/")) model.remove_prefix(7);
     if (model.empty()) return "none";
-    std::string name(model);
-    return known_models_.contains(name) ? name : kOtherModel;
+    auto it = known_models_.find(Sv(model));
+    return it != known_models_.end() ? std::string_view(*it) : kOtherModel;
   }
 
+  // Called for every upstream exchange: a shared lock and lookups, no allocation.
   UpstreamMetrics& Upstream(std::string_view operation, std::string_view model) {
-    const std::string model_label = ModelLabel(model);
-    std::string op(operation.substr(0, 64));
-    const std::string key = absl::StrCat(op, "\n", model_label);
+    const std::string_view model_label = ModelLabel(model);
+    const std::string_view op = operation.substr(0, 64);
     {
       absl::ReaderMutexLock lock(&mu_);
-      auto it = upstream_.find(key);
-      if (it != upstream_.end()) return *it->second;
+      if (auto by_op = upstream_.find(Sv(op)); by_op != upstream_.end()) {
+        if (auto it = by_op->second.find(Sv(model_label)); it != by_op->second.end()) {
+          return *it->second;
+        }
+      }
     }
     absl::MutexLock lock(&mu_);
-    auto& entry = upstream_[key];
+    auto& entry = upstream_[std::string(op)][std::string(model_label)];
     if (!entry) {
       entry = std::make_unique<UpstreamMetrics>();
-      const prometheus::Labels labels{{"operation", op}, {"model", model_label}};
+      const prometheus::Labels labels{{"operation", std::string(op)},
+                                      {"model", std::string(model_label)}};
       for (int code = 0; code < kNumCodes; ++code) {
         prometheus::Labels with_outcome = labels;
         with_outcome["outcome"] =
@@ -522,13 +547,18 @@ class PrometheusTelemetry::Impl {
     backoff_seconds->Increment(std::max(0.0, absl::ToDoubleSeconds(backoff)));
   }
 
-  std::array<Counter*, telemetry::kNumTokenKinds> TokenCounters(const std::string& model_label) {
+  std::array<Counter*, telemetry::kNumTokenKinds> TokenCounters(std::string_view model_label) {
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      auto it = tokens_by_model_.find(Sv(model_label));
+      if (it != tokens_by_model_.end()) return it->second;
+    }
     absl::MutexLock lock(&mu_);
-    auto& entry = tokens_by_model_[model_label];
+    auto& entry = tokens_by_model_[std::string(model_label)];
     if (entry[0] == nullptr) {
       for (int k = 0; k < telemetry::kNumTokenKinds; ++k) {
         entry[k] = &tokens_.Add(
-            {{"model", model_label},
+            {{"model", std::string(model_label)},
              {"kind", std::string(telemetry::TokenKindName(static_cast<telemetry::TokenKind>(k)))}});
       }
     }
@@ -594,9 +624,15 @@ class PrometheusTelemetry::Impl {
   Counter& upload_bytes_;
 
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<MethodMetrics>> methods_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::unique_ptr<UpstreamMetrics>> upstream_
+  // By RpcType, then by "/pkg.Service/Method".
+  std::array<absl::flat_hash_map<std::string, std::unique_ptr<MethodMetrics>>, 4> methods_
       ABSL_GUARDED_BY(mu_);
+  std::array<std::unique_ptr<MethodMetrics>, 4> unknown_methods_ ABSL_GUARDED_BY(mu_);
+  int method_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // By operation, then by model label.
+  absl::flat_hash_map<std::string,
+                      absl::flat_hash_map<std::string, std::unique_ptr<UpstreamMetrics>>>
+      upstream_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Counter*> errors_by_key_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::pair<Counter*, Counter*>> retries_by_operation_
       ABSL_GUARDED_BY(mu_);

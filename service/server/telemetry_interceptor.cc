@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -122,8 +122,8 @@ class TelemetryInterceptor final : public grpc::experimental::Interceptor {
 
     methods->GetSendTrailingMetadata()->emplace(
         kServerTimingTrailer,
-        absl::StrFormat("gateway;dur=%.3f, upstream;dur=%.3f", absl::ToDoubleMilliseconds(gateway),
-                        absl::ToDoubleMilliseconds(upstream)));
+        absl::StrCat("gateway;dur=", telemetry::FormatMillis(gateway),
+                     ", upstream;dur=", telemetry::FormatMillis(upstream)));
 
     rpc_.Handled(code, duration);
     rpc_.GatewayOverhead(gateway);
@@ -136,8 +136,10 @@ class TelemetryInterceptor final : public grpc::experimental::Interceptor {
     const std::string caller = record_->caller();
     if (!caller.empty()) rpc_.CallerDone(caller, code, stats.tokens);
 
+    const std::string_view method = info_->method() != nullptr ? info_->method() : "";
+    if (!telemetry::AccessLogEnabled(method)) return;
     const std::string peer = info_->server_context()->peer();
-    telemetry::LogAccess({.method = info_->method() != nullptr ? info_->method() : "",
+    telemetry::LogAccess({.method = method,
                           .peer = peer,
                           .code = code,
                           .reason = reason,

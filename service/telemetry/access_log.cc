@@ -1,18 +1,17 @@
 #include "service/telemetry/access_log.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 namespace vision_gateway::telemetry {
-namespace {
 
-std::string Millis(absl::Duration d) {
-  return absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(d));
+std::string FormatMillis(absl::Duration d) {
+  const int64_t micros = std::max<int64_t>(0, absl::ToInt64Microseconds(d));
+  return absl::StrCat(micros / 1000, ".", absl::Dec(micros % 1000, absl::kZeroPad3));
 }
-
-}  // namespace
 
 std::vector<LogField> AccessLogFields(const AccessEntry& e) {
   std::vector<LogField> fields;
@@ -22,8 +21,8 @@ std::vector<LogField> AccessLogFields(const AccessEntry& e) {
   if (!e.caller.empty()) fields.push_back({"caller", std::string(e.caller)});
   fields.push_back({"code", std::string(GrpcCodeName(e.code))});
   if (!e.reason.empty()) fields.push_back({"reason", std::string(e.reason)});
-  fields.push_back({"duration_ms", Millis(e.duration), true});
-  fields.push_back({"upstream_ms", Millis(e.stats.upstream), true});
+  fields.push_back({"duration_ms", FormatMillis(e.duration), true});
+  fields.push_back({"upstream_ms", FormatMillis(e.stats.upstream), true});
   fields.push_back({"attempts", absl::StrCat(e.stats.attempts), true});
   fields.push_back(
       {"prompt_tokens", absl::StrCat(e.stats.tokens[static_cast<int>(TokenKind::kPrompt)]), true});
@@ -45,6 +44,10 @@ LogSeverity AccessLogSeverity(std::string_view method) {
   constexpr std::string_view kHealthService = "/grpc.health.v1.Health/";
   return method.substr(0, kHealthService.size()) == kHealthService ? LogSeverity::kDebug
                                                                    : LogSeverity::kInfo;
+}
+
+bool AccessLogEnabled(std::string_view method) {
+  return LogEnabled(AccessLogSeverity(method));
 }
 
 void LogAccess(const AccessEntry& entry) {

@@ -36,6 +36,12 @@ std::vector<LogField> AccessLogFields(const AccessEntry& entry);
 // The severity of the access-log line of a call to `method`: kDebug for grpc.health.v1 health
 // checks, kInfo otherwise.
 LogSeverity AccessLogSeverity(std::string_view method);
+// Whether the line of a call to `method` would be written (skip gathering its fields if not).
+bool AccessLogEnabled(std::string_view method);
+
+// A duration as milliseconds with three decimals ("12.345"; microseconds truncated; negative
+// durations as "0.000"), as the log and the server-timing trailer show it.
+std::string FormatMillis(absl::Duration d);
 
 // Writes the line (if its severity is enabled).
 void LogAccess(const AccessEntry& entry);

@@ -3,7 +3,6 @@
 #include <cstdint>
 
 #include "absl/random/random.h"
-#include "absl/strings/str_format.h"
 
 namespace vision_gateway::telemetry {
 namespace {
@@ -32,9 +31,13 @@ bool IsValidRequestId(std::string_view id) {
 
 std::string GenerateRequestId() {
   thread_local absl::BitGen bits;
-  const uint64_t high = absl::Uniform<uint64_t>(bits);
-  const uint64_t low = absl::Uniform<uint64_t>(bits);
-  return absl::StrFormat("%016x%016x", high, low);
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    uint64_t value = absl::Uniform<uint64_t>(bits);
+    for (int i = 15; i >= 0; --i, value >>= 4) id[half * 16 + i] = kHex[value & 0xf];
+  }
+  return id;
 }
 
 bool IsValidTraceparent(std::string_view value) {

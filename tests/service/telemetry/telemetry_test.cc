@@ -1,4 +1,5 @@
 // Request ids, traceparent validation, the log line formats and the access-log fields.
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,13 @@ TEST(RequestIdTest, GeneratedIdsAre32HexAndDistinct) {
   EXPECT_THAT(b, MatchesRegex("[0-9a-f]{32}"));
   EXPECT_NE(a, b);
   EXPECT_TRUE(IsValidRequestId(a));
+  // Every position takes every hex digit (no stuck nibble, both 64-bit halves random).
+  std::vector<std::set<char>> seen(32);
+  for (int i = 0; i < 2000; ++i) {
+    const std::string id = GenerateRequestId();
+    for (int p = 0; p < 32; ++p) seen[p].insert(id[p]);
+  }
+  for (int p = 0; p < 32; ++p) EXPECT_EQ(seen[p].size(), 16u) << "position " << p;
 }
 
 TEST(TraceparentTest, AcceptsW3cExamples) {
@@ -75,6 +83,19 @@ TEST(LogFormatTest, ParsesFlagValues) {
   EXPECT_EQ(ParseLogSeverity("error"), LogSeverity::kError);
   EXPECT_EQ(ParseLogSeverity("Debug"), LogSeverity::kDebug);
   EXPECT_EQ(ParseLogSeverity("trace"), std::nullopt);
+}
+
+// Log times come from a per-thread cache of the current second: same text as a full format.
+TEST(LogFormatTest, TimestampsMatchAFullFormat) {
+  const absl::Time base = absl::FromUnixMillis(1'764'500'000'123);
+  for (const absl::Duration step :
+       {absl::ZeroDuration(), absl::Milliseconds(1), absl::Milliseconds(876), absl::Milliseconds(877),
+        absl::Seconds(1), absl::Hours(30), absl::Milliseconds(-124), absl::Hours(-24 * 400)}) {
+    const absl::Time t = base + step;
+    EXPECT_EQ(LogTimestamp(t), absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()))
+        << step;
+  }
+  EXPECT_EQ(LogTimestamp(absl::FromUnixMillis(-1)), "1969-12-31T23:59:59.999Z");
 }
 
 TEST(LogFormatTest, DebugLinesOnlyAtDebugLevel) {
