@@ -16,6 +16,7 @@
 #include "google/rpc/status.pb.h"
 #include "service/gemini/sha256.h"
 #include "tests/integration/gateway_fixture.h"
+#include "tests/integration/log_capture.h"
 #include "tests/testing/test_images.h"
 
 namespace vision_gateway::testing {
@@ -394,6 +395,32 @@ TEST_F(UploadTest, FailedFileIsFailedPrecondition) {
   grpc::Status status = Caption(request);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(ErrorReason(status), "FILE_FAILED");
+}
+
+// The upload faults of the emulator (a lost chunk, a lost reply, a reset) and a file that fails
+// processing: at the most verbose log level, no log line carries any 8-character piece of the
+// key (the leak proof; the generateContent faults are in telemetry_integration_test.cc).
+TEST_F(UploadTest, NoLogLineCarriesTheKeyUnderUploadFaults) {
+  LogCapture logs;
+  SetMinLogSeverity(LogSeverity::kDebug);
+  emulator_->InjectUploadFault({.status = 503, .keep_bytes = false, .drop_connection = false});
+  emulator_->InjectUploadFault({.status = 503, .keep_bytes = true, .drop_connection = false});
+  emulator_->InjectUploadFault({.status = 500, .keep_bytes = false, .drop_connection = true});
+  Upload(ScenePng(), /*with_sha=*/true);  // resumed or failed: either way, logged
+  auto config = emulator_->config();
+  config.fail_file_processing = true;
+  emulator_->SetConfig(config);
+  UploadResult failing = Upload(BigPng(1 << 20));
+  ASSERT_TRUE(failing.status.ok()) << failing.status.error_message();
+  v1::CaptionRequest request;
+  *request.add_images() = FileImage(failing.file.name());
+  EXPECT_EQ(Caption(request).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // The calls were logged (the scan below is not vacuous).
+  EXPECT_EQ(logs.AccessLines("/vision.v1.VisionService/Upload").size(), 2u);
+  EXPECT_EQ(logs.AccessLines("/vision.v1.VisionService/Caption").size(), 1u);
+  for (const std::string& line : logs.Lines()) {
+    EXPECT_EQ(SecretFragmentIn(line, kEmulatorKey), "") << line;
+  }
 }
 
 TEST_F(UploadTest, ExpiredFileIsNotFoundMentioning48Hours) {
