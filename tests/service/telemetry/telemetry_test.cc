@@ -167,7 +167,8 @@ TEST(AccessLogTest, HasEveryFieldOfTheContract) {
                           .duration = absl::Microseconds(45250),
                           .stats = record.Read(),
                           .request_id = record.request_id(),
-                          .traceparent = record.traceparent()};
+                          .traceparent = record.traceparent(),
+                          .caller = ""};
   const std::string line =
       FormatLogLine(LogFormat::kJson, LogSeverity::kInfo, kAccessLogMessage, AccessLogFields(entry));
   boost::json::error_code error;
