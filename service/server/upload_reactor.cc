@@ -83,8 +83,10 @@ void UploadReactor::Complete(absl::StatusOr<::vision::v1::File> result) {
     task_.reset();  // the task holds this reactor's callbacks: break the cycle
   }
   { CallerLimiter::Permit release = std::move(permit_); }
+  // OnDone (and the delete) may follow at once on another thread: touch nothing after Finish.
+  // task_done_ is already set, so OnDone (or a Read still starting) deletes this reactor.
+  // (Found by the stress test under ASan: a MaybeDelete() here read the deleted reactor.)
   Finish(status);
-  MaybeDelete();
 }
 
 void UploadReactor::OnDone() {
