@@ -86,6 +86,11 @@ ABSL_FLAG(int, max_mask_pixels, 1048576,
 ABSL_FLAG(int, max_upstream_response_mb, 64, "Largest Gemini response body accepted, in MiB.");
 ABSL_FLAG(int, upstream_idle_timeout_s, 30,
           "Idle keep-alive connections to Gemini older than this are closed, not reused.");
+ABSL_FLAG(int, max_upstream_connections_per_host, 256,
+          "Connections open to one Gemini host at once (idle, in use or being opened: bounds "
+          "file descriptors). Beyond it a request waits for a free one within its deadline, "
+          "first come first served; more than max(1024, --max_concurrent_calls) waiting: "
+          "RESOURCE_EXHAUSTED (SERVER_OVERLOADED).");
 ABSL_FLAG(int, upstream_phase_timeout_s, 60,
           "Bound for each HTTP phase of a request without a deadline (the Gemini client always "
           "gives one: the caller's, or --upstream_timeout_s).");
@@ -389,6 +394,16 @@ int main(int argc, char** argv) {
       std::chrono::seconds(std::max(1, absl::GetFlag(FLAGS_upstream_idle_timeout_s)));
   http_options.default_phase_timeout =
       std::chrono::seconds(std::max(1, absl::GetFlag(FLAGS_upstream_phase_timeout_s)));
+  if (absl::GetFlag(FLAGS_max_upstream_connections_per_host) < 1) {
+    LogError("--max_upstream_connections_per_host must be >= 1");
+    return 2;
+  }
+  http_options.max_connections_per_host =
+      static_cast<std::size_t>(absl::GetFlag(FLAGS_max_upstream_connections_per_host));
+  // Upstream requests in flight never exceed --max_concurrent_calls, so with this bound a request
+  // is refused for the queue only if that flag is 0 (unlimited) and more than 1024 wait.
+  http_options.max_waiting_requests_per_host =
+      static_cast<std::size_t>(std::max(1024, absl::GetFlag(FLAGS_max_concurrent_calls)));
   auto http = vision_gateway::http::MakeHttpClient(http_options);
   if (!http.ok()) {
     LogError("HTTP client: %s", http.status().ToString());

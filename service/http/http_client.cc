@@ -259,65 +259,166 @@ struct Connection {
   Clock::time_point idle_since;
 };
 
+// Hands a freed connection slot to a waiting call: a kept-alive connection to reuse, or null
+// (the call may open a new connection, already counted for it). Called outside the pool's lock;
+// it only posts to the waiting call's strand.
+using Grant = absl::AnyInvocable<void(std::unique_ptr<Connection>)>;
+
+// Keep-alive connections per host:port, and the per-host connection limit. Every connection open
+// to a host (idle here, in use by a call, or being opened) holds one of its slots; a call that
+// finds none free waits in the host's FIFO queue until one is released or handed over.
 class ConnectionPool {
  public:
-  ConnectionPool(std::size_t max_idle_per_host, std::chrono::milliseconds idle_timeout)
-      : max_idle_per_host_(max_idle_per_host), idle_timeout_(idle_timeout) {}
+  ConnectionPool(const HttpClientOptions& options)
+      : max_per_host_(options.max_connections_per_host),
+        max_waiting_per_host_(options.max_waiting_requests_per_host),
+        max_idle_per_host_(std::min(options.max_idle_connections_per_host,
+                                    options.max_connections_per_host == 0
+                                        ? options.max_idle_connections_per_host
+                                        : options.max_connections_per_host)),
+        idle_timeout_(options.idle_timeout) {}
 
   ~ConnectionPool() { Clear(); }
 
-  // The most recently used live idle connection to `key`, or null.
-  std::unique_ptr<Connection> Take(const std::string& key) {
+  enum class Result {
+    kReuse,      // `conn` is a live idle connection, now the caller's (its slot with it)
+    kOpen,       // a slot is reserved: the caller opens a new connection
+    kQueued,     // every slot is busy: `grant` runs when one is free
+    kQueueFull,  // every slot is busy and max_waiting_requests_per_host calls already wait
+  };
+  struct Acquired {
+    Result result;
+    std::unique_ptr<Connection> conn;
+  };
+
+  // The most recently used live idle connection to `key`, else a slot for a new one, else a place
+  // in the queue (`waiter` identifies it for CancelWait).
+  Acquired Acquire(const std::string& key, std::uint64_t waiter, Grant grant) {
     absl::MutexLock lock(&mu_);
-    auto it = idle_.find(key);
-    if (it == idle_.end()) return nullptr;
-    std::unique_ptr<Connection> found;
+    Host& host = hosts_[key];
     const Clock::time_point now = Clock::now();
-    while (!it->second.empty() && found == nullptr) {
-      std::unique_ptr<Connection> conn = std::move(it->second.back());
-      it->second.pop_back();
+    while (!host.idle.empty()) {
+      std::unique_ptr<Connection> conn = std::move(host.idle.back());
+      host.idle.pop_back();
       if (now - conn->idle_since < idle_timeout_ && conn->LooksIdle()) {
-        found = std::move(conn);
-      } else {
-        conn->Close();
+        return {Result::kReuse, std::move(conn)};
+      }
+      conn->Close();
+      --host.open;
+    }
+    if (max_per_host_ == 0 || host.open < max_per_host_) {
+      ++host.open;
+      return {Result::kOpen, nullptr};
+    }
+    if (host.waiters.size() >= max_waiting_per_host_) return {Result::kQueueFull, nullptr};
+    host.waiters.emplace_back(waiter, std::move(grant));
+    return {Result::kQueued, nullptr};
+  }
+
+  // Leaves the queue. False when the waiter is no longer in it: a slot was granted to it and its
+  // grant is on the way (the waiter must then give that slot back).
+  bool CancelWait(const std::string& key, std::uint64_t waiter) {
+    absl::MutexLock lock(&mu_);
+    auto it = hosts_.find(key);
+    if (it == hosts_.end()) return false;
+    auto& waiters = it->second.waiters;
+    for (auto w = waiters.begin(); w != waiters.end(); ++w) {
+      if (w->first == waiter) {
+        waiters.erase(w);
+        EraseIfUnused(it);
+        return true;
       }
     }
-    if (it->second.empty()) idle_.erase(it);
-    return found;
+    return false;
+  }
+
+  // A slot of `key` is free: its connection was closed (or never opened). The oldest waiter, if
+  // any, gets it to open a new connection.
+  void Release(const std::string& key) {
+    Grant grant;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = hosts_.find(key);
+      if (it == hosts_.end()) return;
+      Host& host = it->second;
+      --host.open;
+      if (!host.waiters.empty()) {
+        ++host.open;
+        grant = std::move(host.waiters.front().second);
+        host.waiters.pop_front();
+      }
+      EraseIfUnused(it);
+    }
+    if (grant) grant(nullptr);
   }
 
   // Closes every idle connection.
   void Clear() {
     absl::MutexLock lock(&mu_);
-    for (auto& [key, idle] : idle_) {
-      for (auto& conn : idle) conn->Close();
+    for (auto it = hosts_.begin(); it != hosts_.end();) {
+      Host& host = it->second;
+      for (auto& conn : host.idle) conn->Close();
+      host.open -= host.idle.size();
+      host.idle.clear();
+      auto next = std::next(it);
+      EraseIfUnused(it);
+      it = next;
     }
-    idle_.clear();
   }
 
-  // Keeps a connection whose last response was read completely and allowed keep-alive.
+  // Takes back a connection whose last response was read completely and allowed keep-alive: the
+  // oldest waiter gets it, else it is kept idle (or closed when max_idle_per_host is reached).
   void Put(std::unique_ptr<Connection> conn) {
-    if (max_idle_per_host_ == 0) {
-      conn->Close();
-      return;
-    }
     conn->idle_since = Clock::now();
-    absl::MutexLock lock(&mu_);
-    std::deque<std::unique_ptr<Connection>>& idle = idle_[conn->key];
-    while (!idle.empty() && (idle.size() >= max_idle_per_host_ ||
-                             conn->idle_since - idle.front()->idle_since >= idle_timeout_)) {
-      idle.front()->Close();
-      idle.pop_front();
+    Grant grant;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = hosts_.find(conn->key);
+      if (it == hosts_.end()) {  // cannot happen: the connection holds a slot of its host
+        conn->Close();
+        return;
+      }
+      Host& host = it->second;
+      if (!host.waiters.empty()) {
+        grant = std::move(host.waiters.front().second);
+        host.waiters.pop_front();
+      } else if (max_idle_per_host_ == 0) {
+        conn->Close();
+        --host.open;
+        EraseIfUnused(it);
+        return;
+      } else {
+        while (!host.idle.empty() &&
+               (host.idle.size() >= max_idle_per_host_ ||
+                conn->idle_since - host.idle.front()->idle_since >= idle_timeout_)) {
+          host.idle.front()->Close();
+          host.idle.pop_front();
+          --host.open;
+        }
+        host.idle.push_back(std::move(conn));
+        return;
+      }
     }
-    idle.push_back(std::move(conn));
+    grant(std::move(conn));
   }
 
  private:
+  struct Host {
+    std::deque<std::unique_ptr<Connection>> idle;  // oldest first
+    std::size_t open = 0;                          // slots held: idle + in use + being opened
+    std::deque<std::pair<std::uint64_t, Grant>> waiters;  // oldest first
+  };
+
+  void EraseIfUnused(std::map<std::string, Host>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (it->second.open == 0 && it->second.waiters.empty()) hosts_.erase(it);
+  }
+
+  const std::size_t max_per_host_;
+  const std::size_t max_waiting_per_host_;
   const std::size_t max_idle_per_host_;
   const std::chrono::milliseconds idle_timeout_;
   absl::Mutex mu_;
-  // Oldest first.
-  std::map<std::string, std::deque<std::unique_ptr<Connection>>> idle_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Host> hosts_ ABSL_GUARDED_BY(mu_);
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -330,7 +431,7 @@ struct Runtime {
       : options(std::move(opts)),
         ioc(std::max(1, options.io_threads)),
         tls_context(ssl::context::tls_client),
-        pool(options.max_idle_connections_per_host, options.idle_timeout),
+        pool(options),
         work(net::make_work_guard(ioc)) {}
 
   // Registers a call so the client's destructor can cancel it. False when shutting down.
@@ -367,7 +468,8 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
         request_(std::move(request)),
         handler_(std::move(handler)),
         resolver_(strand_),
-        resolve_timer_(strand_) {}
+        resolve_timer_(strand_),
+        wait_timer_(strand_) {}
 
   // Starts the call on its strand; never completes it inline.
   void Start() {
@@ -389,10 +491,12 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   }
 
  private:
-  enum class Phase { kResolve, kConnect, kHandshake, kWrite, kReadHeader, kReadBody };
+  enum class Phase { kWaitConnection, kResolve, kConnect, kHandshake, kWrite, kReadHeader, kReadBody };
 
   static const char* PhaseName(Phase phase) {
     switch (phase) {
+      case Phase::kWaitConnection:
+        return "waiting for a free connection to";
       case Phase::kResolve:
         return "resolving";
       case Phase::kConnect:
@@ -498,16 +602,74 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     return absl::OkStatus();
   }
 
-  // A pooled connection if one is idle, else a new one. A request that fails on a reused
-  // connection before any response byte is not sent again here: it fails UPSTREAM_UNREACHABLE
-  // and the retry policy (gemini/retrying_gemini_client.h) decides.
+  // A pooled connection if one is idle, else a new one if the host has a free slot, else a wait
+  // for one (max_connections_per_host). A request that fails on a reused connection before any
+  // response byte is not sent again here: it fails UPSTREAM_UNREACHABLE and the retry policy
+  // (gemini/retrying_gemini_client.h) decides.
   void Acquire() {
-    conn_ = rt_->pool.Take(target_.pool_key);
-    if (conn_) {
-      Write();
+    static std::atomic<std::uint64_t> next_waiter{1};
+    waiter_id_ = next_waiter.fetch_add(1);
+    ConnectionPool::Acquired got = rt_->pool.Acquire(
+        target_.pool_key, waiter_id_, [self = shared_from_this()](std::unique_ptr<Connection> conn) {
+          net::post(self->strand_, [self, conn = std::move(conn)]() mutable {
+            self->OnGranted(std::move(conn));
+          });
+        });
+    switch (got.result) {
+      case ConnectionPool::Result::kReuse:
+        holds_slot_ = true;
+        conn_ = std::move(got.conn);
+        Write();
+        return;
+      case ConnectionPool::Result::kOpen:
+        holds_slot_ = true;
+        Resolve();
+        return;
+      case ConnectionPool::Result::kQueueFull:
+        // Not the caller's quota and not Gemini's: the gateway's own overload. The message names
+        // no host (callers see it).
+        Complete(WithRetryInfo(
+            WithOutcome(absl::ResourceExhaustedError(absl::StrCat(
+                            "the gateway has ", rt_->options.max_waiting_requests_per_host,
+                            " requests waiting for an upstream connection; retry later")),
+                        reasons::kServerOverloaded),
+            absl::Seconds(1)));
+        return;
+      case ConnectionPool::Result::kQueued:
+        break;
+    }
+    waiting_ = true;
+    wait_timer_.expires_at(StartPhase(Phase::kWaitConnection));
+    wait_timer_.async_wait(OnStrand([self = shared_from_this()](error_code ec) {
+      if (ec || !self->waiting_ || self->done_) return;
+      // Still queued: give up. Otherwise a slot is on its way and the call goes on with it.
+      if (self->rt_->pool.CancelWait(self->target_.pool_key, self->waiter_id_)) {
+        self->waiting_ = false;
+        self->Complete(self->TimeoutStatus());
+      }
+    }));
+  }
+
+  // A slot freed by another call reached this one: a kept-alive connection, or leave to open one.
+  void OnGranted(std::unique_ptr<Connection> conn) {
+    waiting_ = false;
+    wait_timer_.cancel();
+    if (done_) {  // finished while the grant was on its way: the slot goes back
+      if (conn) {
+        rt_->pool.Put(std::move(conn));
+      } else {
+        rt_->pool.Release(target_.pool_key);
+      }
       return;
     }
-    Resolve();
+    holds_slot_ = true;
+    conn_ = std::move(conn);
+    if (cancel_requested_.load()) return;  // the queued Complete closes and releases it
+    if (conn_) {
+      Write();
+    } else {
+      Resolve();
+    }
   }
 
   void Resolve() {
@@ -693,6 +855,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   void Succeed() {
     if (parser_->keep_alive() && conn_->buffer.size() == 0) {
       conn_->lowest().expires_never();
+      holds_slot_ = false;  // the slot stays with the connection
       rt_->pool.Put(std::move(conn_));
     }
     Complete(absl::OkStatus());
@@ -717,7 +880,8 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   // True when no byte of a response was read on this connection: the request may be sent again
   // without risk of a second answer (the policy that decides is the retry decorator's).
   bool BeforeResponse() const {
-    return phase_ == Phase::kResolve || phase_ == Phase::kConnect ||
+    return phase_ == Phase::kWaitConnection || phase_ == Phase::kResolve ||
+           phase_ == Phase::kConnect ||
            phase_ == Phase::kHandshake || phase_ == Phase::kWrite ||
            (phase_ == Phase::kReadHeader && parser_ && !parser_->got_some());
   }
@@ -805,6 +969,16 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     finished_.store(true);
     // Close, but keep the object: operations may still be pending on it.
     if (conn_) conn_->Close();
+    if (holds_slot_) {
+      holds_slot_ = false;
+      rt_->pool.Release(target_.pool_key);
+    }
+    if (waiting_) {
+      waiting_ = false;
+      // When already granted, OnGranted gives the slot back.
+      (void)rt_->pool.CancelWait(target_.pool_key, waiter_id_);
+    }
+    wait_timer_.cancel();
     resolving_ = false;
     resolver_.cancel();
     resolve_timer_.cancel();
@@ -829,7 +1003,11 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   bhttp::request<bhttp::string_body> req_;
   tcp::resolver resolver_;
   net::steady_timer resolve_timer_;
+  net::steady_timer wait_timer_;  // bounds the wait for a free connection
   std::unique_ptr<Connection> conn_;
+  bool holds_slot_ = false;  // conn_ (or the one being opened) counts against the host's limit
+  bool waiting_ = false;     // queued for a free connection as waiter_id_
+  std::uint64_t waiter_id_ = 0;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
   std::string piece_;
   std::optional<Clock::time_point> deadline_;

@@ -31,6 +31,16 @@ struct HttpClientOptions {
   int io_threads = 2;
   // PEM file of trusted CAs. Empty: the system trust store.
   std::string ca_file;
+  // Connections open to one host:port at once (idle, in use and being opened; 0: no limit),
+  // which bounds the file descriptors the client holds. A request that finds every one busy waits
+  // for one, first come first served, for as long as its deadline allows (without a deadline:
+  // default_phase_timeout); then it fails DEADLINE_EXCEEDED (UPSTREAM_TIMEOUT). A connection that
+  // becomes free goes to the oldest waiter: a kept-alive one is handed over, a closed one lets the
+  // waiter open a new one.
+  std::size_t max_connections_per_host = 256;
+  // Requests waiting for a connection to one host:port. Beyond it a request fails at once with
+  // RESOURCE_EXHAUSTED (SERVER_OVERLOADED) and a RetryInfo: the queue never grows without bound.
+  std::size_t max_waiting_requests_per_host = 1024;
   // Idle keep-alive connections kept per host:port.
   std::size_t max_idle_connections_per_host = 256;
   // An idle pooled connection older than this is closed instead of reused.
@@ -71,14 +81,17 @@ struct StreamHandler {
   absl::AnyInvocable<void(std::string_view)> on_body;
   // OK: the body ended as framed (Content-Length or chunked). Errors carry an outcome tag
   // (GetOutcome, service/common/status_details.h) naming their row of the error table:
-  //   DEADLINE_EXCEEDED   UPSTREAM_TIMEOUT: the deadline (or, without one, a phase timeout) passed
+  //   DEADLINE_EXCEEDED   UPSTREAM_TIMEOUT: the deadline (or, without one, a phase timeout) passed,
+  //                       waiting for a free connection included
   //   CANCELLED           (no tag) Cancel() was called
   //   UNAVAILABLE         UPSTREAM_UNREACHABLE: resolve/connect failed, or the connection failed
   //                       before any response byte (the request may not have been processed);
   //                       UPSTREAM_CONNECTION_LOST: it failed after response bytes arrived;
   //                       UPSTREAM_BAD_RESPONSE: malformed HTTP;
   //                       UPSTREAM_TLS: TLS handshake or certificate verification failed
-  //   RESOURCE_EXHAUSTED  UPSTREAM_RESPONSE_TOO_LARGE: header or body bigger than the limit
+  //   RESOURCE_EXHAUSTED  UPSTREAM_RESPONSE_TOO_LARGE: header or body bigger than the limit;
+  //                       SERVER_OVERLOADED (+ RetryInfo): max_waiting_requests_per_host
+  //                       requests already wait for a connection to this host
   //   INVALID_ARGUMENT    (no tag) bad URL, http:// to a non-loopback host
   // A request is sent once: nothing here re-sends it (retries are the Gemini layer's policy).
   absl::AnyInvocable<void(absl::Status)> on_done;

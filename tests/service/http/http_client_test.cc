@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -13,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -605,6 +608,289 @@ TEST(HttpClientTest, ManyConcurrentCallsAllComplete) {
     EXPECT_EQ(response->body, absl::StrCat("/", i));
   }
   EXPECT_LE(server->accept_count(), kCalls);
+}
+
+// --- The per-host connection limit (max_connections_per_host) ---
+
+// Holds each request in the server's handler until the test lets it answer, and counts how many
+// it holds at once.
+class Gate {
+ public:
+  // Server side: waits for a permit (false when the test never gives one).
+  bool Hold() {
+    absl::MutexLock lock(&mu_);
+    ++held_;
+    max_held_ = std::max(max_held_, held_);
+    const bool ok = mu_.AwaitWithTimeout(absl::Condition(this, &Gate::HasPermit), kTestTimeout);
+    if (ok) --permits_;
+    --held_;
+    return ok;
+  }
+  void Open(int n) {
+    absl::MutexLock lock(&mu_);
+    permits_ += n;
+  }
+  // Waits until `n` requests are held at once (false on test timeout).
+  bool AwaitHeld(int n) {
+    absl::MutexLock lock(&mu_);
+    want_held_ = n;
+    return mu_.AwaitWithTimeout(absl::Condition(this, &Gate::HoldsWanted), kTestTimeout);
+  }
+  int max_held() {
+    absl::MutexLock lock(&mu_);
+    return max_held_;
+  }
+
+ private:
+  bool HasPermit() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return permits_ > 0; }
+  bool HoldsWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_ >= want_held_; }
+
+  absl::Mutex mu_;
+  int held_ ABSL_GUARDED_BY(mu_) = 0;
+  int max_held_ ABSL_GUARDED_BY(mu_) = 0;
+  int permits_ ABSL_GUARDED_BY(mu_) = 0;
+  int want_held_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Results of Fetch calls started without waiting, in completion order.
+class Results {
+ public:
+  absl::AnyInvocable<void(absl::StatusOr<Response>)> Add(std::string name) {
+    return [this, name = std::move(name)](absl::StatusOr<Response> result) {
+      absl::MutexLock lock(&mu_);
+      done_.emplace_back(name, std::move(result));
+    };
+  }
+  // Waits until `n` calls completed (false on test timeout).
+  bool Await(std::size_t n) {
+    absl::MutexLock lock(&mu_);
+    want_ = n;
+    return mu_.AwaitWithTimeout(absl::Condition(this, &Results::HasWanted), kTestTimeout);
+  }
+  std::vector<std::pair<std::string, absl::StatusOr<Response>>> done() {
+    absl::MutexLock lock(&mu_);
+    return done_;
+  }
+
+ private:
+  bool HasWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_.size() >= want_; }
+
+  absl::Mutex mu_;
+  std::vector<std::pair<std::string, absl::StatusOr<Response>>> done_ ABSL_GUARDED_BY(mu_);
+  std::size_t want_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+HttpClientOptions LimitOptions(std::size_t max_connections, std::size_t max_waiting = 1024) {
+  HttpClientOptions options;
+  options.max_connections_per_host = max_connections;
+  options.max_waiting_requests_per_host = max_waiting;
+  return options;
+}
+
+TEST(HttpClientTest, ConnectionLimitMakesRequestsWaitForTheSameConnections) {
+  Gate gate;
+  auto server = TestHttpServer::Start([&](const ServerRequest& request, ServerConnection& conn) {
+    if (gate.Hold()) conn.WriteResponse(200, {}, request.target);
+  });
+  auto client = MakeClient(LimitOptions(2));
+  ASSERT_NE(client, nullptr);
+  Results results;
+
+  for (int i = 0; i < 5; ++i) {
+    const std::string path = absl::StrCat("/", i);
+    client->Fetch(Get(server->base_url() + path), results.Add(path));
+  }
+  ASSERT_TRUE(gate.AwaitHeld(2));
+  gate.Open(5);
+
+  ASSERT_TRUE(results.Await(5));
+  for (const auto& [path, response] : results.done()) {
+    ASSERT_THAT(response, IsOk()) << path;
+    EXPECT_EQ(response->body, path);
+  }
+  // The three beyond the limit waited and then used the two kept-alive connections.
+  EXPECT_EQ(server->accept_count(), 2);
+  EXPECT_EQ(server->request_count(), 5);
+  EXPECT_EQ(gate.max_held(), 2);
+}
+
+TEST(HttpClientTest, WaiterWhoseDeadlineExpiresFailsCleanlyAndFreesNothingItDidNotHold) {
+  Gate gate;
+  auto server = TestHttpServer::Start([&](const ServerRequest& request, ServerConnection& conn) {
+    if (gate.Hold()) conn.WriteResponse(200, {}, request.target);
+  });
+  auto client = MakeClient(LimitOptions(1));
+  ASSERT_NE(client, nullptr);
+  Results first;
+  client->Fetch(Get(server->base_url() + "/first"), first.Add("first"));
+  ASSERT_TRUE(gate.AwaitHeld(1));
+
+  Request waiter = Get(server->base_url() + "/waiter");
+  waiter.deadline = absl::Now() + absl::Milliseconds(150);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Response> expired = FetchAndWait(*client, std::move(waiter));
+  const absl::Duration elapsed = absl::Now() - start;
+
+  EXPECT_THAT(expired, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                HasSubstr("waiting for a free connection")));
+  EXPECT_EQ(GetOutcome(expired.status()), reasons::kUpstreamTimeout);
+  EXPECT_GE(elapsed, absl::Milliseconds(140));
+  EXPECT_LT(elapsed, absl::Seconds(2));
+  EXPECT_EQ(server->request_count(), 1);  // it never reached the server
+
+  gate.Open(2);
+  ASSERT_TRUE(first.Await(1));
+  EXPECT_THAT(first.done()[0].second, IsOk());
+  // The one connection is still the only one, and free for the next request.
+  absl::StatusOr<Response> next = FetchAndWait(*client, Get(server->base_url() + "/next"));
+  ASSERT_THAT(next, IsOk());
+  EXPECT_EQ(next->body, "/next");
+  EXPECT_EQ(server->accept_count(), 1);
+}
+
+TEST(HttpClientTest, WaiterWithoutDeadlineGivesUpAfterThePhaseTimeout) {
+  Gate gate;
+  auto server = TestHttpServer::Start([&](const ServerRequest&, ServerConnection& conn) {
+    if (gate.Hold()) conn.WriteResponse(200, {}, "ok");
+  });
+  HttpClientOptions options = LimitOptions(1);
+  options.default_phase_timeout = std::chrono::milliseconds(150);
+  auto client = MakeClient(options);
+  ASSERT_NE(client, nullptr);
+  Request held = Get(server->base_url() + "/held");
+  held.deadline = absl::Now() + kTestTimeout;  // the held request itself must not time out
+  Results first;
+  client->Fetch(std::move(held), first.Add("held"));
+  ASSERT_TRUE(gate.AwaitHeld(1));
+
+  absl::StatusOr<Response> waiter = FetchAndWait(*client, Get(server->base_url() + "/waiter"));
+
+  EXPECT_THAT(waiter, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                               HasSubstr("waiting for a free connection")));
+  EXPECT_EQ(GetOutcome(waiter.status()), reasons::kUpstreamTimeout);
+  gate.Open(1);
+  ASSERT_TRUE(first.Await(1));
+  EXPECT_THAT(first.done()[0].second, IsOk());
+}
+
+TEST(HttpClientTest, FullWaitQueueFailsFastWithServerOverloadedAndRetryInfo) {
+  Gate gate;
+  auto server = TestHttpServer::Start([&](const ServerRequest& request, ServerConnection& conn) {
+    if (gate.Hold()) conn.WriteResponse(200, {}, request.target);
+  });
+  auto client = MakeClient(LimitOptions(/*max_connections=*/1, /*max_waiting=*/1));
+  ASSERT_NE(client, nullptr);
+  Results results;
+  client->Fetch(Get(server->base_url() + "/a"), results.Add("/a"));
+  ASSERT_TRUE(gate.AwaitHeld(1));
+
+  // One of these two gets the only place in the queue; the other is refused at once, while the
+  // connection is still held.
+  client->Fetch(Get(server->base_url() + "/b"), results.Add("/b"));
+  client->Fetch(Get(server->base_url() + "/c"), results.Add("/c"));
+  ASSERT_TRUE(results.Await(1));
+  {
+    const auto done = results.done();
+    const absl::Status& refused = done[0].second.status();
+    EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted,
+                                  AllOf(HasSubstr("waiting for an upstream connection"),
+                                        Not(HasSubstr("127.0.0.1")))));
+    EXPECT_EQ(GetOutcome(refused), reasons::kServerOverloaded);
+    EXPECT_EQ(GetRetryDelay(refused), absl::Seconds(1));
+  }
+
+  gate.Open(2);
+  ASSERT_TRUE(results.Await(3));
+  const auto done = results.done();
+  EXPECT_THAT(done[1].second, IsOk());
+  EXPECT_THAT(done[2].second, IsOk());
+  EXPECT_EQ(server->accept_count(), 1);
+  EXPECT_EQ(server->request_count(), 2);
+}
+
+TEST(HttpClientTest, CancelledWaiterLeavesTheQueue) {
+  Gate gate;
+  auto server = TestHttpServer::Start([&](const ServerRequest& request, ServerConnection& conn) {
+    if (gate.Hold()) conn.WriteResponse(200, {}, request.target);
+  });
+  // One place in the queue: a cancelled waiter that stayed in it would get the next one refused.
+  auto client = MakeClient(LimitOptions(/*max_connections=*/1, /*max_waiting=*/1));
+  ASSERT_NE(client, nullptr);
+  Results first;
+  client->Fetch(Get(server->base_url() + "/first"), first.Add("first"));
+  ASSERT_TRUE(gate.AwaitHeld(1));
+
+  StreamRecorder waiter;
+  std::shared_ptr<Call> call = client->Stream(Get(server->base_url() + "/w"), waiter.Handler());
+  call->Cancel();
+  ASSERT_TRUE(waiter.done.WaitForNotificationWithTimeout(kTestTimeout));
+  {
+    absl::MutexLock lock(&waiter.mu);
+    EXPECT_THAT(waiter.status, StatusIs(absl::StatusCode::kCancelled));
+  }
+
+  Results next;
+  client->Fetch(Get(server->base_url() + "/next"), next.Add("next"));
+  gate.Open(2);
+  ASSERT_TRUE(first.Await(1));
+  EXPECT_THAT(first.done()[0].second, IsOk());
+  ASSERT_TRUE(next.Await(1));
+  ASSERT_THAT(next.done()[0].second, IsOk());
+  EXPECT_EQ(next.done()[0].second->body, "/next");
+  EXPECT_EQ(server->accept_count(), 1);
+  EXPECT_EQ(server->request_count(), 2);  // the cancelled waiter never reached the server
+}
+
+// A response delimited by the end of the connection: the server closes its side before the client
+// can finish reading, so the server's count of open connections never lags behind the client's.
+void WriteResponseAndClose(const ServerRequest& request, ServerConnection& conn) {
+  conn.Write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + request.target);
+  conn.CloseAfterHandler();
+}
+
+TEST(HttpClientTest, ClosedConnectionPassesItsSlotToAWaiter) {
+  auto server = TestHttpServer::Start(WriteResponseAndClose);
+  auto client = MakeClient(LimitOptions(1));
+  ASSERT_NE(client, nullptr);
+  Results results;
+  for (int i = 0; i < 4; ++i) {
+    const std::string path = absl::StrCat("/", i);
+    client->Fetch(Get(server->base_url() + path), results.Add(path));
+  }
+  ASSERT_TRUE(results.Await(4));
+  for (const auto& [path, response] : results.done()) {
+    ASSERT_THAT(response, IsOk()) << path;
+    EXPECT_EQ(response->body, path);
+  }
+  EXPECT_EQ(server->accept_count(), 4);
+  EXPECT_EQ(server->max_open_connections(), 1);
+}
+
+TEST(HttpClientTest, ManyConcurrentCallsNeverExceedTheConnectionLimit) {
+  std::atomic<int> served{0};
+  auto server = TestHttpServer::Start([&](const ServerRequest& request, ServerConnection& conn) {
+    // Every third answer closes its connection, so slots are both handed over and released.
+    if (served.fetch_add(1) % 3 == 0) {
+      WriteResponseAndClose(request, conn);
+    } else {
+      conn.WriteResponse(200, {}, request.target);
+    }
+  });
+  auto client = MakeClient(LimitOptions(3));
+  ASSERT_NE(client, nullptr);
+  constexpr int kCalls = 60;
+  Results results;
+  for (int i = 0; i < kCalls; ++i) {
+    const std::string path = absl::StrCat("/", i);
+    client->Fetch(Get(server->base_url() + path), results.Add(path));
+  }
+  ASSERT_TRUE(results.Await(kCalls));
+  for (const auto& [path, response] : results.done()) {
+    ASSERT_THAT(response, IsOk()) << path;
+    EXPECT_EQ(response->body, path);
+  }
+  EXPECT_LE(server->max_open_connections(), 3);
+  EXPECT_EQ(server->request_count(), kCalls);
 }
 
 }  // namespace

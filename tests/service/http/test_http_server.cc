@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -130,6 +131,10 @@ class TestHttpServer::Impl {
   bool tls() const { return tls_.has_value(); }
   int accept_count() const { return accepts_.load(); }
   int request_count() const { return requests_.load(); }
+  int max_open_connections() const {
+    absl::MutexLock lock(&mu_);
+    return max_open_;
+  }
 
  private:
   void Accept() {
@@ -139,6 +144,7 @@ class TestHttpServer::Impl {
       absl::MutexLock lock(&mu_);
       const int fd = socket.native_handle();
       open_fds_.insert(fd);
+      max_open_ = std::max<int>(max_open_, static_cast<int>(open_fds_.size()));
       threads_.emplace_back([this, s = std::move(socket)]() mutable { ServeSocket(std::move(s)); });
       Accept();
     });
@@ -195,8 +201,9 @@ class TestHttpServer::Impl {
   std::thread accept_thread_;
   std::atomic<int> accepts_{0};
   std::atomic<int> requests_{0};
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::set<int> open_fds_ ABSL_GUARDED_BY(mu_);
+  int max_open_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -217,5 +224,6 @@ std::string TestHttpServer::base_url() const {
 
 int TestHttpServer::accept_count() const { return impl_->accept_count(); }
 int TestHttpServer::request_count() const { return impl_->request_count(); }
+int TestHttpServer::max_open_connections() const { return impl_->max_open_connections(); }
 
 }  // namespace vision_gateway::http::testing

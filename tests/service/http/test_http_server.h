@@ -69,6 +69,9 @@ class TestHttpServer {
   int accept_count() const;
   // Requests read so far (on all connections).
   int request_count() const;
+  // The most connections open at once, as the server saw them (a connection counts until the
+  // server's side of it is closed).
+  int max_open_connections() const;
 
  private:
   class Impl;
