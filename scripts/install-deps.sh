@@ -19,6 +19,9 @@ APT_PACKAGES=(
   # Observability (#10): Prometheus client library (pull endpoint); Prometheus server + promtool
   # for the e2e scrape test and the rule unit tests; python3-yaml for the monitoring checks.
   prometheus-cpp-dev prometheus python3-yaml
+  # Resilience (#8): libFuzzer targets in tests/fuzz (clang 14, -fsanitize=fuzzer; the fuzzer
+  # runtime is in libclang-rt-14-dev), run briefly by ctest (fuzz_build, fuzz_smoke.*).
+  clang libclang-rt-14-dev
 
 )
 

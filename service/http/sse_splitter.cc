@@ -38,7 +38,10 @@ absl::Status SseSplitter::Feed(std::string_view bytes, absl::FunctionRef<void(Ss
     const std::size_t run_end = end == std::string_view::npos ? bytes.size() : end;
     if (run_end > pos) {
       const std::size_t run = run_end - pos;
-      if (event_bytes_ + line_.size() + run > max_event_bytes_) {
+      // What the event may hold once this line is added: the line itself and the '\n' that
+      // joins it to the event's earlier lines (a "data:" line stores less than it takes).
+      const std::size_t joined = event_has_content_ ? 1 : 0;
+      if (event_bytes_ + joined + line_.size() + run > max_event_bytes_) {
         failed_ = true;
         line_.clear();
         event_ = SseEvent();

@@ -233,5 +233,26 @@ TEST(SseSplitterTest, OversizedSingleLineWithoutTerminatorIsResourceExhausted) {
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
+// Found by sse_splitter_fuzz (tests/fuzz/corpus/sse_splitter/raw_lines_at_the_bound): the '\n'
+// joining non-field lines counts against the bound too, so no event is ever larger than it.
+TEST(SseSplitterTest, JoinedRawLinesNeverExceedTheBound) {
+  for (const int lines : {50, 51, 52}) {
+    SseSplitter splitter(/*max_event_bytes=*/100);
+    std::vector<SseEvent> events;
+    std::string body;
+    for (int i = 0; i < lines; ++i) body += "x\n";
+    body += "\n";
+    const absl::Status status =
+        splitter.Feed(body, [&events](SseEvent e) { events.push_back(std::move(e)); });
+    for (const SseEvent& e : events) EXPECT_LE(e.data.size() + e.raw.size(), 100u) << lines;
+    if (lines * 2 - 1 <= 100) {
+      EXPECT_THAT(status, IsOk()) << lines;
+      ASSERT_EQ(events.size(), 1u) << lines;
+    } else {
+      EXPECT_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted)) << lines;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vision_gateway::http
