@@ -11,7 +11,9 @@
 
 #include <deque>
 #include <memory>
+#include <exception>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -20,6 +22,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/common/error_reasons.h"
+#include "service/common/log.h"
+#include "service/common/status_details.h"
 #include "service/gemini/gemini_client.h"
 #include "service/server/call_limiter.h"
 #include "service/server/status_conversion.h"
@@ -61,6 +66,26 @@ class UpstreamReactor : public ReactorBase {
   // Held until the reactor is deleted: the call counts against --max_concurrent_calls until both
   // gRPC and the upstream task are done with it.
   std::unique_ptr<CallLimiter::Permit> permit_;
+
+  // Runs a task's start function (on the gRPC callback thread). An exception from it — bad_alloc
+  // while copying the images or encoding a large request body, or any other — fails this call
+  // with INTERNAL (INTERNAL_ERROR) instead of escaping into gRPC, which would end the process.
+  // The task functions hand the callbacks to a running task as their last step, so a throw
+  // means no task was started and none will call back.
+  template <typename F>
+  static StartedCall StartGuarded(F&& start) {
+    std::string what = "unknown exception";
+    try {
+      return start();
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    LogError("starting the call failed: %s", what);
+    return WithErrorInfo(
+        absl::InternalError("the gateway could not start the call (out of memory?); retry"),
+        reasons::kInternalError);
+  }
 
   // Keeps the started call (cancelling it at once if the RPC was cancelled meanwhile). A call that
   // failed to start counts as done upstream; its status is returned for the caller to Finish with.
@@ -119,9 +144,11 @@ class StreamReactor final : public UpstreamReactor<grpc::ServerWriteReactor<Resp
 
   StreamReactor(std::unique_ptr<CallLimiter::Permit> permit, Start start) {
     this->permit_ = std::move(permit);
-    absl::Status started = this->Attach(start(vision::TaskCallbacks<Response>{
-        .on_response = [this](Response r) { Push(std::move(r)); },
-        .on_done = [this](absl::Status s) { Complete(std::move(s)); },
+    absl::Status started = this->Attach(Base::StartGuarded([&] {
+      return start(vision::TaskCallbacks<Response>{
+          .on_response = [this](Response r) { Push(std::move(r)); },
+          .on_done = [this](absl::Status s) { Complete(std::move(s)); },
+      });
     }));
     if (!started.ok()) {
       {
@@ -235,8 +262,9 @@ class UnaryReactor final : public UpstreamReactor<grpc::ServerUnaryReactor> {
   UnaryReactor(std::unique_ptr<CallLimiter::Permit> permit, Response* response, Start start)
       : response_(response) {
     permit_ = std::move(permit);
-    absl::Status started = Attach(
-        start([this](absl::StatusOr<Response> result) { Complete(std::move(result)); }));
+    absl::Status started = Attach(StartGuarded([&] {
+      return start([this](absl::StatusOr<Response> result) { Complete(std::move(result)); });
+    }));
     if (!started.ok()) this->Finish(ToCallerGrpcStatus(started));
   }
 

@@ -211,13 +211,19 @@ class CountTokensCall final : public gemini::PendingCall,
 
   // On the CPU pool.
   void Run() {
+    // An exception (bad_alloc...) fails this call, not the process; any exception, or the call
+    // would never finish (the pool's own guard only logs).
+    std::string what = "unknown exception";
     try {
       Prepare();
+      return;
     } catch (const std::exception& e) {
-      LogError("CountTokens preparation failed: %s", e.what());
-      Finish(WithErrorInfo(absl::InternalError("the gateway could not read the images; retry"),
-                           reasons::kInternalError));
+      what = e.what();
+    } catch (...) {
     }
+    LogError("CountTokens preparation failed: %s", what);
+    Finish(WithErrorInfo(absl::InternalError("the gateway could not read the images; retry"),
+                         reasons::kInternalError));
   }
 
   void Cancel() override {

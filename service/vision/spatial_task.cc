@@ -333,10 +333,30 @@ class SpatialCall final : public gemini::PendingCall,
             },
     };
     MarkUpstreamStarted();
-    auto upstream = gemini_.StreamGenerateContent(params_.model, std::move(params_.upstream),
-                                                  gemini::CallOptions{.deadline = deadline_,
-                                                                      .record = record_},
-                                                  std::move(observer));
+    std::shared_ptr<gemini::PendingCall> upstream;
+    std::string thrown = "unknown exception";
+    bool threw = true;
+    try {
+      upstream = gemini_.StreamGenerateContent(params_.model, std::move(params_.upstream),
+                                               gemini::CallOptions{.deadline = deadline_,
+                                                                   .record = record_},
+                                               std::move(observer));
+      threw = false;
+    } catch (const std::exception& e) {
+      thrown = e.what();
+    } catch (...) {
+    }
+    if (threw) {
+      // Starting the upstream call threw (bad_alloc while encoding the request body, ...): no
+      // upstream call exists to end this one, so it ends the way an upstream failure does.
+      LogError("Detect/Segment: starting the Gemini call failed: %s", thrown);
+      Post([self] {
+        self->OnDone(WithErrorInfo(
+            absl::InternalError("the gateway could not send the request (out of memory?); retry"),
+            reasons::kInternalError));
+      });
+      return;
+    }
     bool cancel;
     {
       absl::MutexLock lock(&mu_);

@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,6 +68,9 @@ struct StackOptions {
   http::HttpClientOptions http;
   // Gemini's base URL; empty: the emulator's.
   std::string base_url;
+  // When set, the HTTP client the Gemini client uses is this function's result for the real one
+  // (a test decorator, e.g. one that injects faults into its callbacks).
+  std::function<std::shared_ptr<http::HttpClient>(std::shared_ptr<http::HttpClient>)> wrap_http;
 };
 
 class GatewayTest : public ::testing::Test {
@@ -88,7 +92,7 @@ class GatewayTest : public ::testing::Test {
     emulator_ = *std::move(emulator);
     auto http = http::MakeHttpClient(stack.http);
     ASSERT_TRUE(http.ok()) << http.status();
-    http_ = *http;
+    http_ = stack.wrap_http ? stack.wrap_http(*http) : *http;
     gemini::GeminiOptions gemini_options;
     gemini_options.base_url = stack.base_url.empty() ? emulator_->base_url() : stack.base_url;
     gemini_options.api_key = stack.gateway_key;

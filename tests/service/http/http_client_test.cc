@@ -9,6 +9,8 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -891,6 +893,100 @@ TEST(HttpClientTest, ManyConcurrentCallsNeverExceedTheConnectionLimit) {
   }
   EXPECT_LE(server->max_open_connections(), 3);
   EXPECT_EQ(server->request_count(), kCalls);
+}
+
+// --- Exceptions thrown by handlers on the I/O thread ---
+
+// What a handler throws: memory exhaustion, or any other exception.
+enum class Throw { kBadAlloc, kRuntimeError };
+
+void ThrowNow(Throw what) {
+  if (what == Throw::kBadAlloc) throw std::bad_alloc();
+  throw std::runtime_error("handler failed");
+}
+
+class HandlerExceptionTest : public ::testing::TestWithParam<Throw> {
+ protected:
+  // One I/O thread: the thread that saw the throw must serve the next call.
+  std::shared_ptr<HttpClient> client_ = MakeClient(HttpClientOptions{.io_threads = 1});
+  // Answers every request with its target.
+  std::unique_ptr<TestHttpServer> echo_ = TestHttpServer::Start(
+      [](const ServerRequest& request, ServerConnection& conn) {
+        conn.WriteResponse(200, {}, request.target);
+      });
+};
+
+INSTANTIATE_TEST_SUITE_P(Throws, HandlerExceptionTest,
+                         ::testing::Values(Throw::kBadAlloc, Throw::kRuntimeError));
+
+// One I/O thread: the call whose body handler throws fails cleanly while another call in flight
+// on the same thread, and every later call, carry on.
+TEST_P(HandlerExceptionTest, ThrowingBodyHandlerFailsOnlyItsCall) {
+  Gate gate;
+  auto server = TestHttpServer::Start([&](const ServerRequest& request, ServerConnection& conn) {
+    if (request.target == "/held" && !gate.Hold()) return;
+    conn.WriteChunkedHead(200, {});
+    conn.WriteChunk(request.target);
+    conn.WriteLastChunk();
+  });
+  ASSERT_NE(client_, nullptr);
+  HttpClient* client = client_.get();
+  Results held;
+  client->Fetch(Get(server->base_url() + "/held"), held.Add("held"));
+  ASSERT_TRUE(gate.AwaitHeld(1));
+
+  StreamRecorder thrower;
+  StreamHandler handler = thrower.Handler();
+  handler.on_body = [what = GetParam()](std::string_view) { ThrowNow(what); };
+  client->Stream(Get(server->base_url() + "/throws"), std::move(handler));
+  ASSERT_TRUE(thrower.done.WaitForNotificationWithTimeout(kTestTimeout));
+  {
+    absl::MutexLock lock(&thrower.mu);
+    EXPECT_EQ(thrower.done_count, 1);
+    EXPECT_THAT(thrower.status,
+                StatusIs(absl::StatusCode::kInternal, HasSubstr("failed while reading")));
+    EXPECT_EQ(GetOutcome(thrower.status), reasons::kInternalError);
+  }
+
+  gate.Open(1);
+  ASSERT_TRUE(held.Await(1));
+  ASSERT_THAT(held.done()[0].second, IsOk());
+  EXPECT_EQ(held.done()[0].second->body, "/held");
+  absl::StatusOr<Response> after = FetchAndWait(*client, Get(server->base_url() + "/after"));
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ(after->body, "/after");
+}
+
+TEST_P(HandlerExceptionTest, ThrowingHeadHandlerFailsItsCall) {
+  ASSERT_NE(client_, nullptr);
+  StreamRecorder thrower;
+  StreamHandler handler = thrower.Handler();
+  handler.on_head = [what = GetParam()](const ResponseHead&) { ThrowNow(what); };
+  client_->Stream(Get(echo_->base_url() + "/"), std::move(handler));
+  ASSERT_TRUE(thrower.done.WaitForNotificationWithTimeout(kTestTimeout));
+  {
+    absl::MutexLock lock(&thrower.mu);
+    EXPECT_THAT(thrower.status, StatusIs(absl::StatusCode::kInternal));
+    EXPECT_EQ(GetOutcome(thrower.status), reasons::kInternalError);
+    EXPECT_EQ(thrower.body, "");  // nothing delivered after the failure
+  }
+  EXPECT_THAT(FetchAndWait(*client_, Get(echo_->base_url() + "/after")), IsOk());
+}
+
+// on_done itself throwing: nothing is left to fail, but the I/O thread must live on.
+TEST_P(HandlerExceptionTest, ThrowingCompletionHandlerLeavesTheIoThreadServing) {
+  ASSERT_NE(client_, nullptr);
+  absl::Notification threw;
+  StreamHandler handler;
+  handler.on_done = [&threw, what = GetParam()](absl::Status) {
+    threw.Notify();
+    ThrowNow(what);
+  };
+  client_->Stream(Get(echo_->base_url() + "/"), std::move(handler));
+  ASSERT_TRUE(threw.WaitForNotificationWithTimeout(kTestTimeout));
+  absl::StatusOr<Response> after = FetchAndWait(*client_, Get(echo_->base_url() + "/after"));
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ(after->body, "/after");
 }
 
 }  // namespace

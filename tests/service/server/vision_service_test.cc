@@ -3,7 +3,10 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/error_details.h>
 
+#include <atomic>
 #include <memory>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -385,6 +388,151 @@ TEST(VisionServerOptionsTest, ConnectionDurationsMustBePositive) {
   auto server = VisionServer::Start(options, fake);
   ASSERT_TRUE(server.ok()) << server.status();
   (*server)->Shutdown(absl::Seconds(1));
+}
+
+// --- Exceptions: a call whose work throws fails with INTERNAL; the server and other calls go on ---
+
+enum class Throw { kBadAlloc, kRuntimeError, kNonStandard };
+
+// A Gemini client that throws from its first `throws` calls to StreamGenerateContent or
+// CountTokens — where the real client encodes the request body (base64 of every image: the
+// gateway's largest allocation) — and behaves like the fake afterwards. Detect, Segment and
+// CountTokens call it on the CPU pool, Caption on the gRPC callback thread.
+class ThrowingGeminiClient : public FakeGeminiClient {
+ public:
+  ThrowingGeminiClient(Throw what, int throws) : what_(what), throws_(throws) {}
+
+  std::shared_ptr<gemini::PendingCall> StreamGenerateContent(
+      const std::string& model, gemini::GenerateContentRequest request,
+      gemini::CallOptions options, gemini::StreamObserver observer) override {
+    MaybeThrow();
+    return FakeGeminiClient::StreamGenerateContent(model, std::move(request), std::move(options),
+                                                   std::move(observer));
+  }
+
+  std::shared_ptr<gemini::PendingCall> CountTokens(
+      const std::string& model, gemini::CountTokensRequest request, gemini::CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<gemini::CountTokensResponse>)> done) override {
+    MaybeThrow();
+    return FakeGeminiClient::CountTokens(model, std::move(request), std::move(options),
+                                         std::move(done));
+  }
+
+ private:
+  void MaybeThrow() {
+    if (throws_.fetch_sub(1) <= 0) return;
+    switch (what_) {
+      case Throw::kBadAlloc:
+        throw std::bad_alloc();
+      case Throw::kRuntimeError:
+        throw std::runtime_error("encoding failed");
+      case Throw::kNonStandard:
+        throw 42;
+    }
+  }
+
+  const Throw what_;
+  std::atomic<int> throws_;
+};
+
+class ExceptionContainmentTest : public ::testing::TestWithParam<Throw> {
+ protected:
+  void SetUp() override {
+    fake_ = std::make_shared<ThrowingGeminiClient>(GetParam(), /*throws=*/1);
+    ServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.vision.default_model = "gemini-test";
+    options.limits.cpu_threads = 1;  // the one worker must survive the throw
+    auto server = VisionServer::Start(options, fake_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    stub_ = v1::VisionService::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override { server_->Shutdown(absl::Seconds(1)); }
+
+  static void SetDeadline(grpc::ClientContext& context) {
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  }
+
+  // INTERNAL with ErrorInfo INTERNAL_ERROR (the error table's row for a gateway failure).
+  static void ExpectInternalError(const grpc::Status& status) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL) << status.error_message();
+    google::rpc::Status details;
+    ASSERT_TRUE(details.ParseFromString(status.error_details()));
+    google::rpc::ErrorInfo info;
+    ASSERT_GE(details.details_size(), 1);
+    bool found = false;
+    for (const auto& any : details.details()) {
+      if (any.UnpackTo(&info)) found = true;
+    }
+    ASSERT_TRUE(found);
+    EXPECT_EQ(info.reason(), "INTERNAL_ERROR");
+    EXPECT_EQ(info.domain(), "vision-gateway");
+  }
+
+  // A Detect call that completes normally (the fake answers it).
+  void ExpectDetectWorks() {
+    v1::DetectRequest request;
+    request.mutable_image()->set_content(png_);
+    grpc::ClientContext context;
+    SetDeadline(context);
+    auto reader = stub_->Detect(&context, request);
+    ASSERT_TRUE(fake_->WaitForCalls(1));
+    auto call = fake_->calls().back();
+    call->observer.on_chunk(Chunk(R"([{"box_2d":[0,0,500,500],"label":"a"}])", "STOP"));
+    call->observer.on_done(absl::OkStatus());
+    v1::DetectResponse response;
+    int detections = 0;
+    while (reader->Read(&response)) detections += response.has_detection() ? 1 : 0;
+    grpc::Status status = reader->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(detections, 1);
+  }
+
+  std::string png_ = MakePng(32, 16, {255, 255, 255});
+  std::shared_ptr<ThrowingGeminiClient> fake_;
+  std::unique_ptr<VisionServer> server_;
+  std::unique_ptr<v1::VisionService::Stub> stub_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Throws, ExceptionContainmentTest,
+                         ::testing::Values(Throw::kBadAlloc, Throw::kRuntimeError,
+                                           Throw::kNonStandard));
+
+TEST_P(ExceptionContainmentTest, DetectWorkThrowingOnTheCpuPoolFailsOnlyThatCall) {
+  v1::DetectRequest request;
+  request.mutable_image()->set_content(png_);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  auto reader = stub_->Detect(&context, request);
+  v1::DetectResponse response;
+  while (reader->Read(&response)) {
+  }
+  ExpectInternalError(reader->Finish());
+  ExpectDetectWorks();  // same server, same (single) CPU worker
+}
+
+TEST_P(ExceptionContainmentTest, CountTokensWorkThrowingOnTheCpuPoolFailsOnlyThatCall) {
+  v1::CountTokensRequest request;
+  request.add_images()->set_content(png_);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::CountTokensResponse response;
+  ExpectInternalError(stub_->CountTokens(&context, request, &response));
+  ExpectDetectWorks();
+}
+
+TEST_P(ExceptionContainmentTest, CaptionStartThrowingOnTheGrpcThreadFailsOnlyThatCall) {
+  v1::CaptionRequest request;
+  request.add_images()->set_content(png_);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  auto reader = stub_->Caption(&context, request);
+  v1::CaptionResponse response;
+  EXPECT_FALSE(reader->Read(&response));
+  ExpectInternalError(reader->Finish());
+  ExpectDetectWorks();
 }
 
 }  // namespace
