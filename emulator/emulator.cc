@@ -522,6 +522,9 @@ struct Emulator::State {
             std::optional<int64_t> n = AsInt(member.value());
             if (!n.has_value() || *n < 400 || *n > 599) return AdminError(400, "bad status");
             fault.status = static_cast<int>(*n);
+          } else if (key == "message" && member.value().is_string() &&
+                     member.value().get_string().size() <= 4096) {
+            fault.message = std::string(Sv(member.value().get_string()));
           } else if ((key == "keep_bytes" || key == "drop_connection") &&
                      member.value().is_bool()) {
             (key == "keep_bytes" ? fault.keep_bytes : fault.drop_connection) =
@@ -658,7 +661,8 @@ void Emulator::AdvanceClock(absl::Duration by) { state_->files.AdvanceClock(by);
 void Emulator::InjectUploadFault(UploadChunkFault fault) {
   state_->files.InjectUploadFault(UploadFault{.status = fault.status,
                                               .keep_bytes = fault.keep_bytes,
-                                              .drop_connection = fault.drop_connection});
+                                              .drop_connection = fault.drop_connection,
+                                              .message = fault.message});
 }
 
 int Emulator::OpenUploads() const { return state_->files.OpenUploads(); }

@@ -94,6 +94,9 @@ struct UploadChunkFault {
   int status = 503;              // HTTP status of the plain-text error reply
   bool keep_bytes = false;       // the bytes are stored and only the reply is lost
   bool drop_connection = false;  // close the connection instead of replying
+  // The reply's text; empty: "Service Unavailable (emulator fault)." (A test may put what must
+  // never reach the gateway's callers here: a host:port, "projects/<number>", a key.)
+  std::string message;
 };
 
 struct EmulatorOptions {

@@ -66,6 +66,17 @@ ScriptedResponse PlainError(int status, std::string message) {
   return response;
 }
 
+// What an injected upload fault answers: a plain-text error, or a dropped connection.
+ScriptedResponse FaultReply(const UploadFault& fault) {
+  if (fault.drop_connection) {
+    ScriptedResponse dropped;
+    dropped.drop_connection_after_writes = true;
+    return dropped;
+  }
+  return PlainError(fault.status, fault.message.empty() ? "Service Unavailable (emulator fault)."
+                                                        : fault.message);
+}
+
 ScriptedResponse NoSuchFile(std::string_view id) {
   return ErrorResponse(403, absl::StrCat("You do not have permission to access the File ",
                                          Absl(id), " or it may not exist."));
@@ -364,11 +375,7 @@ ScriptedResponse FileStore::UploadChunk(const FileRequest& request, const std::s
   }
   if (fault.has_value() && !fault->keep_bytes) {
     // The chunk is lost on the way: nothing stored.
-    ScriptedResponse failed = PlainError(fault->status, "Service Unavailable (emulator fault).");
-    if (fault->drop_connection) {
-      failed = ScriptedResponse();
-      failed.drop_connection_after_writes = true;
-    }
+    ScriptedResponse failed = FaultReply(*fault);
     return failed;
   }
   const int64_t received = session.size + size;
@@ -391,11 +398,7 @@ ScriptedResponse FileStore::UploadChunk(const FileRequest& request, const std::s
   stored_bytes_ += size;
   if (fault.has_value()) {
     // The bytes arrived but the reply is lost.
-    ScriptedResponse failed = PlainError(fault->status, "Service Unavailable (emulator fault).");
-    if (fault->drop_connection) {
-      failed = ScriptedResponse();
-      failed.drop_connection_after_writes = true;
-    }
+    ScriptedResponse failed = FaultReply(*fault);
     if (!finalize) return failed;
     // A finalize whose reply is lost still finalizes.
     fault_reply = std::move(failed);

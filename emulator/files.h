@@ -48,6 +48,7 @@ struct UploadFault {
   int status = 503;             // HTTP status of the plain-text error reply
   bool keep_bytes = false;      // store the chunk's bytes before failing (a lost reply)
   bool drop_connection = false;  // close without any reply instead
+  std::string message;           // the reply's text; empty: a default
 };
 
 struct FileStoreOptions {

@@ -1121,6 +1121,25 @@ std::string ApiKeyInvalidDetails() {
       {"metadata", json::object{{"service", "generativelanguage.googleapis.com"}}}}});
 }
 
+std::string ServiceDisabledDetails(std::string_view project_number_view) {
+  const std::string project_number(project_number_view);
+  const std::string url = absl::StrCat(
+      "https://console.developers.google.com/apis/api/generativelanguage.googleapis.com/"
+      "overview?project=",
+      project_number);
+  return json::serialize(json::array{
+      json::object{{"@type", "type.googleapis.com/google.rpc.ErrorInfo"},
+                   {"reason", "SERVICE_DISABLED"},
+                   {"domain", "googleapis.com"},
+                   {"metadata", json::object{{"consumer", absl::StrCat("projects/", project_number)},
+                                             {"service", "generativelanguage.googleapis.com"},
+                                             {"activationUrl", url}}}},
+      json::object{{"@type", "type.googleapis.com/google.rpc.Help"},
+                   {"links", json::array{json::object{
+                                 {"description", "Google developers console API activation"},
+                                 {"url", url}}}}}});
+}
+
 std::string MakeSseEvent(std::string_view json_text) {
   return absl::StrCat("data: ", CompactJson(json_text), "\r\n\r\n");
 }

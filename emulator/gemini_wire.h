@@ -31,6 +31,10 @@ std::string MakeErrorBody(int code, std::string_view status, std::string_view me
 std::string RetryInfoDetails(std::string_view retry_delay);  // e.g. "15s"
 std::string QuotaRetryDetails(std::string_view retry_delay, std::string_view model);  // QuotaFailure + Help + RetryInfo
 std::string ApiKeyInvalidDetails();  // ErrorInfo API_KEY_INVALID
+// What Gemini sends when the key's project has the API disabled (403 PERMISSION_DENIED):
+// ErrorInfo SERVICE_DISABLED with metadata consumer "projects/<number>", service and
+// activationUrl, and a Help link naming the project. For leak tests: none of it is for callers.
+std::string ServiceDisabledDetails(std::string_view project_number);
 
 // "data: " + CompactJson(json) + "\r\n\r\n".
 std::string MakeSseEvent(std::string_view json);

@@ -452,17 +452,8 @@ int main(int argc, char** argv) {
     // Errors reaching callers never show the key or the upstream's host.
     vision_gateway::server::LeakFilterOptions leak;
     leak.secret_source = [api_key] { return api_key.Current(); };
-    absl::string_view host = gemini_options.base_url;
-    if (const auto scheme = host.find("://"); scheme != absl::string_view::npos) {
-      host.remove_prefix(scheme + 3);
-    }
-    host = host.substr(0, host.find('/'));
-    if (!host.empty() && host.front() == '[') {
-      host = host.substr(1, host.find(']') == absl::string_view::npos ? host.npos : host.find(']') - 1);
-    } else {
-      host = host.substr(0, host.find(':'));
-    }
-    if (!host.empty()) leak.upstream_hosts.emplace_back(host);
+    const std::string host = vision_gateway::server::UpstreamHostOf(gemini_options.base_url);
+    if (!host.empty()) leak.upstream_hosts.push_back(host);
     vision_gateway::server::ConfigureLeakFilter(std::move(leak));
   }
 

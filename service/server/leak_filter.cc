@@ -18,7 +18,7 @@ namespace vision_gateway::server {
 namespace {
 
 // Secret pieces this long or longer are hidden wherever they appear.
-constexpr std::size_t kSecretPieceBytes = 8;
+constexpr std::size_t kSecretPieceBytes = 6;
 // Longest text filtered (longer text is cut first; upstream text is bounded already).
 constexpr std::size_t kMaxFilteredBytes = 4096;
 
@@ -173,6 +173,21 @@ bool Take(const absl::Cord& payload, Message& message) {
 }
 
 }  // namespace
+
+std::string UpstreamHostOf(absl::string_view base_url) {
+  absl::string_view host = base_url;
+  if (const auto scheme = host.find("://"); scheme != absl::string_view::npos) {
+    host.remove_prefix(scheme + 3);
+  }
+  host = host.substr(0, host.find('/'));
+  if (!host.empty() && host.front() == '[') {
+    const std::size_t close = host.find(']');
+    host = host.substr(1, close == absl::string_view::npos ? host.npos : close - 1);
+  } else {
+    host = host.substr(0, host.find(':'));
+  }
+  return std::string(host);
+}
 
 void ConfigureLeakFilter(LeakFilterOptions options) {
   FilterState& state = State();

@@ -33,6 +33,10 @@ struct LeakFilterOptions {
   std::vector<std::string> upstream_hosts;
 };
 
+// The host of an upstream base URL ("https://host:port/path" → "host", "http://[::1]:80" →
+// "::1"); empty when it names none. What main.cc passes as LeakFilterOptions::upstream_hosts.
+std::string UpstreamHostOf(absl::string_view base_url);
+
 // Sets what the process-wide filter hides (main.cc, at start-up, before serving). Tests may call
 // it again.
 void ConfigureLeakFilter(LeakFilterOptions options);

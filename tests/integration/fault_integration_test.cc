@@ -7,6 +7,7 @@
 #include <grpcpp/support/error_details.h>
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -20,6 +21,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "tests/integration/gateway_fixture.h"
+#include "tests/integration/leak_check.h"
 #include "tests/service/http/test_certs.h"
 #include "tests/service/http/test_http_server.h"
 #include "tests/testing/test_images.h"
@@ -36,6 +38,7 @@ std::string Png() { return MakePng(64, 48, {255, 255, 255}, {220, 20, 20}, 10, 1
 struct Outcome {
   std::vector<v1::CaptionResponse> messages;
   grpc::Status status;
+  std::multimap<std::string, std::string> trailers;
   absl::Duration elapsed;
   std::string Text() const {
     std::string text;
@@ -65,7 +68,7 @@ struct Outcome {
   }
 };
 
-Outcome Caption(v1::VisionService::Stub& stub, absl::Duration deadline = absl::Seconds(10)) {
+Outcome CallCaption(v1::VisionService::Stub& stub, absl::Duration deadline) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
   v1::CaptionRequest request;
@@ -76,6 +79,7 @@ Outcome Caption(v1::VisionService::Stub& stub, absl::Duration deadline = absl::S
   v1::CaptionResponse response;
   while (reader->Read(&response)) out.messages.push_back(response);
   out.status = reader->Finish();
+  out.trailers = TrailersOf(context);
   out.elapsed = absl::Now() - start;
   return out;
 }
@@ -99,9 +103,22 @@ class FaultTest : public GatewayTest {
     stack.retry.max_backoff = absl::Milliseconds(100);
     stack.retry.seed = 8;
     Configure(stack);
+    leak_check_.secrets.push_back(stack.gateway_key.Current());
     StartStackWith(stack);
+    if (emulator_ != nullptr) leak_check_.upstream_ports.push_back(emulator_->port());
   }
   virtual void Configure(StackOptions&) {}
+
+  // Every call of the suite: a failure is scanned by the leak checker (leak_check.h), whatever
+  // the test then expects of it.
+  Outcome Caption(v1::VisionService::Stub& stub, absl::Duration deadline = absl::Seconds(10)) {
+    Outcome out = CallCaption(stub, deadline);
+    if (!out.status.ok()) {
+      ExpectNoLeaks(::testing::UnitTest::GetInstance()->current_test_info()->name(), out.status,
+                    out.trailers, leak_check_);
+    }
+    return out;
+  }
 
   void TearDown() override {
     // Still serving: a plain scene-mode caption works after the fault.
@@ -131,6 +148,10 @@ class FaultTest : public GatewayTest {
 
   bool capturing_ = false;
   bool check_serving_ = true;
+  // The key is added in SetUp; so are the upstream's ports. Tests add what they inject.
+  LeakCheck leak_check_{.secrets = {kEmulatorKey},
+                        .upstream_ports = {},
+                        .literals = {"123456", "10.0.0.7", "googleapis.com"}};
 };
 
 TEST_F(FaultTest, RateLimitedWithRetryInfoThenSuccessWaitsTheAskedDelay) {
@@ -240,6 +261,95 @@ TEST_F(FaultTest, BlockedPromptIsContentBlocked) {
   EXPECT_TRUE(out.messages.empty());
 }
 
+// What Gemini (or a proxy in front of it) may put in an error that callers must never see: the
+// project number (ErrorInfo consumer "projects/<n>", activation URL, Help link, message), the
+// upstream's host and port, the key or a piece of it, resolver and TLS library text. Each is
+// scripted into an upstream error and the caller's view of it goes through the leak checker
+// (Caption above); the errors must still be the right ones.
+TEST_F(FaultTest, UpstreamErrorsNamingProjectHostAndKeyReachCallersClean) {
+  const std::string key = kEmulatorKey;
+  const std::string host_port = absl::StrCat("127.0.0.1:", emulator_->port());
+  const std::string local = absl::StrCat("localhost:", emulator_->port());
+  struct Bait {
+    std::string name;
+    ScriptedResponse response;
+    grpc::StatusCode code;
+  };
+  std::vector<Bait> baits;
+  baits.push_back({"403 service disabled for the project",
+                   emulator::ScriptedError(
+                       403,
+                       "Generative Language API has not been used in project 123456 before or it "
+                       "is disabled. Enable it by visiting https://console.developers.google.com/"
+                       "apis/api/generativelanguage.googleapis.com/overview?project=123456",
+                       emulator::ServiceDisabledDetails("123456")),
+                   grpc::StatusCode::INTERNAL});
+  baits.push_back({"400 naming the host, echoing the key and a piece of it",
+                   emulator::ScriptedError(
+                       400,
+                       absl::StrCat("Bad request from ", host_port, " (", local,
+                                    ") with key ", key, "; key ends ", key.substr(key.size() - 7)),
+                       emulator::ApiKeyInvalidDetails()),
+                   grpc::StatusCode::INTERNAL});
+  baits.push_back({"429 with consumer metadata and the host",
+                   emulator::ScriptedError(
+                       429, absl::StrCat("Quota exceeded for consumer projects/123456 at ", host_port),
+                       R"([{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                            "reason": "RATE_LIMIT_EXCEEDED", "domain": "googleapis.com",
+                            "metadata": {"consumer": "projects/123456",
+                                         "service": "generativelanguage.googleapis.com",
+                                         "quota_metric": "generate_content"}},
+                           {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                            "retryDelay": "30s"}])"),
+                   grpc::StatusCode::RESOURCE_EXHAUSTED});
+  baits.push_back({"503 with resolver and TLS text",
+                   emulator::ScriptedError(
+                       503, absl::StrCat("upstream connect error: getaddrinfo ", local,
+                                         ": Name or service not known; SSL routines::certificate "
+                                         "verify failed (project_number:123456)")),
+                   grpc::StatusCode::UNAVAILABLE});
+  baits.push_back({"500 with debug info naming the backend",
+                   emulator::ScriptedError(
+                       500, "Internal error encountered.",
+                       absl::StrCat(R"([{"@type": "type.googleapis.com/google.rpc.DebugInfo",
+                                        "detail": "backend )", host_port, R"( projects/123456"}])")),
+                   grpc::StatusCode::UNAVAILABLE});
+  for (Bait& bait : baits) {
+    SCOPED_TRACE(bait.name);
+    emulator_->ClearScript();
+    // Enough copies for every retry of a retryable one.
+    for (int i = 0; i < 3; ++i) emulator_->Enqueue(bait.response);
+    Outcome out = Caption(*stub_, absl::Seconds(5));
+    EXPECT_EQ(out.status.error_code(), bait.code) << out.status.error_message();
+    EXPECT_EQ(out.Info().domain(), "vision-gateway");
+  }
+}
+
+// The checker itself: each kind of leak in a caller's view is found.
+TEST(LeakCheckTest, FindsEachKindOfLeak) {
+  const LeakCheck check{.secrets = {"q7Xv2mLp-9Rw4Tk3z-emu"}, .upstream_ports = {41234},
+                        .literals = {"123456"}};
+  EXPECT_TRUE(FindLeaks("The model is overloaded. [host] [number]", check).empty());
+  for (const std::string leaky :
+       {"key q7Xv2mLp-9Rw4Tk3z-emu", "ends 4Tk3z-", "at [host]:41234", "at localhost",
+        "from 127.0.0.1", "consumer projects/987", "project 123456", "10.1.2.3:8443",
+        "SSL routines::wrong version number", "getaddrinfo failed", "Connection refused"}) {
+    EXPECT_FALSE(FindLeaks(leaky, check).empty()) << leaky;
+  }
+  // Details and trailers are scanned too.
+  google::rpc::Status details;
+  google::rpc::ErrorInfo info;
+  info.set_reason("X");
+  (*info.mutable_metadata())["consumer"] = "projects/42";
+  details.add_details()->PackFrom(info);
+  const grpc::Status with_details(grpc::StatusCode::INTERNAL, "clean", details.SerializeAsString());
+  EXPECT_FALSE(FindLeaks(CallerFacingText(with_details), check).empty());
+  EXPECT_FALSE(
+      FindLeaks(CallerFacingText(grpc::Status(grpc::StatusCode::INTERNAL, "clean"),
+                                 {{"x-upstream", "127.0.0.1"}}),
+                check)
+          .empty());
+}
 
 class CapFaultTest : public FaultTest {
  protected:
@@ -288,14 +398,14 @@ TEST_F(LimitFaultTest, OverloadBeyondTheConcurrencyLimitIsRefusedFast) {
 
 class BadKeyFaultTest : public FaultTest {
  protected:
-  void Configure(StackOptions& stack) override { stack.gateway_key = "wrong-key-5e2a"; }
+  void Configure(StackOptions& stack) override { stack.gateway_key = "wrong-key-5e2a-d81c"; }
 };
 
 TEST_F(BadKeyFaultTest, RejectedKeyIsUpstreamAuthFailed) {
   check_serving_ = false;  // every call fails with this key, by design
   Outcome out = Caption(*stub_);
   ExpectFailure(out, grpc::StatusCode::INTERNAL, "UPSTREAM_AUTH_FAILED");
-  EXPECT_FALSE(absl::StrContains(out.status.error_message(), "wrong-key-5e2a"));
+  EXPECT_FALSE(absl::StrContains(out.status.error_message(), "wrong-key-5e2a-d81c"));
   EXPECT_EQ(emulator_->Requests().size(), 1u);  // not retried
   EXPECT_TRUE(Caption(*stub_).status.error_code() == grpc::StatusCode::INTERNAL);  // still serving
 }
@@ -320,6 +430,7 @@ class TlsFaultTest : public FaultTest {
     stack.retry.max_attempts = 3;
     stack.http.ca_file = ca_.WriteCertFile("fault-ca.pem");
     stack.base_url = absl::StrCat("https://localhost:", tls_server_->port());
+    leak_check_.upstream_ports.push_back(tls_server_->port());
     StartStackWith(stack);
   }
 

@@ -21,12 +21,14 @@
 #include "service/gemini/retrying_gemini_client.h"
 #include "service/http/http_client.h"
 #include "service/metrics/prometheus_telemetry.h"
+#include "service/server/leak_filter.h"
 #include "service/server/server.h"
 #include "vision/v1/vision.grpc.pb.h"
 
 namespace vision_gateway::testing {
 
-inline constexpr char kEmulatorKey[] = "integration-key-9f3a";
+// Random-looking, so that no 6-character piece of it is an English word a message might hold.
+inline constexpr char kEmulatorKey[] = "q7Xv2mLp-9Rw4Tk3z-emu";
 
 // grpc.health.v1.Health/Check for `service` over a generic stub: 1 SERVING, 2 NOT_SERVING,
 // -1 when the call itself failed.
@@ -109,6 +111,11 @@ class GatewayTest : public ::testing::Test {
       gemini_ =
           gemini::MakeRetryingGeminiClient(gemini_, stack.retry, MakeThreadTimer(), *metrics_);
     }
+    // Errors reaching callers pass the leak filter set up as main.cc sets it up.
+    server::LeakFilterOptions leak;
+    leak.secret_source = [key = stack.gateway_key] { return key.Current(); };
+    leak.upstream_hosts = {server::UpstreamHostOf(gemini_options.base_url)};
+    server::ConfigureLeakFilter(std::move(leak));
     server::ServerOptions options;
     options.telemetry = metrics_.get();
     options.listen_address = "127.0.0.1:0";
@@ -134,6 +141,7 @@ class GatewayTest : public ::testing::Test {
     http_.reset();
     emulator_.reset();
     metrics_.reset();
+    server::ConfigureLeakFilter({});
   }
 
   std::unique_ptr<metrics::PrometheusTelemetry> metrics_;

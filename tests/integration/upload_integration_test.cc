@@ -16,6 +16,7 @@
 #include "google/rpc/status.pb.h"
 #include "service/gemini/sha256.h"
 #include "tests/integration/gateway_fixture.h"
+#include "tests/integration/leak_check.h"
 #include "tests/integration/log_capture.h"
 #include "tests/testing/test_images.h"
 
@@ -80,7 +81,18 @@ class UploadTest : public GatewayTest {
     }
     writer->WritesDone();
     result.status = writer->Finish();
+    ExpectClean("Upload", result.status, *context);
     return result;
+  }
+
+  // The upload fault cases' errors go through the leak checker (leak_check.h).
+  void ExpectClean(const std::string& what, const grpc::Status& status,
+                   const grpc::ClientContext& context) {
+    if (status.ok()) return;
+    ExpectNoLeaks(what, status, TrailersOf(context),
+                  LeakCheck{.secrets = {kEmulatorKey},
+                            .upstream_ports = {emulator_->port()},
+                            .literals = {"123456"}});
   }
 
   UploadResult Upload(const std::string& bytes, bool with_sha = false) {
@@ -111,6 +123,7 @@ class UploadTest : public GatewayTest {
     v1::DetectResponse response;
     while (reader->Read(&response)) out.push_back(response);
     *status = reader->Finish();
+    ExpectClean("Detect", *status, *context);
     return out;
   }
 
@@ -121,7 +134,9 @@ class UploadTest : public GatewayTest {
     while (reader->Read(&response)) {
       if (text != nullptr) *text += response.text();
     }
-    return reader->Finish();
+    grpc::Status status = reader->Finish();
+    ExpectClean("Caption", status, *context);
+    return status;
   }
 
   static v1::Image FileImage(const std::string& name) {
@@ -331,15 +346,33 @@ TEST_F(UploadTest, CancelMidStreamCancelsTheUpstreamSession) {
 TEST_F(UploadTest, ChunkFailureIsResumedFromWhatGeminiHolds) {
   const std::string png = BigPng(24 << 20);
   // The first chunk is lost; the second arrives but its reply is lost; the final is reset.
-  emulator_->InjectUploadFault({.status = 503, .keep_bytes = false, .drop_connection = false});
-  emulator_->InjectUploadFault({.status = 503, .keep_bytes = true, .drop_connection = false});
-  emulator_->InjectUploadFault({.status = 503, .keep_bytes = false, .drop_connection = true});
+  emulator_->InjectUploadFault(
+      {.status = 503, .keep_bytes = false, .drop_connection = false, .message = ""});
+  emulator_->InjectUploadFault(
+      {.status = 503, .keep_bytes = true, .drop_connection = false, .message = ""});
+  emulator_->InjectUploadFault(
+      {.status = 503, .keep_bytes = false, .drop_connection = true, .message = ""});
   UploadResult uploaded = Upload(png, /*with_sha=*/true);
   ASSERT_TRUE(uploaded.status.ok()) << uploaded.status.error_message();
   EXPECT_EQ(uploaded.file.sha256(), gemini::Sha256::HexOf(png));
   EXPECT_EQ(uploaded.file.size_bytes(), static_cast<int64_t>(png.size()));
   EXPECT_GE(RequestsTo("upload_id=", "query"), 2);
   EXPECT_EQ(emulator_->FileCount(), 1);
+}
+
+TEST_F(UploadTest, ChunkFailureNamingHostProjectAndKeyReachesTheCallerClean) {
+  // A chunk refused for good, with what must never reach a caller in the reply (Upload's
+  // helper puts the caller's view through the leak checker).
+  emulator_->InjectUploadFault(
+      {.status = 400,
+       .keep_bytes = false,
+       .drop_connection = false,
+       .message = absl::StrCat("Upload rejected by 127.0.0.1:", emulator_->port(),
+                               " (localhost) for consumer projects/123456, key ", kEmulatorKey,
+                               ": SSL routines::wrong version number")});
+  UploadResult uploaded = Upload(ScenePng());
+  EXPECT_FALSE(uploaded.status.ok());
+  EXPECT_EQ(emulator_->FileCount(), 0);
 }
 
 TEST_F(UploadTest, DedupeHitReturnsTheExistingFileWithoutUploading) {
