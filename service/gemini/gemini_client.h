@@ -101,7 +101,7 @@ class GeminiClient {
   // X-Goog-Upload-Offset. A non-final chunk's size must be a multiple of the session's
   // granularity. The reply's status is "active" (or "final" with the File).
   virtual std::shared_ptr<PendingCall> UploadChunk(
-      const std::string& upload_url, int64_t offset, std::string bytes, bool finalize,
+      const std::string& upload_url, int64_t offset, ChunkBytes bytes, bool finalize,
       CallOptions options, absl::AnyInvocable<void(absl::StatusOr<UploadStatus>)> done) = 0;
 
   // X-Goog-Upload-Command: query — how many bytes Gemini holds (size_received).

@@ -129,7 +129,7 @@ class InstrumentedGeminiClient final : public GeminiClient {
   }
 
   std::shared_ptr<PendingCall> UploadChunk(
-      const std::string& upload_url, int64_t offset, std::string bytes, bool finalize,
+      const std::string& upload_url, int64_t offset, ChunkBytes bytes, bool finalize,
       CallOptions options, absl::AnyInvocable<void(absl::StatusOr<UploadStatus>)> done) override {
     if (options.record) options.record->AddUploadBytes(static_cast<int64_t>(bytes.size()));
     auto observed = Observe("uploadChunk", options, std::move(done));

@@ -516,14 +516,16 @@ class RestGeminiClient final : public GeminiClient {
   }
 
   std::shared_ptr<PendingCall> UploadChunk(
-      const std::string& upload_url, int64_t offset, std::string bytes, bool finalize,
+      const std::string& upload_url, int64_t offset, ChunkBytes bytes, bool finalize,
       CallOptions options, absl::AnyInvocable<void(absl::StatusOr<UploadStatus>)> done) override {
     if (!OnOrigin(upload_url, options_.base_url)) return Fail(std::move(done), ForeignUrl());
     if (offset < 0) return Fail(std::move(done), absl::InvalidArgumentError("negative offset"));
     http::Request request = Base("POST", upload_url, options);
     request.headers.emplace_back("x-goog-upload-command", finalize ? "upload, finalize" : "upload");
     request.headers.emplace_back("x-goog-upload-offset", absl::StrCat(offset));
-    request.body = std::move(bytes);
+    request.shared_body = std::move(bytes.data);
+    request.shared_body_offset = bytes.offset;
+    if (request.shared_body == nullptr) request.shared_body = std::make_shared<const std::string>();
     return StartFiles<UploadStatus>(std::move(request), &UploadStatusOf, std::move(done));
   }
 

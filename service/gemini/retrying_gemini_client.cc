@@ -397,7 +397,7 @@ class RetryingGeminiClient final : public GeminiClient {
   }
 
   std::shared_ptr<PendingCall> UploadChunk(
-      const std::string& upload_url, int64_t offset, std::string bytes, bool finalize,
+      const std::string& upload_url, int64_t offset, ChunkBytes bytes, bool finalize,
       CallOptions options, absl::AnyInvocable<void(absl::StatusOr<UploadStatus>)> done) override {
     return shared_->inner->UploadChunk(upload_url, offset, std::move(bytes), finalize,
                                        std::move(options), std::move(done));

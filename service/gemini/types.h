@@ -3,10 +3,13 @@
 #ifndef VISION_GATEWAY_SERVICE_GEMINI_TYPES_H_
 #define VISION_GATEWAY_SERVICE_GEMINI_TYPES_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -128,6 +131,25 @@ struct StartUploadRequest {
   std::string mime_type;       // X-Goog-Upload-Header-Content-Type (required)
   std::string display_name;    // file.displayName; empty: not sent
   std::string name;            // file.name "files/<id>" chosen by the caller; empty: Gemini's
+};
+
+// The bytes of one upload chunk: `data` from `offset` to its end. Shared rather than copied: the
+// uploader keeps them to resume from while the HTTP request sends them from the same buffer.
+struct ChunkBytes {
+  ChunkBytes() = default;
+  ChunkBytes(std::shared_ptr<const std::string> data, std::size_t offset)
+      : data(std::move(data)), offset(offset) {}
+  // Takes ownership of `bytes` (tests, tools).
+  ChunkBytes(std::string bytes)  // NOLINT(google-explicit-constructor)
+      : data(std::make_shared<const std::string>(std::move(bytes))) {}
+
+  std::string_view view() const {
+    return data == nullptr ? std::string_view() : std::string_view(*data).substr(offset);
+  }
+  std::size_t size() const { return view().size(); }
+
+  std::shared_ptr<const std::string> data;
+  std::size_t offset = 0;
 };
 
 // Where a started upload goes: the x-goog-upload-url (always on the configured Gemini origin).

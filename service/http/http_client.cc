@@ -593,11 +593,19 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     }
     req_.set(bhttp::field::host, target_.host_header);
     if (!has_user_agent) req_.set(bhttp::field::user_agent, kUserAgent);
-    if (!request_.body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put ||
-        verb == bhttp::verb::patch) {
-      req_.content_length(request_.body.size());
+    // The body is sent from where it lies: request_ (a member, never moved) or the shared bytes.
+    std::string_view body = request_.body;
+    if (request_.shared_body != nullptr) {
+      if (!request_.body.empty() || request_.shared_body_offset > request_.shared_body->size()) {
+        return absl::InvalidArgumentError("invalid shared request body");
+      }
+      body = std::string_view(*request_.shared_body).substr(request_.shared_body_offset);
     }
-    req_.body() = std::move(request_.body);
+    if (!body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put ||
+        verb == bhttp::verb::patch) {
+      req_.content_length(body.size());
+    }
+    req_.body() = bhttp::span_body<const char>::value_type(body.data(), body.size());
     request_.headers.clear();
     return absl::OkStatus();
   }
@@ -1000,7 +1008,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   Request request_;
   StreamHandler handler_;
   Target target_;
-  bhttp::request<bhttp::string_body> req_;
+  bhttp::request<bhttp::span_body<const char>> req_;  // the body points into request_
   tcp::resolver resolver_;
   net::steady_timer resolve_timer_;
   net::steady_timer wait_timer_;  // bounds the wait for a free connection

@@ -59,6 +59,11 @@ struct Request {
   std::string url;
   Headers headers;
   std::string body;
+  // Instead of `body`: bytes shared with the caller, sent from `shared_body_offset` to the end
+  // without a copy (an upload chunk the caller keeps to resume from). The call holds its
+  // reference until it is destroyed. With it set, `body` must be empty.
+  std::shared_ptr<const std::string> shared_body;
+  std::size_t shared_body_offset = 0;
   // Bounds every phase (resolve, connect, handshake, write, read) of this request.
   absl::Time deadline = absl::InfiniteFuture();
 };

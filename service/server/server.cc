@@ -141,6 +141,8 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  // Receive windows (see ServerOptions::grpc_bdp_probe).
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, options.grpc_bdp_probe ? 1 : 0);
   if (options.max_connection_age <= absl::ZeroDuration() ||
       options.max_connection_age_grace <= absl::ZeroDuration() ||
       options.max_connection_idle <= absl::ZeroDuration()) {

@@ -64,13 +64,15 @@ VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemin
       gate_(std::move(gate)),
       cpu_(limits.cpu_threads, limits.max_queued_cpu_work),
       calls_(calls),
-      hashes_(options_.file_hash_ttl),
+      timer_(MakeThreadTimer()),
+      hashes_(options_.file_hash_ttl, *timer_),
       files_{.gemini = gemini_.get(),
              .cpu = &cpu_,
-             .timers = &timers_,
+             .timer = timer_.get(),
              .hashes = &hashes_,
              .options = &options_,
-             .owner_tag = ""},
+             .owner_tag = "",
+             .record = nullptr},
       limiter_(limits.max_concurrent_calls, limits.overload_retry_after) {}
 
 vision::FilesContext VisionServiceImpl::FilesFor(const Admission& admission) const {
@@ -166,7 +168,7 @@ grpc::ServerReadReactor<v1::UploadRequest>* VisionServiceImpl::Upload(
   absl::StatusOr<Admission> admission = Admit(context);
   if (!admission.ok()) return new UploadReactor(admission.status(), response);
   // The caller's owner tag goes into the file id ("" while authentication is off).
-  return new UploadReactor(FilesFor(*admission), CallDeadline(context), response,
+  return new UploadReactor(FilesFor(*admission).WithRecord(calls_.Find(context)), CallDeadline(context), response,
                            std::move(admission->permit));
 }
 
@@ -180,7 +182,7 @@ grpc::ServerUnaryReactor* VisionServiceImpl::GetFile(grpc::CallbackServerContext
         if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
-        return vision::StartGetFile(FilesFor(*admission), *request, CallDeadline(context),
+        return vision::StartGetFile(FilesFor(*admission).WithRecord(calls_.Find(context)), *request, CallDeadline(context),
                                     HoldPermit(std::move(done), std::move(admission->permit)));
       });
 }
@@ -195,7 +197,7 @@ grpc::ServerUnaryReactor* VisionServiceImpl::ListFiles(grpc::CallbackServerConte
         if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
-        return vision::StartListFiles(FilesFor(*admission), *request, CallDeadline(context),
+        return vision::StartListFiles(FilesFor(*admission).WithRecord(calls_.Find(context)), *request, CallDeadline(context),
                                       HoldPermit(std::move(done), std::move(admission->permit)));
       });
 }
@@ -211,7 +213,7 @@ grpc::ServerUnaryReactor* VisionServiceImpl::DeleteFile(grpc::CallbackServerCont
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
         return vision::StartDeleteFile(
-            FilesFor(*admission), *request, CallDeadline(context),
+            FilesFor(*admission).WithRecord(calls_.Find(context)), *request, CallDeadline(context),
             [done = HoldPermit(std::move(done), std::move(admission->permit))](
                 absl::Status status) mutable {
               if (!status.ok()) return done(std::move(status));

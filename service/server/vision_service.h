@@ -7,7 +7,7 @@
 #include "absl/time/time.h"
 #include "service/common/thread_pool.h"
 #include "service/server/caller_gate.h"
-#include "service/common/timer_queue.h"
+#include "service/common/timer.h"
 #include "service/vision/file_service.h"
 #include "service/server/call_limiter.h"
 #include "service/gemini/gemini_client.h"
@@ -81,7 +81,7 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   std::shared_ptr<CallerGate> gate_;
   ThreadPool cpu_;
   const CallRegistry& calls_;
-  TimerQueue timers_;
+  std::shared_ptr<Timer> timer_;  // upload resume backoff, file polling, the hash cache's clock
   vision::FileHashCache hashes_;
   vision::FilesContext files_;
   CallLimiter limiter_;

@@ -118,7 +118,8 @@ class CaptionStream {
 
 // Starts `start` with the parts made ready (file_parts.h), or at once when nothing needs it.
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> WithResolvedParts(
-    const FilesContext* files, gemini::Content content, absl::Time deadline,
+    const FilesContext* files, std::shared_ptr<telemetry::CallRecord> record,
+    gemini::Content content, absl::Time deadline,
     absl::AnyInvocable<std::shared_ptr<gemini::PendingCall>(gemini::Content)> start,
     absl::AnyInvocable<void(absl::Status)> fail) {
   if (files == nullptr) {
@@ -132,7 +133,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> WithResolvedParts(
   if (!NeedsResolving(content.parts, *files->options)) return start(std::move(content));
   auto call = std::make_shared<StagedCall>();
   std::string role = content.role;
-  ResolveParts(*files, std::move(content.parts), deadline, call,
+  ResolveParts(files->WithRecord(std::move(record)), std::move(content.parts), deadline, call,
                [call, role = std::move(role), start = std::move(start), fail = std::move(fail)](
                    absl::StatusOr<std::vector<gemini::Part>> parts) mutable {
                  if (!parts.ok()) {
@@ -169,7 +170,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
 
   auto stream = std::make_shared<CaptionStream>(std::move(callbacks));
   return WithResolvedParts(
-      files, *std::move(content), deadline,
+      files, record, *std::move(content), deadline,
       [&gemini, model = *model, config = *std::move(config), deadline, stream,
        record = std::move(record)](gemini::Content ready) mutable {
         gemini::GenerateContentRequest upstream;
@@ -260,7 +261,7 @@ class CountTokensCall final : public gemini::PendingCall,
     auto self = shared_from_this();
     // File references are checked (and waited for) first, as for Caption (file_parts.h).
     auto started = WithResolvedParts(
-        files_.has_value() ? &*files_ : nullptr, *std::move(content), deadline_,
+        files_.has_value() ? &*files_ : nullptr, record_, *std::move(content), deadline_,
         [self, image_tokens](gemini::Content ready) {
           gemini::CountTokensRequest upstream;
           upstream.contents.push_back(std::move(ready));

@@ -12,6 +12,7 @@ namespace {
 constexpr std::string_view kPrefix = "g1";
 constexpr std::string_view kDigits = "0123456789abcdefghijklmnopqrstuvwxyz";
 constexpr std::size_t kRandomLength = 12;
+constexpr std::string_view kSourceHashTag = "|vg-src-sha256=";
 
 bool IsAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
@@ -106,6 +107,40 @@ std::string OwnerTagOf(std::string_view caller) {
     value /= 36;
   }
   return tag;
+}
+
+bool IsSha256Hex(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (const char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string TagDisplayName(std::string_view display_name, std::string_view source_sha256) {
+  static_assert(kSourceHashTag.size() + 64 == kSourceHashTagLength);
+  if (!IsSha256Hex(source_sha256) ||
+      display_name.size() + kSourceHashTagLength > kMaxDisplayNameBytes) {
+    return std::string(display_name);
+  }
+  std::string out(display_name);
+  out += kSourceHashTag;
+  out += source_sha256;
+  return out;
+}
+
+DisplayNameInfo DecodeDisplayName(std::string_view stored) {
+  DisplayNameInfo info;
+  if (stored.size() >= kSourceHashTagLength) {
+    const std::string_view tag = stored.substr(stored.size() - kSourceHashTagLength);
+    if (tag.starts_with(kSourceHashTag) && IsSha256Hex(tag.substr(kSourceHashTag.size()))) {
+      info.display_name = std::string(stored.substr(0, stored.size() - kSourceHashTagLength));
+      info.source_sha256 = std::string(tag.substr(kSourceHashTag.size()));
+      return info;
+    }
+  }
+  info.display_name = std::string(stored);
+  return info;
 }
 
 }  // namespace vision_gateway::vision

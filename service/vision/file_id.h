@@ -42,6 +42,26 @@ FileIdInfo DecodeFileId(std::string_view name_or_id);
 // The owner tag of a caller name: the first 8 base-36 digits of its SHA-256. "" for "".
 std::string OwnerTagOf(std::string_view caller);
 
+// The display name also keeps, for a file the gateway stored upright (re-encoded), the SHA-256 of
+// the bytes the client sent, as a suffix "|vg-src-sha256=<64 lowercase hex>" (79 characters), so
+// that dedupe by the client's hash works from Gemini's file list alone.
+inline constexpr std::size_t kMaxDisplayNameBytes = 512;  // Gemini's displayName limit
+inline constexpr std::size_t kSourceHashTagLength = 79;
+
+// True for 64 lowercase hex digits (a SHA-256 as the gateway writes it).
+bool IsSha256Hex(std::string_view s);
+
+// `display_name` with the tag; unchanged when `source_sha256` is not 64 lowercase hex digits or
+// the result would exceed kMaxDisplayNameBytes.
+std::string TagDisplayName(std::string_view display_name, std::string_view source_sha256);
+
+struct DisplayNameInfo {
+  std::string display_name;   // without the tag
+  std::string source_sha256;  // empty: no tag
+};
+// Splits a display name into the caller's part and the tag. Never fails.
+DisplayNameInfo DecodeDisplayName(std::string_view stored);
+
 }  // namespace vision_gateway::vision
 
 #endif  // VISION_GATEWAY_SERVICE_VISION_FILE_ID_H_

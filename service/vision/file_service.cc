@@ -51,7 +51,7 @@ class FilePoller : public std::enable_shared_from_this<FilePoller> {
     if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
     auto self = shared_from_this();
     call_->SetStage(context_.gemini->GetFile(
-        name_, gemini::CallOptions{.deadline = deadline_, .record = nullptr},
+        name_, gemini::CallOptions{.deadline = deadline_, .record = context_.record},
         [self](absl::StatusOr<gemini::File> file) { self->OnFile(std::move(file)); }));
   }
 
@@ -66,14 +66,14 @@ class FilePoller : public std::enable_shared_from_this<FilePoller> {
           "FILE_FAILED", {{"file", name_}}));
     }
     if (file->state != "PROCESSING") return Done(*std::move(file));
-    const absl::Time next = absl::Now() + backoff_;
+    const absl::Time next = context_.timer->Now() + backoff_;
     if (next >= deadline_) {
       return Done(absl::DeadlineExceededError(absl::StrCat(
           "file ", name_, " was still PROCESSING at Gemini when the deadline came")));
     }
     backoff_ = std::min(backoff_ * 2, kMaxPoll);
     auto self = shared_from_this();
-    context_.timers->RunAt(next, [self] { self->Get(); });
+    context_.timer->RunAt(next, [self] { self->Get(); });
   }
 
   void Done(absl::StatusOr<gemini::File> result) {
@@ -106,7 +106,7 @@ class HashFinder : public std::enable_shared_from_this<HashFinder> {
     if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
     auto self = shared_from_this();
     call_->SetStage(context_.gemini->ListFiles(
-        kMaxPageSize, token, gemini::CallOptions{.deadline = deadline_, .record = nullptr},
+        kMaxPageSize, token, gemini::CallOptions{.deadline = deadline_, .record = context_.record},
         [self](absl::StatusOr<gemini::ListFilesResponse> page) { self->OnPage(std::move(page)); }));
   }
 
@@ -115,7 +115,9 @@ class HashFinder : public std::enable_shared_from_this<HashFinder> {
     if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
     if (!page.ok()) return Done(std::optional<gemini::File>());  // lookup failed: upload
     for (gemini::File& file : page->files) {
-      if (file.state == "ACTIVE" && file.sha256_hash == wire_hash_ &&
+      if (file.state == "ACTIVE" &&
+          (file.sha256_hash == wire_hash_ ||
+           DecodeDisplayName(file.display_name).source_sha256 == hex_) &&
           FileVisibleTo(file.name, context_.owner_tag)) {
         context_.hashes->Put(context_.owner_tag, hex_, file);
         return Done(std::optional<gemini::File>(std::move(file)));
@@ -199,7 +201,7 @@ class OwnFilesLister : public std::enable_shared_from_this<OwnFilesLister> {
     auto self = shared_from_this();
     call_->SetStage(context_.gemini->ListFiles(
         kMaxPageSize, position_.upstream_token,
-        gemini::CallOptions{.deadline = deadline_, .record = nullptr},
+        gemini::CallOptions{.deadline = deadline_, .record = context_.record},
         [self](absl::StatusOr<gemini::ListFilesResponse> page) { self->OnPage(std::move(page)); }));
   }
 
@@ -284,7 +286,7 @@ std::optional<gemini::File> FileHashCache::Find(const std::string& owner_tag,
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(absl::StrCat(owner_tag, "/", sha256_hex));
   if (it == entries_.end()) return std::nullopt;
-  if (it->second.expires <= absl::Now()) {
+  if (it->second.expires <= clock_.Now()) {
     entries_.erase(it);
     return std::nullopt;
   }
@@ -297,11 +299,11 @@ void FileHashCache::Put(const std::string& owner_tag, const std::string& sha256_
   absl::MutexLock lock(&mu_);
   // Bounded: expired entries go first, then everything (a cache, not a store).
   if (entries_.size() >= 10000) {
-    const absl::Time now = absl::Now();
+    const absl::Time now = clock_.Now();
     absl::erase_if(entries_, [now](const auto& entry) { return entry.second.expires <= now; });
     if (entries_.size() >= 10000) entries_.clear();
   }
-  entries_[absl::StrCat(owner_tag, "/", sha256_hex)] = Entry{file, absl::Now() + ttl_};
+  entries_[absl::StrCat(owner_tag, "/", sha256_hex)] = Entry{file, clock_.Now() + ttl_};
 }
 
 void FileHashCache::Forget(const std::string& name) {
@@ -313,7 +315,9 @@ v1::File ToV1File(const gemini::File& file) {
   v1::File out;
   out.set_name(file.name);
   out.set_uri(file.uri);
-  out.set_display_name(file.display_name);
+  DisplayNameInfo display = DecodeDisplayName(file.display_name);
+  out.set_display_name(std::move(display.display_name));
+  out.set_source_sha256(std::move(display.source_sha256));
   out.set_mime_type(file.mime_type);
   out.set_size_bytes(file.size_bytes);
   out.set_sha256(gemini::HexFromSha256Hash(file.sha256_hash));
@@ -400,7 +404,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartGetFile(
   if (!name.ok()) return name.status();
   if (!FileVisibleTo(*name, context.owner_tag)) return FileNotFound(*name);
   return context.gemini->GetFile(
-      *name, gemini::CallOptions{.deadline = deadline, .record = nullptr},
+      *name, gemini::CallOptions{.deadline = deadline, .record = context.record},
       [name = *name, done = std::move(done)](absl::StatusOr<gemini::File> file) mutable {
         if (!file.ok()) return done(FileErrorForCaller(file.status(), name));
         done(ToV1File(*file));
@@ -429,7 +433,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartListFiles(
   }
   return context.gemini->ListFiles(
       page_size, request.page_token(),
-      gemini::CallOptions{.deadline = deadline, .record = nullptr},
+      gemini::CallOptions{.deadline = deadline, .record = context.record},
       [done = std::move(done)](absl::StatusOr<gemini::ListFilesResponse> page) mutable {
         if (!page.ok()) return done(ToCallerStatus(page.status()));
         v1::ListFilesResponse out;
@@ -447,7 +451,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDeleteFile(
   if (!FileVisibleTo(*name, context.owner_tag)) return FileNotFound(*name);
   FileHashCache* hashes = context.hashes;
   return context.gemini->DeleteFile(
-      *name, gemini::CallOptions{.deadline = deadline, .record = nullptr},
+      *name, gemini::CallOptions{.deadline = deadline, .record = context.record},
       [name = *name, hashes, done = std::move(done)](absl::Status status) mutable {
         hashes->Forget(name);
         if (!status.ok()) return done(FileErrorForCaller(std::move(status), name));

@@ -35,8 +35,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/common/thread_pool.h"
-#include "service/common/timer_queue.h"
+#include "service/common/timer.h"
 #include "service/gemini/gemini_client.h"
+#include "service/telemetry/call_record.h"
 #include "service/vision/v1.h"
 #include "service/vision/vision_options.h"
 
@@ -63,7 +64,8 @@ class StagedCall final : public gemini::PendingCall {
 // (any replica, after restarts); the cache only saves list calls.
 class FileHashCache {
  public:
-  explicit FileHashCache(absl::Duration ttl) : ttl_(ttl) {}
+  // `clock` (outlives this) tells the time; ttl ≤ 0 disables the cache.
+  FileHashCache(absl::Duration ttl, Timer& clock) : ttl_(ttl), clock_(clock) {}
   std::optional<gemini::File> Find(const std::string& owner_tag, const std::string& sha256_hex);
   void Put(const std::string& owner_tag, const std::string& sha256_hex, const gemini::File& file);
   void Forget(const std::string& name);
@@ -74,6 +76,7 @@ class FileHashCache {
     absl::Time expires;
   };
   const absl::Duration ttl_;
+  Timer& clock_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
@@ -82,12 +85,24 @@ class FileHashCache {
 struct FilesContext {
   gemini::GeminiClient* gemini = nullptr;
   ThreadPool* cpu = nullptr;
-  TimerQueue* timers = nullptr;
+  // Backoff of upload resumes and of polling a PROCESSING file.
+  Timer* timer = nullptr;
   FileHashCache* hashes = nullptr;
   const VisionOptions* options = nullptr;
   // Whose files the call may see: the caller's owner tag (OwnerTagOf) with authentication on;
   // "" with it off (every file under the key). Files the call creates carry this tag.
   std::string owner_tag;
+
+  // The call's telemetry record (may be null): every upstream Files call adds its time and
+  // attempts to it, as the other RPCs' upstream calls do.
+  std::shared_ptr<telemetry::CallRecord> record;
+
+  // This context for one call.
+  FilesContext WithRecord(std::shared_ptr<telemetry::CallRecord> call_record) const {
+    FilesContext copy = *this;
+    copy.record = std::move(call_record);
+    return copy;
+  }
 };
 
 // True when a call with `owner_tag` may see the file `name` ("files/<id>" or a bare id): always

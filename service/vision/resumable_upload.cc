@@ -4,8 +4,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "service/common/error_reasons.h"
 #include "service/common/log.h"
+#include "service/common/status_details.h"
+#include "service/gemini/retry_policy.h"
 
 namespace vision_gateway::vision {
 namespace {
@@ -16,21 +18,21 @@ constexpr absl::Duration kCancelBound = absl::Seconds(5);
 
 }  // namespace
 
-bool IsTransientUploadError(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kAborted:
-      return true;
-    default:
-      return false;
-  }
+bool IsResumableUploadFailure(const absl::Status& status) {
+  return gemini::IsTransient(status) || GetOutcome(status) == reasons::kUpstreamConnectionLost;
 }
 
-ResumableUpload::ResumableUpload(gemini::GeminiClient& gemini, TimerQueue& timers,
-                                 absl::Time deadline)
-    : gemini_(gemini), timers_(timers), deadline_(deadline) {}
+ResumableUpload::ResumableUpload(gemini::GeminiClient& gemini, Timer& timer, absl::Time deadline,
+                                 std::shared_ptr<telemetry::CallRecord> record)
+    : gemini_(gemini), timer_(timer), deadline_(deadline), record_(std::move(record)) {}
+
+gemini::CallOptions ResumableUpload::Options() const {
+  return gemini::CallOptions{.deadline = deadline_, .record = record_};
+}
+
+int64_t ResumableUpload::ChunkEnd() const {
+  return chunk_start_ + static_cast<int64_t>(bytes_ == nullptr ? 0 : bytes_->size());
+}
 
 ResumableUpload::~ResumableUpload() = default;
 
@@ -65,7 +67,7 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
   // deadline plus kCancelBound, and a session opened after an Abort is cancelled at once below.
   gemini_.StartUpload(
       std::move(request),
-      gemini::CallOptions{.deadline = deadline_ + kCancelBound, .record = nullptr},
+      gemini::CallOptions{.deadline = deadline_ + kCancelBound, .record = record_},
       [self, done = std::move(done)](absl::StatusOr<gemini::UploadSession> session) mutable {
         bool aborted;
         {
@@ -79,7 +81,8 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
         if (aborted && session.ok()) {
           // The session opened after Abort: cancel it too.
           self->gemini_.CancelUpload(session->upload_url,
-                                     gemini::CallOptions{.deadline = absl::Now() + kCancelBound, .record = nullptr},
+                                     gemini::CallOptions{.deadline = self->timer_.Now() + kCancelBound,
+                                                         .record = self->record_},
                                      [](absl::Status) {});
         }
         if (aborted) return done(absl::CancelledError("upload cancelled"));
@@ -87,7 +90,7 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
       });
 }
 
-void ResumableUpload::Send(std::string bytes, bool finalize,
+void ResumableUpload::Send(std::shared_ptr<const std::string> bytes, bool finalize,
                            absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done) {
   bytes_ = std::move(bytes);
   finalize_ = finalize;
@@ -105,12 +108,10 @@ void ResumableUpload::SendFrom(int64_t received) {
     absl::MutexLock lock(&mu_);
     url = upload_url_;
   }
-  const int64_t skip = received - chunk_start_;
-  // A copy: bytes_ stays until Gemini confirmed them, to resume from.
-  std::string piece = skip == 0 ? bytes_ : bytes_.substr(static_cast<size_t>(skip));
+  // Not a copy: bytes_ stays until Gemini confirmed them, to resume from.
+  gemini::ChunkBytes piece(bytes_, static_cast<size_t>(received - chunk_start_));
   auto self = shared_from_this();
-  SetCall(gemini_.UploadChunk(url, received, std::move(piece), finalize_,
-                              gemini::CallOptions{.deadline = deadline_, .record = nullptr},
+  SetCall(gemini_.UploadChunk(url, received, std::move(piece), finalize_, Options(),
                               [self](absl::StatusOr<gemini::UploadStatus> status) {
                                 self->OnChunk(std::move(status));
                               }));
@@ -126,12 +127,12 @@ void ResumableUpload::OnChunk(absl::StatusOr<gemini::UploadStatus> status) {
   }
   if (!status.ok()) {
     if (status.status().code() != absl::StatusCode::kCancelled &&
-        IsTransientUploadError(status.status())) {
+        IsResumableUploadFailure(status.status())) {
       return Resume(status.status());
     }
     return Complete(status.status());
   }
-  const int64_t end = chunk_start_ + static_cast<int64_t>(bytes_.size());
+  const int64_t end = ChunkEnd();
   if (finalize_) {
     if (status->status != "final" || !status->file.has_value()) {
       return Complete(absl::InternalError(absl::StrCat(
@@ -168,7 +169,7 @@ void ResumableUpload::OnChunk(absl::StatusOr<gemini::UploadStatus> status) {
 void ResumableUpload::Resume(absl::Status failure) {
   const absl::Duration backoff =
       std::min(kFirstBackoff * (int64_t{1} << std::min(resumes_, 10)), kMaxBackoff);
-  if (++resumes_ > kMaxResumes || absl::Now() + backoff >= deadline_) {
+  if (++resumes_ > kMaxResumes || timer_.Now() + backoff >= deadline_) {
     return Complete(absl::Status(
         failure.code(), absl::StrCat("upload to Gemini failed after ", resumes_ - 1,
                                      " resumes: ", failure.message())));
@@ -176,7 +177,7 @@ void ResumableUpload::Resume(absl::Status failure) {
   LogInfo("upload chunk at %d failed (%s); asking Gemini how much it holds", chunk_start_,
           std::string(failure.message()).substr(0, 200));
   auto self = shared_from_this();
-  timers_.RunAt(absl::Now() + backoff, [self, failure]() {
+  timer_.RunAt(timer_.Now() + backoff, [self, failure]() {
     std::string url;
     {
       absl::MutexLock lock(&self->mu_);
@@ -188,7 +189,7 @@ void ResumableUpload::Resume(absl::Status failure) {
     }
     if (url.empty()) return self->Complete(absl::CancelledError("upload cancelled"));
     self->SetCall(self->gemini_.QueryUpload(
-        url, gemini::CallOptions{.deadline = self->deadline_, .record = nullptr},
+        url, self->Options(),
         [self, failure](absl::StatusOr<gemini::UploadStatus> status) {
           self->OnQuery(failure, std::move(status));
         }));
@@ -203,18 +204,18 @@ void ResumableUpload::OnQuery(absl::Status failure, absl::StatusOr<gemini::Uploa
   }
   if (!status.ok()) {
     if (status.status().code() == absl::StatusCode::kCancelled) return Complete(status.status());
-    if (finalize_ && !name_.empty() && !IsTransientUploadError(status.status())) {
+    if (finalize_ && !name_.empty() && !IsResumableUploadFailure(status.status())) {
       // The session is gone: the finalize may have worked and only its reply was lost. The file
       // was named by the gateway, so read it back.
       auto self = shared_from_this();
       SetCall(gemini_.GetFile(
-          name_, gemini::CallOptions{.deadline = deadline_, .record = nullptr},
+          name_, Options(),
           [self, failure](absl::StatusOr<gemini::File> file) {
             {
               absl::MutexLock lock(&self->mu_);
               self->call_.reset();
             }
-            const int64_t end = self->chunk_start_ + static_cast<int64_t>(self->bytes_.size());
+            const int64_t end = self->ChunkEnd();
             if (file.ok() && file->size_bytes == end) {
               {
                 absl::MutexLock lock(&self->mu_);
@@ -227,7 +228,7 @@ void ResumableUpload::OnQuery(absl::Status failure, absl::StatusOr<gemini::Uploa
           }));
       return;
     }
-    if (IsTransientUploadError(status.status())) return Resume(failure);
+    if (IsResumableUploadFailure(status.status())) return Resume(failure);
     return Complete(failure);
   }
   if (status->status == "final" && status->file.has_value()) {
@@ -237,7 +238,7 @@ void ResumableUpload::OnQuery(absl::Status failure, absl::StatusOr<gemini::Uploa
     }
     return Complete(*std::move(status->file));
   }
-  const int64_t end = chunk_start_ + static_cast<int64_t>(bytes_.size());
+  const int64_t end = ChunkEnd();
   const int64_t received = status->size_received;
   if (status->status != "active" || received < chunk_start_ || received > end) {
     return Complete(absl::InternalError(absl::StrCat(
@@ -255,8 +256,7 @@ void ResumableUpload::OnQuery(absl::Status failure, absl::StatusOr<gemini::Uploa
 }
 
 void ResumableUpload::Complete(absl::StatusOr<gemini::File> result) {
-  bytes_.clear();
-  bytes_.shrink_to_fit();
+  bytes_.reset();
   auto done = std::move(send_done_);
   if (done) done(std::move(result));
 }
@@ -273,8 +273,9 @@ void ResumableUpload::Abort() {
   }
   if (call) call->Cancel();
   if (!url.empty()) {
-    gemini_.CancelUpload(url, gemini::CallOptions{.deadline = absl::Now() + kCancelBound, .record = nullptr},
-                         [](absl::Status) {});
+    gemini_.CancelUpload(
+        url, gemini::CallOptions{.deadline = timer_.Now() + kCancelBound, .record = record_},
+        [](absl::Status) {});
   }
 }
 

@@ -1,13 +1,15 @@
 // One resumable upload session at Gemini (gemini-wire.md §1.3), driven chunk by chunk.
 //
-// A chunk that fails transiently (connection reset, 5xx, 429) is not simply resent: Gemini is
-// asked how much it holds (X-Goog-Upload-Command: query) and the upload resumes from there, at
-// most kMaxResumes times per upload and never past the deadline, with backoff. A finalize whose
-// reply was lost is recovered by reading the file back under the name the gateway chose. The
-// result is the complete file or an error — never a silent truncation.
+// A chunk that fails transiently (IsResumableUploadFailure: the retry policy's transient failures,
+// or a connection lost mid-reply) is not simply resent: Gemini is asked how much it holds
+// (X-Goog-Upload-Command: query) and the upload resumes from there, at most kMaxResumes times per
+// upload and never past the deadline, with backoff. A finalize whose reply was lost is recovered
+// by reading the file back under the name the gateway chose. The result is the complete file or
+// an error — never a silent truncation.
 //
-// Memory: the chunk being sent is kept until Gemini confirmed it (to resume from), so a chunk in
-// flight costs twice its size (this copy and the HTTP request's).
+// Memory: the chunk being sent is kept until Gemini confirmed it (to resume from); the HTTP
+// request sends from that same buffer (gemini::ChunkBytes), so a chunk in flight costs its size
+// once.
 //
 // Threads: Start/Send are called one at a time (each after the previous one's callback); Abort
 // may come from any thread. Callbacks run on I/O or timer threads and must not block.
@@ -23,20 +25,24 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "service/common/timer_queue.h"
+#include "service/common/timer.h"
 #include "service/gemini/gemini_client.h"
+#include "service/telemetry/call_record.h"
 
 namespace vision_gateway::vision {
 
 inline constexpr int kMaxResumes = 5;
 
-// Upstream failures worth resuming after: UNAVAILABLE (reset, 502/503, truncated), RESOURCE_
-// EXHAUSTED (429), INTERNAL (500) and ABORTED.
-bool IsTransientUploadError(const absl::Status& status);
+// Upstream failures worth asking Gemini how much it holds and resuming: the retry policy's
+// transient failures (gemini::IsTransient: 429, 5xx, 408, connection refused or reset before any
+// reply), and a connection lost after reply bytes (safe here: a query decides what is resent).
+bool IsResumableUploadFailure(const absl::Status& status);
 
 class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
  public:
-  ResumableUpload(gemini::GeminiClient& gemini, TimerQueue& timers, absl::Time deadline);
+  // `record` (may be null) gets every upstream call's time and attempts, like the other RPCs.
+  ResumableUpload(gemini::GeminiClient& gemini, Timer& timer, absl::Time deadline,
+                  std::shared_ptr<telemetry::CallRecord> record = nullptr);
   ~ResumableUpload();
 
   // Opens the session. `request.name` should be set (the gateway's file id) so that a lost
@@ -45,7 +51,7 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
 
   // Sends `bytes` at the current offset. Non-final chunks must be a multiple of the session's
   // granularity. `done` gets the File for the final chunk, or an empty File (name "") otherwise.
-  void Send(std::string bytes, bool finalize,
+  void Send(std::shared_ptr<const std::string> bytes, bool finalize,
             absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done);
 
   // Stops whatever is in flight (its callback gets CANCELLED) and, unless finalized, cancels the
@@ -64,10 +70,13 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   void OnQuery(absl::Status failure, absl::StatusOr<gemini::UploadStatus> status);
   void Complete(absl::StatusOr<gemini::File> result);
   void SetCall(std::shared_ptr<gemini::PendingCall> call);
+  gemini::CallOptions Options() const;
+  int64_t ChunkEnd() const;
 
   gemini::GeminiClient& gemini_;
-  TimerQueue& timers_;
+  Timer& timer_;
   const absl::Time deadline_;
+  const std::shared_ptr<telemetry::CallRecord> record_;
 
   mutable absl::Mutex mu_;
   std::shared_ptr<gemini::PendingCall> call_ ABSL_GUARDED_BY(mu_);
@@ -80,7 +89,7 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   // The send in progress (touched by one callback at a time).
   std::string name_;
   int64_t total_size_ = 0;
-  std::string bytes_;
+  std::shared_ptr<const std::string> bytes_;  // shared with the HTTP request sending them
   int64_t chunk_start_ = 0;
   bool finalize_ = false;
   int resumes_ = 0;

@@ -21,14 +21,7 @@
 namespace vision_gateway::vision {
 namespace {
 
-constexpr std::size_t kMaxDisplayNameBytes = 512;
 constexpr std::size_t kMaxMimeTypeBytes = 255;
-
-bool IsLowerHex64(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
 
 // Cancelling this cancels the resumable upload.
 class AbortUpload final : public gemini::PendingCall {
@@ -69,15 +62,16 @@ class StreamingUpload final : public UploadTask,
         FailLocked(absl::InvalidArgumentError("header: only the first message may carry it"),
                    actions);
       } else {
-        const std::string& bytes = message.chunk();
-        received_ += static_cast<int64_t>(bytes.size());
+        received_ += static_cast<int64_t>(message.chunk().size());
         if (received_ > size_bytes_) {
           FailLocked(absl::InvalidArgumentError(absl::StrCat(
                          "more bytes than header.size_bytes (", size_bytes_, ") were sent")),
                      actions);
         } else {
-          hasher_.Update(bytes);
-          buffer_.append(bytes);
+          hasher_.Update(message.chunk());
+          // Held (not copied) until it fits into the chunk being assembled.
+          pending_ = std::move(*message.mutable_chunk());
+          pending_offset_ = 0;
           PumpLocked(actions);
         }
       }
@@ -144,7 +138,7 @@ class StreamingUpload final : public UploadTask,
 
   void AcceptHeaderLocked(const v1::UploadHeader& header, Actions& actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const int64_t limit = context_.options->max_upload_bytes;
+    const int64_t limit = std::min(context_.options->max_upload_bytes, kMaxGeminiFileBytes);
     if (header.size_bytes() <= 0 || header.size_bytes() > limit) {
       return FailLocked(absl::InvalidArgumentError(absl::StrCat(
                             "header.size_bytes: required, 1 to ", limit, " bytes; got ",
@@ -160,7 +154,7 @@ class StreamingUpload final : public UploadTask,
       return FailLocked(absl::InvalidArgumentError("header.mime_type: too long"), actions);
     }
     sha256_ = absl::AsciiStrToLower(header.sha256());
-    if (!sha256_.empty() && !IsLowerHex64(sha256_)) {
+    if (!sha256_.empty() && !IsSha256Hex(sha256_)) {
       return FailLocked(absl::InvalidArgumentError(
                             "header.sha256: must be 64 hex digits (SHA-256) or empty"),
                         actions);
@@ -190,7 +184,9 @@ class StreamingUpload final : public UploadTask,
       if (phase_ == Phase::kDone) return;
       if (!found.ok()) {
         FailLocked(found.status(), actions);
-      } else if (found->has_value() && (*found)->size_bytes == size_bytes_) {
+      } else if (found->has_value() &&
+                 ((*found)->size_bytes == size_bytes_ ||
+                  DecodeDisplayName((*found)->display_name).source_sha256 == sha256_)) {
         // A dedupe hit: the file is already there; the client may stop sending.
         v1::File file = ToV1File(**found);
         phase_ = Phase::kDone;
@@ -205,14 +201,36 @@ class StreamingUpload final : public UploadTask,
     for (auto& action : actions) action();
   }
 
+  // Moves held message bytes into chunk_ until it holds `limit` bytes; true when none are left
+  // held. chunk_ gets its capacity once per chunk (never more than the chunk needs).
+  bool FillLocked(int64_t limit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const size_t want = static_cast<size_t>(std::min(limit, size_bytes_ - sent_));
+    if (chunk_.capacity() < want) chunk_.reserve(want);
+    const size_t room = want > chunk_.size() ? want - chunk_.size() : 0;
+    const size_t n = std::min(room, pending_.size() - pending_offset_);
+    chunk_.append(pending_, pending_offset_, n);
+    pending_offset_ += n;
+    if (pending_offset_ < pending_.size()) return false;
+    pending_ = std::string();  // freed: at most one message is ever held
+    pending_offset_ = 0;
+    return true;
+  }
+
+  // Issues the next read unless a message is still held.
+  void ReadIfEmptyLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (pending_.empty()) ReadLocked(actions);
+  }
+
   void PumpLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     switch (phase_) {
       case Phase::kSniff:
-        if (static_cast<int64_t>(buffer_.size()) < std::min(size_bytes_, kSniffBytes)) {
-          return ReadLocked(actions);
+        FillLocked(kSniffBytes);
+        if (static_cast<int64_t>(chunk_.size()) < std::min(size_bytes_, kSniffBytes)) {
+          return ReadIfEmptyLocked(actions);
         }
         return SniffLocked(actions);
       case Phase::kWhole:
+        FillLocked(size_bytes_);
         if (received_ < size_bytes_ || !half_closed_) return ReadLocked(actions);
         return ReorientLocked(actions);
       case Phase::kStreaming:
@@ -223,7 +241,7 @@ class StreamingUpload final : public UploadTask,
   }
 
   void SniffLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    absl::StatusOr<image::ImageFormat> format = image::SniffFormat(buffer_);
+    absl::StatusOr<image::ImageFormat> format = image::SniffFormat(chunk_);
     if (!format.ok()) {
       return FailLocked(
           absl::InvalidArgumentError(absl::StrCat(
@@ -234,12 +252,12 @@ class StreamingUpload final : public UploadTask,
     mime_type_ = std::string(image::MimeTypeOf(*format));
     if (!declared_mime_.empty() && declared_mime_ != mime_type_ &&
         !(declared_mime_ == "image/jpg" && mime_type_ == "image/jpeg")) {
-      // The sniffed type wins; the contradiction is logged for the operator.
-      LogWarning("Upload: header mime_type %s contradicts the sniffed %s; using %s",
-                 declared_mime_.substr(0, 64), mime_type_, mime_type_);
+      // The sniffed type wins; the contradiction is reported in the answer
+      // (File.declared_mime_type).
+      contradicted_mime_ = declared_mime_;
     }
-    const bool whole = static_cast<int64_t>(buffer_.size()) == size_bytes_;
-    absl::StatusOr<image::ImageHeader> header = image::ProbeHeader(buffer_);
+    const bool whole = static_cast<int64_t>(chunk_.size()) == size_bytes_;
+    absl::StatusOr<image::ImageHeader> header = image::ProbeHeader(chunk_);
     if (header.ok()) {
       if (context_.options->max_image_pixels > 0 &&
           header->stored_pixels > context_.options->max_image_pixels) {
@@ -274,11 +292,14 @@ class StreamingUpload final : public UploadTask,
 
   void StartSessionLocked(int64_t size, Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     phase_ = Phase::kStarting;
-    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timers, deadline_);
+    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timer, deadline_,
+                                                context_.record);
     gemini::StartUploadRequest request;
     request.size_bytes = size;
     request.mime_type = mime_type_;
-    request.display_name = display_name_;
+    // A file stored upright keeps the client's hash in its display name (file_id.h).
+    request.display_name =
+        reoriented_ ? TagDisplayName(display_name_, source_sha256_) : display_name_;
     request.name = absl::StrCat("files/", NewFileId(width_, height_, context_.owner_tag));
     auto self = shared_from_this();
     actions.push_back([self, upload = upload_, request = std::move(request)]() mutable {
@@ -305,17 +326,23 @@ class StreamingUpload final : public UploadTask,
     for (auto& action : actions) action();
   }
 
+  // One chunk is assembled in chunk_ from the held message; when it is full and more bytes are
+  // to come it is sent (a final chunk always keeps at least one byte) and, while it is in flight,
+  // at most one more message is read and held. So an upload holds one upstream chunk plus one
+  // gRPC message, and a client faster than Gemini is held back by gRPC flow control.
   void StreamLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (sending_) {
-      // One chunk in flight: read at most one more message meanwhile.
-      if (buffer_.empty()) ReadLocked(actions);
-      return;
-    }
-    const int64_t buffered = static_cast<int64_t>(buffer_.size());
-    if (buffered >= granularity_ && received_ < size_bytes_) {
-      // A full chunk and more to come: send it (a final chunk always keeps at least one byte).
-      std::string chunk = buffer_.substr(0, static_cast<size_t>(granularity_));
-      buffer_.erase(0, static_cast<size_t>(granularity_));
+    if (sending_) return ReadIfEmptyLocked(actions);
+    const bool drained = FillLocked(granularity_);
+    const int64_t assembled = static_cast<int64_t>(chunk_.size());
+    if (assembled >= granularity_ && sent_ + assembled < size_bytes_) {
+      // Whole granules only. (More than one, with a remainder, only when Gemini's granularity is
+      // smaller than the sniffed first bytes.)
+      const int64_t n = assembled / granularity_ * granularity_;
+      std::string rest = chunk_.substr(static_cast<size_t>(n));
+      chunk_.resize(static_cast<size_t>(n));
+      auto chunk = std::make_shared<const std::string>(std::move(chunk_));
+      chunk_ = std::move(rest);
+      sent_ += n;
       sending_ = true;
       auto self = shared_from_this();
       actions.push_back([self, upload = upload_, chunk = std::move(chunk)]() mutable {
@@ -323,30 +350,31 @@ class StreamingUpload final : public UploadTask,
           self->OnChunkSent(result.status());
         });
       });
-      if (buffer_.empty()) ReadLocked(actions);
-      return;
+      return ReadIfEmptyLocked(actions);
     }
-    if (received_ == size_bytes_ && half_closed_) {
+    if (drained && received_ == size_bytes_ && half_closed_) {
       const std::string actual = hasher_.FinishHex();
       if (!sha256_.empty() && actual != sha256_) {
-        return FailLocked(WithErrorInfo(absl::DataLossError(absl::StrCat(
-                                            "the uploaded bytes have SHA-256 ", actual,
-                                            ", not the header's ", sha256_,
-                                            "; nothing was kept")),
-                                        "SHA256_MISMATCH"),
-                          actions);
+        return FailLocked(HashMismatch(actual), actions);
       }
       sha256_ = actual;
       phase_ = Phase::kFinalizing;
       return SendFinalLocked(actions);
     }
     // Room for more (or, with every byte in, a read to see the stream end).
-    ReadLocked(actions);
+    ReadIfEmptyLocked(actions);
+  }
+
+  absl::Status HashMismatch(const std::string& actual) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return WithErrorInfo(
+        absl::DataLossError(absl::StrCat("the uploaded bytes have SHA-256 ", actual,
+                                         ", not the header's ", sha256_, "; nothing was kept")),
+        "SHA256_MISMATCH");
   }
 
   void SendFinalLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::string last = std::move(buffer_);
-    buffer_.clear();
+    auto last = std::make_shared<const std::string>(std::move(chunk_));
+    chunk_ = std::string();
     auto self = shared_from_this();
     actions.push_back([self, upload = upload_, last = std::move(last)]() mutable {
       upload->Send(std::move(last), true,
@@ -378,11 +406,14 @@ class StreamingUpload final : public UploadTask,
         FailLocked(ToCallerStatus(file.status()), actions);
       } else {
         phase_ = Phase::kDone;
-        if (file->state == "ACTIVE" && !reoriented_) {
+        if (file->state == "ACTIVE") {
           context_.hashes->Put(context_.owner_tag, sha256_, *file);
+          if (reoriented_) context_.hashes->Put(context_.owner_tag, source_sha256_, *file);
         }
         v1::File out = ToV1File(*file);
-        if (out.sha256().empty()) out.set_sha256(reoriented_ ? "" : sha256_);
+        if (out.sha256().empty()) out.set_sha256(sha256_);
+        if (reoriented_) out.set_source_sha256(source_sha256_);
+        out.set_declared_mime_type(contradicted_mime_);
         actions.push_back([self = shared_from_this(), out = std::move(out)]() mutable {
           self->Finish(std::move(out));
         });
@@ -395,16 +426,11 @@ class StreamingUpload final : public UploadTask,
   // I/O threads, then upload the upright bytes in one go.
   void ReorientLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const std::string actual = hasher_.FinishHex();
-    if (!sha256_.empty() && actual != sha256_) {
-      return FailLocked(WithErrorInfo(absl::DataLossError(absl::StrCat(
-                                          "the uploaded bytes have SHA-256 ", actual,
-                                          ", not the header's ", sha256_, "; nothing was kept")),
-                                      "SHA256_MISMATCH"),
-                        actions);
-    }
+    if (!sha256_.empty() && actual != sha256_) return FailLocked(HashMismatch(actual), actions);
+    source_sha256_ = actual;
     phase_ = Phase::kStarting;
     auto self = shared_from_this();
-    actions.push_back([self, bytes = std::move(buffer_)]() mutable {
+    actions.push_back([self, bytes = std::move(chunk_)]() mutable {
       const bool queued =
           self->context_.cpu->TrySchedule([self, bytes = std::move(bytes)]() mutable {
             image::PrepareOptions options{.max_pixels = self->context_.options->max_image_pixels};
@@ -418,10 +444,13 @@ class StreamingUpload final : public UploadTask,
             absl::Seconds(1)));
       }
     });
-    buffer_.clear();
+    chunk_ = std::string();
   }
 
   void OnReoriented(absl::StatusOr<image::PreparedImage> prepared) {
+    // The hash of the bytes stored (File.sha256), outside the lock.
+    const std::string upright_sha256 =
+        prepared.ok() ? gemini::Sha256::HexOf(prepared->bytes) : std::string();
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
@@ -432,12 +461,13 @@ class StreamingUpload final : public UploadTask,
                    actions);
       } else {
         reoriented_ = true;
+        sha256_ = upright_sha256;
         width_ = prepared->width;
         height_ = prepared->height;
         mime_type_ = prepared->mime_type;
-        buffer_ = std::move(prepared->bytes);
+        chunk_ = std::move(prepared->bytes);
         // The upright bytes go up in one final chunk (bounded by max_reorient_upload_bytes).
-        StartSessionLocked(static_cast<int64_t>(buffer_.size()), actions);
+        StartSessionLocked(static_cast<int64_t>(chunk_.size()), actions);
       }
     }
     for (auto& action : actions) action();
@@ -445,8 +475,8 @@ class StreamingUpload final : public UploadTask,
 
   void FailLocked(absl::Status status, Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     phase_ = Phase::kDone;
-    buffer_.clear();
-    buffer_.shrink_to_fit();
+    chunk_ = std::string();
+    pending_ = std::string();
     auto self = shared_from_this();
     std::shared_ptr<ResumableUpload> upload = upload_;
     actions.push_back([self, upload, status = std::move(status)]() mutable {
@@ -479,10 +509,15 @@ class StreamingUpload final : public UploadTask,
   std::string sha256_ ABSL_GUARDED_BY(mu_);
   std::string display_name_ ABSL_GUARDED_BY(mu_);
   std::string declared_mime_ ABSL_GUARDED_BY(mu_);
+  std::string contradicted_mime_ ABSL_GUARDED_BY(mu_);  // declared_mime_ when it lost to sniffing
+  std::string source_sha256_ ABSL_GUARDED_BY(mu_);  // the client's bytes' hash when reoriented
   std::string mime_type_ ABSL_GUARDED_BY(mu_);
   int width_ ABSL_GUARDED_BY(mu_) = 0;
   int height_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string buffer_ ABSL_GUARDED_BY(mu_);
+  int64_t sent_ ABSL_GUARDED_BY(mu_) = 0;  // bytes handed to upstream in non-final chunks
+  std::string chunk_ ABSL_GUARDED_BY(mu_);  // the chunk being assembled (first: the sniffed bytes)
+  std::string pending_ ABSL_GUARDED_BY(mu_);  // the last message's bytes not yet in chunk_
+  size_t pending_offset_ ABSL_GUARDED_BY(mu_) = 0;
   gemini::Sha256 hasher_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<ResumableUpload> upload_ ABSL_GUARDED_BY(mu_);
 };
@@ -515,7 +550,8 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
 
  private:
   void Open() {
-    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timers, deadline_);
+    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timer, deadline_,
+                                                context_.record);
     call_->SetStage(std::make_shared<AbortUpload>(upload_));
     gemini::StartUploadRequest request;
     request.size_bytes = static_cast<int64_t>(bytes_.size());
@@ -533,7 +569,8 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
     const int64_t remaining = static_cast<int64_t>(bytes_.size()) - sent_;
     const bool last = remaining <= granularity;
     const int64_t size = last ? remaining : granularity;
-    std::string chunk = bytes_.substr(static_cast<size_t>(sent_), static_cast<size_t>(size));
+    auto chunk = std::make_shared<const std::string>(
+        bytes_.substr(static_cast<size_t>(sent_), static_cast<size_t>(size)));
     sent_ += size;
     auto self = shared_from_this();
     upload_->Send(std::move(chunk), last, [self, last](absl::StatusOr<gemini::File> file) {

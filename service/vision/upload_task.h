@@ -7,11 +7,16 @@
 // be PNG, JPEG, WEBP, HEIC or HEIF; it wins over the header's mime_type) and the upright size and
 // EXIF orientation are read from the header. The upload session is opened under a gateway-chosen
 // name carrying the size (file_id.h), and the bytes stream through: one upstream chunk
-// (granularity, 8 MiB) is assembled, sent, and only then is the next one read, so gRPC flow
-// control slows a fast client down. SHA-256 is computed while streaming. At half-close the size
-// and the hash are checked before the last chunk is sent with "finalize": a mismatch never
-// finalizes, and the session is cancelled at Gemini. An image with EXIF orientation != 1 is read
-// whole (up to max_reorient_upload_bytes), turned upright on the CPU pool and uploaded as such.
+// (granularity, 8 MiB) is assembled in one buffer and sent from that buffer (ResumableUpload keeps
+// it to resume from); while it is in flight at most one more message is read and held, so an
+// upload holds one chunk plus one message and gRPC flow control slows a fast client down. SHA-256
+// is computed while streaming. At half-close the size and the hash are checked before the last
+// chunk is sent with "finalize": a mismatch never finalizes, and the session is cancelled at
+// Gemini. A header mime_type that contradicts the sniffed type is reported in the File
+// (declared_mime_type). An image with EXIF orientation != 1 is read whole (up to
+// max_reorient_upload_bytes), turned upright on the CPU pool and uploaded as such; the File then
+// carries the stored bytes' sha256 and the client's as source_sha256 (kept in a display-name tag,
+// file_id.h, so dedupe finds it by either).
 //
 // Errors: INVALID_ARGUMENT for header rules, a byte count different from size_bytes, a type that
 // is not a supported image; DATA_LOSS when the bytes do not match the header's sha256 (ErrorInfo

@@ -10,6 +10,9 @@
 
 namespace vision_gateway::vision {
 
+// Gemini's per-file limit (2 GB; counted here as 2 GiB, the largest --max_upload_mb).
+inline constexpr int64_t kMaxGeminiFileBytes = int64_t{2} << 30;
+
 struct VisionOptions {
   // Model used when a request names none.
   std::string default_model = "gemini-2.5-flash";
@@ -32,12 +35,15 @@ struct VisionOptions {
   // Inline images of a request that add up to more than this are uploaded to the Files API and
   // referenced instead (identical bytes reuse one file through their SHA-256). 0: never.
   int64_t max_inline_request_bytes = int64_t{20} << 20;
-  // How long the gateway trusts what it learnt about which file holds which SHA-256.
+  // How long the gateway trusts what it learnt about which file holds which SHA-256 (≤ 0: no
+  // cache). Flag --file_hash_cache_ttl_s.
   absl::Duration file_hash_ttl = absl::Seconds(30);
-  // Largest Upload accepted (Gemini's per-file limit is 2 GB).
-  int64_t max_upload_bytes = int64_t{2} << 30;
+  // Largest Upload accepted; at most kMaxGeminiFileBytes (Gemini's per-file limit, 2 GB).
+  // Flag --max_upload_mb.
+  int64_t max_upload_bytes = kMaxGeminiFileBytes;
   // An uploaded image whose EXIF orientation is not 1 is turned upright before it goes to
-  // Gemini, which needs it whole in memory: larger ones are refused (INVALID_ARGUMENT).
+  // Gemini, which needs it whole in memory: larger ones are refused (INVALID_ARGUMENT). Flag
+  // --max_reorient_upload_mb.
   int64_t max_reorient_upload_bytes = int64_t{64} << 20;
 };
 

@@ -101,13 +101,13 @@ class FakeGeminiClient : public gemini::GeminiClient {
   }
 
   std::shared_ptr<gemini::PendingCall> UploadChunk(
-      const std::string& upload_url, int64_t offset, std::string bytes, bool finalize,
+      const std::string& upload_url, int64_t offset, gemini::ChunkBytes bytes, bool finalize,
       gemini::CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<gemini::UploadStatus>)> done) override {
     auto call = Files("UploadChunk", options);
     call->upload_url = upload_url;
     call->offset = offset;
-    call->bytes = std::move(bytes);
+    call->bytes = std::string(bytes.view());
     call->finalize = finalize;
     call->upload_done = std::move(done);
     return Record(call);

@@ -140,7 +140,9 @@ TEST_F(FilesApiTest, ChunkSendsOffsetAndCommand) {
   EXPECT_EQ(r.url, kUploadUrl);
   EXPECT_EQ(Header(r, "x-goog-upload-command"), "upload");
   EXPECT_EQ(Header(r, "x-goog-upload-offset"), "8388608");
-  EXPECT_EQ(r.body, "bytes");
+  ASSERT_NE(r.shared_body, nullptr);
+  EXPECT_EQ(r.body, "");
+  EXPECT_EQ(std::string_view(*r.shared_body).substr(r.shared_body_offset), "bytes");
 }
 
 TEST_F(FilesApiTest, FinalChunkReturnsTheWrappedFile) {

@@ -69,5 +69,36 @@ TEST(FileIdTest, IdsAreUnique) {
   EXPECT_EQ(ids.size(), 1000u);
 }
 
+TEST(DisplayNameTagTest, RoundTripAndBounds) {
+  const std::string hex(64, 'c');
+  const std::string tagged = TagDisplayName("site photo", hex);
+  EXPECT_EQ(tagged.size(), std::string("site photo").size() + kSourceHashTagLength);
+  DisplayNameInfo info = DecodeDisplayName(tagged);
+  EXPECT_EQ(info.display_name, "site photo");
+  EXPECT_EQ(info.source_sha256, hex);
+  // An empty name keeps just the tag, and decodes back to empty.
+  info = DecodeDisplayName(TagDisplayName("", hex));
+  EXPECT_EQ(info.display_name, "");
+  EXPECT_EQ(info.source_sha256, hex);
+  // Too long to tag within Gemini's 512: left as it is.
+  const std::string longest(kMaxDisplayNameBytes - kSourceHashTagLength, 'n');
+  EXPECT_EQ(TagDisplayName(longest, hex).size(), kMaxDisplayNameBytes);
+  EXPECT_EQ(TagDisplayName(longest + "n", hex), longest + "n");
+  // Not a hash: no tag.
+  EXPECT_EQ(TagDisplayName("x", "ABC"), "x");
+  EXPECT_EQ(TagDisplayName("x", std::string(64, 'C')), "x");
+  // Untagged names decode as themselves, whatever they hold.
+  info = DecodeDisplayName("a|vg-src-sha256=" + std::string(63, 'c'));
+  EXPECT_EQ(info.source_sha256, "");
+  EXPECT_EQ(info.display_name, "a|vg-src-sha256=" + std::string(63, 'c'));
+}
+
+TEST(DisplayNameTagTest, IsSha256Hex) {
+  EXPECT_TRUE(IsSha256Hex(std::string(64, '0')));
+  EXPECT_FALSE(IsSha256Hex(std::string(63, '0')));
+  EXPECT_FALSE(IsSha256Hex(std::string(64, 'A')));
+  EXPECT_FALSE(IsSha256Hex(""));
+}
+
 }  // namespace
 }  // namespace vision_gateway::vision

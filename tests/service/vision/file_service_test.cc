@@ -14,6 +14,7 @@
 #include "service/common/status_details.h"
 #include "service/vision/file_id.h"
 #include "tests/testing/fake_gemini_client.h"
+#include "tests/testing/fake_timer.h"
 #include "tests/testing/status_matchers.h"
 
 namespace vision_gateway::vision {
@@ -22,6 +23,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::vision_gateway::testing::FakeGeminiClient;
+using ::vision_gateway::testing::FakeTimer;
 using ::vision_gateway::testing::StatusIs;
 
 const std::string kAlice = OwnerTagOf("alice");
@@ -51,7 +53,7 @@ class FileServiceTest : public ::testing::Test {
   FilesContext Context(const std::string& owner_tag) {
     return FilesContext{.gemini = &gemini_,
                         .cpu = nullptr,
-                        .timers = &timers_,
+                        .timer = &timer_,
                         .hashes = &hashes_,
                         .options = &options_,
                         .owner_tag = owner_tag};
@@ -87,8 +89,8 @@ class FileServiceTest : public ::testing::Test {
   }
 
   FakeGeminiClient gemini_;
-  TimerQueue timers_;
-  FileHashCache hashes_{absl::Seconds(30)};
+  FakeTimer timer_;
+  FileHashCache hashes_{absl::Seconds(30), timer_};
   VisionOptions options_;
   std::vector<std::string> asked_;
   std::vector<int> page_sizes_;

@@ -1,0 +1,117 @@
+// The thread-backed Timer (service/common/timer.h), the one timer facility of the service: retry
+// backoff, upload resume backoff, polling a PROCESSING file, the file hash cache's clock.
+#include "service/common/timer.h"
+
+#include <memory>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+namespace vision_gateway {
+namespace {
+
+TEST(ThreadTimerTest, RunsCallbacksInTimeOrderNotInsertionOrder) {
+  std::shared_ptr<Timer> timer = MakeThreadTimer();
+  absl::Mutex mu;
+  std::vector<int> order;
+  absl::Notification last;
+  const absl::Time now = timer->Now();
+  // Queued latest first; all due within a few milliseconds.
+  timer->RunAt(now + absl::Milliseconds(30), [&] {
+    {
+      absl::MutexLock lock(&mu);
+      order.push_back(3);
+    }
+    last.Notify();
+  });
+  timer->RunAt(now + absl::Milliseconds(20), [&] {
+    absl::MutexLock lock(&mu);
+    order.push_back(2);
+  });
+  timer->RunAt(now + absl::Milliseconds(10), [&] {
+    absl::MutexLock lock(&mu);
+    order.push_back(1);
+  });
+  ASSERT_TRUE(last.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+TEST(ThreadTimerTest, NeverRunsBeforeItsTime) {
+  std::shared_ptr<Timer> timer = MakeThreadTimer();
+  absl::Notification ran;
+  absl::Time ran_at;
+  const absl::Time when = absl::Now() + absl::Milliseconds(20);
+  timer->RunAt(when, [&] {
+    ran_at = absl::Now();
+    ran.Notify();
+  });
+  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_GE(ran_at, when);
+}
+
+TEST(ThreadTimerTest, PastTimesRunAtOnceButNeverInsideRunAt) {
+  std::shared_ptr<Timer> timer = MakeThreadTimer();
+  absl::Notification ran;
+  bool inside = true;
+  timer->RunAt(absl::InfinitePast(), [&] {
+    EXPECT_FALSE(inside);
+    ran.Notify();
+  });
+  inside = false;
+  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+}
+
+TEST(ThreadTimerTest, CancelledCallbackNeverRuns) {
+  std::shared_ptr<Timer> timer = MakeThreadTimer();
+  bool cancelled_ran = false;
+  absl::Notification later;
+  const absl::Time now = timer->Now();
+  const Timer::Id id = timer->RunAt(now + absl::Milliseconds(5), [&] { cancelled_ran = true; });
+  EXPECT_NE(id, 0u);
+  EXPECT_TRUE(timer->Cancel(id));
+  EXPECT_FALSE(timer->Cancel(id));  // already gone
+  // A later callback runs: by then the cancelled one would have run.
+  timer->RunAt(now + absl::Milliseconds(20), [&] { later.Notify(); });
+  ASSERT_TRUE(later.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_FALSE(cancelled_ran);
+}
+
+TEST(ThreadTimerTest, CancelAfterRunningReturnsFalse) {
+  std::shared_ptr<Timer> timer = MakeThreadTimer();
+  absl::Notification ran;
+  const Timer::Id id = timer->RunAt(absl::InfinitePast(), [&] { ran.Notify(); });
+  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_FALSE(timer->Cancel(id));
+}
+
+TEST(ThreadTimerTest, DestructionDropsPendingCallbacksUnrun) {
+  auto flag = std::make_shared<bool>(false);
+  std::weak_ptr<bool> captured = flag;
+  {
+    std::shared_ptr<Timer> timer = MakeThreadTimer();
+    timer->RunAt(absl::Now() + absl::Hours(1), [flag] { *flag = true; });
+    flag.reset();
+    EXPECT_FALSE(captured.expired());  // held by the pending callback
+  }
+  // Destroyed, not run: the capture is gone.
+  EXPECT_TRUE(captured.expired());
+}
+
+TEST(ThreadTimerTest, MayBeDestroyedFromItsOwnCallback) {
+  std::shared_ptr<Timer> timer = MakeThreadTimer();
+  absl::Notification done;
+  Timer* raw = timer.get();
+  raw->RunAt(absl::InfinitePast(), [&timer, &done] {
+    timer.reset();  // the last reference, on the timer's own thread
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(timer, nullptr);
+}
+
+}  // namespace
+}  // namespace vision_gateway

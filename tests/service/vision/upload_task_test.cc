@@ -1,0 +1,814 @@
+// Upload over a fake Gemini client and a manual timer: header rules, streaming in granularity-
+// sized chunks with one message held while a chunk is in flight, size and hash checks that never
+// finalize, cancel, resume after a transient chunk failure, dedupe (by the stored hash and by the
+// source hash of a file stored upright), the mime_type contradiction report, EXIF rotation, and
+// the call's telemetry record on every upstream call. Also the Files helpers the upload uses
+// (hash cache, polling a PROCESSING file, ToV1File) and ResumableUpload on its own.
+#include "service/vision/upload_task.h"
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "google/rpc/error_details.pb.h"
+#include "gtest/gtest.h"
+#include "service/common/error_reasons.h"
+#include "service/common/status_details.h"
+#include "service/common/thread_pool.h"
+#include "service/gemini/sha256.h"
+#include "service/telemetry/call_record.h"
+#include "service/telemetry/telemetry.h"
+#include "service/vision/file_id.h"
+#include "service/vision/file_service.h"
+#include "service/vision/resumable_upload.h"
+#include "tests/testing/fake_gemini_client.h"
+#include "tests/testing/fake_timer.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_images.h"
+
+namespace vision_gateway::vision {
+namespace {
+
+using ::vision_gateway::testing::FakeGeminiClient;
+using ::vision_gateway::testing::FakeTimer;
+using ::vision_gateway::testing::IsOk;
+using ::vision_gateway::testing::StatusIs;
+using Call = FakeGeminiClient::Call;
+
+constexpr int64_t kGranularity = 256 * 1024;
+constexpr char kUploadUrl[] = "https://generativelanguage.googleapis.com/upload/v1beta/files?x=1";
+
+gemini::UploadStatus Active(int64_t size_received) {
+  return gemini::UploadStatus{.status = "active", .size_received = size_received, .file = {}};
+}
+
+std::string ReasonOf(const absl::Status& status) {
+  google::rpc::ErrorInfo info;
+  return GetDetail(status, info) ? info.reason() : "";
+}
+
+// A PNG (readable header, 40x30) followed by `size` - its size pseudo-random bytes: uploads are
+// stored, not decoded, so this is a valid upload of any size.
+std::string PngOfSize(size_t size) {
+  std::string bytes = testing::PngHeaderOnly(40, 30);
+  uint32_t x = 12345;
+  while (bytes.size() < size) {
+    x = x * 1103515245u + 12345u;
+    bytes.push_back(static_cast<char>(x >> 24));
+  }
+  bytes.resize(size);
+  return bytes;
+}
+
+class UploadTaskTest : public ::testing::Test {
+ protected:
+  FilesContext Context() {
+    return FilesContext{.gemini = &gemini_,
+                        .cpu = &cpu_,
+                        .timer = timer_.get(),
+                        .hashes = &hashes_,
+                        .options = &options_,
+                        .record = record_};
+  }
+
+  // Starts an upload; reads the task asks for are counted in reads_.
+  void Start() {
+    task_ = MakeUpload(Context(), timer_->Now() + absl::Minutes(10),
+                       UploadCallbacks{.read = [this] { ++reads_; },
+                                       .done = [this](absl::StatusOr<v1::File> r) {
+                                         result_ = std::move(r);
+                                         finished_.store(true);
+                                       }});
+    task_->Begin();
+  }
+
+  void Header(int64_t size, const std::string& sha256 = "", const std::string& mime = "",
+              const std::string& display_name = "") {
+    ASSERT_GT(reads_, 0) << "the task did not ask for the header";
+    --reads_;
+    v1::UploadRequest m;
+    m.mutable_header()->set_size_bytes(size);
+    m.mutable_header()->set_sha256(sha256);
+    m.mutable_header()->set_mime_type(mime);
+    m.mutable_header()->set_display_name(display_name);
+    task_->OnMessage(std::move(m));
+  }
+
+  void Chunk(std::string bytes) {
+    ASSERT_GT(reads_, 0) << "a message was sent without a read";
+    --reads_;
+    v1::UploadRequest m;
+    m.set_chunk(std::move(bytes));
+    task_->OnMessage(std::move(m));
+  }
+
+  void HalfClose() {
+    ASSERT_GT(reads_, 0);
+    --reads_;
+    task_->OnHalfClose();
+  }
+
+  std::vector<std::shared_ptr<Call>> CallsOf(const std::string& method) {
+    std::vector<std::shared_ptr<Call>> out;
+    for (auto& call : gemini_.calls()) {
+      if (call->method == method) out.push_back(call);
+    }
+    return out;
+  }
+
+  // Answers the upstream calls not answered yet, in order: a session, chunk acknowledgements
+  // (the final one with a File), empty file lists. Returns how many were answered.
+  int AnswerUpstream() {
+    int answered = 0;
+    std::vector<std::shared_ptr<Call>> calls = gemini_.calls();
+    for (size_t i = answered_; i < calls.size(); ++i, ++answered_) {
+      Call& call = *calls[i];
+      ++answered;
+      if (call.cancelled.HasBeenNotified()) continue;
+      if (call.method == "StartUpload") {
+        call.session_done(
+            gemini::UploadSession{.upload_url = kUploadUrl, .chunk_granularity = kGranularity});
+      } else if (call.method == "UploadChunk") {
+        const int64_t end = call.offset + static_cast<int64_t>(call.bytes.size());
+        if (call.finalize) {
+          call.upload_done(gemini::UploadStatus{.status = "final", .size_received = end,
+                                                .file = StoredFile(call)});
+        } else {
+          call.upload_done(Active(end));
+        }
+      } else if (call.method == "ListFiles") {
+        call.list_done(gemini::ListFilesResponse{});
+      } else if (call.method == "CancelUpload") {
+        call.status_done(absl::OkStatus());
+      }
+    }
+    return answered;
+  }
+
+  // What Gemini would store after the final chunk: everything sent so far.
+  gemini::File StoredFile(const Call& final_chunk) {
+    std::string all;
+    for (auto& c : CallsOf("UploadChunk")) {
+      if (c->cancelled.HasBeenNotified()) continue;
+      all.resize(static_cast<size_t>(c->offset));
+      all += c->bytes;
+      if (c.get() == &final_chunk) break;
+    }
+    const auto starts = CallsOf("StartUpload");
+    gemini::File file;
+    file.name = starts.back()->start_request.name;
+    file.display_name = starts.back()->start_request.display_name;
+    file.mime_type = starts.back()->start_request.mime_type;
+    file.size_bytes = static_cast<int64_t>(all.size());
+    file.sha256_hash = gemini::Sha256HashFromHex(gemini::Sha256::HexOf(all));
+    file.state = "ACTIVE";
+    stored_ = all;
+    return file;
+  }
+
+  // Feeds `bytes` in `message_size` messages whenever the task reads, answers upstream calls as
+  // they come, and checks that while a chunk is in flight at most one more message is read.
+  void Feed(const std::string& bytes, size_t message_size) {
+    size_t fed = 0;
+    bool half_closed = false;
+    for (int steps = 0; !finished_.load() && steps < 100000; ++steps) {
+      if (reads_ > 0 && fed < bytes.size()) {
+        const size_t n = std::min(message_size, bytes.size() - fed);
+        // Messages read while the newest chunk is still unanswered.
+        const auto chunks = CallsOf("UploadChunk");
+        if (!chunks.empty() && answered_ < gemini_.calls().size()) ++read_while_sending_;
+        max_read_while_sending_ = std::max(max_read_while_sending_, read_while_sending_);
+        Chunk(bytes.substr(fed, n));
+        fed += n;
+        continue;
+      }
+      if (reads_ > 0 && fed == bytes.size() && !half_closed) {
+        half_closed = true;
+        HalfClose();
+        continue;
+      }
+      read_while_sending_ = 0;
+      if (AnswerUpstream() == 0) {
+        // Work on the CPU pool (EXIF rotation) may still be under way.
+        if (!gemini_.WaitForCalls(gemini_.calls().size() + 1, absl::Seconds(10))) break;
+      }
+    }
+  }
+
+  FakeGeminiClient gemini_;
+  std::shared_ptr<FakeTimer> timer_ = std::make_shared<FakeTimer>();
+  ThreadPool cpu_{1, 8};
+  FileHashCache hashes_{absl::Seconds(30), *timer_};
+  VisionOptions options_;
+  std::shared_ptr<telemetry::CallRecord> record_ =
+      std::make_shared<telemetry::CallRecord>(telemetry::NoTelemetry(), "req-1", "");
+
+  std::shared_ptr<UploadTask> task_;
+  int reads_ = 0;
+  size_t answered_ = 0;
+  int read_while_sending_ = 0;
+  int max_read_while_sending_ = 0;
+  std::string stored_;
+  std::atomic<bool> finished_{false};
+  std::optional<absl::StatusOr<v1::File>> result_;
+};
+
+TEST_F(UploadTaskTest, StreamsGranularityChunksHoldingOneMessageWhileAChunkIsInFlight) {
+  const std::string bytes = PngOfSize(4 * kGranularity + 1000);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()), "", "", "cat.png");
+  Feed(bytes, 100 * 1024);
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_THAT(*result_, IsOk());
+  EXPECT_TRUE(stored_ == bytes);
+  EXPECT_EQ((*result_)->sha256(), gemini::Sha256::HexOf(bytes));
+  EXPECT_EQ((*result_)->size_bytes(), static_cast<int64_t>(bytes.size()));
+  EXPECT_EQ((*result_)->display_name(), "cat.png");
+  EXPECT_EQ((*result_)->width(), 40);
+  EXPECT_EQ((*result_)->height(), 30);
+  EXPECT_EQ((*result_)->declared_mime_type(), "");
+
+  // The sniffed first 512 KiB go first (two granules of this small granularity), then one
+  // granule at a time, then the last 1000 bytes with "finalize".
+  const auto chunks = CallsOf("UploadChunk");
+  ASSERT_EQ(chunks.size(), 4u);
+  int64_t offset = 0;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    EXPECT_EQ(chunks[i]->offset, offset);
+    EXPECT_EQ(chunks[i]->finalize, i == 3);
+    if (i < 3) {
+      EXPECT_EQ(chunks[i]->bytes.size() % kGranularity, 0u);
+    }
+    offset += static_cast<int64_t>(chunks[i]->bytes.size());
+  }
+  EXPECT_EQ(chunks[0]->bytes.size(), static_cast<size_t>(kSniffBytes));
+  EXPECT_EQ(chunks[1]->bytes.size(), static_cast<size_t>(kGranularity));
+  EXPECT_EQ(chunks[3]->bytes.size(), 1000u);
+  EXPECT_LE(max_read_while_sending_, 1) << "more than one message read while a chunk was in flight";
+  EXPECT_TRUE(CallsOf("CancelUpload").empty());
+  const auto starts = CallsOf("StartUpload");
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0]->start_request.mime_type, "image/png");
+  EXPECT_EQ(starts[0]->start_request.size_bytes, static_cast<int64_t>(bytes.size()));
+  EXPECT_EQ(DecodeFileId(starts[0]->start_request.name).width, 40);
+}
+
+TEST_F(UploadTaskTest, EveryUpstreamCallCarriesTheCallsTelemetryRecord) {
+  const std::string bytes = PngOfSize(kGranularity + 10);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()), gemini::Sha256::HexOf(bytes));
+  Feed(bytes, 64 * 1024);
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_THAT(*result_, IsOk());
+  ASSERT_FALSE(CallsOf("ListFiles").empty());  // the dedupe lookup
+  for (const auto& call : gemini_.calls()) {
+    EXPECT_EQ(call->options.record, record_) << call->method;
+  }
+}
+
+TEST_F(UploadTaskTest, AMessageExactlyFillingTheChunkAndExactSizeFinalizeOnce) {
+  const std::string bytes = PngOfSize(4 * kGranularity);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()));
+  Feed(bytes, kGranularity);
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_THAT(*result_, IsOk());
+  const auto chunks = CallsOf("UploadChunk");
+  ASSERT_EQ(chunks.size(), 3u);
+  EXPECT_FALSE(chunks[0]->finalize);
+  EXPECT_FALSE(chunks[1]->finalize);
+  EXPECT_TRUE(chunks[2]->finalize);  // the last chunk keeps its bytes for "finalize"
+  EXPECT_EQ(chunks[2]->bytes.size(), static_cast<size_t>(kGranularity));
+  EXPECT_TRUE(stored_ == bytes);
+}
+
+TEST_F(UploadTaskTest, HeaderMissingOrNotFirstIsRefusedBeforeAnyUpstreamCall) {
+  Start();
+  Chunk("\x89PNG");
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(gemini_.calls().empty());
+}
+
+TEST_F(UploadTaskTest, HalfCloseWithoutHeaderIsRefused) {
+  Start();
+  HalfClose();
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(gemini_.calls().empty());
+}
+
+TEST_F(UploadTaskTest, BadHeadersAreRefusedBeforeAnyUpstreamCall) {
+  options_.max_upload_bytes = 1000;
+  struct Case {
+    int64_t size;
+    std::string sha256;
+    std::string display_name;
+  };
+  const std::vector<Case> cases = {
+      {0, "", ""},
+      {-5, "", ""},
+      {1001, "", ""},                                   // over --max_upload_mb
+      {10, "abc", ""},                                  // not a SHA-256
+      {10, std::string(64, 'g'), ""},                   // not hex
+      {10, "", std::string(kMaxDisplayNameBytes + 1, 'n')},
+  };
+  for (const Case& c : cases) {
+    task_.reset();
+    result_.reset();
+    finished_.store(false);
+    reads_ = 0;
+    Start();
+    Header(c.size, c.sha256, "", c.display_name);
+    ASSERT_TRUE(result_.has_value()) << c.size;
+    EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument)) << c.size << c.sha256;
+  }
+  EXPECT_TRUE(gemini_.calls().empty());
+}
+
+TEST_F(UploadTaskTest, TheLimitNeverExceedsGeminisPerFileLimit) {
+  options_.max_upload_bytes = kMaxGeminiFileBytes * 2;
+  Start();
+  Header(kMaxGeminiFileBytes + 1);
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(UploadTaskTest, AHeaderAfterTheFirstMessageIsRefusedAndTheSessionCancelled) {
+  const std::string bytes = PngOfSize(kGranularity * 2);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()));
+  Chunk(bytes.substr(0, kSniffBytes));
+  AnswerUpstream();  // the session opens
+  ASSERT_GT(reads_, 0);
+  Header(10);
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(CallsOf("CancelUpload").size(), 1u);
+}
+
+TEST_F(UploadTaskTest, NotAnImageIsRefusedNamingTheDeclaredType) {
+  Start();
+  Header(100, "", "image/png");
+  Chunk(std::string(100, 'x'));
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument,
+                                 ::testing::HasSubstr("image/png")));
+  EXPECT_TRUE(CallsOf("StartUpload").empty());
+}
+
+TEST_F(UploadTaskTest, MoreBytesThanDeclaredFailsAndNeverFinalizes) {
+  const std::string bytes = PngOfSize(3 * kGranularity);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()) - 1);
+  Feed(bytes, 100 * 1024);
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument,
+                                 ::testing::HasSubstr("more bytes")));
+  for (const auto& chunk : CallsOf("UploadChunk")) EXPECT_FALSE(chunk->finalize);
+  ASSERT_EQ(CallsOf("CancelUpload").size(), 1u);
+  EXPECT_EQ(CallsOf("CancelUpload")[0]->upload_url, kUploadUrl);
+}
+
+TEST_F(UploadTaskTest, FewerBytesAtHalfCloseFailsAndNeverFinalizes) {
+  const std::string bytes = PngOfSize(3 * kGranularity);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()) + 1);
+  Feed(bytes, 100 * 1024);
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument,
+                                 ::testing::HasSubstr("ended after")));
+  for (const auto& chunk : CallsOf("UploadChunk")) EXPECT_FALSE(chunk->finalize);
+  EXPECT_EQ(CallsOf("CancelUpload").size(), 1u);
+}
+
+TEST_F(UploadTaskTest, HashMismatchIsDataLossAndNeverFinalizes) {
+  const std::string bytes = PngOfSize(2 * kGranularity + 7);
+  std::string other = bytes;
+  other.back() ^= 1;
+  Start();
+  Header(static_cast<int64_t>(bytes.size()), gemini::Sha256::HexOf(other));
+  Feed(bytes, 100 * 1024);
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_EQ(ReasonOf(result_->status()), "SHA256_MISMATCH");
+  for (const auto& chunk : CallsOf("UploadChunk")) EXPECT_FALSE(chunk->finalize);
+  EXPECT_EQ(CallsOf("CancelUpload").size(), 1u);
+}
+
+TEST_F(UploadTaskTest, CancelMidStreamCancelsTheChunkInFlightAndTheSession) {
+  const std::string bytes = PngOfSize(4 * kGranularity);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()));
+  Chunk(bytes.substr(0, kSniffBytes));
+  AnswerUpstream();  // session open; the first chunk goes out
+  while (CallsOf("UploadChunk").empty() && reads_ > 0) {
+    Chunk(bytes.substr(kSniffBytes, 64 * 1024));
+  }
+  ASSERT_EQ(CallsOf("UploadChunk").size(), 1u);
+  task_->Cancel();
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_TRUE(CallsOf("UploadChunk")[0]->cancelled.HasBeenNotified());
+  ASSERT_EQ(CallsOf("CancelUpload").size(), 1u);
+  EXPECT_EQ(CallsOf("CancelUpload")[0]->upload_url, kUploadUrl);
+  for (const auto& chunk : CallsOf("UploadChunk")) EXPECT_FALSE(chunk->finalize);
+  // Nothing more happens after the end, whatever arrives.
+  task_->OnHalfClose();
+  EXPECT_EQ(CallsOf("UploadChunk").size(), 1u);
+}
+
+TEST_F(UploadTaskTest, CancelBeforeTheSessionOpensCancelsItWhenItOpens) {
+  const std::string bytes = PngOfSize(kSniffBytes + 100);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()));
+  Chunk(bytes.substr(0, kSniffBytes));
+  ASSERT_EQ(CallsOf("StartUpload").size(), 1u);
+  task_->Cancel();
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kCancelled));
+  // The start was cancelled; had its reply raced in, the session it names is cancelled too.
+  EXPECT_TRUE(CallsOf("StartUpload")[0]->cancelled.HasBeenNotified());
+  EXPECT_TRUE(CallsOf("UploadChunk").empty());
+}
+
+TEST_F(UploadTaskTest, TransientChunkFailureResumesFromWhatGeminiHolds) {
+  const std::string bytes = PngOfSize(3 * kGranularity + 5);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()));
+  Chunk(bytes.substr(0, kSniffBytes));
+  AnswerUpstream();  // session
+  // The sniffed first bytes are a whole number of granules: they go out at once.
+  ASSERT_EQ(CallsOf("UploadChunk").size(), 1u);
+  // The first chunk fails with a reset: Gemini is asked what it holds after a backoff.
+  auto first = CallsOf("UploadChunk")[0];
+  answered_ = gemini_.calls().size();
+  first->upload_done(WithOutcome(absl::UnavailableError("connection reset"),
+                                 reasons::kUpstreamUnreachable));
+  EXPECT_TRUE(CallsOf("QueryUpload").empty());  // waits first
+  ASSERT_TRUE(timer_->NextDue().has_value());
+  timer_->Advance(absl::Seconds(5));
+  ASSERT_EQ(CallsOf("QueryUpload").size(), 1u);
+  // Gemini holds 1000 bytes of the chunk: the rest of it is sent from there.
+  answered_ = gemini_.calls().size();
+  CallsOf("QueryUpload")[0]->upload_done(
+      Active(1000));
+  const auto chunks = CallsOf("UploadChunk");
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[1]->offset, 1000);
+  EXPECT_TRUE(chunks[1]->bytes == bytes.substr(1000, kSniffBytes - 1000));
+  // The rest streams normally; Gemini ends up with every byte once.
+  Feed(bytes.substr(kSniffBytes), 64 * 1024);
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_THAT(*result_, IsOk());
+  EXPECT_TRUE(stored_ == bytes);
+  EXPECT_EQ((*result_)->sha256(), gemini::Sha256::HexOf(bytes));
+}
+
+TEST_F(UploadTaskTest, NonTransientChunkFailureEndsTheUploadWithoutResuming) {
+  const std::string bytes = PngOfSize(3 * kGranularity);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()));
+  Chunk(bytes.substr(0, kSniffBytes));
+  AnswerUpstream();
+  // The sniffed first bytes are a whole number of granules: they go out at once.
+  ASSERT_EQ(CallsOf("UploadChunk").size(), 1u);
+  CallsOf("UploadChunk")[0]->upload_done(WithOutcome(
+      absl::InvalidArgumentError("Gemini: bad chunk"), reasons::kUpstreamInvalidArgument));
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(CallsOf("QueryUpload").empty());
+  EXPECT_FALSE(timer_->NextDue().has_value());
+  EXPECT_EQ(CallsOf("CancelUpload").size(), 1u);
+}
+
+TEST_F(UploadTaskTest, ResumesAreBounded) {
+  const std::string bytes = PngOfSize(3 * kGranularity);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()));
+  Chunk(bytes.substr(0, kSniffBytes));
+  AnswerUpstream();
+  // The sniffed first bytes are a whole number of granules: they go out at once.
+  ASSERT_EQ(CallsOf("UploadChunk").size(), 1u);
+  for (int attempt = 0; attempt <= kMaxResumes && !result_.has_value(); ++attempt) {
+    CallsOf("UploadChunk").back()->upload_done(
+        WithOutcome(absl::UnavailableError("503"), reasons::kUpstreamUnavailable));
+    if (result_.has_value()) break;
+    timer_->Advance(absl::Seconds(5));
+    CallsOf("QueryUpload").back()->upload_done(
+        Active(0));
+  }
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kUnavailable,
+                                 ::testing::HasSubstr("resumes")));
+  EXPECT_EQ(CallsOf("QueryUpload").size(), static_cast<size_t>(kMaxResumes));
+  for (const auto& chunk : CallsOf("UploadChunk")) EXPECT_FALSE(chunk->finalize);
+}
+
+TEST_F(UploadTaskTest, DedupeHitReturnsTheExistingFileWithoutUploading) {
+  const std::string bytes = PngOfSize(1000);
+  const std::string hex = gemini::Sha256::HexOf(bytes);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()), hex);
+  auto list = CallsOf("ListFiles");
+  ASSERT_EQ(list.size(), 1u);
+  gemini::File existing;
+  existing.name = "files/existing1";
+  existing.size_bytes = 1000;
+  existing.state = "ACTIVE";
+  existing.sha256_hash = gemini::Sha256HashFromHex(hex);
+  list[0]->list_done(gemini::ListFilesResponse{.files = {existing}, .next_page_token = ""});
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_THAT(*result_, IsOk());
+  EXPECT_EQ((*result_)->name(), "files/existing1");
+  EXPECT_EQ((*result_)->sha256(), hex);
+  EXPECT_EQ(reads_, 0);  // nothing more was read
+  EXPECT_TRUE(CallsOf("StartUpload").empty());
+
+  // A second upload of the same bytes is answered from the cache (no list call).
+  task_.reset();
+  result_.reset();
+  finished_.store(false);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()), hex);
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_EQ((*result_)->name(), "files/existing1");
+  EXPECT_EQ(CallsOf("ListFiles").size(), 1u);
+}
+
+TEST_F(UploadTaskTest, DedupeMissUploadsAndCachesTheNewFile) {
+  const std::string bytes = PngOfSize(1000);
+  const std::string hex = gemini::Sha256::HexOf(bytes);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()), hex);
+  Feed(bytes, 400);
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_THAT(*result_, IsOk());
+  std::optional<gemini::File> cached = hashes_.Find("", hex);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_EQ(cached->name, (*result_)->name());
+}
+
+TEST_F(UploadTaskTest, ContradictingMimeTypeIsReportedAndTheSniffedTypeWins) {
+  const std::string bytes = PngOfSize(1000);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()), "", "IMAGE/JPEG");
+  Feed(bytes, 400);
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_THAT(*result_, IsOk());
+  EXPECT_EQ((*result_)->declared_mime_type(), "image/jpeg");
+  EXPECT_EQ((*result_)->mime_type(), "image/png");
+  EXPECT_EQ(CallsOf("StartUpload")[0]->start_request.mime_type, "image/png");
+}
+
+TEST_F(UploadTaskTest, AgreeingMimeTypeIsNotReported) {
+  const std::string bytes = PngOfSize(1000);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()), "", "image/png");
+  Feed(bytes, 400);
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_THAT(*result_, IsOk());
+  EXPECT_EQ((*result_)->declared_mime_type(), "");
+}
+
+TEST_F(UploadTaskTest, RotatedImageIsStoredUprightKeepingTheClientsHashForDedupe) {
+  testing::Pixels pixels = testing::MakePixels(60, 20, 3, 200);
+  testing::FillRect(pixels, {255, 0, 0}, 0, 0, 10, 20);
+  std::optional<std::string> jpeg = testing::Encode(pixels, ".jpg", /*orientation=*/6);
+  ASSERT_TRUE(jpeg.has_value());
+  const std::string source_hex = gemini::Sha256::HexOf(*jpeg);
+  Start();
+  Header(static_cast<int64_t>(jpeg->size()), source_hex, "", "photo");
+  // The dedupe lookup misses.
+  ASSERT_EQ(AnswerUpstream(), 1);
+  Feed(*jpeg, 1000);
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_THAT(*result_, IsOk());
+  // Upright: 20x60, re-encoded; the File says which hash is which.
+  EXPECT_EQ((*result_)->width(), 20);
+  EXPECT_EQ((*result_)->height(), 60);
+  EXPECT_FALSE(stored_ == *jpeg);
+  EXPECT_EQ((*result_)->sha256(), gemini::Sha256::HexOf(stored_));
+  EXPECT_EQ((*result_)->source_sha256(), source_hex);
+  EXPECT_EQ((*result_)->display_name(), "photo");
+  const auto starts = CallsOf("StartUpload");
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0]->start_request.display_name, TagDisplayName("photo", source_hex));
+
+  // Another replica (an empty cache) finds it by the client's hash in Gemini's list, although
+  // the stored size differs from the header's.
+  FileHashCache other_cache(absl::Seconds(30), *timer_);
+  FilesContext other = Context();
+  other.hashes = &other_cache;
+  gemini::File listed;
+  listed.name = starts[0]->start_request.name;
+  listed.display_name = starts[0]->start_request.display_name;
+  listed.size_bytes = static_cast<int64_t>(stored_.size());
+  listed.state = "ACTIVE";
+  listed.sha256_hash = gemini::Sha256HashFromHex(gemini::Sha256::HexOf(stored_));
+  std::optional<absl::StatusOr<v1::File>> again;
+  int reads = 0;
+  auto task = MakeUpload(other, timer_->Now() + absl::Minutes(1),
+                         UploadCallbacks{.read = [&reads] { ++reads; },
+                                         .done = [&again](absl::StatusOr<v1::File> r) {
+                                           again = std::move(r);
+                                         }});
+  task->Begin();
+  v1::UploadRequest header;
+  header.mutable_header()->set_size_bytes(static_cast<int64_t>(jpeg->size()));
+  header.mutable_header()->set_sha256(source_hex);
+  task->OnMessage(std::move(header));
+  auto lists = CallsOf("ListFiles");
+  lists.back()->list_done(gemini::ListFilesResponse{.files = {listed}, .next_page_token = ""});
+  ASSERT_TRUE(again.has_value());
+  ASSERT_THAT(*again, IsOk());
+  EXPECT_EQ((*again)->name(), listed.name);
+  EXPECT_EQ((*again)->source_sha256(), source_hex);
+  EXPECT_EQ((*again)->display_name(), "photo");
+}
+
+TEST_F(UploadTaskTest, RotatedImageOverTheReorientLimitIsRefused) {
+  options_.max_reorient_upload_bytes = 100;
+  testing::Pixels pixels = testing::MakePixels(60, 20, 3, 200);
+  std::optional<std::string> jpeg = testing::Encode(pixels, ".jpg", /*orientation=*/6);
+  ASSERT_TRUE(jpeg.has_value());
+  Start();
+  Header(static_cast<int64_t>(jpeg->size()));
+  Chunk(*jpeg);
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument,
+                                 ::testing::HasSubstr("orientation")));
+  EXPECT_TRUE(CallsOf("StartUpload").empty());
+}
+
+// --- ResumableUpload on its own ---
+
+TEST(ResumableUploadTest, FailureClassificationIsTheRetryPolicysPlusALostReply) {
+  EXPECT_TRUE(IsResumableUploadFailure(
+      WithOutcome(absl::ResourceExhaustedError("429"), reasons::kUpstreamRateLimited)));
+  EXPECT_TRUE(IsResumableUploadFailure(
+      WithOutcome(absl::InternalError("500"), reasons::kUpstreamInternal)));
+  EXPECT_TRUE(IsResumableUploadFailure(
+      WithOutcome(absl::UnavailableError("reset"), reasons::kUpstreamUnreachable)));
+  EXPECT_TRUE(IsResumableUploadFailure(
+      WithOutcome(absl::UnavailableError("lost"), reasons::kUpstreamConnectionLost)));
+  EXPECT_FALSE(IsResumableUploadFailure(
+      WithOutcome(absl::UnavailableError("tls"), reasons::kUpstreamTls)));
+  EXPECT_FALSE(IsResumableUploadFailure(
+      WithOutcome(absl::InvalidArgumentError("400"), reasons::kUpstreamInvalidArgument)));
+  EXPECT_FALSE(IsResumableUploadFailure(absl::CancelledError("cancelled")));
+  EXPECT_FALSE(IsResumableUploadFailure(absl::OkStatus()));
+}
+
+TEST(ResumableUploadTest, ALostFinalizeReplyIsRecoveredByReadingTheFileBack) {
+  FakeGeminiClient gemini;
+  FakeTimer timer;
+  auto upload = std::make_shared<ResumableUpload>(gemini, timer, timer.Now() + absl::Minutes(1));
+  absl::Status started = absl::UnknownError("not yet");
+  upload->Start(gemini::StartUploadRequest{.size_bytes = 5, .mime_type = "image/png",
+                                           .display_name = "", .name = "files/g1-x"},
+                [&](absl::Status s) { started = s; });
+  gemini.calls()[0]->session_done(gemini::UploadSession{.upload_url = kUploadUrl});
+  ASSERT_THAT(started, IsOk());
+  std::optional<absl::StatusOr<gemini::File>> result;
+  upload->Send(std::make_shared<const std::string>("hello"), true,
+               [&](absl::StatusOr<gemini::File> f) { result = std::move(f); });
+  gemini.calls()[1]->upload_done(
+      WithOutcome(absl::UnavailableError("lost"), reasons::kUpstreamConnectionLost));
+  timer.Advance(absl::Seconds(5));
+  // The session is gone (Gemini finalized it): the file is read back under its name.
+  gemini.calls()[2]->upload_done(
+      WithOutcome(absl::NotFoundError("no session"), reasons::kUpstreamNotFound));
+  ASSERT_EQ(gemini.calls()[3]->method, "GetFile");
+  EXPECT_EQ(gemini.calls()[3]->name, "files/g1-x");
+  gemini::File file;
+  file.name = "files/g1-x";
+  file.size_bytes = 5;
+  gemini.calls()[3]->file_done(file);
+  ASSERT_TRUE(result.has_value());
+  ASSERT_THAT(*result, IsOk());
+  EXPECT_EQ((*result)->name, "files/g1-x");
+  // Finalized: aborting now does not cancel anything at Gemini.
+  upload->Abort();
+  EXPECT_EQ(gemini.calls().size(), 4u);
+}
+
+TEST(ResumableUploadTest, ShortAcknowledgementResendsTheRestFromTheSameBuffer) {
+  FakeGeminiClient gemini;
+  FakeTimer timer;
+  auto upload = std::make_shared<ResumableUpload>(gemini, timer, timer.Now() + absl::Minutes(1));
+  upload->Start(gemini::StartUploadRequest{.size_bytes = 20, .mime_type = "image/png",
+                                           .display_name = "", .name = ""},
+                [](absl::Status) {});
+  gemini.calls()[0]->session_done(
+      gemini::UploadSession{.upload_url = kUploadUrl, .chunk_granularity = 10});
+  std::optional<absl::StatusOr<gemini::File>> result;
+  upload->Send(std::make_shared<const std::string>("0123456789"), false,
+               [&](absl::StatusOr<gemini::File> f) { result = std::move(f); });
+  gemini.calls()[1]->upload_done(Active(4));
+  timer.Advance(absl::Seconds(5));
+  gemini.calls()[2]->upload_done(Active(4));
+  ASSERT_EQ(gemini.calls()[3]->method, "UploadChunk");
+  EXPECT_EQ(gemini.calls()[3]->offset, 4);
+  EXPECT_EQ(gemini.calls()[3]->bytes, "456789");
+  gemini.calls()[3]->upload_done(Active(10));
+  ASSERT_TRUE(result.has_value());
+  EXPECT_THAT(*result, IsOk());
+  EXPECT_EQ(upload->offset(), 10);
+}
+
+// --- Files helpers ---
+
+TEST(FileHashCacheTest, EntriesExpireAfterTheTtlOnTheInjectedClock) {
+  FakeTimer timer;
+  FileHashCache cache(absl::Seconds(30), timer);
+  gemini::File file;
+  file.name = "files/a";
+  cache.Put("", "hash", file);
+  ASSERT_TRUE(cache.Find("", "hash").has_value());
+  timer.Advance(absl::Seconds(29));
+  EXPECT_TRUE(cache.Find("", "hash").has_value());
+  timer.Advance(absl::Seconds(1));
+  EXPECT_FALSE(cache.Find("", "hash").has_value());
+  // A zero TTL disables the cache.
+  FileHashCache off(absl::ZeroDuration(), timer);
+  off.Put("", "hash", file);
+  EXPECT_FALSE(off.Find("", "hash").has_value());
+  // Forget drops a deleted file.
+  cache.Put("", "hash", file);
+  cache.Forget("files/a");
+  EXPECT_FALSE(cache.Find("", "hash").has_value());
+}
+
+TEST(AwaitActiveFileTest, PollsAProcessingFileWithBackoffUntilActive) {
+  FakeGeminiClient gemini;
+  FakeTimer timer;
+  FileHashCache cache(absl::Seconds(30), timer);
+  VisionOptions options;
+  FilesContext context{.gemini = &gemini, .cpu = nullptr, .timer = &timer, .hashes = &cache,
+                       .options = &options, .record = nullptr};
+  std::optional<absl::StatusOr<gemini::File>> result;
+  AwaitActiveFile(context, "files/p", timer.Now() + absl::Minutes(1),
+                  std::make_shared<StagedCall>(),
+                  [&](absl::StatusOr<gemini::File> f) { result = std::move(f); });
+  gemini::File file;
+  file.name = "files/p";
+  file.state = "PROCESSING";
+  gemini.calls()[0]->file_done(file);
+  EXPECT_FALSE(result.has_value());
+  EXPECT_EQ(gemini.calls().size(), 1u);  // waits before asking again
+  timer.Advance(absl::Seconds(2));
+  ASSERT_EQ(gemini.calls().size(), 2u);
+  file.state = "ACTIVE";
+  gemini.calls()[1]->file_done(file);
+  ASSERT_TRUE(result.has_value());
+  ASSERT_THAT(*result, IsOk());
+  EXPECT_EQ((*result)->state, "ACTIVE");
+}
+
+TEST(AwaitActiveFileTest, FailedAndMissingFilesMapToCallerErrors) {
+  FakeGeminiClient gemini;
+  FakeTimer timer;
+  FileHashCache cache(absl::Seconds(30), timer);
+  VisionOptions options;
+  FilesContext context{.gemini = &gemini, .cpu = nullptr, .timer = &timer, .hashes = &cache,
+                       .options = &options, .record = nullptr};
+  std::optional<absl::StatusOr<gemini::File>> failed;
+  AwaitActiveFile(context, "files/f", timer.Now() + absl::Minutes(1),
+                  std::make_shared<StagedCall>(),
+                  [&](absl::StatusOr<gemini::File> f) { failed = std::move(f); });
+  gemini::File file;
+  file.name = "files/f";
+  file.state = "FAILED";
+  gemini.calls()[0]->file_done(file);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_THAT(*failed, StatusIs(absl::StatusCode::kFailedPrecondition));
+
+  std::optional<absl::StatusOr<gemini::File>> missing;
+  AwaitActiveFile(context, "files/m", timer.Now() + absl::Minutes(1),
+                  std::make_shared<StagedCall>(),
+                  [&](absl::StatusOr<gemini::File> f) { missing = std::move(f); });
+  gemini.calls()[1]->file_done(
+      WithOutcome(absl::NotFoundError("gone"), reasons::kUpstreamNotFound));
+  ASSERT_TRUE(missing.has_value());
+  EXPECT_THAT(*missing, StatusIs(absl::StatusCode::kNotFound, ::testing::HasSubstr("48")));
+}
+
+TEST(ToV1FileTest, HidesTheSourceHashTagFromTheDisplayName) {
+  gemini::File file;
+  file.name = "files/x";
+  file.display_name = TagDisplayName("holiday", std::string(64, 'a'));
+  v1::File out = ToV1File(file);
+  EXPECT_EQ(out.display_name(), "holiday");
+  EXPECT_EQ(out.source_sha256(), std::string(64, 'a'));
+  file.display_name = "plain|vg-src-sha256=nothex";
+  out = ToV1File(file);
+  EXPECT_EQ(out.display_name(), "plain|vg-src-sha256=nothex");
+  EXPECT_EQ(out.source_sha256(), "");
+}
+
+}  // namespace
+}  // namespace vision_gateway::vision
