@@ -112,6 +112,16 @@ class UploadTaskTest : public ::testing::Test {
     task_->OnHalfClose();
   }
 
+  // Starts an upload of `bytes` (more than kSniffBytes) and feeds the sniffed first bytes: the
+  // session opens and they go out as the first chunk (whole granules of kGranularity).
+  void StartWithFirstChunkInFlight(const std::string& bytes) {
+    Start();
+    Header(static_cast<int64_t>(bytes.size()));
+    Chunk(bytes.substr(0, kSniffBytes));
+    AnswerUpstream();
+    ASSERT_EQ(CallsOf("UploadChunk").size(), 1u);
+  }
+
   std::vector<std::shared_ptr<Call>> CallsOf(const std::string& method) {
     std::vector<std::shared_ptr<Call>> out;
     for (auto& call : gemini_.calls()) {
@@ -402,14 +412,7 @@ TEST_F(UploadTaskTest, HashMismatchIsDataLossAndNeverFinalizes) {
 
 TEST_F(UploadTaskTest, CancelMidStreamCancelsTheChunkInFlightAndTheSession) {
   const std::string bytes = PngOfSize(4 * kGranularity);
-  Start();
-  Header(static_cast<int64_t>(bytes.size()));
-  Chunk(bytes.substr(0, kSniffBytes));
-  AnswerUpstream();  // session open; the first chunk goes out
-  while (CallsOf("UploadChunk").empty() && reads_ > 0) {
-    Chunk(bytes.substr(kSniffBytes, 64 * 1024));
-  }
-  ASSERT_EQ(CallsOf("UploadChunk").size(), 1u);
+  StartWithFirstChunkInFlight(bytes);
   task_->Cancel();
   ASSERT_TRUE(result_.has_value());
   EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kCancelled));
@@ -430,19 +433,19 @@ TEST_F(UploadTaskTest, CancelBeforeTheSessionOpensCancelsItWhenItOpens) {
   ASSERT_EQ(CallsOf("StartUpload").size(), 1u);
   task_->Cancel();
   EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kCancelled));
-  // The start was cancelled; had its reply raced in, the session it names is cancelled too.
-  EXPECT_TRUE(CallsOf("StartUpload")[0]->cancelled.HasBeenNotified());
+  // The start runs to its end (only its answer names the session), then the session is
+  // cancelled at once and nothing is sent.
+  EXPECT_TRUE(CallsOf("CancelUpload").empty());
+  CallsOf("StartUpload")[0]->session_done(
+      gemini::UploadSession{.upload_url = kUploadUrl, .chunk_granularity = kGranularity});
+  ASSERT_EQ(CallsOf("CancelUpload").size(), 1u);
+  EXPECT_EQ(CallsOf("CancelUpload")[0]->upload_url, kUploadUrl);
   EXPECT_TRUE(CallsOf("UploadChunk").empty());
 }
 
 TEST_F(UploadTaskTest, TransientChunkFailureResumesFromWhatGeminiHolds) {
   const std::string bytes = PngOfSize(3 * kGranularity + 5);
-  Start();
-  Header(static_cast<int64_t>(bytes.size()));
-  Chunk(bytes.substr(0, kSniffBytes));
-  AnswerUpstream();  // session
-  // The sniffed first bytes are a whole number of granules: they go out at once.
-  ASSERT_EQ(CallsOf("UploadChunk").size(), 1u);
+  StartWithFirstChunkInFlight(bytes);
   // The first chunk fails with a reset: Gemini is asked what it holds after a backoff.
   auto first = CallsOf("UploadChunk")[0];
   answered_ = gemini_.calls().size();
@@ -470,12 +473,7 @@ TEST_F(UploadTaskTest, TransientChunkFailureResumesFromWhatGeminiHolds) {
 
 TEST_F(UploadTaskTest, NonTransientChunkFailureEndsTheUploadWithoutResuming) {
   const std::string bytes = PngOfSize(3 * kGranularity);
-  Start();
-  Header(static_cast<int64_t>(bytes.size()));
-  Chunk(bytes.substr(0, kSniffBytes));
-  AnswerUpstream();
-  // The sniffed first bytes are a whole number of granules: they go out at once.
-  ASSERT_EQ(CallsOf("UploadChunk").size(), 1u);
+  StartWithFirstChunkInFlight(bytes);
   CallsOf("UploadChunk")[0]->upload_done(WithOutcome(
       absl::InvalidArgumentError("Gemini: bad chunk"), reasons::kUpstreamInvalidArgument));
   ASSERT_TRUE(result_.has_value());
@@ -487,12 +485,7 @@ TEST_F(UploadTaskTest, NonTransientChunkFailureEndsTheUploadWithoutResuming) {
 
 TEST_F(UploadTaskTest, ResumesAreBounded) {
   const std::string bytes = PngOfSize(3 * kGranularity);
-  Start();
-  Header(static_cast<int64_t>(bytes.size()));
-  Chunk(bytes.substr(0, kSniffBytes));
-  AnswerUpstream();
-  // The sniffed first bytes are a whole number of granules: they go out at once.
-  ASSERT_EQ(CallsOf("UploadChunk").size(), 1u);
+  StartWithFirstChunkInFlight(bytes);
   for (int attempt = 0; attempt <= kMaxResumes && !result_.has_value(); ++attempt) {
     CallsOf("UploadChunk").back()->upload_done(
         WithOutcome(absl::UnavailableError("503"), reasons::kUpstreamUnavailable));
@@ -743,54 +736,53 @@ TEST(FileHashCacheTest, EntriesExpireAfterTheTtlOnTheInjectedClock) {
   EXPECT_FALSE(cache.Find("", "hash").has_value());
 }
 
-TEST(AwaitActiveFileTest, PollsAProcessingFileWithBackoffUntilActive) {
+// Files helpers on a fake client and a manual clock.
+class AwaitActiveFileTest : public ::testing::Test {
+ protected:
   FakeGeminiClient gemini;
   FakeTimer timer;
-  FileHashCache cache(absl::Seconds(30), timer);
+  FileHashCache cache{absl::Seconds(30), timer};
   VisionOptions options;
   FilesContext context{.gemini = &gemini, .cpu = nullptr, .timer = &timer, .hashes = &cache,
                        .options = &options, .record = nullptr};
+
+  // Starts waiting for `name`; the result lands in `out`.
+  void Await(const std::string& name, std::optional<absl::StatusOr<gemini::File>>& out) {
+    AwaitActiveFile(context, name, timer.Now() + absl::Minutes(1), std::make_shared<StagedCall>(),
+                    [&out](absl::StatusOr<gemini::File> f) { out = std::move(f); });
+  }
+
+  static gemini::File FileIn(const std::string& name, const std::string& state) {
+    gemini::File file;
+    file.name = name;
+    file.state = state;
+    return file;
+  }
+};
+
+TEST_F(AwaitActiveFileTest, PollsAProcessingFileWithBackoffUntilActive) {
   std::optional<absl::StatusOr<gemini::File>> result;
-  AwaitActiveFile(context, "files/p", timer.Now() + absl::Minutes(1),
-                  std::make_shared<StagedCall>(),
-                  [&](absl::StatusOr<gemini::File> f) { result = std::move(f); });
-  gemini::File file;
-  file.name = "files/p";
-  file.state = "PROCESSING";
-  gemini.calls()[0]->file_done(file);
+  Await("files/p", result);
+  gemini.calls()[0]->file_done(FileIn("files/p", "PROCESSING"));
   EXPECT_FALSE(result.has_value());
   EXPECT_EQ(gemini.calls().size(), 1u);  // waits before asking again
   timer.Advance(absl::Seconds(2));
   ASSERT_EQ(gemini.calls().size(), 2u);
-  file.state = "ACTIVE";
-  gemini.calls()[1]->file_done(file);
+  gemini.calls()[1]->file_done(FileIn("files/p", "ACTIVE"));
   ASSERT_TRUE(result.has_value());
   ASSERT_THAT(*result, IsOk());
   EXPECT_EQ((*result)->state, "ACTIVE");
 }
 
-TEST(AwaitActiveFileTest, FailedAndMissingFilesMapToCallerErrors) {
-  FakeGeminiClient gemini;
-  FakeTimer timer;
-  FileHashCache cache(absl::Seconds(30), timer);
-  VisionOptions options;
-  FilesContext context{.gemini = &gemini, .cpu = nullptr, .timer = &timer, .hashes = &cache,
-                       .options = &options, .record = nullptr};
+TEST_F(AwaitActiveFileTest, FailedAndMissingFilesMapToCallerErrors) {
   std::optional<absl::StatusOr<gemini::File>> failed;
-  AwaitActiveFile(context, "files/f", timer.Now() + absl::Minutes(1),
-                  std::make_shared<StagedCall>(),
-                  [&](absl::StatusOr<gemini::File> f) { failed = std::move(f); });
-  gemini::File file;
-  file.name = "files/f";
-  file.state = "FAILED";
-  gemini.calls()[0]->file_done(file);
+  Await("files/f", failed);
+  gemini.calls()[0]->file_done(FileIn("files/f", "FAILED"));
   ASSERT_TRUE(failed.has_value());
   EXPECT_THAT(*failed, StatusIs(absl::StatusCode::kFailedPrecondition));
 
   std::optional<absl::StatusOr<gemini::File>> missing;
-  AwaitActiveFile(context, "files/m", timer.Now() + absl::Minutes(1),
-                  std::make_shared<StagedCall>(),
-                  [&](absl::StatusOr<gemini::File> f) { missing = std::move(f); });
+  Await("files/m", missing);
   gemini.calls()[1]->file_done(
       WithOutcome(absl::NotFoundError("gone"), reasons::kUpstreamNotFound));
   ASSERT_TRUE(missing.has_value());
