@@ -258,6 +258,51 @@ TEST_F(UploadTest, ExifRotatedUploadIsStoredUpright) {
   }
 }
 
+TEST_F(UploadTest, RotatedUploadIsFoundAgainByTheClientsHash) {
+  Pixels pixels = MakePixels(48, 64, 3);
+  FillRect(pixels, kWhite, 0, 0, 48, 64);
+  FillRect(pixels, kRed, 10, 10, 30, 40);
+  const std::optional<std::string> jpeg = Encode(pixels, ".jpg", 6);
+  ASSERT_TRUE(jpeg.has_value());
+  const std::string source_sha = gemini::Sha256::HexOf(*jpeg);
+  UploadResult first = Upload(*jpeg, /*with_sha=*/true);
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  // Stored upright (re-encoded): sha256 is of the stored bytes, source_sha256 the client's.
+  EXPECT_EQ(first.file.source_sha256(), source_sha);
+  EXPECT_NE(first.file.sha256(), source_sha);
+  EXPECT_EQ(first.file.sha256().size(), 64u);
+  EXPECT_EQ(first.file.display_name(), "test upload");
+
+  // GetFile shows the same, the tag hidden from display_name.
+  v1::GetFileRequest get;
+  get.set_name(first.file.name());
+  v1::File got;
+  auto context = Context();
+  ASSERT_TRUE(stub_->GetFile(context.get(), get, &got).ok());
+  EXPECT_EQ(got.display_name(), "test upload");
+  EXPECT_EQ(got.source_sha256(), source_sha);
+  EXPECT_EQ(got.sha256(), first.file.sha256());
+
+  // The same original bytes again: a dedupe hit by the client's hash, nothing uploaded.
+  emulator_->ClearRequests();
+  UploadResult second = Upload(*jpeg, /*with_sha=*/true);
+  ASSERT_TRUE(second.status.ok()) << second.status.error_message();
+  EXPECT_EQ(second.file.name(), first.file.name());
+  EXPECT_EQ(RequestsTo("/upload/"), 0);
+  EXPECT_EQ(emulator_->FileCount(), 1);
+}
+
+TEST_F(UploadTest, ContradictingMimeTypeIsReportedInTheFile) {
+  const std::string png = ScenePng();
+  v1::UploadHeader header;
+  header.set_size_bytes(static_cast<int64_t>(png.size()));
+  header.set_mime_type("image/webp");
+  UploadResult uploaded = Upload(png, header);
+  ASSERT_TRUE(uploaded.status.ok()) << uploaded.status.error_message();
+  EXPECT_EQ(uploaded.file.mime_type(), "image/png");
+  EXPECT_EQ(uploaded.file.declared_mime_type(), "image/webp");
+}
+
 TEST_F(UploadTest, SizeMismatchEitherWayNeverFinalizes) {
   const std::string png = BigPng(9 << 20);
   v1::UploadHeader header;

@@ -85,7 +85,8 @@ class FilesApiTest : public ::testing::Test {
                                      bool finalize = false) {
     http_->Enqueue(std::move(script));
     return Run<UploadStatus>([&](auto done) {
-      client_->UploadChunk(url, 8 << 20, "bytes", finalize, CallOptions(), std::move(done));
+      client_->UploadChunk(url, 8 << 20, std::string("bytes"), finalize, CallOptions(),
+                           std::move(done));
     });
   }
 
