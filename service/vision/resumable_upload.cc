@@ -80,10 +80,11 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
         }
         if (aborted && session.ok()) {
           // The session opened after Abort: cancel it too.
-          self->gemini_.CancelUpload(session->upload_url,
-                                     gemini::CallOptions{.deadline = self->timer_.Now() + kCancelBound,
-                                                         .record = self->record_},
-                                     [](absl::Status) {});
+          self->gemini_.CancelUpload(
+              session->upload_url,
+              gemini::CallOptions{.deadline = self->timer_.Now() + kCancelBound,
+                                  .record = self->record_},
+              [](absl::Status) {});
         }
         if (aborted) return done(absl::CancelledError("upload cancelled"));
         done(session.status());

@@ -267,8 +267,8 @@ class SpatialCall final : public gemini::PendingCall,
         static_cast<int64_t>(prepared->bytes.size()) > params_.max_inline_bytes) {
       // Over the inline limit: through the Files API (reusing a file with the same bytes).
       auto self = this->shared_from_this();
-      UploadBytes(params_.files->WithRecord(record_), std::move(prepared->bytes), prepared->mime_type,
-                  prepared->sent_width, prepared->sent_height, deadline_, pre_,
+      UploadBytes(params_.files->WithRecord(record_), std::move(prepared->bytes),
+                  prepared->mime_type, prepared->sent_width, prepared->sent_height, deadline_, pre_,
                   [self](absl::StatusOr<gemini::File> file) {
                     if (!file.ok()) {
                       self->pre_->Clear();
