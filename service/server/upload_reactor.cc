@@ -7,8 +7,10 @@
 namespace vision_gateway::server {
 
 UploadReactor::UploadReactor(const vision::FilesContext& files, absl::Time deadline,
-                             ::vision::v1::File* response, CallerLimiter::Permit permit)
-    : response_(response), permit_(std::move(permit)) {
+                             ::vision::v1::File* response,
+                             std::unique_ptr<CallLimiter::Permit> call_permit,
+                             CallerLimiter::Permit permit)
+    : response_(response), call_permit_(std::move(call_permit)), permit_(std::move(permit)) {
   std::shared_ptr<vision::UploadTask> task = vision::MakeUpload(
       files, deadline,
       vision::UploadCallbacks{
@@ -29,7 +31,7 @@ UploadReactor::UploadReactor(const absl::Status& status, ::vision::v1::File* res
     finished_ = true;
     task_done_ = true;
   }
-  Finish(ToGrpcStatus(status));
+  Finish(ToCallerGrpcStatus(status));
 }
 
 void UploadReactor::Read() {
@@ -74,7 +76,7 @@ void UploadReactor::Complete(absl::StatusOr<::vision::v1::File> result) {
   if (result.ok()) {
     *response_ = *std::move(result);
   } else {
-    status = ToGrpcStatus(result.status());
+    status = ToCallerGrpcStatus(result.status());
   }
   {
     absl::MutexLock lock(&mu_);
@@ -82,7 +84,10 @@ void UploadReactor::Complete(absl::StatusOr<::vision::v1::File> result) {
     task_done_ = true;
     task_.reset();  // the task holds this reactor's callbacks: break the cycle
   }
-  { CallerLimiter::Permit release = std::move(permit_); }
+  {
+    CallerLimiter::Permit release = std::move(permit_);
+    std::unique_ptr<CallLimiter::Permit> release_call = std::move(call_permit_);
+  }
   // OnDone (and the delete) may follow at once on another thread: touch nothing after Finish.
   // task_done_ is already set, so OnDone (or a Read still starting) deletes this reactor.
   // (Found by the stress test under ASan: a MaybeDelete() here read the deleted reactor.)

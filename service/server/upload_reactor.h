@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/server/call_limiter.h"
 #include "service/server/caller_limiter.h"
 #include "service/vision/upload_task.h"
 #include "vision/v1/vision.grpc.pb.h"
@@ -24,10 +25,12 @@ namespace vision_gateway::server {
 
 class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadRequest> {
  public:
-  // `files` carries the caller's owner tag (file isolation); `permit` (the caller's concurrency
-  // slot) is held until the upload is over.
+  // `files` carries the caller's owner tag (file isolation); `call_permit` (the server-wide
+  // --max_concurrent_calls slot) and `permit` (the caller's concurrency slot) are held until the
+  // upload is over.
   UploadReactor(const vision::FilesContext& files, absl::Time deadline,
-                ::vision::v1::File* response, CallerLimiter::Permit permit = {});
+                ::vision::v1::File* response, std::unique_ptr<CallLimiter::Permit> call_permit,
+                CallerLimiter::Permit permit = {});
   // A call refused before it started (e.g. not admitted): finishes at once with `status`.
   UploadReactor(const absl::Status& status, ::vision::v1::File* response);
 
@@ -43,6 +46,7 @@ class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadR
   void MaybeDelete();
 
   ::vision::v1::File* response_;
+  std::unique_ptr<CallLimiter::Permit> call_permit_;
   CallerLimiter::Permit permit_;
   ::vision::v1::UploadRequest message_;  // the read in flight
   std::shared_ptr<vision::UploadTask> task_;

@@ -165,10 +165,14 @@ grpc::ServerUnaryReactor* VisionServiceImpl::CountTokens(grpc::CallbackServerCon
 
 grpc::ServerReadReactor<v1::UploadRequest>* VisionServiceImpl::Upload(
     grpc::CallbackServerContext* context, v1::File* response) {
+  // Uploads count against --max_concurrent_calls like every other call.
+  std::unique_ptr<CallLimiter::Permit> call_permit = limiter_.TryAcquire();
+  if (call_permit == nullptr) return new UploadReactor(limiter_.Refusal(), response);
   absl::StatusOr<Admission> admission = Admit(context);
   if (!admission.ok()) return new UploadReactor(admission.status(), response);
   // The caller's owner tag goes into the file id ("" while authentication is off).
-  return new UploadReactor(FilesFor(*admission).WithRecord(calls_.Find(context)), CallDeadline(context), response,
+  return new UploadReactor(FilesFor(*admission).WithRecord(calls_.Find(context)),
+                           CallDeadline(context), response, std::move(call_permit),
                            std::move(admission->permit));
 }
 

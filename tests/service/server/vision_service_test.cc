@@ -244,6 +244,51 @@ TEST(VisionServiceLimitTest, CallsBeyondMaxConcurrentCallsAreRefusedAtOnce) {
   (*server)->Shutdown(absl::Seconds(1));
 }
 
+TEST(VisionServiceLimitTest, UploadsCountAgainstMaxConcurrentCalls) {
+  auto fake = std::make_shared<FakeGeminiClient>();
+  ServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.limits.max_concurrent_calls = 1;
+  auto server = VisionServer::Start(options, fake);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::VisionService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  v1::CaptionRequest request;
+  request.add_images()->set_content(MakePng(32, 16, {255, 255, 255}));
+  grpc::ClientContext caption_context;
+  caption_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto caption = stub->Caption(&caption_context, request);
+  ASSERT_TRUE(fake->WaitForCalls(1));
+
+  // The only slot is taken: an Upload is refused before it reads anything.
+  grpc::ClientContext upload_context;
+  upload_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::File file;
+  auto upload = stub->Upload(&upload_context, &file);
+  v1::UploadRequest header;
+  header.mutable_header()->set_size_bytes(16);
+  upload->Write(header);  // may already fail: the server finished the call
+  upload->WritesDone();
+  const grpc::Status refused = upload->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  google::rpc::Status details;
+  ASSERT_TRUE(grpc::ExtractErrorDetails(refused, &details).ok());
+  google::rpc::ErrorInfo info;
+  for (const auto& any : details.details()) {
+    if (any.Is<google::rpc::ErrorInfo>()) ASSERT_TRUE(any.UnpackTo(&info));
+  }
+  EXPECT_EQ(info.reason(), "SERVER_OVERLOADED");
+  EXPECT_EQ(fake->calls().size(), 1u);
+
+  fake->calls()[0]->observer.on_chunk(Chunk("done", "STOP"));
+  fake->calls()[0]->observer.on_done(absl::OkStatus());
+  v1::CaptionResponse response;
+  while (caption->Read(&response)) {
+  }
+  EXPECT_TRUE(caption->Finish().ok());
+  (*server)->Shutdown(absl::Seconds(1));
+}
+
 TEST_F(VisionServiceTest, ClientCancelCancelsUpstream) {
   grpc::ClientContext context;
   auto reader = stub_->Caption(&context, OneImageRequest());
