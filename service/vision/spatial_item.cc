@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -93,7 +94,15 @@ int64_t PngPixels(std::string_view png) {
            (static_cast<uint32_t>(static_cast<unsigned char>(png[at + 2])) << 8) |
            static_cast<uint32_t>(static_cast<unsigned char>(png[at + 3]));
   };
-  return static_cast<int64_t>(be32(16)) * static_cast<int64_t>(be32(20));
+  // PNG dimensions are at most 2^31 - 1; larger declared values are invalid, and are counted as
+  // "too many pixels" (the product of two 32-bit values could overflow int64_t).
+  constexpr uint32_t kMaxPngDimension = 0x7fffffff;
+  const uint32_t width = be32(16);
+  const uint32_t height = be32(20);
+  if (width > kMaxPngDimension || height > kMaxPngDimension) {
+    return std::numeric_limits<int64_t>::max();
+  }
+  return static_cast<int64_t>(width) * static_cast<int64_t>(height);
 }
 
 absl::Status ParsePngMask(std::string_view mask, const SpatialItemLimits& limits,

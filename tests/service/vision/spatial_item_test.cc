@@ -292,5 +292,18 @@ TEST(ParseSpatialItemTest, MasksOverTheLimitsAreDegenerate) {
   EXPECT_THAT(ParseSpatialItem(item, true, SpatialItemLimits{}), IsOk());
 }
 
+// Found by the spatial_item fuzzer (UBSan: signed overflow in the pixel count): an IHDR declaring
+// dimensions beyond PNG's 2^31 - 1 is over any limit, and counting its pixels must not overflow.
+TEST(ParseSpatialItemTest, PngHeaderWithHugeDimensionsIsOverTheLimit) {
+  for (const std::string& dims : {std::string("\xe5\xab\x7d\xe6\xef\xbf\xe3\x8c", 8),
+                                  std::string("\xff\xff\xff\xff\xff\xff\xff\xff", 8),
+                                  std::string("\x80\0\0\0\0\0\0\x01", 8)}) {
+    const std::string png = std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16) + dims;
+    const std::string item =
+        R"({"box_2d":[1,2,3,4],"mask":"data:image/png;base64,)" + absl::Base64Escape(png) + "\"}";
+    EXPECT_THAT(ParseSpatialItem(item, true, SpatialItemLimits{}), IsDegenerateMask());
+  }
+}
+
 }  // namespace
 }  // namespace vision_gateway::vision
