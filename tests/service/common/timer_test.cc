@@ -3,6 +3,7 @@
 #include "service/common/timer.h"
 
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -56,13 +57,16 @@ TEST(ThreadTimerTest, NeverRunsBeforeItsTime) {
 TEST(ThreadTimerTest, PastTimesRunAtOnceButNeverInsideRunAt) {
   std::shared_ptr<Timer> timer = MakeThreadTimer();
   absl::Notification ran;
-  bool inside = true;
+  // Run inside RunAt would mean on the caller's thread. (A flag cleared after RunAt returns
+  // cannot tell: the timer thread may legitimately run the callback before the caller clears it.)
+  const std::thread::id caller = std::this_thread::get_id();
+  std::thread::id ran_on;
   timer->RunAt(absl::InfinitePast(), [&] {
-    EXPECT_FALSE(inside);
+    ran_on = std::this_thread::get_id();
     ran.Notify();
   });
-  inside = false;
   ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_NE(ran_on, caller);
 }
 
 TEST(ThreadTimerTest, CancelledCallbackNeverRuns) {
