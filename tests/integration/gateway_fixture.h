@@ -23,39 +23,13 @@
 #include "service/metrics/prometheus_telemetry.h"
 #include "service/server/leak_filter.h"
 #include "service/server/server.h"
+#include "tests/testing/health_check.h"
 #include "vision/v1/vision.grpc.pb.h"
 
 namespace vision_gateway::testing {
 
 // Random-looking, so that no 6-character piece of it is an English word a message might hold.
 inline constexpr char kEmulatorKey[] = "q7Xv2mLp-9Rw4Tk3z-emu";
-
-// grpc.health.v1.Health/Check for `service` over a generic stub: 1 SERVING, 2 NOT_SERVING,
-// -1 when the call itself failed.
-inline int HealthStatus(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
-  // HealthCheckRequest{service: ...}: field 1, length-delimited.
-  std::string encoded = std::string(1, '\x0a') + static_cast<char>(service.size()) + service;
-  grpc::Slice slice(encoded);
-  grpc::ByteBuffer request_buffer(&slice, 1);
-  grpc::ByteBuffer response_buffer;
-  grpc::GenericStub generic(channel);
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  absl::Notification done;
-  grpc::Status status;
-  generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                    &request_buffer, &response_buffer, [&](grpc::Status s) {
-                      status = s;
-                      done.Notify();
-                    });
-  if (!done.WaitForNotificationWithTimeout(absl::Seconds(10)) || !status.ok()) return -1;
-  std::vector<grpc::Slice> slices;
-  if (!response_buffer.Dump(&slices).ok()) return -1;
-  std::string body;
-  for (auto& s : slices) body.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  // HealthCheckResponse{status: N} is "\x08" N.
-  return body.size() == 2 && body[0] == '\x08' ? body[1] : -1;
-}
 
 // What a test may change about the stack.
 struct StackOptions {

@@ -18,6 +18,7 @@
 #include "service/server/call_limiter.h"
 #include "service/server/server.h"
 #include "tests/testing/fake_gemini_client.h"
+#include "tests/testing/health_check.h"
 #include "tests/testing/test_images.h"
 #include "vision/v1/vision.grpc.pb.h"
 
@@ -26,6 +27,7 @@ namespace {
 
 namespace v1 = ::vision::v1;
 using ::vision_gateway::testing::FakeGeminiClient;
+using ::vision_gateway::testing::HealthStatus;
 using ::vision_gateway::testing::MakePng;
 
 gemini::GenerateContentResponse Chunk(const std::string& text, const std::string& finish = "") {
@@ -192,19 +194,35 @@ TEST(CallLimiterTest, PermitsAreCountedAndReleased) {
   EXPECT_NE(many.back(), nullptr);
 }
 
-TEST(VisionServiceLimitTest, CallsBeyondMaxConcurrentCallsAreRefusedAtOnce) {
-  auto fake = std::make_shared<FakeGeminiClient>();
-  ServerOptions options;
-  options.listen_address = "127.0.0.1:0";
-  options.limits.max_concurrent_calls = 1;
-  options.limits.overload_retry_after = absl::Seconds(2);
-  auto server = VisionServer::Start(options, fake);
-  ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::VisionService::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
-  v1::CaptionRequest request;
-  request.add_images()->set_content(MakePng(32, 16, {255, 255, 255}));
+// A server allowing one call at a time (--max_concurrent_calls=1), and a Caption holding it.
+class VisionServiceLimitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.limits.max_concurrent_calls = 1;
+    options.limits.overload_retry_after = absl::Seconds(2);
+    auto server = VisionServer::Start(options, fake_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    stub_ = v1::VisionService::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
+    request_.add_images()->set_content(MakePng(32, 16, {255, 255, 255}));
+  }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown(absl::Seconds(1));
+  }
 
+  std::shared_ptr<FakeGeminiClient> fake_ = std::make_shared<FakeGeminiClient>();
+  std::unique_ptr<VisionServer> server_;
+  std::unique_ptr<v1::VisionService::Stub> stub_;
+  v1::CaptionRequest request_;
+};
+
+TEST_F(VisionServiceLimitTest, CallsBeyondMaxConcurrentCallsAreRefusedAtOnce) {
+  auto& fake = fake_;
+  auto& stub = stub_;
+  auto& request = request_;
   grpc::ClientContext first_context;
   first_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
   auto first = stub->Caption(&first_context, request);
@@ -241,23 +259,14 @@ TEST(VisionServiceLimitTest, CallsBeyondMaxConcurrentCallsAreRefusedAtOnce) {
   while (first->Read(&response)) {
   }
   EXPECT_TRUE(first->Finish().ok());
-  (*server)->Shutdown(absl::Seconds(1));
 }
 
-TEST(VisionServiceLimitTest, UploadsCountAgainstMaxConcurrentCalls) {
-  auto fake = std::make_shared<FakeGeminiClient>();
-  ServerOptions options;
-  options.listen_address = "127.0.0.1:0";
-  options.limits.max_concurrent_calls = 1;
-  auto server = VisionServer::Start(options, fake);
-  ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::VisionService::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
-  v1::CaptionRequest request;
-  request.add_images()->set_content(MakePng(32, 16, {255, 255, 255}));
+TEST_F(VisionServiceLimitTest, UploadsCountAgainstMaxConcurrentCalls) {
+  auto& fake = fake_;
+  auto& stub = stub_;
   grpc::ClientContext caption_context;
   caption_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  auto caption = stub->Caption(&caption_context, request);
+  auto caption = stub->Caption(&caption_context, request_);
   ASSERT_TRUE(fake->WaitForCalls(1));
 
   // The only slot is taken: an Upload is refused before it reads anything.
@@ -286,7 +295,6 @@ TEST(VisionServiceLimitTest, UploadsCountAgainstMaxConcurrentCalls) {
   while (caption->Read(&response)) {
   }
   EXPECT_TRUE(caption->Finish().ok());
-  (*server)->Shutdown(absl::Seconds(1));
 }
 
 TEST_F(VisionServiceTest, ClientCancelCancelsUpstream) {
@@ -358,33 +366,6 @@ TEST_F(VisionServiceTest, CountTokensAddsTheImageEstimate) {
   EXPECT_EQ(response.total_tokens(), 1811);
   // 960x540: crop 360 → 3 x 2 tiles = 1548; 32x16: 258.
   EXPECT_EQ(response.estimated_image_tokens(), 1548 + 258);
-}
-
-// grpc.health.v1.Health/Check for `service` over a generic stub: 1 SERVING, 2 NOT_SERVING,
-// -1 when the call itself failed.
-int HealthStatus(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
-  // Minimal HealthCheckRequest{service: ...}: field 1, length-delimited.
-  std::string encoded = std::string(1, '\x0a') + static_cast<char>(service.size()) + service;
-  grpc::Slice slice(encoded);
-  grpc::ByteBuffer request_buffer(&slice, 1);
-  grpc::ByteBuffer response_buffer;
-  grpc::GenericStub generic(channel);
-  grpc::ClientContext health_context;
-  health_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  absl::Notification done;
-  grpc::Status status;
-  generic.UnaryCall(&health_context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                    &request_buffer, &response_buffer, [&](grpc::Status s) {
-                      status = s;
-                      done.Notify();
-                    });
-  if (!done.WaitForNotificationWithTimeout(absl::Seconds(10)) || !status.ok()) return -1;
-  std::vector<grpc::Slice> slices;
-  if (!response_buffer.Dump(&slices).ok()) return -1;
-  std::string body;
-  for (auto& s : slices) body.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  // HealthCheckResponse{status: N} is "\x08" N; SERVING = 1, NOT_SERVING = 2.
-  return body.size() == 2 && body[0] == '\x08' ? body[1] : -1;
 }
 
 TEST_F(VisionServiceTest, HealthReportsServing) {
