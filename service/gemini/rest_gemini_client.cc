@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "absl/strings/numbers.h"
 #include "service/common/error_reasons.h"
+#include "service/common/secret_redaction.h"
 #include "service/common/status_details.h"
 #include "service/gemini/error_envelope.h"
 #include "service/gemini/gemini_client.h"
@@ -42,26 +43,7 @@ std::string HeaderValue(const http::Request& request, std::string_view name) {
   return "";
 }
 
-constexpr char kRedacted[] = "[redacted]";
 constexpr std::size_t kMaxModelIdBytes = 128;
-
-// The status with every occurrence of `secret` removed from its message, and payloads that contain
-// it dropped. The key only travels in a request header, so this is defence in depth against an
-// upstream or transport message echoing it.
-absl::Status Redact(absl::Status status, const std::string& secret) {
-  if (status.ok() || secret.empty()) return status;
-  const absl::string_view message = status.message();
-  bool dirty = message.find(secret) != absl::string_view::npos;
-  status.ForEachPayload([&](absl::string_view, const absl::Cord& payload) {
-    if (std::string(payload).find(secret) != std::string::npos) dirty = true;
-  });
-  if (!dirty) return status;
-  absl::Status clean(status.code(), absl::StrReplaceAll(message, {{secret, kRedacted}}));
-  status.ForEachPayload([&](absl::string_view type_url, const absl::Cord& payload) {
-    if (std::string(payload).find(secret) == std::string::npos) clean.SetPayload(type_url, payload);
-  });
-  return clean;
-}
 
 // "models/gemini-2.5-flash" or "gemini-2.5-flash" -> "gemini-2.5-flash"; only [A-Za-z0-9._-].
 absl::StatusOr<std::string> ModelId(std::string_view model) {
@@ -282,7 +264,7 @@ class StreamCall final : public PendingCall, public std::enable_shared_from_this
     if (finished_.exchange(true)) return;
     if (cancelled_.load()) status = CancelledStatus();
     auto on_done = std::move(observer_.on_done);
-    if (on_done) on_done(Redact(std::move(status), api_key_));
+    if (on_done) on_done(RedactSecret(std::move(status), api_key_));
   }
 
   StreamObserver observer_;
@@ -330,7 +312,7 @@ class FetchCall : public PendingCall, public std::enable_shared_from_this<Self> 
     if (finished_.exchange(true)) return;
     absl::StatusOr<T> result =
         cancelled_.load() ? absl::StatusOr<T>(CancelledStatus()) : Result(std::move(response));
-    if (!result.ok()) result = Redact(result.status(), api_key_);
+    if (!result.ok()) result = RedactSecret(result.status(), api_key_);
     auto done = std::move(done_);
     if (done) done(std::move(result));
   }

@@ -12,13 +12,12 @@
 #include "absl/synchronization/mutex.h"
 #include "google/rpc/error_details.pb.h"
 #include "service/common/log.h"
+#include "service/common/secret_redaction.h"
 #include "service/common/status_details.h"
 
 namespace vision_gateway::server {
 namespace {
 
-// Secret pieces this long or longer are hidden wherever they appear.
-constexpr std::size_t kSecretPieceBytes = 6;
 // Longest text filtered (longer text is cut first; upstream text is bounded already).
 constexpr std::size_t kMaxFilteredBytes = 4096;
 
@@ -103,32 +102,6 @@ void ReplaceIgnoringCase(std::string& text, const std::string& needle, const std
     text.replace(at, needle.size(), with);
     lower.replace(at, needle.size(), with);
     at += with.size();
-  }
-}
-
-void HideSecret(std::string& text, const std::string& secret) {
-  if (secret.empty()) return;
-  ReplaceIgnoringCase(text, secret, "[redacted]");
-  if (secret.size() < kSecretPieceBytes) return;
-  for (std::size_t i = 0; i + kSecretPieceBytes <= secret.size(); ++i) {
-    const std::string piece = secret.substr(i, kSecretPieceBytes);
-    if (text.find(piece) != std::string::npos) {
-      // Hide the whole run around the piece: extend while the text keeps matching the secret.
-      std::size_t at;
-      while ((at = text.find(piece)) != std::string::npos) {
-        std::size_t begin = at, end = at + kSecretPieceBytes;
-        std::size_t s_begin = i, s_end = i + kSecretPieceBytes;
-        while (begin > 0 && s_begin > 0 && text[begin - 1] == secret[s_begin - 1]) {
-          --begin;
-          --s_begin;
-        }
-        while (end < text.size() && s_end < secret.size() && text[end] == secret[s_end]) {
-          ++end;
-          ++s_end;
-        }
-        text.replace(begin, end - begin, "[redacted]");
-      }
-    }
   }
 }
 

@@ -4,9 +4,10 @@
 //
 // - Messages: the upstream hosts the filter was told about, IP addresses, host:port pairs, host
 //   names under common public and cluster suffixes, "projects/<number>" and other long digit runs,
-//   and the secrets (or any 8-character piece of one) are replaced by placeholders ("[host]",
-//   "[address]", "[number]", "[redacted]"). A message that still reads like resolver or TLS
-//   library output is replaced as a whole by a fixed sentence for its code.
+//   and the secrets (or any 6-character piece of one, as service/common/secret_redaction.h hides
+//   them) are replaced by placeholders ("[host]", "[address]", "[number]", "[redacted]"). A
+//   message that still reads like resolver or TLS library output is replaced as a whole by a
+//   fixed sentence for its code.
 // - Details: RetryInfo is kept as is; QuotaFailure, BadRequest and LocalizedMessage keep their
 //   structure with their text filtered; ErrorInfo keeps its reason and domain and only metadata
 //   keys on an allowlist (quota and model names, the gateway's own keys), values filtered; Help
@@ -24,7 +25,7 @@
 namespace vision_gateway::server {
 
 struct LeakFilterOptions {
-  // Never shown, nor any 8-character piece of them.
+  // Never shown, nor any 6-character piece of them.
   std::vector<std::string> secrets;
   // Asked for the current secret on every filtered error (the Gemini API key, which may be
   // re-read from its file while the server runs). Optional.

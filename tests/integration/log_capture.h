@@ -51,9 +51,9 @@ class LogCapture {
 };
 
 // The first piece of `secret` at least `min_length` long that occurs in `text`, or "" (a log line
-// must not carry the key, nor any recognisable part of it).
+// must not carry the key, nor any recognisable part of it: 6 characters, as the product hides).
 inline std::string SecretFragmentIn(std::string_view text, std::string_view secret,
-                                    size_t min_length = 8) {
+                                    size_t min_length = 6) {
   if (secret.size() < min_length) min_length = secret.size();
   for (size_t at = 0; at + min_length <= secret.size(); ++at) {
     const std::string_view piece = secret.substr(at, min_length);

@@ -284,7 +284,7 @@ TEST_F(TelemetryTest, UpstreamAuthFailureIsCountedByReason) {
 // the fault: every script-mode fault of the emulator (status and body, headers, delays before
 // the headers and between events, error object mid-stream, dropped connection, truncated stream,
 // malformed, fenced or oversized answers), each carrying the key; at the most verbose log level;
-// no 8-character piece of the key in any line. (Upload faults: upload_integration_test.cc.)
+// no 6-character piece of the key in any line. (Upload faults: upload_integration_test.cc.)
 TEST_F(TelemetryTest, NoLogLineCarriesTheKeyUnderAnyFault) {
   const std::string key = kEmulatorKey;
   const std::string echo = "bad request for key=" + key;
@@ -292,6 +292,10 @@ TEST_F(TelemetryTest, NoLogLineCarriesTheKeyUnderAnyFault) {
   for (int code : {400, 401, 403, 404, 429, 500, 503, 504}) {
     faults.emplace_back(absl::StrCat("http ", code), emulator::ScriptedError(code, echo));
   }
+  // Only the key's tail, as Google's messages name a key ("... key ending in k3z-emu").
+  faults.emplace_back("key tail echoed",
+                      emulator::ScriptedError(400, "API key ending in " + key.substr(key.size() - 7),
+                                              emulator::ApiKeyInvalidDetails()));
   faults.emplace_back("api key invalid", emulator::ScriptedError(400, echo,
                                                                  emulator::ApiKeyInvalidDetails()));
   faults.emplace_back("429 retry info",

@@ -446,6 +446,16 @@ TEST_F(RestGeminiClientTest, KeyNeverAppearsInReturnedStatuses) {
   google::rpc::RetryInfo retry;
   EXPECT_TRUE(GetDetail(upstream->done[0], retry)) << "other details are kept";
 
+  // Only a piece of it (Google's messages name a key by its tail): hidden as well.
+  const std::string tail(std::string_view(kApiKey).substr(std::string_view(kApiKey).size() - 7));
+  auto piece = RunStream(ScriptedResponse{
+      .status = 400,
+      .body = absl::StrCat(R"({"error":{"code":400,"status":"INVALID_ARGUMENT","message":)",
+                           R"("API key ending in )", tail, R"( not valid."}})")});
+  ASSERT_EQ(piece->done.size(), 1u);
+  EXPECT_THAT(piece->done[0], StatusIs(absl::StatusCode::kInvalidArgument,
+                                       "Gemini: API key ending in [redacted] not valid."));
+
   absl::StatusOr<GenerateContentResponse> unary = RunGenerate(ScriptedResponse{.status = 400, .body = body});
   EXPECT_THAT(unary, StatusIs(absl::StatusCode::kInvalidArgument, Not(HasSubstr(kApiKey))));
 }
