@@ -782,6 +782,12 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       Fail(ec);
       return;
     }
+    // Sent: the body is let go now, not when the answer ends (a large inline request is not held
+    // through a long stream, and the owner of a shared body may reuse it as soon as it has the
+    // answer). Only here: after a failed or abandoned write, Asio may still read the buffers.
+    req_.body() = bhttp::span_body<const char>::value_type();
+    request_.body = std::string();
+    request_.shared_body.reset();
     ReadHeader();
   }
 

@@ -332,6 +332,7 @@ class StreamingUpload final : public UploadTask,
   // gRPC message, and a client faster than Gemini is held back by gRPC flow control.
   void StreamLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (sending_) return ReadIfEmptyLocked(actions);
+    ReuseSentChunkLocked();
     const bool drained = FillLocked(granularity_);
     const int64_t assembled = static_cast<int64_t>(chunk_.size());
     if (assembled >= granularity_ && sent_ + assembled < size_bytes_) {
@@ -340,12 +341,14 @@ class StreamingUpload final : public UploadTask,
       const int64_t n = assembled / granularity_ * granularity_;
       std::string rest = chunk_.substr(static_cast<size_t>(n));
       chunk_.resize(static_cast<size_t>(n));
-      auto chunk = std::make_shared<const std::string>(std::move(chunk_));
+      auto chunk = std::make_shared<std::string>(std::move(chunk_));
       chunk_ = std::move(rest);
+      in_flight_ = chunk;
       sent_ += n;
       sending_ = true;
       auto self = shared_from_this();
-      actions.push_back([self, upload = upload_, chunk = std::move(chunk)]() mutable {
+      actions.push_back([self, upload = upload_,
+                         chunk = std::shared_ptr<const std::string>(std::move(chunk))]() mutable {
         upload->Send(std::move(chunk), false, [self](absl::StatusOr<gemini::File> result) {
           self->OnChunkSent(result.status());
         });
@@ -365,6 +368,18 @@ class StreamingUpload final : public UploadTask,
     ReadIfEmptyLocked(actions);
   }
 
+  // The buffer of the chunk Gemini just confirmed becomes the next chunk's, once the upstream
+  // request let go of it (else it is freed and the next chunk gets a new one): an upload then
+  // reuses one resident buffer instead of mapping and faulting in a fresh 8 MiB per chunk (a
+  // third of the server's CPU on a 1 GiB upload went to those page faults). Bytes already
+  // assembled (a remainder past the granule) are carried over.
+  void ReuseSentChunkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::shared_ptr<std::string> sent = std::move(in_flight_);
+    if (sent == nullptr || sent.use_count() != 1 || sent->capacity() <= chunk_.capacity()) return;
+    sent->assign(chunk_);
+    chunk_.swap(*sent);
+  }
+
   absl::Status HashMismatch(const std::string& actual) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return WithErrorInfo(
         absl::DataLossError(absl::StrCat("the uploaded bytes have SHA-256 ", actual,
@@ -375,6 +390,7 @@ class StreamingUpload final : public UploadTask,
   void SendFinalLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto last = std::make_shared<const std::string>(std::move(chunk_));
     chunk_ = std::string();
+    in_flight_.reset();
     auto self = shared_from_this();
     actions.push_back([self, upload = upload_, last = std::move(last)]() mutable {
       upload->Send(std::move(last), true,
@@ -476,6 +492,7 @@ class StreamingUpload final : public UploadTask,
   void FailLocked(absl::Status status, Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     phase_ = Phase::kDone;
     chunk_ = std::string();
+    in_flight_.reset();
     pending_ = std::string();
     auto self = shared_from_this();
     std::shared_ptr<ResumableUpload> upload = upload_;
@@ -516,6 +533,8 @@ class StreamingUpload final : public UploadTask,
   int height_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t sent_ ABSL_GUARDED_BY(mu_) = 0;  // bytes handed to upstream in non-final chunks
   std::string chunk_ ABSL_GUARDED_BY(mu_);  // the chunk being assembled (first: the sniffed bytes)
+  // The last non-final chunk handed to upstream (shared with the request sending it).
+  std::shared_ptr<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
   std::string pending_ ABSL_GUARDED_BY(mu_);  // the last message's bytes not yet in chunk_
   size_t pending_offset_ ABSL_GUARDED_BY(mu_) = 0;
   gemini::Sha256 hasher_ ABSL_GUARDED_BY(mu_);

@@ -31,6 +31,7 @@ class FakeGeminiClient : public gemini::GeminiClient {
     std::string upload_url;
     int64_t offset = 0;
     std::string bytes;
+    const char* buffer = nullptr;  // where UploadChunk's bytes lay (the caller's buffer)
     bool finalize = false;
     std::string name;  // GetFile/DeleteFile
     int page_size = 0;
@@ -108,6 +109,7 @@ class FakeGeminiClient : public gemini::GeminiClient {
     call->upload_url = upload_url;
     call->offset = offset;
     call->bytes = std::string(bytes.view());
+    call->buffer = bytes.data == nullptr ? nullptr : bytes.data->data();
     call->finalize = finalize;
     call->upload_done = std::move(done);
     return Record(call);

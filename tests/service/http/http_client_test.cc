@@ -282,6 +282,40 @@ TEST(HttpClientTest, ContentLengthBodyIsStreamed) {
   EXPECT_THAT(recorder.events, ElementsAre("head 200", "body first", "body final", "done OK"));
 }
 
+// Once the request is written, its body is let go (before the answer): a large body is not held
+// through a long stream, and the owner of a shared body can reuse it as soon as it has the answer.
+TEST(HttpClientTest, SharedBodyIsReleasedOnceWrittenBeforeTheAnswer) {
+  std::string received;
+  auto server = TestHttpServer::Start([&](const ServerRequest& request, ServerConnection& conn) {
+    received = request.body;
+    conn.WriteResponse(200, {}, "ok");
+  });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+
+  auto bytes = std::make_shared<const std::string>(std::string(256 * 1024, 'x') + "end");
+  std::weak_ptr<const std::string> watch = bytes;
+  Request request = Get(server->base_url() + "/upload");
+  request.method = "POST";
+  request.shared_body = std::move(bytes);
+  request.shared_body_offset = 3;
+  StreamRecorder recorder;
+  StreamHandler handler = recorder.Handler();
+  std::atomic<bool> held_at_head{true};
+  handler.on_head = [&, on_head = std::move(handler.on_head)](const ResponseHead& head) mutable {
+    held_at_head.store(!watch.expired());
+    on_head(head);
+  };
+  client->Stream(std::move(request), std::move(handler));
+
+  ASSERT_TRUE(recorder.done.WaitForNotificationWithTimeout(kTestTimeout));
+  EXPECT_FALSE(held_at_head.load()) << "the body was still held when the answer began";
+  EXPECT_EQ(received, std::string(256 * 1024 - 3, 'x') + "end");
+  absl::MutexLock lock(&recorder.mu);
+  EXPECT_THAT(recorder.status, IsOk());
+  EXPECT_EQ(recorder.body, "ok");
+}
+
 TEST(HttpClientTest, KeepAliveReusesOneConnection) {
   auto server = TestHttpServer::Start([](const ServerRequest& request, ServerConnection& conn) {
     conn.WriteResponse(200, {}, request.target);

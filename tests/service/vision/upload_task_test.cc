@@ -259,6 +259,11 @@ TEST_F(UploadTaskTest, StreamsGranularityChunksHoldingOneMessageWhileAChunkIsInF
   EXPECT_EQ(chunks[1]->bytes.size(), static_cast<size_t>(kGranularity));
   EXPECT_EQ(chunks[3]->bytes.size(), 1000u);
   EXPECT_LE(max_read_while_sending_, 1) << "more than one message read while a chunk was in flight";
+  // Once Gemini confirmed a chunk (and the request let go of it), its buffer holds the next one:
+  // one resident buffer per upload, not a fresh allocation (page faults) per chunk.
+  for (size_t i = 1; i < chunks.size(); ++i) {
+    EXPECT_EQ(static_cast<const void*>(chunks[i]->buffer), chunks[0]->buffer) << "chunk " << i;
+  }
   EXPECT_TRUE(CallsOf("CancelUpload").empty());
   const auto starts = CallsOf("StartUpload");
   ASSERT_EQ(starts.size(), 1u);
