@@ -2,9 +2,37 @@
 
 #include <utility>
 
+#include "service/common/error_reasons.h"
+#include "service/common/log.h"
+#include "service/common/status_details.h"
 #include "service/server/status_conversion.h"
 
 namespace vision_gateway::server {
+
+template <typename F>
+void UploadReactor::Guarded(const std::shared_ptr<vision::UploadTask>& task, F&& step) {
+  std::string what = "unknown exception";
+  try {
+    step();
+    return;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  LogError("Upload failed on an exception: %s", what);
+  {
+    absl::MutexLock lock(&mu_);
+    failure_ = WithErrorInfo(
+        absl::InternalError("the gateway failed while receiving the upload (out of memory?); "
+                            "nothing was kept; retry"),
+        reasons::kInternalError);
+  }
+  try {
+    task->Cancel();  // its done callback finishes the call with failure_
+  } catch (...) {
+    LogError("Upload: cancelling after an exception failed too");
+  }
+}
 
 UploadReactor::UploadReactor(const vision::FilesContext& files, absl::Time deadline,
                              ::vision::v1::File* response,
@@ -21,7 +49,7 @@ UploadReactor::UploadReactor(const vision::FilesContext& files, absl::Time deadl
     absl::MutexLock lock(&mu_);
     task_ = task;
   }
-  task->Begin();
+  Guarded(task, [&] { task->Begin(); });
 }
 
 UploadReactor::UploadReactor(const absl::Status& status, ::vision::v1::File* response)
@@ -55,11 +83,13 @@ void UploadReactor::OnReadDone(bool ok) {
     task = task_;
   }
   if (task == nullptr) return;
-  if (ok) {
-    task->OnMessage(std::move(message_));
-  } else {
-    task->OnHalfClose();
-  }
+  Guarded(task, [&] {
+    if (ok) {
+      task->OnMessage(std::move(message_));
+    } else {
+      task->OnHalfClose();
+    }
+  });
 }
 
 void UploadReactor::OnCancel() {
@@ -72,6 +102,10 @@ void UploadReactor::OnCancel() {
 }
 
 void UploadReactor::Complete(absl::StatusOr<::vision::v1::File> result) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!failure_.ok()) result = failure_;
+  }
   grpc::Status status;
   if (result.ok()) {
     *response_ = *std::move(result);

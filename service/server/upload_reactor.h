@@ -41,6 +41,11 @@ class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadR
  private:
   void Read();
   void Complete(absl::StatusOr<::vision::v1::File> result);
+  // An exception from the task (bad_alloc while assembling a chunk, or any other) must not escape
+  // into gRPC, which would end the process: the task is cancelled (and with it the upstream
+  // session) and the call fails INTERNAL / INTERNAL_ERROR.
+  template <typename F>
+  void Guarded(const std::shared_ptr<vision::UploadTask>& task, F&& step);
   // Deletes this when gRPC and the task are both done and no Read() is running. Requires mu_
   // released by the caller; touches nothing after deleting.
   void MaybeDelete();
@@ -57,6 +62,7 @@ class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadR
   bool reactor_done_ ABSL_GUARDED_BY(mu_) = false;
   int reads_starting_ ABSL_GUARDED_BY(mu_) = 0;
   bool deleting_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);  // set by Guarded: wins over the task's result
 };
 
 }  // namespace vision_gateway::server

@@ -420,10 +420,10 @@ TEST(VisionServerOptionsTest, ConnectionDurationsMustBePositive) {
 
 enum class Throw { kBadAlloc, kRuntimeError, kNonStandard };
 
-// A Gemini client that throws from its first `throws` calls to StreamGenerateContent or
+// A Gemini client that throws from its first `throws` calls to StreamGenerateContent,
 // CountTokens — where the real client encodes the request body (base64 of every image: the
-// gateway's largest allocation) — and behaves like the fake afterwards. Detect, Segment and
-// CountTokens call it on the CPU pool, Caption on the gRPC callback thread.
+// gateway's largest allocation) — or StartUpload, and behaves like the fake afterwards. Detect,
+// Segment and CountTokens call it on the CPU pool, Caption and Upload on the gRPC callback thread.
 class ThrowingGeminiClient : public FakeGeminiClient {
  public:
   ThrowingGeminiClient(Throw what, int throws) : what_(what), throws_(throws) {}
@@ -434,6 +434,13 @@ class ThrowingGeminiClient : public FakeGeminiClient {
     MaybeThrow();
     return FakeGeminiClient::StreamGenerateContent(model, std::move(request), std::move(options),
                                                    std::move(observer));
+  }
+
+  std::shared_ptr<gemini::PendingCall> StartUpload(
+      gemini::StartUploadRequest request, gemini::CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<gemini::UploadSession>)> done) override {
+    MaybeThrow();
+    return FakeGeminiClient::StartUpload(std::move(request), std::move(options), std::move(done));
   }
 
   std::shared_ptr<gemini::PendingCall> CountTokens(
@@ -546,6 +553,22 @@ TEST_P(ExceptionContainmentTest, CountTokensWorkThrowingOnTheCpuPoolFailsOnlyTha
   SetDeadline(context);
   v1::CountTokensResponse response;
   ExpectInternalError(stub_->CountTokens(&context, request, &response));
+  ExpectDetectWorks();
+}
+
+TEST_P(ExceptionContainmentTest, UploadThrowingOnTheGrpcThreadFailsOnlyThatCall) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::File file;
+  auto upload = stub_->Upload(&context, &file);
+  v1::UploadRequest message;
+  message.mutable_header()->set_size_bytes(static_cast<int64_t>(png_.size()));
+  message.mutable_header()->set_display_name("a.png");
+  upload->Write(message);
+  message.set_chunk(png_);  // all of it: the session is opened (and throws) on this message
+  upload->Write(message);
+  upload->WritesDone();
+  ExpectInternalError(upload->Finish());
   ExpectDetectWorks();
 }
 
