@@ -83,10 +83,12 @@ class FileHashCache {
 
 // What the file-aware tasks need besides the Gemini client.
 struct FilesContext {
-  gemini::GeminiClient* gemini = nullptr;
+  // Shared: upstream work that outlives its call (an upload session still opening when the
+  // call ended) keeps the client and the timer alive, even past the server's shutdown.
+  std::shared_ptr<gemini::GeminiClient> gemini;
   ThreadPool* cpu = nullptr;
   // Backoff of upload resumes and of polling a PROCESSING file.
-  Timer* timer = nullptr;
+  std::shared_ptr<Timer> timer;
   FileHashCache* hashes = nullptr;
   const VisionOptions* options = nullptr;
   // Whose files the call may see: the caller's owner tag (OwnerTagOf) with authentication on;

@@ -22,9 +22,13 @@ bool IsResumableUploadFailure(const absl::Status& status) {
   return gemini::IsTransient(status) || GetOutcome(status) == reasons::kUpstreamConnectionLost;
 }
 
-ResumableUpload::ResumableUpload(gemini::GeminiClient& gemini, Timer& timer, absl::Time deadline,
+ResumableUpload::ResumableUpload(std::shared_ptr<gemini::GeminiClient> gemini,
+                                 std::shared_ptr<Timer> timer, absl::Time deadline,
                                  std::shared_ptr<telemetry::CallRecord> record)
-    : gemini_(gemini), timer_(timer), deadline_(deadline), record_(std::move(record)) {}
+    : gemini_(std::move(gemini)),
+      timer_(std::move(timer)),
+      deadline_(deadline),
+      record_(std::move(record)) {}
 
 gemini::CallOptions ResumableUpload::Options() const {
   return gemini::CallOptions{.deadline = deadline_, .record = record_};
@@ -65,7 +69,7 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
   // request cancelled in flight had already opened would stay open at Gemini (found by the
   // stress test: cancelled uploads left sessions behind). So it runs to its end, bounded by the
   // deadline plus kCancelBound, and a session opened after an Abort is cancelled at once below.
-  gemini_.StartUpload(
+  gemini_->StartUpload(
       std::move(request),
       gemini::CallOptions{.deadline = deadline_ + kCancelBound, .record = record_},
       [self, done = std::move(done)](absl::StatusOr<gemini::UploadSession> session) mutable {
@@ -80,9 +84,9 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
         }
         if (aborted && session.ok()) {
           // The session opened after Abort: cancel it too.
-          self->gemini_.CancelUpload(
+          self->gemini_->CancelUpload(
               session->upload_url,
-              gemini::CallOptions{.deadline = self->timer_.Now() + kCancelBound,
+              gemini::CallOptions{.deadline = self->timer_->Now() + kCancelBound,
                                   .record = self->record_},
               [](absl::Status) {});
         }
@@ -112,7 +116,7 @@ void ResumableUpload::SendFrom(int64_t received) {
   // Not a copy: bytes_ stays until Gemini confirmed them, to resume from.
   gemini::ChunkBytes piece(bytes_, static_cast<size_t>(received - chunk_start_));
   auto self = shared_from_this();
-  SetCall(gemini_.UploadChunk(url, received, std::move(piece), finalize_, Options(),
+  SetCall(gemini_->UploadChunk(url, received, std::move(piece), finalize_, Options(),
                               [self](absl::StatusOr<gemini::UploadStatus> status) {
                                 self->OnChunk(std::move(status));
                               }));
@@ -170,7 +174,7 @@ void ResumableUpload::OnChunk(absl::StatusOr<gemini::UploadStatus> status) {
 void ResumableUpload::Resume(absl::Status failure) {
   const absl::Duration backoff =
       std::min(kFirstBackoff * (int64_t{1} << std::min(resumes_, 10)), kMaxBackoff);
-  if (++resumes_ > kMaxResumes || timer_.Now() + backoff >= deadline_) {
+  if (++resumes_ > kMaxResumes || timer_->Now() + backoff >= deadline_) {
     return Complete(absl::Status(
         failure.code(), absl::StrCat("upload to Gemini failed after ", resumes_ - 1,
                                      " resumes: ", failure.message())));
@@ -178,7 +182,7 @@ void ResumableUpload::Resume(absl::Status failure) {
   LogInfo("upload chunk at %d failed (%s); asking Gemini how much it holds", chunk_start_,
           std::string(failure.message()).substr(0, 200));
   auto self = shared_from_this();
-  timer_.RunAt(timer_.Now() + backoff, [self, failure]() {
+  timer_->RunAt(timer_->Now() + backoff, [self, failure]() {
     std::string url;
     {
       absl::MutexLock lock(&self->mu_);
@@ -189,7 +193,7 @@ void ResumableUpload::Resume(absl::Status failure) {
       }
     }
     if (url.empty()) return self->Complete(absl::CancelledError("upload cancelled"));
-    self->SetCall(self->gemini_.QueryUpload(
+    self->SetCall(self->gemini_->QueryUpload(
         url, self->Options(),
         [self, failure](absl::StatusOr<gemini::UploadStatus> status) {
           self->OnQuery(failure, std::move(status));
@@ -209,7 +213,7 @@ void ResumableUpload::OnQuery(absl::Status failure, absl::StatusOr<gemini::Uploa
       // The session is gone: the finalize may have worked and only its reply was lost. The file
       // was named by the gateway, so read it back.
       auto self = shared_from_this();
-      SetCall(gemini_.GetFile(
+      SetCall(gemini_->GetFile(
           name_, Options(),
           [self, failure](absl::StatusOr<gemini::File> file) {
             {
@@ -274,8 +278,8 @@ void ResumableUpload::Abort() {
   }
   if (call) call->Cancel();
   if (!url.empty()) {
-    gemini_.CancelUpload(
-        url, gemini::CallOptions{.deadline = timer_.Now() + kCancelBound, .record = record_},
+    gemini_->CancelUpload(
+        url, gemini::CallOptions{.deadline = timer_->Now() + kCancelBound, .record = record_},
         [](absl::Status) {});
   }
 }

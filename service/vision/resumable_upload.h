@@ -41,8 +41,11 @@ bool IsResumableUploadFailure(const absl::Status& status);
 class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
  public:
   // `record` (may be null) gets every upstream call's time and attempts, like the other RPCs.
-  ResumableUpload(gemini::GeminiClient& gemini, Timer& timer, absl::Time deadline,
-                  std::shared_ptr<telemetry::CallRecord> record = nullptr);
+  // The client and the timer are shared: the session's opening request is not cancelled (see
+  // Start) and may answer after the server that made this upload is gone (found by the stress
+  // test under ASan: shutdown in the middle, then a use of the freed timer).
+  ResumableUpload(std::shared_ptr<gemini::GeminiClient> gemini, std::shared_ptr<Timer> timer,
+                  absl::Time deadline, std::shared_ptr<telemetry::CallRecord> record = nullptr);
   ~ResumableUpload();
 
   // Opens the session. `request.name` should be set (the gateway's file id) so that a lost
@@ -73,8 +76,8 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   gemini::CallOptions Options() const;
   int64_t ChunkEnd() const;
 
-  gemini::GeminiClient& gemini_;
-  Timer& timer_;
+  const std::shared_ptr<gemini::GeminiClient> gemini_;
+  const std::shared_ptr<Timer> timer_;
   const absl::Time deadline_;
   const std::shared_ptr<telemetry::CallRecord> record_;
 

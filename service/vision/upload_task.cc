@@ -292,7 +292,7 @@ class StreamingUpload final : public UploadTask,
 
   void StartSessionLocked(int64_t size, Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     phase_ = Phase::kStarting;
-    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timer, deadline_,
+    upload_ = std::make_shared<ResumableUpload>(context_.gemini, context_.timer, deadline_,
                                                 context_.record);
     gemini::StartUploadRequest request;
     request.size_bytes = size;
@@ -569,7 +569,7 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
 
  private:
   void Open() {
-    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timer, deadline_,
+    upload_ = std::make_shared<ResumableUpload>(context_.gemini, context_.timer, deadline_,
                                                 context_.record);
     call_->SetStage(std::make_shared<AbortUpload>(upload_));
     gemini::StartUploadRequest request;

@@ -67,6 +67,9 @@ class RetryTelemetry final : public telemetry::Telemetry {
 
 class RetryingGeminiClientTest : public ::testing::Test {
  protected:
+  // Attempts a test left open hold the retrying call, which holds the client and this fake.
+  ~RetryingGeminiClientTest() override { fake_->ReleaseCallbacks(); }
+
   void Make(RetryOptions options) {
     options.seed = 42;
     client_ = MakeRetryingGeminiClient(fake_, options, timer_, telemetry_);

@@ -51,9 +51,9 @@ std::string ReasonOf(const absl::Status& status) {
 class FileServiceTest : public ::testing::Test {
  protected:
   FilesContext Context(const std::string& owner_tag) {
-    return FilesContext{.gemini = &gemini_,
+    return FilesContext{.gemini = gemini_,
                         .cpu = nullptr,
-                        .timer = &timer_,
+                        .timer = timer_,
                         .hashes = &hashes_,
                         .options = &options_,
                         .owner_tag = owner_tag};
@@ -68,14 +68,14 @@ class FileServiceTest : public ::testing::Test {
     request.set_page_size(page_size);
     request.set_page_token(token);
     std::optional<absl::StatusOr<v1::ListFilesResponse>> result;
-    const std::size_t before = gemini_.calls().size();
+    const std::size_t before = gemini_->calls().size();
     auto started = StartListFiles(context, request, absl::InfiniteFuture(),
                                   [&result](absl::StatusOr<v1::ListFilesResponse> r) {
                                     result = std::move(r);
                                   });
     if (!started.ok()) return started.status();
     for (std::size_t i = before; !result.has_value(); ++i) {
-      auto calls = gemini_.calls();
+      auto calls = gemini_->calls();
       if (i >= calls.size()) return absl::InternalError("no upstream call and no result");
       auto& call = calls[i];
       EXPECT_EQ(call->method, "ListFiles");
@@ -88,9 +88,12 @@ class FileServiceTest : public ::testing::Test {
     return *std::move(result);
   }
 
-  FakeGeminiClient gemini_;
-  FakeTimer timer_;
-  FileHashCache hashes_{absl::Seconds(30), timer_};
+  // Calls a test left open hold the code under test, which holds this shared fake.
+  ~FileServiceTest() override { gemini_->ReleaseCallbacks(); }
+
+  std::shared_ptr<FakeGeminiClient> gemini_ = std::make_shared<FakeGeminiClient>();
+  std::shared_ptr<FakeTimer> timer_ = std::make_shared<FakeTimer>();
+  FileHashCache hashes_{absl::Seconds(30), *timer_};
   VisionOptions options_;
   std::vector<std::string> asked_;
   std::vector<int> page_sizes_;
@@ -122,7 +125,7 @@ TEST_F(FileServiceTest, GetFileOfAnotherCallerIsNotFoundWithoutAskingGemini) {
   EXPECT_THAT(started.status(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_EQ(ReasonOf(started.status()), "FILE_NOT_FOUND");
   EXPECT_FALSE(called);
-  EXPECT_TRUE(gemini_.calls().empty());
+  EXPECT_TRUE(gemini_->calls().empty());
   // Exactly what a file that does not exist gets (Gemini's 404), so existence does not leak.
   EXPECT_EQ(started.status(), FileErrorForCaller(absl::NotFoundError("gone"), alices));
 
@@ -131,9 +134,9 @@ TEST_F(FileServiceTest, GetFileOfAnotherCallerIsNotFoundWithoutAskingGemini) {
   auto own = StartGetFile(Context(kAlice), request, absl::InfiniteFuture(),
                           [&result](absl::StatusOr<v1::File> f) { result = std::move(f); });
   ASSERT_TRUE(own.ok()) << own.status();
-  ASSERT_EQ(gemini_.calls().size(), 1u);
-  EXPECT_EQ(gemini_.calls()[0]->name, alices);
-  gemini_.calls()[0]->file_done(ActiveFile(alices));
+  ASSERT_EQ(gemini_->calls().size(), 1u);
+  EXPECT_EQ(gemini_->calls()[0]->name, alices);
+  gemini_->calls()[0]->file_done(ActiveFile(alices));
   ASSERT_TRUE(result.has_value() && result->ok());
   EXPECT_EQ((*result)->name(), alices);
 }
@@ -145,7 +148,7 @@ TEST_F(FileServiceTest, GetFileByUriIsCheckedToo) {
   auto started = StartGetFile(Context(kBob), request, absl::InfiniteFuture(),
                               [](absl::StatusOr<v1::File>) {});
   EXPECT_THAT(started.status(), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_TRUE(gemini_.calls().empty());
+  EXPECT_TRUE(gemini_->calls().empty());
 }
 
 TEST_F(FileServiceTest, DeleteFileOfAnotherCallerIsNotFoundWithoutAskingGemini) {
@@ -155,18 +158,18 @@ TEST_F(FileServiceTest, DeleteFileOfAnotherCallerIsNotFoundWithoutAskingGemini) 
       StartDeleteFile(Context(kBob), request, absl::InfiniteFuture(), [](absl::Status) {});
   EXPECT_THAT(started.status(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_EQ(ReasonOf(started.status()), "FILE_NOT_FOUND");
-  EXPECT_TRUE(gemini_.calls().empty());
+  EXPECT_TRUE(gemini_->calls().empty());
   // Untagged files are nobody's while authentication is on.
   request.set_name(FileOf(""));
   EXPECT_THAT(StartDeleteFile(Context(kAlice), request, absl::InfiniteFuture(), [](absl::Status) {})
                   .status(),
               StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_TRUE(gemini_.calls().empty());
+  EXPECT_TRUE(gemini_->calls().empty());
   // Authentication off: any file goes to Gemini.
   ASSERT_TRUE(
       StartDeleteFile(Context(""), request, absl::InfiniteFuture(), [](absl::Status) {}).ok());
-  ASSERT_EQ(gemini_.calls().size(), 1u);
-  EXPECT_EQ(gemini_.calls()[0]->method, "DeleteFile");
+  ASSERT_EQ(gemini_->calls().size(), 1u);
+  EXPECT_EQ(gemini_->calls()[0]->method, "DeleteFile");
 }
 
 TEST_F(FileServiceTest, UsingAnotherCallersFileIsNotFoundWithoutAskingGemini) {
@@ -177,7 +180,7 @@ TEST_F(FileServiceTest, UsingAnotherCallersFileIsNotFoundWithoutAskingGemini) {
   ASSERT_TRUE(result.has_value());
   EXPECT_THAT(result->status(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_EQ(ReasonOf(result->status()), "FILE_NOT_FOUND");
-  EXPECT_TRUE(gemini_.calls().empty());
+  EXPECT_TRUE(gemini_->calls().empty());
 }
 
 TEST_F(FileServiceTest, DedupeFindsOnlyTheCallersOwnFiles) {
@@ -194,7 +197,7 @@ TEST_F(FileServiceTest, DedupeFindsOnlyTheCallersOwnFiles) {
                    [&result](absl::StatusOr<std::optional<gemini::File>> r) {
                      result = std::move(r);
                    });
-    auto calls = gemini_.calls();
+    auto calls = gemini_->calls();
     if (!result.has_value() && !calls.empty() && calls.back()->list_done) {
       calls.back()->list_done(page);
     }
@@ -206,12 +209,12 @@ TEST_F(FileServiceTest, DedupeFindsOnlyTheCallersOwnFiles) {
   EXPECT_EQ(find(kBob), std::nullopt);
   // Alice: hers, and now from the cache for her...
   ASSERT_TRUE(find(kAlice).has_value());
-  const std::size_t calls = gemini_.calls().size();
+  const std::size_t calls = gemini_->calls().size();
   ASSERT_TRUE(find(kAlice).has_value());
-  EXPECT_EQ(gemini_.calls().size(), calls) << "alice's second lookup is a cache hit";
+  EXPECT_EQ(gemini_->calls().size(), calls) << "alice's second lookup is a cache hit";
   // ...but the cache never answers bob with alice's file.
   EXPECT_EQ(find(kBob), std::nullopt);
-  EXPECT_EQ(gemini_.calls().size(), calls + 1) << "bob's lookup goes to Gemini's list";
+  EXPECT_EQ(gemini_->calls().size(), calls + 1) << "bob's lookup goes to Gemini's list";
 }
 
 TEST_F(FileServiceTest, ListFilesWithoutAuthenticationPassesGeminisPagesThrough) {
@@ -316,7 +319,7 @@ TEST_F(FileServiceTest, ListFilesRefusesTokensItDidNotMake) {
                                           HasSubstr("page_token")))
         << token;
   }
-  EXPECT_TRUE(gemini_.calls().empty());
+  EXPECT_TRUE(gemini_->calls().empty());
 }
 
 TEST_F(FileServiceTest, ListFilesUpstreamErrorReachesTheCaller) {
@@ -327,8 +330,8 @@ TEST_F(FileServiceTest, ListFilesUpstreamErrorReachesTheCaller) {
                                result = std::move(r);
                              })
                   .ok());
-  ASSERT_EQ(gemini_.calls().size(), 1u);
-  gemini_.calls()[0]->list_done(absl::UnavailableError("upstream down"));
+  ASSERT_EQ(gemini_->calls().size(), 1u);
+  gemini_->calls()[0]->list_done(absl::UnavailableError("upstream down"));
   ASSERT_TRUE(result.has_value());
   EXPECT_FALSE(result->ok());
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "google/rpc/error_details.pb.h"
@@ -67,9 +68,9 @@ std::string PngOfSize(size_t size) {
 class UploadTaskTest : public ::testing::Test {
  protected:
   FilesContext Context() {
-    return FilesContext{.gemini = &gemini_,
+    return FilesContext{.gemini = gemini_,
                         .cpu = &cpu_,
-                        .timer = timer_.get(),
+                        .timer = timer_,
                         .hashes = &hashes_,
                         .options = &options_,
                         .record = record_};
@@ -124,7 +125,7 @@ class UploadTaskTest : public ::testing::Test {
 
   std::vector<std::shared_ptr<Call>> CallsOf(const std::string& method) {
     std::vector<std::shared_ptr<Call>> out;
-    for (auto& call : gemini_.calls()) {
+    for (auto& call : gemini_->calls()) {
       if (call->method == method) out.push_back(call);
     }
     return out;
@@ -134,7 +135,7 @@ class UploadTaskTest : public ::testing::Test {
   // (the final one with a File), empty file lists. Returns how many were answered.
   int AnswerUpstream() {
     int answered = 0;
-    std::vector<std::shared_ptr<Call>> calls = gemini_.calls();
+    std::vector<std::shared_ptr<Call>> calls = gemini_->calls();
     for (size_t i = answered_; i < calls.size(); ++i, ++answered_) {
       Call& call = *calls[i];
       ++answered;
@@ -190,7 +191,7 @@ class UploadTaskTest : public ::testing::Test {
         const size_t n = std::min(message_size, bytes.size() - fed);
         // Messages read while the newest chunk is still unanswered.
         const auto chunks = CallsOf("UploadChunk");
-        if (!chunks.empty() && answered_ < gemini_.calls().size()) ++read_while_sending_;
+        if (!chunks.empty() && answered_ < gemini_->calls().size()) ++read_while_sending_;
         max_read_while_sending_ = std::max(max_read_while_sending_, read_while_sending_);
         Chunk(bytes.substr(fed, n));
         fed += n;
@@ -204,12 +205,15 @@ class UploadTaskTest : public ::testing::Test {
       read_while_sending_ = 0;
       if (AnswerUpstream() == 0) {
         // Work on the CPU pool (EXIF rotation) may still be under way.
-        if (!gemini_.WaitForCalls(gemini_.calls().size() + 1, absl::Seconds(10))) break;
+        if (!gemini_->WaitForCalls(gemini_->calls().size() + 1, absl::Seconds(10))) break;
       }
     }
   }
 
-  FakeGeminiClient gemini_;
+  // Calls a test left open hold the task, which holds this shared fake.
+  ~UploadTaskTest() override { gemini_->ReleaseCallbacks(); }
+
+  std::shared_ptr<FakeGeminiClient> gemini_ = std::make_shared<FakeGeminiClient>();
   std::shared_ptr<FakeTimer> timer_ = std::make_shared<FakeTimer>();
   ThreadPool cpu_{1, 8};
   FileHashCache hashes_{absl::Seconds(30), *timer_};
@@ -280,7 +284,7 @@ TEST_F(UploadTaskTest, EveryUpstreamCallCarriesTheCallsTelemetryRecord) {
   ASSERT_TRUE(result_.has_value());
   ASSERT_THAT(*result_, IsOk());
   ASSERT_FALSE(CallsOf("ListFiles").empty());  // the dedupe lookup
-  for (const auto& call : gemini_.calls()) {
+  for (const auto& call : gemini_->calls()) {
     EXPECT_EQ(call->options.record, record_) << call->method;
   }
 }
@@ -306,7 +310,7 @@ TEST_F(UploadTaskTest, HeaderMissingOrNotFirstIsRefusedBeforeAnyUpstreamCall) {
   Chunk("\x89PNG");
   ASSERT_TRUE(result_.has_value());
   EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_TRUE(gemini_.calls().empty());
+  EXPECT_TRUE(gemini_->calls().empty());
 }
 
 TEST_F(UploadTaskTest, HalfCloseWithoutHeaderIsRefused) {
@@ -314,7 +318,7 @@ TEST_F(UploadTaskTest, HalfCloseWithoutHeaderIsRefused) {
   HalfClose();
   ASSERT_TRUE(result_.has_value());
   EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_TRUE(gemini_.calls().empty());
+  EXPECT_TRUE(gemini_->calls().empty());
 }
 
 TEST_F(UploadTaskTest, BadHeadersAreRefusedBeforeAnyUpstreamCall) {
@@ -342,7 +346,7 @@ TEST_F(UploadTaskTest, BadHeadersAreRefusedBeforeAnyUpstreamCall) {
     ASSERT_TRUE(result_.has_value()) << c.size;
     EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument)) << c.size << c.sha256;
   }
-  EXPECT_TRUE(gemini_.calls().empty());
+  EXPECT_TRUE(gemini_->calls().empty());
 }
 
 TEST_F(UploadTaskTest, TheLimitNeverExceedsGeminisPerFileLimit) {
@@ -453,7 +457,7 @@ TEST_F(UploadTaskTest, TransientChunkFailureResumesFromWhatGeminiHolds) {
   StartWithFirstChunkInFlight(bytes);
   // The first chunk fails with a reset: Gemini is asked what it holds after a backoff.
   auto first = CallsOf("UploadChunk")[0];
-  answered_ = gemini_.calls().size();
+  answered_ = gemini_->calls().size();
   first->upload_done(WithOutcome(absl::UnavailableError("connection reset"),
                                  reasons::kUpstreamUnreachable));
   EXPECT_TRUE(CallsOf("QueryUpload").empty());  // waits first
@@ -461,7 +465,7 @@ TEST_F(UploadTaskTest, TransientChunkFailureResumesFromWhatGeminiHolds) {
   timer_->Advance(absl::Seconds(5));
   ASSERT_EQ(CallsOf("QueryUpload").size(), 1u);
   // Gemini holds 1000 bytes of the chunk: the rest of it is sent from there.
-  answered_ = gemini_.calls().size();
+  answered_ = gemini_->calls().size();
   CallsOf("QueryUpload")[0]->upload_done(
       Active(1000));
   const auto chunks = CallsOf("UploadChunk");
@@ -662,57 +666,59 @@ TEST(ResumableUploadTest, FailureClassificationIsTheRetryPolicysPlusALostReply) 
 }
 
 TEST(ResumableUploadTest, ALostFinalizeReplyIsRecoveredByReadingTheFileBack) {
-  FakeGeminiClient gemini;
-  FakeTimer timer;
-  auto upload = std::make_shared<ResumableUpload>(gemini, timer, timer.Now() + absl::Minutes(1));
+  auto gemini = std::make_shared<FakeGeminiClient>();
+  absl::Cleanup release = [&] { gemini->ReleaseCallbacks(); };  // it is shared with `upload`
+  auto timer = std::make_shared<FakeTimer>();
+  auto upload = std::make_shared<ResumableUpload>(gemini, timer, timer->Now() + absl::Minutes(1));
   absl::Status started = absl::UnknownError("not yet");
   upload->Start(gemini::StartUploadRequest{.size_bytes = 5, .mime_type = "image/png",
                                            .display_name = "", .name = "files/g1-x"},
                 [&](absl::Status s) { started = s; });
-  gemini.calls()[0]->session_done(gemini::UploadSession{.upload_url = kUploadUrl});
+  gemini->calls()[0]->session_done(gemini::UploadSession{.upload_url = kUploadUrl});
   ASSERT_THAT(started, IsOk());
   std::optional<absl::StatusOr<gemini::File>> result;
   upload->Send(std::make_shared<const std::string>("hello"), true,
                [&](absl::StatusOr<gemini::File> f) { result = std::move(f); });
-  gemini.calls()[1]->upload_done(
+  gemini->calls()[1]->upload_done(
       WithOutcome(absl::UnavailableError("lost"), reasons::kUpstreamConnectionLost));
-  timer.Advance(absl::Seconds(5));
+  timer->Advance(absl::Seconds(5));
   // The session is gone (Gemini finalized it): the file is read back under its name.
-  gemini.calls()[2]->upload_done(
+  gemini->calls()[2]->upload_done(
       WithOutcome(absl::NotFoundError("no session"), reasons::kUpstreamNotFound));
-  ASSERT_EQ(gemini.calls()[3]->method, "GetFile");
-  EXPECT_EQ(gemini.calls()[3]->name, "files/g1-x");
+  ASSERT_EQ(gemini->calls()[3]->method, "GetFile");
+  EXPECT_EQ(gemini->calls()[3]->name, "files/g1-x");
   gemini::File file;
   file.name = "files/g1-x";
   file.size_bytes = 5;
-  gemini.calls()[3]->file_done(file);
+  gemini->calls()[3]->file_done(file);
   ASSERT_TRUE(result.has_value());
   ASSERT_THAT(*result, IsOk());
   EXPECT_EQ((*result)->name, "files/g1-x");
   // Finalized: aborting now does not cancel anything at Gemini.
   upload->Abort();
-  EXPECT_EQ(gemini.calls().size(), 4u);
+  EXPECT_EQ(gemini->calls().size(), 4u);
 }
 
 TEST(ResumableUploadTest, ShortAcknowledgementResendsTheRestFromTheSameBuffer) {
-  FakeGeminiClient gemini;
-  FakeTimer timer;
-  auto upload = std::make_shared<ResumableUpload>(gemini, timer, timer.Now() + absl::Minutes(1));
+  auto gemini = std::make_shared<FakeGeminiClient>();
+  absl::Cleanup release = [&] { gemini->ReleaseCallbacks(); };  // it is shared with `upload`
+  auto timer = std::make_shared<FakeTimer>();
+  auto upload = std::make_shared<ResumableUpload>(gemini, timer, timer->Now() + absl::Minutes(1));
   upload->Start(gemini::StartUploadRequest{.size_bytes = 20, .mime_type = "image/png",
                                            .display_name = "", .name = ""},
                 [](absl::Status) {});
-  gemini.calls()[0]->session_done(
+  gemini->calls()[0]->session_done(
       gemini::UploadSession{.upload_url = kUploadUrl, .chunk_granularity = 10});
   std::optional<absl::StatusOr<gemini::File>> result;
   upload->Send(std::make_shared<const std::string>("0123456789"), false,
                [&](absl::StatusOr<gemini::File> f) { result = std::move(f); });
-  gemini.calls()[1]->upload_done(Active(4));
-  timer.Advance(absl::Seconds(5));
-  gemini.calls()[2]->upload_done(Active(4));
-  ASSERT_EQ(gemini.calls()[3]->method, "UploadChunk");
-  EXPECT_EQ(gemini.calls()[3]->offset, 4);
-  EXPECT_EQ(gemini.calls()[3]->bytes, "456789");
-  gemini.calls()[3]->upload_done(Active(10));
+  gemini->calls()[1]->upload_done(Active(4));
+  timer->Advance(absl::Seconds(5));
+  gemini->calls()[2]->upload_done(Active(4));
+  ASSERT_EQ(gemini->calls()[3]->method, "UploadChunk");
+  EXPECT_EQ(gemini->calls()[3]->offset, 4);
+  EXPECT_EQ(gemini->calls()[3]->bytes, "456789");
+  gemini->calls()[3]->upload_done(Active(10));
   ASSERT_TRUE(result.has_value());
   EXPECT_THAT(*result, IsOk());
   EXPECT_EQ(upload->offset(), 10);
@@ -744,16 +750,18 @@ TEST(FileHashCacheTest, EntriesExpireAfterTheTtlOnTheInjectedClock) {
 // Files helpers on a fake client and a manual clock.
 class AwaitActiveFileTest : public ::testing::Test {
  protected:
-  FakeGeminiClient gemini;
-  FakeTimer timer;
-  FileHashCache cache{absl::Seconds(30), timer};
+  ~AwaitActiveFileTest() override { gemini->ReleaseCallbacks(); }
+
+  std::shared_ptr<FakeGeminiClient> gemini = std::make_shared<FakeGeminiClient>();
+  std::shared_ptr<FakeTimer> timer = std::make_shared<FakeTimer>();
+  FileHashCache cache{absl::Seconds(30), *timer};
   VisionOptions options;
-  FilesContext context{.gemini = &gemini, .cpu = nullptr, .timer = &timer, .hashes = &cache,
+  FilesContext context{.gemini = gemini, .cpu = nullptr, .timer = timer, .hashes = &cache,
                        .options = &options, .record = nullptr};
 
   // Starts waiting for `name`; the result lands in `out`.
   void Await(const std::string& name, std::optional<absl::StatusOr<gemini::File>>& out) {
-    AwaitActiveFile(context, name, timer.Now() + absl::Minutes(1), std::make_shared<StagedCall>(),
+    AwaitActiveFile(context, name, timer->Now() + absl::Minutes(1), std::make_shared<StagedCall>(),
                     [&out](absl::StatusOr<gemini::File> f) { out = std::move(f); });
   }
 
@@ -768,12 +776,12 @@ class AwaitActiveFileTest : public ::testing::Test {
 TEST_F(AwaitActiveFileTest, PollsAProcessingFileWithBackoffUntilActive) {
   std::optional<absl::StatusOr<gemini::File>> result;
   Await("files/p", result);
-  gemini.calls()[0]->file_done(FileIn("files/p", "PROCESSING"));
+  gemini->calls()[0]->file_done(FileIn("files/p", "PROCESSING"));
   EXPECT_FALSE(result.has_value());
-  EXPECT_EQ(gemini.calls().size(), 1u);  // waits before asking again
-  timer.Advance(absl::Seconds(2));
-  ASSERT_EQ(gemini.calls().size(), 2u);
-  gemini.calls()[1]->file_done(FileIn("files/p", "ACTIVE"));
+  EXPECT_EQ(gemini->calls().size(), 1u);  // waits before asking again
+  timer->Advance(absl::Seconds(2));
+  ASSERT_EQ(gemini->calls().size(), 2u);
+  gemini->calls()[1]->file_done(FileIn("files/p", "ACTIVE"));
   ASSERT_TRUE(result.has_value());
   ASSERT_THAT(*result, IsOk());
   EXPECT_EQ((*result)->state, "ACTIVE");
@@ -782,13 +790,13 @@ TEST_F(AwaitActiveFileTest, PollsAProcessingFileWithBackoffUntilActive) {
 TEST_F(AwaitActiveFileTest, FailedAndMissingFilesMapToCallerErrors) {
   std::optional<absl::StatusOr<gemini::File>> failed;
   Await("files/f", failed);
-  gemini.calls()[0]->file_done(FileIn("files/f", "FAILED"));
+  gemini->calls()[0]->file_done(FileIn("files/f", "FAILED"));
   ASSERT_TRUE(failed.has_value());
   EXPECT_THAT(*failed, StatusIs(absl::StatusCode::kFailedPrecondition));
 
   std::optional<absl::StatusOr<gemini::File>> missing;
   Await("files/m", missing);
-  gemini.calls()[1]->file_done(
+  gemini->calls()[1]->file_done(
       WithOutcome(absl::NotFoundError("gone"), reasons::kUpstreamNotFound));
   ASSERT_TRUE(missing.has_value());
   EXPECT_THAT(*missing, StatusIs(absl::StatusCode::kNotFound, ::testing::HasSubstr("48")));
