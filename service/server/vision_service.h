@@ -83,6 +83,9 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   const CallRegistry& calls_;
   std::shared_ptr<Timer> timer_;  // upload resume backoff, file polling, the hash cache's clock
   vision::FileHashCache hashes_;
+  // Destroyed before the members above (declared after them): ends the upstream requests that
+  // outlive their calls while the timer, client and cache they use still exist.
+  vision::DetachedCalls detached_;
   vision::FilesContext files_;
   CallLimiter limiter_;
 };

@@ -38,6 +38,7 @@
 #include "service/common/timer.h"
 #include "service/gemini/gemini_client.h"
 #include "service/telemetry/call_record.h"
+#include "service/vision/detached_calls.h"
 #include "service/vision/v1.h"
 #include "service/vision/vision_options.h"
 
@@ -83,14 +84,14 @@ class FileHashCache {
 
 // What the file-aware tasks need besides the Gemini client.
 struct FilesContext {
-  // Shared: upstream work that outlives its call (an upload session still opening when the
-  // call ended) keeps the client and the timer alive, even past the server's shutdown.
-  std::shared_ptr<gemini::GeminiClient> gemini;
+  gemini::GeminiClient* gemini = nullptr;
   ThreadPool* cpu = nullptr;
   // Backoff of upload resumes and of polling a PROCESSING file.
-  std::shared_ptr<Timer> timer;
+  Timer* timer = nullptr;
   FileHashCache* hashes = nullptr;
   const VisionOptions* options = nullptr;
+  // Upstream requests that may outlive their call (detached_calls.h); null only in tests.
+  DetachedCalls* detached = nullptr;
   // Whose files the call may see: the caller's owner tag (OwnerTagOf) with authentication on;
   // "" with it off (every file under the key). Files the call creates carry this tag.
   std::string owner_tag;

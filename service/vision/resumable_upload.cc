@@ -22,11 +22,12 @@ bool IsResumableUploadFailure(const absl::Status& status) {
   return gemini::IsTransient(status) || GetOutcome(status) == reasons::kUpstreamConnectionLost;
 }
 
-ResumableUpload::ResumableUpload(std::shared_ptr<gemini::GeminiClient> gemini,
-                                 std::shared_ptr<Timer> timer, absl::Time deadline,
-                                 std::shared_ptr<telemetry::CallRecord> record)
-    : gemini_(std::move(gemini)),
-      timer_(std::move(timer)),
+ResumableUpload::ResumableUpload(gemini::GeminiClient& gemini, Timer& timer, absl::Time deadline,
+                                 std::shared_ptr<telemetry::CallRecord> record,
+                                 DetachedCalls* detached)
+    : gemini_(&gemini),
+      timer_(&timer),
+      detached_(detached),
       deadline_(deadline),
       record_(std::move(record)) {}
 
@@ -69,10 +70,17 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
   // request cancelled in flight had already opened would stay open at Gemini (found by the
   // stress test: cancelled uploads left sessions behind). So it runs to its end, bounded by the
   // deadline plus kCancelBound, and a session opened after an Abort is cancelled at once below.
-  gemini_->StartUpload(
+  // Tracked as detached work: it may answer after its upload (and, at shutdown, its call) ended.
+  DetachedCalls* const detached = detached_;
+  const uint64_t id = detached != nullptr ? detached->Begin() : 0;
+  if (detached != nullptr && id == 0) {
+    return done(absl::CancelledError("upload cancelled: the server is shutting down"));
+  }
+  std::shared_ptr<gemini::PendingCall> call = gemini_->StartUpload(
       std::move(request),
       gemini::CallOptions{.deadline = deadline_ + kCancelBound, .record = record_},
-      [self, done = std::move(done)](absl::StatusOr<gemini::UploadSession> session) mutable {
+      [self, done = std::move(done), detached,
+       id](absl::StatusOr<gemini::UploadSession> session) mutable {
         bool aborted;
         {
           absl::MutexLock lock(&self->mu_);
@@ -82,17 +90,25 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
             self->granularity_ = session->chunk_granularity;
           }
         }
-        if (aborted && session.ok()) {
-          // The session opened after Abort: cancel it too.
-          self->gemini_->CancelUpload(
-              session->upload_url,
-              gemini::CallOptions{.deadline = self->timer_->Now() + kCancelBound,
-                                  .record = self->record_},
-              [](absl::Status) {});
-        }
-        if (aborted) return done(absl::CancelledError("upload cancelled"));
-        done(session.status());
+        // The session opened after Abort: cancel it too.
+        if (aborted && session.ok()) self->CancelSession(session->upload_url);
+        done(aborted ? absl::CancelledError("upload cancelled") : session.status());
+        if (detached != nullptr) detached->End(id);  // the last use of the service's objects
       });
+  if (detached != nullptr) detached->Attach(id, std::move(call));
+}
+
+void ResumableUpload::CancelSession(const std::string& url) {
+  DetachedCalls* const detached = detached_;
+  const uint64_t id = detached != nullptr ? detached->Begin() : 0;
+  // Shutting down: the session is left to expire at Gemini (nothing was finalized).
+  if (detached != nullptr && id == 0) return;
+  std::shared_ptr<gemini::PendingCall> call = gemini_->CancelUpload(
+      url, gemini::CallOptions{.deadline = timer_->Now() + kCancelBound, .record = record_},
+      [detached, id](absl::Status) {
+        if (detached != nullptr) detached->End(id);
+      });
+  if (detached != nullptr) detached->Attach(id, std::move(call));
 }
 
 void ResumableUpload::Send(std::shared_ptr<const std::string> bytes, bool finalize,
@@ -277,11 +293,7 @@ void ResumableUpload::Abort() {
     if (!finalized_) url = upload_url_;
   }
   if (call) call->Cancel();
-  if (!url.empty()) {
-    gemini_->CancelUpload(
-        url, gemini::CallOptions{.deadline = timer_->Now() + kCancelBound, .record = record_},
-        [](absl::Status) {});
-  }
+  if (!url.empty()) CancelSession(url);
 }
 
 }  // namespace vision_gateway::vision

@@ -28,6 +28,7 @@
 #include "service/common/timer.h"
 #include "service/gemini/gemini_client.h"
 #include "service/telemetry/call_record.h"
+#include "service/vision/detached_calls.h"
 
 namespace vision_gateway::vision {
 
@@ -41,11 +42,12 @@ bool IsResumableUploadFailure(const absl::Status& status);
 class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
  public:
   // `record` (may be null) gets every upstream call's time and attempts, like the other RPCs.
-  // The client and the timer are shared: the session's opening request is not cancelled (see
-  // Start) and may answer after the server that made this upload is gone (found by the stress
-  // test under ASan: shutdown in the middle, then a use of the freed timer).
-  ResumableUpload(std::shared_ptr<gemini::GeminiClient> gemini, std::shared_ptr<Timer> timer,
-                  absl::Time deadline, std::shared_ptr<telemetry::CallRecord> record = nullptr);
+  // `detached` (may be null in tests) tracks the requests that may outlive this upload (the
+  // session's opening, see Start, and the cancel of a session), so that the service can end them
+  // before it goes away.
+  ResumableUpload(gemini::GeminiClient& gemini, Timer& timer, absl::Time deadline,
+                  std::shared_ptr<telemetry::CallRecord> record = nullptr,
+                  DetachedCalls* detached = nullptr);
   ~ResumableUpload();
 
   // Opens the session. `request.name` should be set (the gateway's file id) so that a lost
@@ -67,6 +69,9 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   int64_t granularity() const;
 
  private:
+  // X-Goog-Upload-Command: cancel, fire and forget (bounded by kCancelBound), tracked as
+  // detached work.
+  void CancelSession(const std::string& url);
   void SendFrom(int64_t received);
   void OnChunk(absl::StatusOr<gemini::UploadStatus> status);
   void Resume(absl::Status failure);
@@ -76,8 +81,9 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   gemini::CallOptions Options() const;
   int64_t ChunkEnd() const;
 
-  const std::shared_ptr<gemini::GeminiClient> gemini_;
-  const std::shared_ptr<Timer> timer_;
+  gemini::GeminiClient* const gemini_;
+  Timer* const timer_;
+  DetachedCalls* const detached_;
   const absl::Time deadline_;
   const std::shared_ptr<telemetry::CallRecord> record_;
 

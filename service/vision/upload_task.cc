@@ -292,8 +292,8 @@ class StreamingUpload final : public UploadTask,
 
   void StartSessionLocked(int64_t size, Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     phase_ = Phase::kStarting;
-    upload_ = std::make_shared<ResumableUpload>(context_.gemini, context_.timer, deadline_,
-                                                context_.record);
+    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timer, deadline_,
+                                                context_.record, context_.detached);
     gemini::StartUploadRequest request;
     request.size_bytes = size;
     request.mime_type = mime_type_;
@@ -569,8 +569,8 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
 
  private:
   void Open() {
-    upload_ = std::make_shared<ResumableUpload>(context_.gemini, context_.timer, deadline_,
-                                                context_.record);
+    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timer, deadline_,
+                                                context_.record, context_.detached);
     call_->SetStage(std::make_shared<AbortUpload>(upload_));
     gemini::StartUploadRequest request;
     request.size_bytes = static_cast<int64_t>(bytes_.size());

@@ -51,9 +51,9 @@ std::string ReasonOf(const absl::Status& status) {
 class FileServiceTest : public ::testing::Test {
  protected:
   FilesContext Context(const std::string& owner_tag) {
-    return FilesContext{.gemini = gemini_,
+    return FilesContext{.gemini = gemini_.get(),
                         .cpu = nullptr,
-                        .timer = timer_,
+                        .timer = timer_.get(),
                         .hashes = &hashes_,
                         .options = &options_,
                         .owner_tag = owner_tag};

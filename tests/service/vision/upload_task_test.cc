@@ -68,9 +68,9 @@ std::string PngOfSize(size_t size) {
 class UploadTaskTest : public ::testing::Test {
  protected:
   FilesContext Context() {
-    return FilesContext{.gemini = gemini_,
+    return FilesContext{.gemini = gemini_.get(),
                         .cpu = &cpu_,
-                        .timer = timer_,
+                        .timer = timer_.get(),
                         .hashes = &hashes_,
                         .options = &options_,
                         .record = record_};
@@ -669,7 +669,8 @@ TEST(ResumableUploadTest, ALostFinalizeReplyIsRecoveredByReadingTheFileBack) {
   auto gemini = std::make_shared<FakeGeminiClient>();
   absl::Cleanup release = [&] { gemini->ReleaseCallbacks(); };  // it is shared with `upload`
   auto timer = std::make_shared<FakeTimer>();
-  auto upload = std::make_shared<ResumableUpload>(gemini, timer, timer->Now() + absl::Minutes(1));
+  auto upload =
+      std::make_shared<ResumableUpload>(*gemini, *timer, timer->Now() + absl::Minutes(1));
   absl::Status started = absl::UnknownError("not yet");
   upload->Start(gemini::StartUploadRequest{.size_bytes = 5, .mime_type = "image/png",
                                            .display_name = "", .name = "files/g1-x"},
@@ -703,7 +704,8 @@ TEST(ResumableUploadTest, ShortAcknowledgementResendsTheRestFromTheSameBuffer) {
   auto gemini = std::make_shared<FakeGeminiClient>();
   absl::Cleanup release = [&] { gemini->ReleaseCallbacks(); };  // it is shared with `upload`
   auto timer = std::make_shared<FakeTimer>();
-  auto upload = std::make_shared<ResumableUpload>(gemini, timer, timer->Now() + absl::Minutes(1));
+  auto upload =
+      std::make_shared<ResumableUpload>(*gemini, *timer, timer->Now() + absl::Minutes(1));
   upload->Start(gemini::StartUploadRequest{.size_bytes = 20, .mime_type = "image/png",
                                            .display_name = "", .name = ""},
                 [](absl::Status) {});
@@ -756,7 +758,7 @@ class AwaitActiveFileTest : public ::testing::Test {
   std::shared_ptr<FakeTimer> timer = std::make_shared<FakeTimer>();
   FileHashCache cache{absl::Seconds(30), *timer};
   VisionOptions options;
-  FilesContext context{.gemini = gemini, .cpu = nullptr, .timer = timer, .hashes = &cache,
+  FilesContext context{.gemini = gemini.get(), .cpu = nullptr, .timer = timer.get(), .hashes = &cache,
                        .options = &options, .record = nullptr};
 
   // Starts waiting for `name`; the result lands in `out`.
@@ -813,6 +815,90 @@ TEST(ToV1FileTest, HidesTheSourceHashTagFromTheDisplayName) {
   out = ToV1File(file);
   EXPECT_EQ(out.display_name(), "plain|vg-src-sha256=nothex");
   EXPECT_EQ(out.source_sha256(), "");
+}
+
+// --- Detached upstream calls (requests that outlive their upload) ---
+
+TEST(DetachedCallsTest, CancelAndWaitCancelsRunningCallsAndWaitsForTheirEnd) {
+  FakeGeminiClient gemini;
+  DetachedCalls detached;
+  const uint64_t id = detached.Begin();
+  ASSERT_NE(id, 0u);
+  auto call = gemini.CancelUpload("u", gemini::CallOptions{},
+                                  [&](absl::Status status) {
+                                    EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
+                                    detached.End(id);
+                                  });
+  detached.Attach(id, call);
+  EXPECT_EQ(detached.InFlight(), 1);
+  // The fake answers a cancel at once (on this thread), as the real client does soon after.
+  EXPECT_EQ(detached.CancelAndWait(absl::Seconds(5)), 0);
+  EXPECT_TRUE(gemini.calls()[0]->cancelled.HasBeenNotified());
+  EXPECT_EQ(detached.InFlight(), 0);
+  // Closed: nothing new starts, and a call attached late is cancelled at once.
+  EXPECT_EQ(detached.Begin(), 0u);
+}
+
+TEST(DetachedCallsTest, CallsEndingNormallyLeaveNothingAndAWaitIsBounded) {
+  DetachedCalls detached;
+  const uint64_t done = detached.Begin();
+  detached.End(done);  // ended before it was attached (a synchronous answer)
+  detached.Attach(done, std::make_shared<FakeGeminiClient::Call>());
+  EXPECT_EQ(detached.InFlight(), 0);
+  // A call that never calls back: the wait gives up after its bound and says so.
+  const uint64_t stuck = detached.Begin();
+  ASSERT_NE(stuck, 0u);
+  EXPECT_EQ(detached.CancelAndWait(absl::Milliseconds(20)), 1);
+  detached.End(stuck);
+  EXPECT_EQ(detached.InFlight(), 0);
+}
+
+// The session request runs on when its upload is aborted (so that a session it opens can be
+// cancelled); at shutdown the service's DetachedCalls cancels it and waits for its callback, so
+// the callback never runs after the service (timer, client) is gone.
+TEST(ResumableUploadTest, AbortedSessionRequestIsEndedByTheServicesDetachedCalls) {
+  auto gemini = std::make_shared<FakeGeminiClient>();
+  auto timer = std::make_shared<FakeTimer>();
+  DetachedCalls detached;
+  auto upload = std::make_shared<ResumableUpload>(*gemini, *timer, timer->Now() + absl::Minutes(1),
+                                                  nullptr, &detached);
+  std::optional<absl::Status> started;
+  upload->Start(gemini::StartUploadRequest{.size_bytes = 5, .mime_type = "image/png",
+                                           .display_name = "", .name = "files/g1-x"},
+                [&](absl::Status s) { started = s; });
+  upload->Abort();
+  ASSERT_EQ(gemini->calls().size(), 1u);
+  EXPECT_FALSE(gemini->calls()[0]->cancelled.HasBeenNotified()) << "Abort leaves it running";
+  EXPECT_EQ(detached.InFlight(), 1);
+  EXPECT_EQ(detached.CancelAndWait(absl::Seconds(5)), 0);
+  EXPECT_TRUE(gemini->calls()[0]->cancelled.HasBeenNotified());
+  ASSERT_TRUE(started.has_value());
+  EXPECT_EQ(started->code(), absl::StatusCode::kCancelled);
+  // No cancel of a session that never opened, and nothing left running.
+  EXPECT_EQ(gemini->calls().size(), 1u);
+  EXPECT_EQ(detached.InFlight(), 0);
+}
+
+// A session that opens after its upload was aborted is cancelled at Gemini, and that cancel is
+// detached work too.
+TEST(ResumableUploadTest, SessionOpenedAfterAbortIsCancelledAsDetachedWork) {
+  auto gemini = std::make_shared<FakeGeminiClient>();
+  auto timer = std::make_shared<FakeTimer>();
+  DetachedCalls detached;
+  auto upload = std::make_shared<ResumableUpload>(*gemini, *timer, timer->Now() + absl::Minutes(1),
+                                                  nullptr, &detached);
+  upload->Start(gemini::StartUploadRequest{.size_bytes = 5, .mime_type = "image/png",
+                                           .display_name = "", .name = "files/g1-x"},
+                [](absl::Status) {});
+  upload->Abort();
+  gemini->calls()[0]->session_done(gemini::UploadSession{.upload_url = kUploadUrl});
+  ASSERT_EQ(gemini->calls().size(), 2u);
+  EXPECT_EQ(gemini->calls()[1]->method, "CancelUpload");
+  EXPECT_EQ(gemini->calls()[1]->upload_url, kUploadUrl);
+  EXPECT_EQ(detached.InFlight(), 1);  // the cancel; the session request has ended
+  gemini->calls()[1]->status_done(absl::OkStatus());
+  EXPECT_EQ(detached.InFlight(), 0);
+  gemini->ReleaseCallbacks();
 }
 
 }  // namespace

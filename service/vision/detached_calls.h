@@ -1,0 +1,63 @@
+// Upstream calls that outlive the RPC that started them: an upload session still opening when its
+// upload was aborted (that request is not cancelled, see ResumableUpload::Start), and the
+// fire-and-forget cancel of a session. Their callbacks use what the service owns (the timer, the
+// Gemini client, the telemetry behind it), so the service keeps one DetachedCalls and, when it
+// goes away, cancels them all and waits until each has called back: none runs after the service
+// is gone. (Found by the stress test under ASan: a session opened after shutdown used the freed
+// timer.)
+//
+//   const uint64_t id = detached->Begin();   // 0: closed, do not start the call
+//   auto call = gemini.Start(..., [detached, id](...) { ...; detached->End(id); });
+//   detached->Attach(id, call);              // cancelled at once if closed meanwhile
+//
+// End must be the callback's last use of anything the service owns.
+#ifndef VISION_GATEWAY_SERVICE_VISION_DETACHED_CALLS_H_
+#define VISION_GATEWAY_SERVICE_VISION_DETACHED_CALLS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "service/gemini/gemini_client.h"
+
+namespace vision_gateway::vision {
+
+class DetachedCalls {
+ public:
+  DetachedCalls() = default;
+  DetachedCalls(const DetachedCalls&) = delete;
+  DetachedCalls& operator=(const DetachedCalls&) = delete;
+  // Closes and waits (CancelAndWait with kDestructorWait) if nobody did.
+  ~DetachedCalls();
+
+  static constexpr absl::Duration kDestructorWait = absl::Seconds(10);
+
+  // Reserves an id for a call about to start; 0 once closed (the call must not be started).
+  uint64_t Begin();
+  // The started call of `id` (cancelled at once when closed since Begin). A call that already
+  // ended (End before Attach) is not kept.
+  void Attach(uint64_t id, std::shared_ptr<gemini::PendingCall> call);
+  // The call of `id` has called back. Ignores 0.
+  void End(uint64_t id);
+
+  // Refuses new calls, cancels the running ones and waits until every begun one ended, at most
+  // `bound`. Returns how many had not ended by then (0: all done).
+  int CancelAndWait(absl::Duration bound);
+
+  // Calls begun and not ended (tests).
+  int InFlight() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // Begun and not ended; the call once attached (null before).
+  std::map<uint64_t, std::shared_ptr<gemini::PendingCall>> running_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace vision_gateway::vision
+
+#endif  // VISION_GATEWAY_SERVICE_VISION_DETACHED_CALLS_H_
