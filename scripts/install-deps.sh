@@ -22,7 +22,8 @@ APT_PACKAGES=(
   # Resilience (#8): libFuzzer targets in tests/fuzz (clang 14, -fsanitize=fuzzer; the fuzzer
   # runtime is in libclang-rt-14-dev), run briefly by ctest (fuzz_build, fuzz_smoke.*).
   clang libclang-rt-14-dev
-
+  # Benchmarks (bench/run_bench.sh resets the emulator between runs with curl).
+  curl
 )
 
 missing=()
