@@ -1,4 +1,6 @@
 // Caller tokens, per-caller limits, the caller gate and --caller_overrides.
+#include <unistd.h>
+
 #include <fstream>
 #include <string>
 
@@ -25,8 +27,9 @@ using ::vision_gateway::testing::StatusIs;
 constexpr char kAliceToken[] = "alice-token-0123456789abcdef";
 constexpr char kBobToken[] = "bob-token-0123456789abcdef";
 
+// Per process: copies of this binary may run at once (--gtest_repeat under load, ctest -j).
 std::string WriteFile(const std::string& name, const std::string& text) {
-  const std::string path = ::testing::TempDir() + "/" + name;
+  const std::string path = ::testing::TempDir() + "/" + name + "-" + std::to_string(getpid());
   std::ofstream(path, std::ios::trunc) << text;
   return path;
 }
