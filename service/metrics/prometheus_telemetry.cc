@@ -349,7 +349,7 @@ class PrometheusTelemetry::Impl {
                            .Register(*registry_)),
         in_flight_(prometheus::BuildGauge()
                        .Name("vision_gateway_calls_in_flight")
-                       .Help("gRPC calls being served.")
+                       .Help("gRPC calls being served (health checks not included).")
                        .Register(*registry_)
                        .Add({})),
         upload_bytes_(prometheus::BuildCounter()

@@ -64,12 +64,14 @@ class TelemetryInterceptor final : public grpc::experimental::Interceptor {
         registry_(registry),
         start_(absl::Now()),
         rpc_(telemetry.Rpc(info->method() != nullptr ? info->method() : "",
-                           ToRpcType(info->type()))) {}
+                           ToRpcType(info->type()))),
+        in_flight_counted_(!telemetry::IsHealthCheck(info->method() != nullptr ? info->method()
+                                                                                : "")) {}
 
   ~TelemetryInterceptor() override {
     if (record_ != nullptr) {
       registry_.Remove(info_->server_context());
-      telemetry_.CallsInFlight(-1);
+      if (in_flight_counted_) telemetry_.CallsInFlight(-1);
     }
   }
 
@@ -107,7 +109,7 @@ class TelemetryInterceptor final : public grpc::experimental::Interceptor {
     record_ = std::make_shared<telemetry::CallRecord>(telemetry_, std::move(request_id),
                                                       std::move(traceparent));
     registry_.Add(info_->server_context(), record_);
-    telemetry_.CallsInFlight(1);
+    if (in_flight_counted_) telemetry_.CallsInFlight(1);
     rpc_.Started();
   }
 
@@ -155,6 +157,9 @@ class TelemetryInterceptor final : public grpc::experimental::Interceptor {
   CallRegistry& registry_;
   const absl::Time start_;
   telemetry::RpcMetrics& rpc_;
+  // Health checks are not "calls being served": a probe's Watch stream stays open for good, and
+  // they take no --max_concurrent_calls slot (calls_in_flight is the saturation alert's numerator).
+  const bool in_flight_counted_;
   // Interceptor hooks of one call run one at a time.
   std::shared_ptr<telemetry::CallRecord> record_;
 };

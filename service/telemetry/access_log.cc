@@ -40,10 +40,13 @@ std::vector<LogField> AccessLogFields(const AccessEntry& e) {
   return fields;
 }
 
-LogSeverity AccessLogSeverity(std::string_view method) {
+bool IsHealthCheck(std::string_view method) {
   constexpr std::string_view kHealthService = "/grpc.health.v1.Health/";
-  return method.substr(0, kHealthService.size()) == kHealthService ? LogSeverity::kDebug
-                                                                   : LogSeverity::kInfo;
+  return method.substr(0, kHealthService.size()) == kHealthService;
+}
+
+LogSeverity AccessLogSeverity(std::string_view method) {
+  return IsHealthCheck(method) ? LogSeverity::kDebug : LogSeverity::kInfo;
 }
 
 bool AccessLogEnabled(std::string_view method) {

@@ -33,6 +33,9 @@ struct AccessEntry {
 
 std::vector<LogField> AccessLogFields(const AccessEntry& entry);
 
+// Whether `method` is a grpc.health.v1 health check ("/grpc.health.v1.Health/Check", "Watch").
+bool IsHealthCheck(std::string_view method);
+
 // The severity of the access-log line of a call to `method`: kDebug for grpc.health.v1 health
 // checks, kInfo otherwise.
 LogSeverity AccessLogSeverity(std::string_view method);

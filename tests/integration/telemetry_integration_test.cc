@@ -1,5 +1,6 @@
 // Observability through the whole stack: request ids, trace context, the server-timing trailer,
 // the access log, the metrics, and that no log line ever carries the upstream key.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <unistd.h>
@@ -440,6 +441,52 @@ TEST_F(HealthTelemetryTest, HealthChecksAreCountedButLoggedOnlyAtDebug) {
     EXPECT_THAT(lines[0], MatchesRegex(".* request_id=[0-9a-f]{32}"));
   }
   EXPECT_EQ(Metric(handled), 4);
+}
+
+// A Kubernetes probe's Watch stream stays open for the pod's life: it is counted as started, but
+// not as a call in flight (the saturation alert divides calls_in_flight by the concurrency limit,
+// which health checks do not use).
+TEST_F(HealthTelemetryTest, OpenWatchStreamIsNotACallInFlight) {
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                     grpc::InsecureChannelCredentials());
+  grpc::GenericStub generic(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  auto next = [&cq](intptr_t want) {
+    void* tag = nullptr;
+    bool ok = false;
+    return cq.Next(&tag, &ok) && ok && reinterpret_cast<intptr_t>(tag) == want;
+  };
+  auto watch = generic.PrepareCall(&context, "/grpc.health.v1.Health/Watch", &cq);
+  watch->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(next(1));
+  const std::string request;  // HealthCheckRequest{service: ""}: the server as a whole
+  grpc::Slice slice(request);
+  watch->Write(grpc::ByteBuffer(&slice, 1), reinterpret_cast<void*>(2));
+  ASSERT_TRUE(next(2));
+  grpc::ByteBuffer first;
+  watch->Read(&first, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(next(3)) << "no first status on the Watch stream";
+
+  EXPECT_EQ(Metric("grpc_server_started_total{grpc_method=\"Watch\","
+                   "grpc_service=\"grpc.health.v1.Health\",grpc_type=\"server_stream\"}"),
+            1);
+  EXPECT_EQ(Metric("vision_gateway_calls_in_flight"), 0);
+  ASSERT_TRUE(Caption(CaptionOf(RedSquarePng())).status.ok());
+  EXPECT_EQ(Metric("vision_gateway_calls_in_flight"), 0);
+
+  context.TryCancel();
+  grpc::Status status;
+  watch->Finish(&status, reinterpret_cast<void*>(4));
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok) && reinterpret_cast<intptr_t>(tag) != 4) {
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  EXPECT_EQ(Metric("vision_gateway_calls_in_flight"), 0);
 }
 
 // With the retrying decorator (#8) as main.cc wires it: retries are counted with their backoff,
