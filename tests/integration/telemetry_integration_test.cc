@@ -472,8 +472,9 @@ TEST_F(HealthTelemetryTest, OpenWatchStreamIsNotACallInFlight) {
   EXPECT_EQ(Metric("grpc_server_started_total{grpc_method=\"Watch\","
                    "grpc_service=\"grpc.health.v1.Health\",grpc_type=\"server_stream\"}"),
             1);
-  EXPECT_EQ(Metric("vision_gateway_calls_in_flight"), 0);
-  ASSERT_TRUE(Caption(CaptionOf(RedSquarePng())).status.ok());
+  // Counted, it would be 1 here: the call was counted before its first message was sent. (No
+  // check after another call: its count drops only when the server has cleaned it up, which may
+  // be after its client saw the status.)
   EXPECT_EQ(Metric("vision_gateway_calls_in_flight"), 0);
 
   context.TryCancel();
@@ -486,7 +487,6 @@ TEST_F(HealthTelemetryTest, OpenWatchStreamIsNotACallInFlight) {
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }
-  EXPECT_EQ(Metric("vision_gateway_calls_in_flight"), 0);
 }
 
 // With the retrying decorator (#8) as main.cc wires it: retries are counted with their backoff,
