@@ -6,17 +6,18 @@
 // is gone. (Found by the stress test under ASan: a session opened after shutdown used the freed
 // timer.)
 //
-//   const uint64_t id = detached->Begin();   // 0: closed, do not start the call
-//   auto call = gemini.Start(..., [detached, id](...) { ...; detached->End(id); });
-//   detached->Attach(id, call);              // cancelled at once if closed meanwhile
+//   bool started = DetachedCalls::Run(detached, [&](DetachedCalls::Ender end) {
+//     return gemini.Start(..., [end](...) { ...; end(); });  // end(): the callback's last step
+//   });                                                       // false: closed, nothing started
 //
-// End must be the callback's last use of anything the service owns.
+// end() must be the callback's last use of anything the service owns.
 #ifndef VISION_GATEWAY_SERVICE_VISION_DETACHED_CALLS_H_
 #define VISION_GATEWAY_SERVICE_VISION_DETACHED_CALLS_H_
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -34,6 +35,37 @@ class DetachedCalls {
   ~DetachedCalls();
 
   static constexpr absl::Duration kDestructorWait = absl::Seconds(10);
+
+  // Ends the tracking of one call (nothing when untracked).
+  struct Ender {
+    DetachedCalls* calls = nullptr;
+    uint64_t id = 0;
+    void operator()() const {
+      if (calls != nullptr) calls->End(id);
+    }
+  };
+
+  // Starts a call tracked by `calls` (null: untracked): `start(end)` starts it and returns its
+  // PendingCall; its callback runs `end()` last. False, with nothing started, once `calls` is
+  // closed. If `start` throws, the tracking is ended and the exception goes on.
+  template <typename F>
+  static bool Run(DetachedCalls* calls, F&& start) {
+    if (calls == nullptr) {
+      start(Ender{});
+      return true;
+    }
+    const uint64_t id = calls->Begin();
+    if (id == 0) return false;
+    std::shared_ptr<gemini::PendingCall> call;
+    try {
+      call = start(Ender{calls, id});
+    } catch (...) {
+      calls->End(id);
+      throw;
+    }
+    calls->Attach(id, std::move(call));
+    return true;
+  }
 
   // Reserves an id for a call about to start; 0 once closed (the call must not be started).
   uint64_t Begin();

@@ -71,44 +71,38 @@ void ResumableUpload::Start(gemini::StartUploadRequest request,
   // stress test: cancelled uploads left sessions behind). So it runs to its end, bounded by the
   // deadline plus kCancelBound, and a session opened after an Abort is cancelled at once below.
   // Tracked as detached work: it may answer after its upload (and, at shutdown, its call) ended.
-  DetachedCalls* const detached = detached_;
-  const uint64_t id = detached != nullptr ? detached->Begin() : 0;
-  if (detached != nullptr && id == 0) {
-    return done(absl::CancelledError("upload cancelled: the server is shutting down"));
-  }
-  std::shared_ptr<gemini::PendingCall> call = gemini_->StartUpload(
-      std::move(request),
-      gemini::CallOptions{.deadline = deadline_ + kCancelBound, .record = record_},
-      [self, done = std::move(done), detached,
-       id](absl::StatusOr<gemini::UploadSession> session) mutable {
-        bool aborted;
-        {
-          absl::MutexLock lock(&self->mu_);
-          aborted = self->aborted_;
-          if (session.ok() && !aborted) {
-            self->upload_url_ = session->upload_url;
-            self->granularity_ = session->chunk_granularity;
+  auto start = [&](DetachedCalls::Ender end) {
+    return gemini_->StartUpload(
+        std::move(request),
+        gemini::CallOptions{.deadline = deadline_ + kCancelBound, .record = record_},
+        [self, done = std::move(done), end](absl::StatusOr<gemini::UploadSession> session) mutable {
+          bool aborted;
+          {
+            absl::MutexLock lock(&self->mu_);
+            aborted = self->aborted_;
+            if (session.ok() && !aborted) {
+              self->upload_url_ = session->upload_url;
+              self->granularity_ = session->chunk_granularity;
+            }
           }
-        }
-        // The session opened after Abort: cancel it too.
-        if (aborted && session.ok()) self->CancelSession(session->upload_url);
-        done(aborted ? absl::CancelledError("upload cancelled") : session.status());
-        if (detached != nullptr) detached->End(id);  // the last use of the service's objects
-      });
-  if (detached != nullptr) detached->Attach(id, std::move(call));
+          // The session opened after Abort: cancel it too.
+          if (aborted && session.ok()) self->CancelSession(session->upload_url);
+          done(aborted ? absl::CancelledError("upload cancelled") : session.status());
+          end();  // the last use of the service's objects
+        });
+  };
+  if (!DetachedCalls::Run(detached_, start)) {
+    done(absl::CancelledError("upload cancelled: the server is shutting down"));
+  }
 }
 
 void ResumableUpload::CancelSession(const std::string& url) {
-  DetachedCalls* const detached = detached_;
-  const uint64_t id = detached != nullptr ? detached->Begin() : 0;
-  // Shutting down: the session is left to expire at Gemini (nothing was finalized).
-  if (detached != nullptr && id == 0) return;
-  std::shared_ptr<gemini::PendingCall> call = gemini_->CancelUpload(
-      url, gemini::CallOptions{.deadline = timer_->Now() + kCancelBound, .record = record_},
-      [detached, id](absl::Status) {
-        if (detached != nullptr) detached->End(id);
-      });
-  if (detached != nullptr) detached->Attach(id, std::move(call));
+  // Shutting down (Run refuses): the session is left to expire at Gemini (nothing was finalized).
+  DetachedCalls::Run(detached_, [&](DetachedCalls::Ender end) {
+    return gemini_->CancelUpload(
+        url, gemini::CallOptions{.deadline = timer_->Now() + kCancelBound, .record = record_},
+        [end](absl::Status) { end(); });
+  });
 }
 
 void ResumableUpload::Send(std::shared_ptr<const std::string> bytes, bool finalize,
