@@ -1,5 +1,6 @@
 #include "service/common/secret_redaction.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -63,17 +64,18 @@ bool ContainsSecret(std::string_view text, std::string_view secret) {
 
 absl::Status RedactSecret(absl::Status status, std::string_view secret) {
   if (status.ok() || secret.empty()) return status;
-  const std::string original(status.message());
-  bool dirty = ContainsSecret(original, secret);
-  status.ForEachPayload([&](absl::string_view, const absl::Cord& payload) {
-    if (ContainsSecret(std::string(payload), secret)) dirty = true;
+  std::string message(status.message());
+  bool dirty = HideSecret(message, secret);
+  std::vector<std::string> drop;  // type URLs of payloads holding the secret
+  status.ForEachPayload([&](absl::string_view type_url, const absl::Cord& payload) {
+    if (ContainsSecret(std::string(payload), secret)) drop.emplace_back(type_url);
   });
-  if (!dirty) return status;
-  std::string message = original;
-  HideSecret(message, secret);
+  if (!dirty && drop.empty()) return status;
   absl::Status clean(status.code(), message);
   status.ForEachPayload([&](absl::string_view type_url, const absl::Cord& payload) {
-    if (!ContainsSecret(std::string(payload), secret)) clean.SetPayload(type_url, payload);
+    if (std::find(drop.begin(), drop.end(), type_url) == drop.end()) {
+      clean.SetPayload(type_url, payload);
+    }
   });
   return clean;
 }

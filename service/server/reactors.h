@@ -27,6 +27,7 @@
 #include "service/common/status_details.h"
 #include "service/gemini/gemini_client.h"
 #include "service/server/call_limiter.h"
+#include "service/server/exception_guard.h"
 #include "service/server/status_conversion.h"
 #include "service/vision/caption_task.h"
 
@@ -74,17 +75,12 @@ class UpstreamReactor : public ReactorBase {
   // means no task was started and none will call back.
   template <typename F>
   static StartedCall StartGuarded(F&& start) {
-    std::string what = "unknown exception";
-    try {
-      return start();
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    LogError("starting the call failed: %s", what);
-    return WithErrorInfo(
-        absl::InternalError("the gateway could not start the call (out of memory?); retry"),
-        reasons::kInternalError);
+    std::optional<StartedCall> started;
+    absl::Status guarded =
+        RunGuarded("starting the call", "the gateway could not start the call (out of memory?); retry",
+                   [&] { started.emplace(start()); });
+    if (!guarded.ok()) return guarded;
+    return *std::move(started);
   }
 
   // Keeps the started call (cancelling it at once if the RPC was cancelled meanwhile). A call that

@@ -2,30 +2,22 @@
 
 #include <utility>
 
-#include "service/common/error_reasons.h"
 #include "service/common/log.h"
-#include "service/common/status_details.h"
+#include "service/server/exception_guard.h"
 #include "service/server/status_conversion.h"
 
 namespace vision_gateway::server {
 
 template <typename F>
 void UploadReactor::Guarded(const std::shared_ptr<vision::UploadTask>& task, F&& step) {
-  std::string what = "unknown exception";
-  try {
-    step();
-    return;
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-  }
-  LogError("Upload failed on an exception: %s", what);
+  absl::Status failed = RunGuarded(
+      "receiving the upload",
+      "the gateway failed while receiving the upload (out of memory?); nothing was kept; retry",
+      std::forward<F>(step));
+  if (failed.ok()) return;
   {
     absl::MutexLock lock(&mu_);
-    failure_ = WithErrorInfo(
-        absl::InternalError("the gateway failed while receiving the upload (out of memory?); "
-                            "nothing was kept; retry"),
-        reasons::kInternalError);
+    failure_ = std::move(failed);
   }
   try {
     task->Cancel();  // its done callback finishes the call with failure_

@@ -46,26 +46,29 @@ class FakeGeminiClient : public gemini::GeminiClient {
       if (cancelled.HasBeenNotified()) return;
       cancelled.Notify();
       const absl::Status c = absl::CancelledError("cancelled");
-      if (observer.on_done) observer.on_done(c);
-      if (count_done) count_done(c);
-      if (generate_done) generate_done(c);
-      if (session_done) session_done(c);
-      if (upload_done) upload_done(c);
-      if (file_done) file_done(c);
-      if (list_done) list_done(c);
-      if (status_done) status_done(c);
+      ForEachDone([&c](auto& done) {
+        if (done) done(c);
+      });
     }
     // Drops every callback unanswered (their captures hold the caller's objects, which hold
     // this call: a cycle LeakSanitizer reports when a test ends with calls left open).
     void ReleaseCallbacks() {
       observer = gemini::StreamObserver();
-      count_done = nullptr;
-      generate_done = nullptr;
-      session_done = nullptr;
-      upload_done = nullptr;
-      file_done = nullptr;
-      list_done = nullptr;
-      status_done = nullptr;
+      ForEachDone([](auto& done) { done = nullptr; });
+    }
+
+   private:
+    // Each completion callback (the one the call's method set; the others are empty).
+    template <typename Fn>
+    void ForEachDone(Fn&& fn) {
+      fn(observer.on_done);
+      fn(count_done);
+      fn(generate_done);
+      fn(session_done);
+      fn(upload_done);
+      fn(file_done);
+      fn(list_done);
+      fn(status_done);
     }
   };
 

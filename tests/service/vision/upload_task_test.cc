@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "google/rpc/error_details.pb.h"
@@ -667,7 +666,6 @@ TEST(ResumableUploadTest, FailureClassificationIsTheRetryPolicysPlusALostReply) 
 
 TEST(ResumableUploadTest, ALostFinalizeReplyIsRecoveredByReadingTheFileBack) {
   auto gemini = std::make_shared<FakeGeminiClient>();
-  absl::Cleanup release = [&] { gemini->ReleaseCallbacks(); };  // it is shared with `upload`
   auto timer = std::make_shared<FakeTimer>();
   auto upload =
       std::make_shared<ResumableUpload>(*gemini, *timer, timer->Now() + absl::Minutes(1));
@@ -702,7 +700,6 @@ TEST(ResumableUploadTest, ALostFinalizeReplyIsRecoveredByReadingTheFileBack) {
 
 TEST(ResumableUploadTest, ShortAcknowledgementResendsTheRestFromTheSameBuffer) {
   auto gemini = std::make_shared<FakeGeminiClient>();
-  absl::Cleanup release = [&] { gemini->ReleaseCallbacks(); };  // it is shared with `upload`
   auto timer = std::make_shared<FakeTimer>();
   auto upload =
       std::make_shared<ResumableUpload>(*gemini, *timer, timer->Now() + absl::Minutes(1));
@@ -898,7 +895,6 @@ TEST(ResumableUploadTest, SessionOpenedAfterAbortIsCancelledAsDetachedWork) {
   EXPECT_EQ(detached.InFlight(), 1);  // the cancel; the session request has ended
   gemini->calls()[1]->status_done(absl::OkStatus());
   EXPECT_EQ(detached.InFlight(), 0);
-  gemini->ReleaseCallbacks();
 }
 
 }  // namespace
