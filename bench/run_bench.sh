@@ -228,7 +228,9 @@ if [ "$ONLY" = u ]; then
     --server_pid "$VG_SERVER_PID" --file "$UPLOAD_FILE" --concurrency "$UPLOAD_CONCURRENCY" \
     --label "gateway-x$UPLOAD_CONCURRENCY" | tee -a "$OUT_DIR/upload.txt" || STATUS=1
   rm -f "$UPLOAD_FILE"
-  curl -fsS --max-time 10 -X POST "$VG_EMULATOR_URL/emulator/reset" >/dev/null
+  # Deletes the emulator's copies of the files (10 GiB at the defaults): can take more than 10 s
+  # while the disk still writes them back.
+  curl -fsS --max-time 120 -X POST "$VG_EMULATOR_URL/emulator/reset" >/dev/null
   echo
   echo "=== (u) ${UPLOAD_MIB} MiB upload: medians over $UPLOAD_RUNS runs"
   grep '^{' "$OUT_DIR/upload.txt" | node -e '

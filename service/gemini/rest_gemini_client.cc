@@ -505,9 +505,9 @@ class RestGeminiClient final : public GeminiClient {
     http::Request request = Base("POST", upload_url, options);
     request.headers.emplace_back("x-goog-upload-command", finalize ? "upload, finalize" : "upload");
     request.headers.emplace_back("x-goog-upload-offset", absl::StrCat(offset));
-    request.shared_body = std::move(bytes.data);
-    request.shared_body_offset = bytes.offset;
-    if (request.shared_body == nullptr) request.shared_body = std::make_shared<const std::string>();
+    request.streamed_body = std::move(bytes.data);
+    request.streamed_body_offset = bytes.offset;
+    if (request.streamed_body == nullptr) request.streamed_body = GrowingBuffer::Of(std::string());
     return StartFiles<UploadStatus>(std::move(request), &UploadStatusOf, std::move(done));
   }
 

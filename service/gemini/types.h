@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "service/common/growing_buffer.h"
 
 namespace vision_gateway::gemini {
 
@@ -134,21 +135,29 @@ struct StartUploadRequest {
 };
 
 // The bytes of one upload chunk: `data` from `offset` to its end. Shared rather than copied: the
-// uploader keeps them to resume from while the HTTP request sends them from the same buffer.
+// uploader keeps them to resume from while the HTTP request sends them from the same buffer. The
+// buffer may still be filling (an upload streamed through as the caller sends it): the request
+// declares its full size and sends the bytes as they arrive.
 struct ChunkBytes {
   ChunkBytes() = default;
-  ChunkBytes(std::shared_ptr<const std::string> data, std::size_t offset)
+  ChunkBytes(std::shared_ptr<GrowingBuffer> data, std::size_t offset)
       : data(std::move(data)), offset(offset) {}
-  // Takes ownership of `bytes` (tests, tools).
+  // A complete chunk of `bytes` (tests, tools).
   ChunkBytes(std::string bytes)  // NOLINT(google-explicit-constructor)
-      : data(std::make_shared<const std::string>(std::move(bytes))) {}
+      : data(GrowingBuffer::Of(std::move(bytes))) {}
 
-  std::string_view view() const {
-    return data == nullptr ? std::string_view() : std::string_view(*data).substr(offset);
+  // The chunk's full size, from `offset`.
+  std::size_t size() const {
+    return data == nullptr || offset > data->size() ? 0 : data->size() - offset;
   }
-  std::size_t size() const { return view().size(); }
+  // The bytes written so far, from `offset`.
+  std::string_view view() const {
+    if (data == nullptr) return std::string_view();
+    const std::string_view written = data->View();
+    return offset > written.size() ? std::string_view() : written.substr(offset);
+  }
 
-  std::shared_ptr<const std::string> data;
+  std::shared_ptr<GrowingBuffer> data;
   std::size_t offset = 0;
 };
 

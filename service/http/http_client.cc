@@ -469,7 +469,8 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
         handler_(std::move(handler)),
         resolver_(strand_),
         resolve_timer_(strand_),
-        wait_timer_(strand_) {}
+        wait_timer_(strand_),
+        body_timer_(strand_) {}
 
   // Starts the call on its strand; never completes it inline.
   void Start() {
@@ -491,7 +492,16 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   }
 
  private:
-  enum class Phase { kWaitConnection, kResolve, kConnect, kHandshake, kWrite, kReadHeader, kReadBody };
+  enum class Phase {
+    kWaitConnection,
+    kResolve,
+    kConnect,
+    kHandshake,
+    kWrite,
+    kWaitBody,
+    kReadHeader,
+    kReadBody
+  };
 
   static const char* PhaseName(Phase phase) {
     switch (phase) {
@@ -505,6 +515,8 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
         return "TLS handshake with";
       case Phase::kWrite:
         return "sending the request to";
+      case Phase::kWaitBody:
+        return "waiting for the rest of the request body for";
       case Phase::kReadHeader:
         return "reading the response header from";
       case Phase::kReadBody:
@@ -593,19 +605,23 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     }
     req_.set(bhttp::field::host, target_.host_header);
     if (!has_user_agent) req_.set(bhttp::field::user_agent, kUserAgent);
-    // The body is sent from where it lies: request_ (a member, never moved) or the shared bytes.
-    std::string_view body = request_.body;
-    if (request_.shared_body != nullptr) {
-      if (!request_.body.empty() || request_.shared_body_offset > request_.shared_body->size()) {
-        return absl::InvalidArgumentError("invalid shared request body");
+    // The body is sent from where it lies: request_.body (a member, never moved) with the
+    // header, or the streamed bytes after it (WriteBody).
+    std::size_t body_size = request_.body.size();
+    if (request_.streamed_body != nullptr) {
+      if (!request_.body.empty() ||
+          request_.streamed_body_offset > request_.streamed_body->size()) {
+        return absl::InvalidArgumentError("invalid streamed request body");
       }
-      body = std::string_view(*request_.shared_body).substr(request_.shared_body_offset);
+      body_size = request_.streamed_body->size() - request_.streamed_body_offset;
+    } else {
+      req_.body() =
+          bhttp::span_body<const char>::value_type(request_.body.data(), request_.body.size());
     }
-    if (!body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put ||
+    if (body_size != 0 || verb == bhttp::verb::post || verb == bhttp::verb::put ||
         verb == bhttp::verb::patch) {
-      req_.content_length(body.size());
+      req_.content_length(body_size);
     }
-    req_.body() = bhttp::span_body<const char>::value_type(body.data(), body.size());
     request_.headers.clear();
     return absl::OkStatus();
   }
@@ -768,12 +784,83 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
 
   void Write() {
     StartPhase(Phase::kWrite);
+    if (request_.streamed_body != nullptr) {
+      // The header alone; then the body bytes as they arrive (WriteBody).
+      header_serializer_.emplace(req_);
+      WithStream([this](auto& stream) {
+        bhttp::async_write_header(
+            stream, *header_serializer_,
+            OnStrand([self = shared_from_this()](error_code ec, std::size_t) {
+              self->OnBodyWritten(ec, 0);
+            }));
+      });
+      return;
+    }
     WithStream([this](auto& stream) {
       bhttp::async_write(stream, req_,
                          OnStrand([self = shared_from_this()](error_code ec, std::size_t) {
                            self->OnWrite(ec);
                          }));
     });
+  }
+
+  // Sends the streamed body's bytes that are there, one write at a time; with none there, waits
+  // for the producer (bounded by the deadline, if any). One write or one wait is pending at once.
+  void WriteBody() {
+    if (Abandoned()) return;
+    const GrowingBuffer& body = *request_.streamed_body;
+    const std::size_t at = request_.streamed_body_offset + body_sent_;
+    const std::string_view written = body.View();
+    if (written.size() > at) {
+      StartPhase(Phase::kWrite);  // each write is one bounded phase
+      WithStream([this, piece = written.substr(at)](auto& stream) {
+        net::async_write(stream, net::buffer(piece.data(), piece.size()),
+                         OnStrand([self = shared_from_this()](error_code ec, std::size_t n) {
+                           self->OnBodyWritten(ec, n);
+                         }));
+      });
+      return;
+    }
+    if (body.abandoned()) {
+      Complete(absl::CancelledError(absl::StrCat("the request body for ", target_.authority,
+                                                 " was abandoned before it was complete")));
+      return;
+    }
+    phase_ = Phase::kWaitBody;
+    if (deadline_) {
+      body_timer_.expires_at(*deadline_);
+      body_timer_.async_wait(OnStrand([self = shared_from_this()](error_code ec) {
+        if (ec || self->Abandoned() || self->phase_ != Phase::kWaitBody) return;
+        self->Complete(self->TimeoutStatus());
+      }));
+    }
+    // No I/O is pending to keep the call alive while it waits: it holds itself until the wake
+    // or Complete (the buffer holds only a weak reference, so a buffer that outlives an ended
+    // call keeps nothing of it).
+    waiting_self_ = shared_from_this();
+    request_.streamed_body->WhenMore(at, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) {
+        net::post(self->strand_, [self] {
+          self->waiting_self_.reset();
+          self->body_timer_.cancel();
+          self->WriteBody();
+        });
+      }
+    });
+  }
+
+  void OnBodyWritten(error_code ec, std::size_t n) {
+    if (Abandoned()) return;
+    if (ec) {
+      Fail(ec);
+      return;
+    }
+    body_sent_ += n;
+    if (request_.streamed_body_offset + body_sent_ == request_.streamed_body->size()) {
+      OnWrite(ec);
+      return;
+    }
+    WriteBody();
   }
 
   void OnWrite(error_code ec) {
@@ -786,8 +873,9 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     // through a long stream, and the owner of a shared body may reuse it as soon as it has the
     // answer). Only here: after a failed or abandoned write, Asio may still read the buffers.
     req_.body() = bhttp::span_body<const char>::value_type();
+    header_serializer_.reset();
     request_.body = std::string();
-    request_.shared_body.reset();
+    request_.streamed_body.reset();
     ReadHeader();
   }
 
@@ -896,7 +984,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   bool BeforeResponse() const {
     return phase_ == Phase::kWaitConnection || phase_ == Phase::kResolve ||
            phase_ == Phase::kConnect ||
-           phase_ == Phase::kHandshake || phase_ == Phase::kWrite ||
+           phase_ == Phase::kHandshake || phase_ == Phase::kWrite || phase_ == Phase::kWaitBody ||
            (phase_ == Phase::kReadHeader && parser_ && !parser_->got_some());
   }
 
@@ -979,6 +1067,9 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   // Runs on the strand. Calls on_done once; afterwards every pending handler sees done_.
   void Complete(absl::Status status) {
     if (done_) return;
+    // The call may be held only by this reference (waiting for streamed body bytes): released
+    // when Complete returns, after its last use of the call.
+    const std::shared_ptr<CallImpl> keep = std::move(waiting_self_);
     done_ = true;
     finished_.store(true);
     // Close, but keep the object: operations may still be pending on it.
@@ -993,6 +1084,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       (void)rt_->pool.CancelWait(target_.pool_key, waiter_id_);
     }
     wait_timer_.cancel();
+    body_timer_.cancel();
     resolving_ = false;
     resolver_.cancel();
     resolve_timer_.cancel();
@@ -1015,9 +1107,14 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   StreamHandler handler_;
   Target target_;
   bhttp::request<bhttp::span_body<const char>> req_;  // the body points into request_
+  // A streamed body: its header's serializer, and how many body bytes were written.
+  std::optional<bhttp::request_serializer<bhttp::span_body<const char>>> header_serializer_;
+  std::size_t body_sent_ = 0;
+  std::shared_ptr<CallImpl> waiting_self_;  // set while waiting for streamed body bytes
   tcp::resolver resolver_;
   net::steady_timer resolve_timer_;
   net::steady_timer wait_timer_;  // bounds the wait for a free connection
+  net::steady_timer body_timer_;  // bounds a wait for more streamed body bytes by the deadline
   std::unique_ptr<Connection> conn_;
   bool holds_slot_ = false;  // conn_ (or the one being opened) counts against the host's limit
   bool waiting_ = false;     // queued for a free connection as waiter_id_

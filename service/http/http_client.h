@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/common/growing_buffer.h"
 
 namespace vision_gateway::http {
 
@@ -59,11 +60,15 @@ struct Request {
   std::string url;
   Headers headers;
   std::string body;
-  // Instead of `body`: bytes shared with the caller, sent from `shared_body_offset` to the end
-  // without a copy (an upload chunk the caller keeps to resume from). The call holds its
-  // reference until it is destroyed. With it set, `body` must be empty.
-  std::shared_ptr<const std::string> shared_body;
-  std::size_t shared_body_offset = 0;
+  // Instead of `body`: bytes shared with the caller, sent from `streamed_body_offset` to the end
+  // of the buffer without a copy (an upload chunk the caller keeps to resume from). The buffer
+  // may still be filling: Content-Length is its full size, and the bytes are sent as they are
+  // appended. If it is abandoned before it is complete, the call fails CANCELLED. A wait for
+  // more bytes is bounded by `deadline` alone (without one, the producer must complete or
+  // abandon the buffer, or the caller cancel the call). The call holds its reference until the
+  // whole body was written (or the call ended). With it set, `body` must be empty.
+  std::shared_ptr<GrowingBuffer> streamed_body;
+  std::size_t streamed_body_offset = 0;
   // Bounds every phase (resolve, connect, handshake, write, read) of this request.
   absl::Time deadline = absl::InfiniteFuture();
 };

@@ -105,7 +105,7 @@ void ResumableUpload::CancelSession(const std::string& url) {
   });
 }
 
-void ResumableUpload::Send(std::shared_ptr<const std::string> bytes, bool finalize,
+void ResumableUpload::Send(std::shared_ptr<GrowingBuffer> bytes, bool finalize,
                            absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done) {
   bytes_ = std::move(bytes);
   finalize_ = finalize;

@@ -9,7 +9,8 @@
 //
 // Memory: the chunk being sent is kept until Gemini confirmed it (to resume from); the HTTP
 // request sends from that same buffer (gemini::ChunkBytes), so a chunk in flight costs its size
-// once.
+// once. The buffer may still be filling when it is sent: the request sends its bytes as they
+// arrive (a resumed request too, from where Gemini's count says).
 //
 // Threads: Start/Send are called one at a time (each after the previous one's callback); Abort
 // may come from any thread. Callbacks run on I/O or timer threads and must not block.
@@ -54,9 +55,11 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   // finalize reply can be recovered.
   void Start(gemini::StartUploadRequest request, absl::AnyInvocable<void(absl::Status)> done);
 
-  // Sends `bytes` at the current offset. Non-final chunks must be a multiple of the session's
-  // granularity. `done` gets the File for the final chunk, or an empty File (name "") otherwise.
-  void Send(std::shared_ptr<const std::string> bytes, bool finalize,
+  // Sends `bytes` (all bytes->size() of them, the buffer may still be filling) at the current
+  // offset. Non-final chunks must be a multiple of the session's granularity. `done` gets the File
+  // for the final chunk, or an empty File (name "") otherwise. If the buffer is abandoned before
+  // it is complete, `done` gets CANCELLED.
+  void Send(std::shared_ptr<GrowingBuffer> bytes, bool finalize,
             absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done);
 
   // Stops whatever is in flight (its callback gets CANCELLED) and, unless finalized, cancels the
@@ -98,7 +101,7 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   // The send in progress (touched by one callback at a time).
   std::string name_;
   int64_t total_size_ = 0;
-  std::shared_ptr<const std::string> bytes_;  // shared with the HTTP request sending them
+  std::shared_ptr<GrowingBuffer> bytes_;  // shared with the HTTP request sending them
   int64_t chunk_start_ = 0;
   bool finalize_ = false;
   int resumes_ = 0;

@@ -326,35 +326,47 @@ class StreamingUpload final : public UploadTask,
     for (auto& action : actions) action();
   }
 
-  // One chunk is assembled in chunk_ from the held message; when it is full and more bytes are
-  // to come it is sent (a final chunk always keeps at least one byte) and, while it is in flight,
-  // at most one more message is read and held. So an upload holds one upstream chunk plus one
-  // gRPC message, and a client faster than Gemini is held back by gRPC flow control.
+  // Non-final chunks are streamed through: as soon as one can start (more than a chunk of bytes
+  // is still to come; the final chunk keeps at least one byte), its request goes out with the
+  // chunk's full size, and the client's bytes go into its buffer, and upstream from there, as
+  // they arrive — receiving a chunk and sending it overlap. Once the chunk is full, at most one
+  // more message is read and held until Gemini confirms the chunk (the buffer is kept until
+  // then, to resume from). So an upload holds one upstream chunk plus one gRPC message, and a
+  // client faster than Gemini is held back by gRPC flow control. The final chunk is assembled
+  // whole and sent with "finalize" only after the size and hash checks.
   void StreamLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (sending_) return ReadIfEmptyLocked(actions);
-    ReuseSentChunkLocked();
-    const bool drained = FillLocked(granularity_);
-    const int64_t assembled = static_cast<int64_t>(chunk_.size());
-    if (assembled >= granularity_ && sent_ + assembled < size_bytes_) {
-      // Whole granules only. (More than one, with a remainder, only when Gemini's granularity is
-      // smaller than the sniffed first bytes.)
-      const int64_t n = assembled / granularity_ * granularity_;
-      std::string rest = chunk_.substr(static_cast<size_t>(n));
-      chunk_.resize(static_cast<size_t>(n));
-      auto chunk = std::make_shared<std::string>(std::move(chunk_));
-      chunk_ = std::move(rest);
-      in_flight_ = chunk;
+    if (sending_) {
+      FeedChunkLocked();
+      return ReadIfEmptyLocked(actions);
+    }
+    RecycleChunkLocked();
+    const int64_t assembled = static_cast<int64_t>(chunk_.size());  // the sniffed bytes, first
+    // Whole granules only (more than one only when Gemini's granularity is smaller than the
+    // sniffed first bytes).
+    const int64_t n = std::max<int64_t>(1, (assembled + granularity_ - 1) / granularity_) *
+                      granularity_;
+    if (n < size_bytes_ - sent_) {
+      current_ = std::make_shared<GrowingBuffer>(static_cast<size_t>(n), std::move(spare_));
+      spare_ = std::string();
+      current_->Append(chunk_);
+      chunk_ = std::string();
+      FeedChunkLocked();
       sent_ += n;
       sending_ = true;
       auto self = shared_from_this();
-      actions.push_back([self, upload = upload_,
-                         chunk = std::shared_ptr<const std::string>(std::move(chunk))]() mutable {
+      actions.push_back([self, upload = upload_, chunk = current_]() mutable {
         upload->Send(std::move(chunk), false, [self](absl::StatusOr<gemini::File> result) {
           self->OnChunkSent(result.status());
         });
       });
       return ReadIfEmptyLocked(actions);
     }
+    if (chunk_.empty() && spare_.capacity() > 0) {
+      chunk_ = std::move(spare_);  // the last chunk too lives in the upload's one buffer
+      spare_ = std::string();
+      chunk_.clear();
+    }
+    const bool drained = FillLocked(size_bytes_);
     if (drained && received_ == size_bytes_ && half_closed_) {
       const std::string actual = hasher_.FinishHex();
       if (!sha256_.empty() && actual != sha256_) {
@@ -368,16 +380,25 @@ class StreamingUpload final : public UploadTask,
     ReadIfEmptyLocked(actions);
   }
 
-  // The buffer of the chunk Gemini just confirmed becomes the next chunk's, once the upstream
+  // Moves the held message's bytes into the chunk being sent, as far as they fit; the message
+  // is freed once all of it is in.
+  void FeedChunkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (current_ != nullptr) {
+      pending_offset_ += current_->Append(std::string_view(pending_).substr(pending_offset_));
+    }
+    if (pending_offset_ == pending_.size()) {
+      pending_ = std::string();
+      pending_offset_ = 0;
+    }
+  }
+
+  // The buffer of the chunk Gemini just confirmed holds the next chunk, once the upstream
   // request let go of it (else it is freed and the next chunk gets a new one): an upload then
   // reuses one resident buffer instead of mapping and faulting in a fresh 8 MiB per chunk (a
-  // third of the server's CPU on a 1 GiB upload went to those page faults). Bytes already
-  // assembled (a remainder past the granule) are carried over.
-  void ReuseSentChunkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::shared_ptr<std::string> sent = std::move(in_flight_);
-    if (sent == nullptr || sent.use_count() != 1 || sent->capacity() <= chunk_.capacity()) return;
-    sent->assign(chunk_);
-    chunk_.swap(*sent);
+  // third of the server's CPU on a 1 GiB upload went to those page faults).
+  void RecycleChunkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::shared_ptr<GrowingBuffer> sent = std::move(current_);
+    if (sent != nullptr && sent.use_count() == 1) spare_ = sent->TakeStorage();
   }
 
   absl::Status HashMismatch(const std::string& actual) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -388,9 +409,10 @@ class StreamingUpload final : public UploadTask,
   }
 
   void SendFinalLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto last = std::make_shared<const std::string>(std::move(chunk_));
+    std::shared_ptr<GrowingBuffer> last = GrowingBuffer::Of(std::move(chunk_));
     chunk_ = std::string();
-    in_flight_.reset();
+    current_.reset();
+    spare_ = std::string();
     auto self = shared_from_this();
     actions.push_back([self, upload = upload_, last = std::move(last)]() mutable {
       upload->Send(std::move(last), true,
@@ -492,7 +514,10 @@ class StreamingUpload final : public UploadTask,
   void FailLocked(absl::Status status, Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     phase_ = Phase::kDone;
     chunk_ = std::string();
-    in_flight_.reset();
+    // A request still sending the chunk ends (CANCELLED) instead of waiting for bytes.
+    if (current_ != nullptr) current_->Abandon();
+    current_.reset();
+    spare_ = std::string();
     pending_ = std::string();
     auto self = shared_from_this();
     std::shared_ptr<ResumableUpload> upload = upload_;
@@ -531,10 +556,12 @@ class StreamingUpload final : public UploadTask,
   std::string mime_type_ ABSL_GUARDED_BY(mu_);
   int width_ ABSL_GUARDED_BY(mu_) = 0;
   int height_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t sent_ ABSL_GUARDED_BY(mu_) = 0;  // bytes handed to upstream in non-final chunks
-  std::string chunk_ ABSL_GUARDED_BY(mu_);  // the chunk being assembled (first: the sniffed bytes)
-  // The last non-final chunk handed to upstream (shared with the request sending it).
-  std::shared_ptr<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
+  int64_t sent_ ABSL_GUARDED_BY(mu_) = 0;  // bytes of the non-final chunks started
+  // The sniffed first bytes, the whole image to turn upright, or the final chunk.
+  std::string chunk_ ABSL_GUARDED_BY(mu_);
+  // The non-final chunk being filled and sent, or last sent (shared with the upload sending it).
+  std::shared_ptr<GrowingBuffer> current_ ABSL_GUARDED_BY(mu_);
+  std::string spare_ ABSL_GUARDED_BY(mu_);  // a confirmed chunk's storage, for the next one
   std::string pending_ ABSL_GUARDED_BY(mu_);  // the last message's bytes not yet in chunk_
   size_t pending_offset_ ABSL_GUARDED_BY(mu_) = 0;
   gemini::Sha256 hasher_ ABSL_GUARDED_BY(mu_);
@@ -588,8 +615,8 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
     const int64_t remaining = static_cast<int64_t>(bytes_.size()) - sent_;
     const bool last = remaining <= granularity;
     const int64_t size = last ? remaining : granularity;
-    auto chunk = std::make_shared<const std::string>(
-        bytes_.substr(static_cast<size_t>(sent_), static_cast<size_t>(size)));
+    auto chunk =
+        GrowingBuffer::Of(bytes_.substr(static_cast<size_t>(sent_), static_cast<size_t>(size)));
     sent_ += size;
     auto self = shared_from_this();
     upload_->Send(std::move(chunk), last, [self, last](absl::StatusOr<gemini::File> file) {

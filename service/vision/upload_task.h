@@ -6,13 +6,14 @@
 // once on a hit. Then the first bytes (up to kSniffBytes) are read: the type is sniffed (it must
 // be PNG, JPEG, WEBP, HEIC or HEIF; it wins over the header's mime_type) and the upright size and
 // EXIF orientation are read from the header. The upload session is opened under a gateway-chosen
-// name carrying the size (file_id.h), and the bytes stream through: one upstream chunk
-// (granularity, 8 MiB) is assembled in one buffer and sent from that buffer (ResumableUpload keeps
-// it to resume from); while it is in flight at most one more message is read and held, so an
-// upload holds one chunk plus one message and gRPC flow control slows a fast client down. SHA-256
-// is computed while streaming. At half-close the size and the hash are checked before the last
-// chunk is sent with "finalize": a mismatch never finalizes, and the session is cancelled at
-// Gemini. A header mime_type that contradicts the sniffed type is reported in the File
+// name carrying the size (file_id.h), and the bytes stream through: each non-final upstream
+// chunk (granularity, 8 MiB) is sent while it fills — its request goes out with the chunk's size
+// as soon as the chunk starts, and the client's bytes go upstream from the chunk's buffer as they
+// arrive (ResumableUpload keeps the buffer to resume from). Once the chunk is full, at most one
+// more message is read and held until Gemini confirms it, so an upload holds one chunk plus one
+// message and gRPC flow control slows a fast client down. SHA-256 is computed while streaming.
+// The last chunk is assembled whole: at half-close the size and the hash are checked before it
+// is sent with "finalize": a mismatch never finalizes, and the session is cancelled at Gemini. A header mime_type that contradicts the sniffed type is reported in the File
 // (declared_mime_type). An image with EXIF orientation != 1 is read whole (up to
 // max_reorient_upload_bytes), turned upright on the CPU pool and uploaded as such; the File then
 // carries the stored bytes' sha256 and the client's as source_sha256 (kept in a display-name tag,

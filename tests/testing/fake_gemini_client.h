@@ -30,8 +30,25 @@ class FakeGeminiClient : public gemini::GeminiClient {
     gemini::StartUploadRequest start_request;
     std::string upload_url;
     int64_t offset = 0;
-    std::string bytes;
-    const char* buffer = nullptr;  // where UploadChunk's bytes lay (the caller's buffer)
+    // UploadChunk's bytes: the caller's buffer, which may still be filling (ChunkBytes), until
+    // ReleaseChunk.
+    gemini::ChunkBytes chunk;
+    // The chunk's bytes written so far (all of them once chunk_complete()).
+    std::string bytes() const { return chunk.data != nullptr ? std::string(chunk.view()) : sent; }
+    bool chunk_complete() const { return chunk.data == nullptr || chunk.data->complete(); }
+    // Where the chunk's bytes lie (the caller's buffer).
+    const char* buffer() const {
+      return chunk.data != nullptr ? chunk.data->View().data() : sent_buffer;
+    }
+    // What the HTTP layer does once the whole body is written: lets go of the caller's buffer
+    // (the test keeps a copy of the bytes).
+    void ReleaseChunk() {
+      sent = bytes();
+      sent_buffer = buffer();
+      chunk = gemini::ChunkBytes();
+    }
+    std::string sent;
+    const char* sent_buffer = nullptr;
     bool finalize = false;
     std::string name;  // GetFile/DeleteFile
     int page_size = 0;
@@ -137,8 +154,7 @@ class FakeGeminiClient : public gemini::GeminiClient {
     auto call = Files("UploadChunk", options);
     call->upload_url = upload_url;
     call->offset = offset;
-    call->bytes = std::string(bytes.view());
-    call->buffer = bytes.data == nullptr ? nullptr : bytes.data->data();
+    call->chunk = std::move(bytes);
     call->finalize = finalize;
     call->upload_done = std::move(done);
     return Record(call);

@@ -141,9 +141,9 @@ TEST_F(FilesApiTest, ChunkSendsOffsetAndCommand) {
   EXPECT_EQ(r.url, kUploadUrl);
   EXPECT_EQ(Header(r, "x-goog-upload-command"), "upload");
   EXPECT_EQ(Header(r, "x-goog-upload-offset"), "8388608");
-  ASSERT_NE(r.shared_body, nullptr);
+  ASSERT_NE(r.streamed_body, nullptr);
   EXPECT_EQ(r.body, "");
-  EXPECT_EQ(std::string_view(*r.shared_body).substr(r.shared_body_offset), "bytes");
+  EXPECT_EQ(r.streamed_body->View().substr(r.streamed_body_offset), "bytes");
 }
 
 TEST_F(FilesApiTest, FinalChunkReturnsTheWrappedFile) {

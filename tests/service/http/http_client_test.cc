@@ -284,7 +284,7 @@ TEST(HttpClientTest, ContentLengthBodyIsStreamed) {
 
 // Once the request is written, its body is let go (before the answer): a large body is not held
 // through a long stream, and the owner of a shared body can reuse it as soon as it has the answer.
-TEST(HttpClientTest, SharedBodyIsReleasedOnceWrittenBeforeTheAnswer) {
+TEST(HttpClientTest, StreamedBodyIsReleasedOnceWrittenBeforeTheAnswer) {
   std::string received;
   auto server = TestHttpServer::Start([&](const ServerRequest& request, ServerConnection& conn) {
     received = request.body;
@@ -293,12 +293,12 @@ TEST(HttpClientTest, SharedBodyIsReleasedOnceWrittenBeforeTheAnswer) {
   auto client = MakeClient();
   ASSERT_NE(client, nullptr);
 
-  auto bytes = std::make_shared<const std::string>(std::string(256 * 1024, 'x') + "end");
-  std::weak_ptr<const std::string> watch = bytes;
+  std::shared_ptr<GrowingBuffer> bytes = GrowingBuffer::Of(std::string(256 * 1024, 'x') + "end");
+  std::weak_ptr<GrowingBuffer> watch = bytes;
   Request request = Get(server->base_url() + "/upload");
   request.method = "POST";
-  request.shared_body = std::move(bytes);
-  request.shared_body_offset = 3;
+  request.streamed_body = std::move(bytes);
+  request.streamed_body_offset = 3;
   StreamRecorder recorder;
   StreamHandler handler = recorder.Handler();
   std::atomic<bool> held_at_head{true};
@@ -314,6 +314,208 @@ TEST(HttpClientTest, SharedBodyIsReleasedOnceWrittenBeforeTheAnswer) {
   absl::MutexLock lock(&recorder.mu);
   EXPECT_THAT(recorder.status, IsOk());
   EXPECT_EQ(recorder.body, "ok");
+}
+
+// One connection on a loopback port, served by hand: reads the request head and then the body
+// as it comes, so that a test can see bytes arrive before the client has all of them.
+class OneConnectionServer {
+ public:
+  OneConnectionServer() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+        ::listen(listen_fd_, 1) == 0 &&
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~OneConnectionServer() {
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    {
+      absl::MutexLock lock(&mu_);
+      if (conn_fd_ >= 0) ::shutdown(conn_fd_, SHUT_RDWR);
+    }
+    thread_.join();
+    ::close(listen_fd_);
+  }
+
+  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_, "/upload"); }
+
+  // Waits until at least `n` body bytes arrived (false: the connection ended first, or timeout).
+  bool WaitForBody(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n] { return body_.size() >= n || ended_; };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), kTestTimeout);
+    return body_.size() >= n;
+  }
+  // Waits until the client closed the connection.
+  bool WaitForEnd() {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&ended_), kTestTimeout);
+  }
+  std::string head() {
+    absl::MutexLock lock(&mu_);
+    return head_;
+  }
+  std::string body() {
+    absl::MutexLock lock(&mu_);
+    return body_;
+  }
+  // Answers once `content_length` body bytes arrived.
+  void AnswerAfter(size_t content_length) {
+    absl::MutexLock lock(&mu_);
+    answer_after_ = content_length;
+  }
+
+ private:
+  void Serve() {
+    const int fd = ::accept(listen_fd_, nullptr, nullptr);
+    if (fd < 0) return;
+    {
+      absl::MutexLock lock(&mu_);
+      conn_fd_ = fd;
+    }
+    std::string in;
+    char buf[65536];
+    bool answered = false;
+    for (;;) {
+      const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      in.append(buf, static_cast<size_t>(n));
+      absl::MutexLock lock(&mu_);
+      if (head_.empty()) {
+        const size_t end = in.find("\r\n\r\n");
+        if (end == std::string::npos) continue;
+        head_ = in.substr(0, end + 4);
+        in.erase(0, end + 4);
+      }
+      body_ += in;
+      in.clear();
+      if (!answered && answer_after_ > 0 && body_.size() >= answer_after_) {
+        answered = true;
+        const std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    ended_ = true;
+    ::close(fd);
+    conn_fd_ = -1;
+  }
+
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  absl::Mutex mu_;
+  int conn_fd_ ABSL_GUARDED_BY(mu_) = -1;
+  std::string head_ ABSL_GUARDED_BY(mu_);
+  std::string body_ ABSL_GUARDED_BY(mu_);
+  size_t answer_after_ ABSL_GUARDED_BY(mu_) = 0;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+Request StreamedPost(const std::string& url, std::shared_ptr<GrowingBuffer> body) {
+  Request request = Get(url);
+  request.method = "POST";
+  request.streamed_body = std::move(body);
+  return request;
+}
+
+// The point of a streamed body: the bytes there go out before the rest exist, under a
+// Content-Length that announces them all.
+TEST(HttpClientTest, StreamedBodyIsSentAsItIsAppended) {
+  OneConnectionServer server;
+  constexpr size_t kSize = 3 * 100 * 1024;
+  std::string source(kSize, '\0');
+  for (size_t i = 0; i < kSize; ++i) source[i] = static_cast<char>(i * 13 + (i >> 10));
+  server.AnswerAfter(kSize);
+  auto body = std::make_shared<GrowingBuffer>(kSize);
+  body->Append(std::string_view(source).substr(0, 100 * 1024));
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  StreamRecorder recorder;
+  client->Stream(StreamedPost(server.url(), body), recorder.Handler());
+
+  ASSERT_TRUE(server.WaitForBody(100 * 1024)) << "the first bytes were not sent on their own";
+  EXPECT_THAT(server.head(), HasSubstr(absl::StrCat("Content-Length: ", kSize, "\r\n")));
+  EXPECT_FALSE(recorder.done.HasBeenNotified());
+  body->Append(std::string_view(source).substr(100 * 1024, 100 * 1024));
+  ASSERT_TRUE(server.WaitForBody(200 * 1024)) << [&] {
+    absl::MutexLock lock(&recorder.mu);
+    return recorder.status.ToString();
+  }();
+  body->Append(std::string_view(source).substr(200 * 1024));
+
+  ASSERT_TRUE(recorder.done.WaitForNotificationWithTimeout(kTestTimeout));
+  EXPECT_TRUE(server.body() == source);
+  absl::MutexLock lock(&recorder.mu);
+  EXPECT_THAT(recorder.status, IsOk());
+  EXPECT_EQ(recorder.body, "ok");
+}
+
+TEST(HttpClientTest, AbandonedStreamedBodyFailsTheCallAndClosesTheConnection) {
+  OneConnectionServer server;
+  auto body = std::make_shared<GrowingBuffer>(1000);
+  body->Append("first");
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  StreamRecorder recorder;
+  client->Stream(StreamedPost(server.url(), body), recorder.Handler());
+  ASSERT_TRUE(server.WaitForBody(5));
+
+  body->Abandon();
+  ASSERT_TRUE(recorder.done.WaitForNotificationWithTimeout(kTestTimeout));
+  {
+    absl::MutexLock lock(&recorder.mu);
+    EXPECT_THAT(recorder.status, StatusIs(absl::StatusCode::kCancelled, HasSubstr("abandoned")));
+  }
+  EXPECT_TRUE(server.WaitForEnd()) << "a half-sent request must not stay on the connection";
+  EXPECT_EQ(server.body(), "first");
+}
+
+TEST(HttpClientTest, DeadlineWhileWaitingForTheStreamedBodyIsDeadlineExceeded) {
+  OneConnectionServer server;
+  auto body = std::make_shared<GrowingBuffer>(1000);
+  body->Append("x");
+  auto client = MakeClient();  // default_phase_timeout 60 s: only the deadline can end this
+  ASSERT_NE(client, nullptr);
+  Request request = StreamedPost(server.url(), body);
+  request.deadline = absl::Now() + absl::Milliseconds(200);
+  StreamRecorder recorder;
+  client->Stream(std::move(request), recorder.Handler());
+
+  ASSERT_TRUE(recorder.done.WaitForNotificationWithTimeout(kTestTimeout));
+  {
+    absl::MutexLock lock(&recorder.mu);
+    EXPECT_THAT(recorder.status, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                          HasSubstr("waiting for the rest of the request body")));
+    EXPECT_EQ(GetOutcome(recorder.status), reasons::kUpstreamTimeout);
+  }
+  EXPECT_TRUE(server.WaitForEnd());
+  body->Append("late");  // wakes nothing that is gone
+}
+
+TEST(HttpClientTest, CancelWhileWaitingForTheStreamedBodyEndsTheCall) {
+  OneConnectionServer server;
+  auto body = std::make_shared<GrowingBuffer>(1000);
+  body->Append("x");
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  StreamRecorder recorder;
+  std::shared_ptr<Call> call = client->Stream(StreamedPost(server.url(), body), recorder.Handler());
+  ASSERT_TRUE(server.WaitForBody(1));
+  call->Cancel();
+  ASSERT_TRUE(recorder.done.WaitForNotificationWithTimeout(kTestTimeout));
+  {
+    absl::MutexLock lock(&recorder.mu);
+    EXPECT_THAT(recorder.status, StatusIs(absl::StatusCode::kCancelled));
+  }
+  EXPECT_TRUE(server.WaitForEnd());
+  body->Append("late");
 }
 
 TEST(HttpClientTest, KeepAliveReusesOneConnection) {

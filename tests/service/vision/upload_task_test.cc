@@ -137,13 +137,16 @@ class UploadTaskTest : public ::testing::Test {
     std::vector<std::shared_ptr<Call>> calls = gemini_->calls();
     for (size_t i = answered_; i < calls.size(); ++i, ++answered_) {
       Call& call = *calls[i];
+      // A chunk still filling is answered once all its bytes are there (as Gemini would).
+      if (!call.cancelled.HasBeenNotified() && !call.chunk_complete()) break;
       ++answered;
       if (call.cancelled.HasBeenNotified()) continue;
       if (call.method == "StartUpload") {
         call.session_done(
             gemini::UploadSession{.upload_url = kUploadUrl, .chunk_granularity = kGranularity});
       } else if (call.method == "UploadChunk") {
-        const int64_t end = call.offset + static_cast<int64_t>(call.bytes.size());
+        call.ReleaseChunk();  // sent, as the HTTP layer lets go of it before the answer
+        const int64_t end = call.offset + static_cast<int64_t>(call.bytes().size());
         if (call.finalize) {
           call.upload_done(gemini::UploadStatus{.status = "final", .size_received = end,
                                                 .file = StoredFile(call)});
@@ -165,7 +168,7 @@ class UploadTaskTest : public ::testing::Test {
     for (auto& c : CallsOf("UploadChunk")) {
       if (c->cancelled.HasBeenNotified()) continue;
       all.resize(static_cast<size_t>(c->offset));
-      all += c->bytes;
+      all += c->bytes();
       if (c.get() == &final_chunk) break;
     }
     const auto starts = CallsOf("StartUpload");
@@ -188,9 +191,12 @@ class UploadTaskTest : public ::testing::Test {
     for (int steps = 0; !finished_.load() && steps < 100000; ++steps) {
       if (reads_ > 0 && fed < bytes.size()) {
         const size_t n = std::min(message_size, bytes.size() - fed);
-        // Messages read while the newest chunk is still unanswered.
+        // Messages read while the newest chunk is full and still unanswered.
         const auto chunks = CallsOf("UploadChunk");
-        if (!chunks.empty() && answered_ < gemini_->calls().size()) ++read_while_sending_;
+        if (!chunks.empty() && answered_ < gemini_->calls().size() &&
+            chunks.back()->chunk_complete()) {
+          ++read_while_sending_;
+        }
         max_read_while_sending_ = std::max(max_read_while_sending_, read_while_sending_);
         Chunk(bytes.substr(fed, n));
         fed += n;
@@ -254,18 +260,18 @@ TEST_F(UploadTaskTest, StreamsGranularityChunksHoldingOneMessageWhileAChunkIsInF
     EXPECT_EQ(chunks[i]->offset, offset);
     EXPECT_EQ(chunks[i]->finalize, i == 3);
     if (i < 3) {
-      EXPECT_EQ(chunks[i]->bytes.size() % kGranularity, 0u);
+      EXPECT_EQ(chunks[i]->bytes().size() % kGranularity, 0u);
     }
-    offset += static_cast<int64_t>(chunks[i]->bytes.size());
+    offset += static_cast<int64_t>(chunks[i]->bytes().size());
   }
-  EXPECT_EQ(chunks[0]->bytes.size(), static_cast<size_t>(kSniffBytes));
-  EXPECT_EQ(chunks[1]->bytes.size(), static_cast<size_t>(kGranularity));
-  EXPECT_EQ(chunks[3]->bytes.size(), 1000u);
+  EXPECT_EQ(chunks[0]->bytes().size(), static_cast<size_t>(kSniffBytes));
+  EXPECT_EQ(chunks[1]->bytes().size(), static_cast<size_t>(kGranularity));
+  EXPECT_EQ(chunks[3]->bytes().size(), 1000u);
   EXPECT_LE(max_read_while_sending_, 1) << "more than one message read while a chunk was in flight";
   // Once Gemini confirmed a chunk (and the request let go of it), its buffer holds the next one:
   // one resident buffer per upload, not a fresh allocation (page faults) per chunk.
   for (size_t i = 1; i < chunks.size(); ++i) {
-    EXPECT_EQ(static_cast<const void*>(chunks[i]->buffer), chunks[0]->buffer) << "chunk " << i;
+    EXPECT_EQ(static_cast<const void*>(chunks[i]->buffer()), chunks[0]->buffer()) << "chunk " << i;
   }
   EXPECT_TRUE(CallsOf("CancelUpload").empty());
   const auto starts = CallsOf("StartUpload");
@@ -300,7 +306,7 @@ TEST_F(UploadTaskTest, AMessageExactlyFillingTheChunkAndExactSizeFinalizeOnce) {
   EXPECT_FALSE(chunks[0]->finalize);
   EXPECT_FALSE(chunks[1]->finalize);
   EXPECT_TRUE(chunks[2]->finalize);  // the last chunk keeps its bytes for "finalize"
-  EXPECT_EQ(chunks[2]->bytes.size(), static_cast<size_t>(kGranularity));
+  EXPECT_EQ(chunks[2]->bytes().size(), static_cast<size_t>(kGranularity));
   EXPECT_TRUE(stored_ == bytes);
 }
 
@@ -470,13 +476,100 @@ TEST_F(UploadTaskTest, TransientChunkFailureResumesFromWhatGeminiHolds) {
   const auto chunks = CallsOf("UploadChunk");
   ASSERT_EQ(chunks.size(), 2u);
   EXPECT_EQ(chunks[1]->offset, 1000);
-  EXPECT_TRUE(chunks[1]->bytes == bytes.substr(1000, kSniffBytes - 1000));
+  EXPECT_TRUE(chunks[1]->bytes() == bytes.substr(1000, kSniffBytes - 1000));
   // The rest streams normally; Gemini ends up with every byte once.
   Feed(bytes.substr(kSniffBytes), 64 * 1024);
   ASSERT_TRUE(result_.has_value());
   ASSERT_THAT(*result_, IsOk());
   EXPECT_TRUE(stored_ == bytes);
   EXPECT_EQ((*result_)->sha256(), gemini::Sha256::HexOf(bytes));
+}
+
+// A non-final chunk's request goes out as soon as the chunk starts, and the client's bytes go
+// into it as they come (receiving and sending overlap); once it is full, one more message is
+// held and no read is asked for until Gemini confirms the chunk.
+TEST_F(UploadTaskTest, AChunkIsSentWhileItFillsAndHoldsOneMessageOnceFull) {
+  const std::string bytes = PngOfSize(4 * kGranularity + 5);
+  StartWithFirstChunkInFlight(bytes);
+  AnswerUpstream();  // the first chunk (the sniffed bytes) is confirmed
+  auto chunks = CallsOf("UploadChunk");
+  ASSERT_EQ(chunks.size(), 2u) << "the next chunk starts before any of its bytes arrived";
+  EXPECT_EQ(chunks[1]->offset, kSniffBytes);
+  EXPECT_EQ(chunks[1]->chunk.size(), static_cast<size_t>(kGranularity));
+  EXPECT_FALSE(chunks[1]->finalize);
+  EXPECT_EQ(chunks[1]->bytes(), "");
+
+  const size_t piece = 100 * 1024;
+  ASSERT_EQ(reads_, 1);
+  Chunk(bytes.substr(kSniffBytes, piece));
+  EXPECT_TRUE(chunks[1]->bytes() == bytes.substr(kSniffBytes, piece)) << "sent as it came";
+  EXPECT_EQ(reads_, 1) << "room in the chunk: the next message is asked for";
+  Chunk(bytes.substr(kSniffBytes + piece, piece));
+  Chunk(bytes.substr(kSniffBytes + 2 * piece, piece));  // fills the chunk; the rest is held
+  EXPECT_TRUE(chunks[1]->chunk_complete());
+  EXPECT_TRUE(chunks[1]->bytes() == bytes.substr(kSniffBytes, kGranularity));
+  EXPECT_EQ(reads_, 0) << "a full chunk in flight and a message held: no more reads";
+  EXPECT_EQ(CallsOf("UploadChunk").size(), 2u);
+
+  AnswerUpstream();  // confirmed: the held bytes start the next chunk
+  chunks = CallsOf("UploadChunk");
+  ASSERT_EQ(chunks.size(), 3u);
+  EXPECT_EQ(chunks[2]->offset, kSniffBytes + kGranularity);
+  EXPECT_TRUE(chunks[2]->bytes() == bytes.substr(kSniffBytes + kGranularity,
+                                                 3 * piece - kGranularity));
+  EXPECT_EQ(reads_, 1);
+  Feed(bytes.substr(kSniffBytes + 3 * piece), 64 * 1024);
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_THAT(*result_, IsOk());
+  EXPECT_TRUE(stored_ == bytes);
+}
+
+// A chunk that fails while it is still filling resumes like any other: from what Gemini holds,
+// with the same buffer, which goes on filling as the client sends.
+TEST_F(UploadTaskTest, AChunkFailingWhileItFillsResumesFromGeminisCount) {
+  const std::string bytes = PngOfSize(4 * kGranularity + 5);
+  StartWithFirstChunkInFlight(bytes);
+  AnswerUpstream();
+  Chunk(bytes.substr(kSniffBytes, 100 * 1024));
+  auto filling = CallsOf("UploadChunk")[1];
+  ASSERT_FALSE(filling->chunk_complete());
+  answered_ = gemini_->calls().size();
+  filling->upload_done(
+      WithOutcome(absl::UnavailableError("connection reset"), reasons::kUpstreamUnreachable));
+  timer_->Advance(absl::Seconds(5));
+  ASSERT_EQ(CallsOf("QueryUpload").size(), 1u);
+  answered_ = gemini_->calls().size();
+  CallsOf("QueryUpload")[0]->upload_done(Active(kSniffBytes + 40 * 1024));
+  const auto chunks = CallsOf("UploadChunk");
+  ASSERT_EQ(chunks.size(), 3u);
+  EXPECT_EQ(chunks[2]->offset, kSniffBytes + 40 * 1024);
+  EXPECT_EQ(chunks[2]->chunk.size(), static_cast<size_t>(kGranularity - 40 * 1024));
+  EXPECT_TRUE(chunks[2]->bytes() == bytes.substr(kSniffBytes + 40 * 1024, 60 * 1024));
+  EXPECT_FALSE(chunks[2]->chunk_complete());
+  Feed(bytes.substr(kSniffBytes + 100 * 1024), 64 * 1024);
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_THAT(*result_, IsOk());
+  EXPECT_TRUE(stored_ == bytes);
+  EXPECT_EQ((*result_)->sha256(), gemini::Sha256::HexOf(bytes));
+}
+
+// A failure while a chunk fills abandons its buffer, so that the request sending it ends at once
+// instead of waiting for bytes that will never come; the session is cancelled.
+TEST_F(UploadTaskTest, AnUploadEndingWhileAChunkFillsAbandonsTheChunk) {
+  const std::string bytes = PngOfSize(4 * kGranularity + 5);
+  StartWithFirstChunkInFlight(bytes);
+  AnswerUpstream();
+  Chunk(bytes.substr(kSniffBytes, 100 * 1024));
+  auto filling = CallsOf("UploadChunk")[1];
+  std::shared_ptr<GrowingBuffer> buffer = filling->chunk.data;
+  ASSERT_NE(buffer, nullptr);
+  HalfClose();  // fewer bytes than size_bytes
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(buffer->abandoned());
+  EXPECT_TRUE(filling->cancelled.HasBeenNotified());
+  EXPECT_EQ(CallsOf("CancelUpload").size(), 1u);
+  for (const auto& chunk : CallsOf("UploadChunk")) EXPECT_FALSE(chunk->finalize);
 }
 
 TEST_F(UploadTaskTest, NonTransientChunkFailureEndsTheUploadWithoutResuming) {
@@ -676,7 +769,7 @@ TEST(ResumableUploadTest, ALostFinalizeReplyIsRecoveredByReadingTheFileBack) {
   gemini->calls()[0]->session_done(gemini::UploadSession{.upload_url = kUploadUrl});
   ASSERT_THAT(started, IsOk());
   std::optional<absl::StatusOr<gemini::File>> result;
-  upload->Send(std::make_shared<const std::string>("hello"), true,
+  upload->Send(GrowingBuffer::Of("hello"), true,
                [&](absl::StatusOr<gemini::File> f) { result = std::move(f); });
   gemini->calls()[1]->upload_done(
       WithOutcome(absl::UnavailableError("lost"), reasons::kUpstreamConnectionLost));
@@ -709,14 +802,14 @@ TEST(ResumableUploadTest, ShortAcknowledgementResendsTheRestFromTheSameBuffer) {
   gemini->calls()[0]->session_done(
       gemini::UploadSession{.upload_url = kUploadUrl, .chunk_granularity = 10});
   std::optional<absl::StatusOr<gemini::File>> result;
-  upload->Send(std::make_shared<const std::string>("0123456789"), false,
+  upload->Send(GrowingBuffer::Of("0123456789"), false,
                [&](absl::StatusOr<gemini::File> f) { result = std::move(f); });
   gemini->calls()[1]->upload_done(Active(4));
   timer->Advance(absl::Seconds(5));
   gemini->calls()[2]->upload_done(Active(4));
   ASSERT_EQ(gemini->calls()[3]->method, "UploadChunk");
   EXPECT_EQ(gemini->calls()[3]->offset, 4);
-  EXPECT_EQ(gemini->calls()[3]->bytes, "456789");
+  EXPECT_EQ(gemini->calls()[3]->bytes(), "456789");
   gemini->calls()[3]->upload_done(Active(10));
   ASSERT_TRUE(result.has_value());
   EXPECT_THAT(*result, IsOk());
