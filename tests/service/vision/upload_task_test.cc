@@ -1,8 +1,8 @@
 // Upload over a fake Gemini client and a manual timer: header rules, streaming in granularity-
-// sized chunks with one message held while a chunk is in flight, size and hash checks that never
-// finalize, cancel, resume after a transient chunk failure, dedupe (by the stored hash and by the
-// source hash of a file stored upright), the mime_type contradiction report, EXIF rotation, and
-// the call's telemetry record on every upstream call. Also the Files helpers the upload uses
+// sized chunks sent while they fill (one message held while a full chunk is in flight), size and
+// hash checks that never finalize, cancel, resume after a transient chunk failure, dedupe (by the
+// stored hash and by the source hash of a file stored upright), the mime_type contradiction
+// report, EXIF rotation, and the call's telemetry record on every upstream call. Also the Files helpers the upload uses
 // (hash cache, polling a PROCESSING file, ToV1File) and ResumableUpload on its own.
 #include "service/vision/upload_task.h"
 
@@ -184,7 +184,7 @@ class UploadTaskTest : public ::testing::Test {
   }
 
   // Feeds `bytes` in `message_size` messages whenever the task reads, answers upstream calls as
-  // they come, and checks that while a chunk is in flight at most one more message is read.
+  // they come, and checks that while a full chunk is in flight at most one more message is read.
   void Feed(const std::string& bytes, size_t message_size) {
     size_t fed = 0;
     bool half_closed = false;
@@ -236,7 +236,7 @@ class UploadTaskTest : public ::testing::Test {
   std::optional<absl::StatusOr<v1::File>> result_;
 };
 
-TEST_F(UploadTaskTest, StreamsGranularityChunksHoldingOneMessageWhileAChunkIsInFlight) {
+TEST_F(UploadTaskTest, StreamsGranularityChunksHoldingOneMessageWhileAFullChunkIsInFlight) {
   const std::string bytes = PngOfSize(4 * kGranularity + 1000);
   Start();
   Header(static_cast<int64_t>(bytes.size()), "", "", "cat.png");
@@ -267,7 +267,7 @@ TEST_F(UploadTaskTest, StreamsGranularityChunksHoldingOneMessageWhileAChunkIsInF
   EXPECT_EQ(chunks[0]->bytes().size(), static_cast<size_t>(kSniffBytes));
   EXPECT_EQ(chunks[1]->bytes().size(), static_cast<size_t>(kGranularity));
   EXPECT_EQ(chunks[3]->bytes().size(), 1000u);
-  EXPECT_LE(max_read_while_sending_, 1) << "more than one message read while a chunk was in flight";
+  EXPECT_LE(max_read_while_sending_, 1) << "more than one message read while a full chunk was in flight";
   // Once Gemini confirmed a chunk (and the request let go of it), its buffer holds the next one:
   // one resident buffer per upload, not a fresh allocation (page faults) per chunk.
   for (size_t i = 1; i < chunks.size(); ++i) {
