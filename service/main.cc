@@ -486,6 +486,10 @@ int main(int argc, char** argv) {
     options.vision.max_reorient_upload_bytes = int64_t{reorient_mb} << 20;
     options.vision.file_hash_ttl = absl::Seconds(hash_ttl_s);
   }
+  // Upload chunks sending while their callers still send them hold a connection each: at most
+  // half of them, so that slow uploaders leave the other half to the other RPCs.
+  options.vision.max_filling_upload_chunks =
+      absl::GetFlag(FLAGS_max_upstream_connections_per_host) / 2;
   options.grpc_bdp_probe = absl::GetFlag(FLAGS_grpc_bdp_probe);
   options.vision.max_polygon_points = std::max(3, absl::GetFlag(FLAGS_max_polygon_points));
   options.vision.max_mask_png_pixels = std::max(1, absl::GetFlag(FLAGS_max_mask_pixels));

@@ -72,6 +72,7 @@ VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemin
              .hashes = &hashes_,
              .options = &options_,
              .detached = &detached_,
+             .filling_upload_chunks = &filling_upload_chunks_,
              .owner_tag = "",
              .record = nullptr},
       limiter_(limits.max_concurrent_calls, limits.overload_retry_after) {}

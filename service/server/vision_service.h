@@ -2,6 +2,7 @@
 #ifndef VISION_GATEWAY_SERVICE_SERVER_VISION_SERVICE_H_
 #define VISION_GATEWAY_SERVICE_SERVER_VISION_SERVICE_H_
 
+#include <atomic>
 #include <memory>
 
 #include "absl/time/time.h"
@@ -86,6 +87,7 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   // Destroyed before the members above (declared after them): ends the upstream requests that
   // outlive their calls while the timer, client and cache they use still exist.
   vision::DetachedCalls detached_;
+  std::atomic<int> filling_upload_chunks_{0};  // FilesContext::filling_upload_chunks
   vision::FilesContext files_;
   CallLimiter limiter_;
 };

@@ -21,6 +21,7 @@
 #ifndef VISION_GATEWAY_SERVICE_VISION_FILE_SERVICE_H_
 #define VISION_GATEWAY_SERVICE_VISION_FILE_SERVICE_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -92,6 +93,9 @@ struct FilesContext {
   const VisionOptions* options = nullptr;
   // Upstream requests that may outlive their call (detached_calls.h); null only in tests.
   DetachedCalls* detached = nullptr;
+  // Upload chunks being sent while they fill, service-wide (bounded by
+  // options->max_filling_upload_chunks); null: no bound (tests).
+  std::atomic<int>* filling_upload_chunks = nullptr;
   // Whose files the call may see: the caller's owner tag (OwnerTagOf) with authentication on;
   // "" with it off (every file under the key). Files the call creates carry this tag.
   std::string owner_tag;

@@ -1,6 +1,7 @@
 #include "service/vision/upload_task.h"
 
 #include <algorithm>
+#include <atomic>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -332,11 +333,16 @@ class StreamingUpload final : public UploadTask,
   // they arrive — receiving a chunk and sending it overlap. Once the chunk is full, at most one
   // more message is read and held until Gemini confirms the chunk (the buffer is kept until
   // then, to resume from). So an upload holds one upstream chunk plus one gRPC message, and a
-  // client faster than Gemini is held back by gRPC flow control. The final chunk is assembled
-  // whole and sent with "finalize" only after the size and hash checks.
+  // client faster than Gemini is held back by gRPC flow control. A chunk that gets no filling
+  // permit (FilesContext::filling_upload_chunks) is assembled whole first, then sent. The final
+  // chunk is assembled whole and sent with "finalize" only after the size and hash checks.
   void StreamLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (sending_) {
+    if (sending_ || assembling_) {
       FeedChunkLocked();
+      if (assembling_ && current_->complete()) {
+        assembling_ = false;
+        SendChunkLocked(actions);
+      }
       return ReadIfEmptyLocked(actions);
     }
     RecycleChunkLocked();
@@ -350,15 +356,14 @@ class StreamingUpload final : public UploadTask,
       spare_ = std::string();
       current_->Append(chunk_);
       chunk_ = std::string();
-      FeedChunkLocked();
       sent_ += n;
-      sending_ = true;
-      auto self = shared_from_this();
-      actions.push_back([self, upload = upload_, chunk = current_]() mutable {
-        upload->Send(std::move(chunk), false, [self](absl::StatusOr<gemini::File> result) {
-          self->OnChunkSent(result.status());
-        });
-      });
+      filling_permit_ = TakeFillingPermit();
+      FeedChunkLocked();
+      if (filling_permit_ || current_->complete()) {
+        SendChunkLocked(actions);
+      } else {
+        assembling_ = true;
+      }
       return ReadIfEmptyLocked(actions);
     }
     if (chunk_.empty() && spare_.capacity() > 0) {
@@ -380,16 +385,46 @@ class StreamingUpload final : public UploadTask,
     ReadIfEmptyLocked(actions);
   }
 
-  // Moves the held message's bytes into the chunk being sent, as far as they fit; the message
-  // is freed once all of it is in.
+  void SendChunkLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    sending_ = true;
+    auto self = shared_from_this();
+    actions.push_back([self, upload = upload_, chunk = current_]() mutable {
+      upload->Send(std::move(chunk), false, [self](absl::StatusOr<gemini::File> result) {
+        self->OnChunkSent(result.status());
+      });
+    });
+  }
+
+  // Moves the held message's bytes into the current chunk, as far as they fit; the message is
+  // freed once all of it is in. A chunk that is full gives its filling permit back.
   void FeedChunkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (current_ != nullptr) {
       pending_offset_ += current_->Append(std::string_view(pending_).substr(pending_offset_));
+      if (current_->complete()) ReturnFillingPermitLocked();
     }
     if (pending_offset_ == pending_.size()) {
       pending_ = std::string();
       pending_offset_ = 0;
     }
+  }
+
+  // A permit to send a chunk while it fills (it holds an upstream connection meanwhile); false
+  // when max_filling_upload_chunks are filling already.
+  bool TakeFillingPermit() const {
+    std::atomic<int>* filling = context_.filling_upload_chunks;
+    if (filling == nullptr) return true;
+    const int limit = context_.options->max_filling_upload_chunks;
+    int now = filling->load();
+    while (now < limit) {
+      if (filling->compare_exchange_weak(now, now + 1)) return true;
+    }
+    return false;
+  }
+
+  void ReturnFillingPermitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!filling_permit_) return;
+    filling_permit_ = false;
+    if (context_.filling_upload_chunks != nullptr) context_.filling_upload_chunks->fetch_sub(1);
   }
 
   // The buffer of the chunk Gemini just confirmed holds the next chunk, once the upstream
@@ -516,6 +551,8 @@ class StreamingUpload final : public UploadTask,
     chunk_ = std::string();
     // A request still sending the chunk ends (CANCELLED) instead of waiting for bytes.
     if (current_ != nullptr) current_->Abandon();
+    ReturnFillingPermitLocked();
+    assembling_ = false;
     current_.reset();
     spare_ = std::string();
     pending_ = std::string();
@@ -543,7 +580,9 @@ class StreamingUpload final : public UploadTask,
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool read_queued_ ABSL_GUARDED_BY(mu_) = false;
   bool half_closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool sending_ ABSL_GUARDED_BY(mu_) = false;
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;     // a non-final chunk is sent, unconfirmed
+  bool assembling_ ABSL_GUARDED_BY(mu_) = false;  // current_ fills before it is sent
+  bool filling_permit_ ABSL_GUARDED_BY(mu_) = false;  // current_ is sent while it fills
   bool reoriented_ ABSL_GUARDED_BY(mu_) = false;
   int64_t size_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t received_ ABSL_GUARDED_BY(mu_) = 0;

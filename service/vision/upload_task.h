@@ -11,7 +11,9 @@
 // as soon as the chunk starts, and the client's bytes go upstream from the chunk's buffer as they
 // arrive (ResumableUpload keeps the buffer to resume from). Once the chunk is full, at most one
 // more message is read and held until Gemini confirms it, so an upload holds one chunk plus one
-// message and gRPC flow control slows a fast client down. SHA-256 is computed while streaming.
+// message and gRPC flow control slows a fast client down. (A chunk filling this way holds an
+// upstream connection while its caller sends, so at most max_filling_upload_chunks do at once,
+// service-wide; others are assembled whole, then sent.) SHA-256 is computed while streaming.
 // The last chunk is assembled whole: at half-close the size and the hash are checked before it
 // is sent with "finalize": a mismatch never finalizes, and the session is cancelled at Gemini. A header mime_type that contradicts the sniffed type is reported in the File
 // (declared_mime_type). An image with EXIF orientation != 1 is read whole (up to

@@ -45,6 +45,12 @@ struct VisionOptions {
   // Gemini, which needs it whole in memory: larger ones are refused (INVALID_ARGUMENT). Flag
   // --max_reorient_upload_mb.
   int64_t max_reorient_upload_bytes = int64_t{64} << 20;
+  // Upload chunks sent upstream while they still fill from their callers, service-wide. Each
+  // holds an upstream connection for as long as its caller takes to send it, so this stays below
+  // the connection limit (main.cc: half of --max_upstream_connections_per_host) and slow
+  // uploaders cannot take every connection from the other RPCs. Beyond it a chunk is assembled
+  // whole before it is sent (the same memory; receiving and sending then take turns). 0: always.
+  int max_filling_upload_chunks = 128;
 };
 
 }  // namespace vision_gateway::vision

@@ -72,6 +72,7 @@ class UploadTaskTest : public ::testing::Test {
                         .timer = timer_.get(),
                         .hashes = &hashes_,
                         .options = &options_,
+                        .filling_upload_chunks = filling_,
                         .record = record_};
   }
 
@@ -226,6 +227,7 @@ class UploadTaskTest : public ::testing::Test {
   std::shared_ptr<telemetry::CallRecord> record_ =
       std::make_shared<telemetry::CallRecord>(telemetry::NoTelemetry(), "req-1", "");
 
+  std::atomic<int>* filling_ = nullptr;  // FilesContext::filling_upload_chunks
   std::shared_ptr<UploadTask> task_;
   int reads_ = 0;
   size_t answered_ = 0;
@@ -524,6 +526,42 @@ TEST_F(UploadTaskTest, AChunkIsSentWhileItFillsAndHoldsOneMessageOnceFull) {
   EXPECT_TRUE(stored_ == bytes);
 }
 
+// Chunks sent while they fill hold an upstream connection each, so they are bounded service-wide
+// (max_filling_upload_chunks): without a permit a chunk is assembled whole, then sent; a chunk
+// with one gives it back once it is full.
+TEST_F(UploadTaskTest, WithoutAFillingPermitAChunkIsAssembledBeforeItIsSent) {
+  const std::string bytes = PngOfSize(4 * kGranularity + 5);
+  std::atomic<int> filling{1};  // another upload's chunk fills
+  filling_ = &filling;
+  options_.max_filling_upload_chunks = 1;
+  StartWithFirstChunkInFlight(bytes);  // complete at once: sent without a permit
+  AnswerUpstream();
+  const size_t piece = 100 * 1024;
+  Chunk(bytes.substr(kSniffBytes, piece));
+  Chunk(bytes.substr(kSniffBytes + piece, piece));
+  EXPECT_EQ(CallsOf("UploadChunk").size(), 1u) << "no permit: the chunk is not sent yet";
+  EXPECT_EQ(reads_, 1);
+  Chunk(bytes.substr(kSniffBytes + 2 * piece, piece));  // full: sent; the rest is held
+  auto chunks = CallsOf("UploadChunk");
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_TRUE(chunks[1]->chunk_complete());
+  EXPECT_TRUE(chunks[1]->bytes() == bytes.substr(kSniffBytes, kGranularity));
+  EXPECT_EQ(reads_, 0);
+  EXPECT_EQ(filling.load(), 1);
+
+  filling.store(0);  // the other chunk is full now
+  AnswerUpstream();
+  chunks = CallsOf("UploadChunk");
+  ASSERT_EQ(chunks.size(), 3u) << "with a permit the next chunk goes out at once";
+  EXPECT_FALSE(chunks[2]->chunk_complete());
+  EXPECT_EQ(filling.load(), 1);
+  Feed(bytes.substr(kSniffBytes + 3 * piece), 64 * 1024);
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_THAT(*result_, IsOk());
+  EXPECT_TRUE(stored_ == bytes);
+  EXPECT_EQ(filling.load(), 0);
+}
+
 // A chunk that fails while it is still filling resumes like any other: from what Gemini holds,
 // with the same buffer, which goes on filling as the client sends.
 TEST_F(UploadTaskTest, AChunkFailingWhileItFillsResumesFromGeminisCount) {
@@ -557,15 +595,19 @@ TEST_F(UploadTaskTest, AChunkFailingWhileItFillsResumesFromGeminisCount) {
 // instead of waiting for bytes that will never come; the session is cancelled.
 TEST_F(UploadTaskTest, AnUploadEndingWhileAChunkFillsAbandonsTheChunk) {
   const std::string bytes = PngOfSize(4 * kGranularity + 5);
+  std::atomic<int> permits{0};
+  filling_ = &permits;
   StartWithFirstChunkInFlight(bytes);
   AnswerUpstream();
   Chunk(bytes.substr(kSniffBytes, 100 * 1024));
   auto filling = CallsOf("UploadChunk")[1];
   std::shared_ptr<GrowingBuffer> buffer = filling->chunk.data;
   ASSERT_NE(buffer, nullptr);
+  EXPECT_EQ(permits.load(), 1);
   HalfClose();  // fewer bytes than size_bytes
   ASSERT_TRUE(result_.has_value());
   EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(permits.load(), 0) << "the filling permit is given back";
   EXPECT_TRUE(buffer->abandoned());
   EXPECT_TRUE(filling->cancelled.HasBeenNotified());
   EXPECT_EQ(CallsOf("CancelUpload").size(), 1u);
