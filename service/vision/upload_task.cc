@@ -601,7 +601,7 @@ class StreamingUpload final : public UploadTask,
   // The non-final chunk being filled and sent, or last sent (shared with the upload sending it).
   std::shared_ptr<GrowingBuffer> current_ ABSL_GUARDED_BY(mu_);
   std::string spare_ ABSL_GUARDED_BY(mu_);  // a confirmed chunk's storage, for the next one
-  std::string pending_ ABSL_GUARDED_BY(mu_);  // the last message's bytes not yet in chunk_
+  std::string pending_ ABSL_GUARDED_BY(mu_);  // the last message's bytes not yet in a chunk
   size_t pending_offset_ ABSL_GUARDED_BY(mu_) = 0;
   gemini::Sha256 hasher_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<ResumableUpload> upload_ ABSL_GUARDED_BY(mu_);
