@@ -25,6 +25,10 @@ APT_PACKAGES=(
   # Benchmarks (bench/run_bench.sh resets the emulator between runs with curl).
   curl
 )
+# Container images (#24): ctest's image_build_and_start builds both images (buildah, chroot
+# isolation, on a Debian 12 base made with mmdebstrap) and starts them. Not needed inside the
+# Containerfile's build stage (--apt-only).
+((APT_ONLY)) || APT_PACKAGES+=(buildah mmdebstrap)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
