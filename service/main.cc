@@ -32,6 +32,7 @@
 #include "service/metrics/prometheus_telemetry.h"
 #include "service/server/server.h"
 #include "service/vision/cost_guard.h"
+#include "service/vision/file_id.h"
 
 ABSL_FLAG(std::string, listen_host, "0.0.0.0", "Address to listen on.");
 ABSL_FLAG(int, port, 50051, "gRPC port (0 picks a free one). Env: VISION_GATEWAY_PORT.");
@@ -493,6 +494,8 @@ int main(int argc, char** argv) {
   options.grpc_bdp_probe = absl::GetFlag(FLAGS_grpc_bdp_probe);
   options.vision.max_polygon_points = std::max(3, absl::GetFlag(FLAGS_max_polygon_points));
   options.vision.max_mask_png_pixels = std::max(1, absl::GetFlag(FLAGS_max_mask_pixels));
+  // Every replica derives the same key for the tags of files stored upright (file_id.h).
+  options.vision.file_tag_key = vision_gateway::vision::FileTagKeyFrom(api_key.Current());
 
   if (!ConfigureSecurity(options)) return 2;
   {

@@ -92,12 +92,12 @@ class FilePoller : public std::enable_shared_from_this<FilePoller> {
 // Walks Gemini's file list looking for an ACTIVE file with a given hash.
 class HashFinder : public std::enable_shared_from_this<HashFinder> {
  public:
-  HashFinder(FilesContext context, std::string hex, absl::Time deadline,
+  HashFinder(FilesContext context, std::string hex, int64_t size, absl::Time deadline,
              std::shared_ptr<StagedCall> call,
              absl::AnyInvocable<void(absl::StatusOr<std::optional<gemini::File>>)> done)
       : context_(context),
         hex_(std::move(hex)),
-        wire_hash_(gemini::Sha256HashFromHex(hex_)),
+        size_(size),
         deadline_(deadline),
         call_(std::move(call)),
         done_(std::move(done)) {}
@@ -115,9 +115,7 @@ class HashFinder : public std::enable_shared_from_this<HashFinder> {
     if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
     if (!page.ok()) return Done(std::optional<gemini::File>());  // lookup failed: upload
     for (gemini::File& file : page->files) {
-      if (file.state == "ACTIVE" &&
-          (file.sha256_hash == wire_hash_ ||
-           DecodeDisplayName(file.display_name).source_sha256 == hex_) &&
+      if (file.state == "ACTIVE" && FileHolds(file, hex_, size_, context_.options->file_tag_key) &&
           FileVisibleTo(file.name, context_.owner_tag)) {
         context_.hashes->Put(context_.owner_tag, hex_, file);
         return Done(std::optional<gemini::File>(std::move(file)));
@@ -136,7 +134,7 @@ class HashFinder : public std::enable_shared_from_this<HashFinder> {
 
   const FilesContext context_;
   const std::string hex_;
-  const std::string wire_hash_;
+  const int64_t size_;
   const absl::Time deadline_;
   std::shared_ptr<StagedCall> call_;
   absl::AnyInvocable<void(absl::StatusOr<std::optional<gemini::File>>)> done_;
@@ -211,7 +209,7 @@ class OwnFilesLister : public std::enable_shared_from_this<OwnFilesLister> {
     const std::size_t count = page->files.size();
     for (std::size_t i = static_cast<std::size_t>(position_.skip); i < count; ++i) {
       if (!FileVisibleTo(page->files[i].name, context_.owner_tag)) continue;
-      *out_.add_files() = ToV1File(page->files[i]);
+      *out_.add_files() = ToV1File(page->files[i], context_.options->file_tag_key);
       if (out_.files_size() < page_size_) continue;
       // The page is full: go on after this file next time.
       if (i + 1 < count) {
@@ -311,11 +309,22 @@ void FileHashCache::Forget(const std::string& name) {
   absl::erase_if(entries_, [&name](const auto& entry) { return entry.second.file.name == name; });
 }
 
-v1::File ToV1File(const gemini::File& file) {
+bool FileHolds(const gemini::File& file, std::string_view sha256_hex, int64_t size_bytes,
+               std::string_view tag_key) {
+  if (file.size_bytes == size_bytes && !file.sha256_hash.empty() &&
+      file.sha256_hash == gemini::Sha256HashFromHex(std::string(sha256_hex))) {
+    return true;
+  }
+  const DisplayNameInfo tag = DecodeDisplayName(file.display_name, file.name, tag_key);
+  return !tag.source_sha256.empty() && tag.source_sha256 == sha256_hex &&
+         tag.source_size == size_bytes;
+}
+
+v1::File ToV1File(const gemini::File& file, std::string_view tag_key) {
   v1::File out;
   out.set_name(file.name);
   out.set_uri(file.uri);
-  DisplayNameInfo display = DecodeDisplayName(file.display_name);
+  DisplayNameInfo display = DecodeDisplayName(file.display_name, file.name, tag_key);
   out.set_display_name(std::move(display.display_name));
   out.set_source_sha256(std::move(display.source_sha256));
   out.set_mime_type(file.mime_type);
@@ -387,13 +396,16 @@ void AwaitActiveFile(const FilesContext& context, const std::string& name, absl:
 }
 
 void FindFileByHash(const FilesContext& context, const std::string& sha256_hex,
-                    absl::Time deadline, std::shared_ptr<StagedCall> call,
+                    int64_t size_bytes, absl::Time deadline, std::shared_ptr<StagedCall> call,
                     absl::AnyInvocable<void(absl::StatusOr<std::optional<gemini::File>>)> done) {
-  if (std::optional<gemini::File> cached = context.hashes->Find(context.owner_tag, sha256_hex)) {
+  std::optional<gemini::File> cached = context.hashes->Find(context.owner_tag, sha256_hex);
+  // The cache holds only files found or uploaded for this hash; checked again all the same.
+  if (cached && FileHolds(*cached, sha256_hex, size_bytes, context.options->file_tag_key)) {
     done(std::move(cached));
     return;
   }
-  std::make_shared<HashFinder>(context, sha256_hex, deadline, std::move(call), std::move(done))
+  std::make_shared<HashFinder>(context, sha256_hex, size_bytes, deadline, std::move(call),
+                               std::move(done))
       ->Page("");
 }
 
@@ -405,9 +417,10 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartGetFile(
   if (!FileVisibleTo(*name, context.owner_tag)) return FileNotFound(*name);
   return context.gemini->GetFile(
       *name, gemini::CallOptions{.deadline = deadline, .record = context.record},
-      [name = *name, done = std::move(done)](absl::StatusOr<gemini::File> file) mutable {
+      [name = *name, tag_key = context.options->file_tag_key,
+       done = std::move(done)](absl::StatusOr<gemini::File> file) mutable {
         if (!file.ok()) return done(FileErrorForCaller(file.status(), name));
-        done(ToV1File(*file));
+        done(ToV1File(*file, tag_key));
       });
 }
 
@@ -434,10 +447,13 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartListFiles(
   return context.gemini->ListFiles(
       page_size, request.page_token(),
       gemini::CallOptions{.deadline = deadline, .record = context.record},
-      [done = std::move(done)](absl::StatusOr<gemini::ListFilesResponse> page) mutable {
+      [tag_key = context.options->file_tag_key,
+       done = std::move(done)](absl::StatusOr<gemini::ListFilesResponse> page) mutable {
         if (!page.ok()) return done(ToCallerStatus(page.status()));
         v1::ListFilesResponse out;
-        for (const gemini::File& file : page->files) *out.add_files() = ToV1File(file);
+        for (const gemini::File& file : page->files) {
+          *out.add_files() = ToV1File(file, tag_key);
+        }
         out.set_next_page_token(page->next_page_token);
         done(std::move(out));
       });

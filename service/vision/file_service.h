@@ -120,9 +120,16 @@ bool FileVisibleTo(std::string_view name, std::string_view owner_tag);
 // both, so existence does not leak): NOT_FOUND, ErrorInfo FILE_NOT_FOUND.
 absl::Status FileNotFound(const std::string& name);
 
+// True when `file` holds the bytes whose SHA-256 is `sha256_hex` and size `size_bytes`: Gemini's
+// own hash of the stored bytes and their size say so, or the file carries a source tag the
+// gateway wrote on it (verified under `tag_key`, file_id.h) for bytes it turned upright. Nothing a
+// caller can write (a display name) makes a file hold other bytes.
+bool FileHolds(const gemini::File& file, std::string_view sha256_hex, int64_t size_bytes,
+               std::string_view tag_key);
+
 // Gemini's File as the public contract shows it: sha256 as lowercase hex, the upright size from
-// the gateway's file id (0 when unknown).
-v1::File ToV1File(const gemini::File& file);
+// the gateway's file id (0 when unknown), source_sha256 from a tag verified under `tag_key`.
+v1::File ToV1File(const gemini::File& file, std::string_view tag_key);
 
 // "files/<id>" for "files/<id>" or this gateway's Gemini file URI ({files_base_uri}/files/<id>);
 // INVALID_ARGUMENT for anything else (naming `field`).
@@ -139,11 +146,12 @@ void AwaitActiveFile(const FilesContext& context, const std::string& name, absl:
                      std::shared_ptr<StagedCall> call,
                      absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done);
 
-// The newest ACTIVE file visible to context.owner_tag whose content hash is `sha256_hex`, from the
-// cache or Gemini's file list (at most kMaxDedupePages pages of 100). nullopt when none; errors
-// only for cancellation (a failed lookup just means "upload it").
+// The newest ACTIVE file visible to context.owner_tag that holds the bytes whose SHA-256 is
+// `sha256_hex` and whose size is `size_bytes` (FileHolds), from the cache or Gemini's file list (at
+// most kMaxDedupePages pages of 100). nullopt when none; errors only for cancellation (a failed
+// lookup just means "upload it").
 void FindFileByHash(const FilesContext& context, const std::string& sha256_hex,
-                    absl::Time deadline, std::shared_ptr<StagedCall> call,
+                    int64_t size_bytes, absl::Time deadline, std::shared_ptr<StagedCall> call,
                     absl::AnyInvocable<void(absl::StatusOr<std::optional<gemini::File>>)> done);
 inline constexpr int kMaxDedupePages = 20;
 

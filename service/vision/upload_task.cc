@@ -151,6 +151,13 @@ class StreamingUpload final : public UploadTask,
                             "header.display_name: at most ", kMaxDisplayNameBytes, " bytes")),
                         actions);
     }
+    if (ReservedMarkerIn(header.display_name())) {
+      // The gateway's own tags live behind it (file_id.h): a caller's name may not look like one.
+      return FailLocked(absl::InvalidArgumentError(
+                            "header.display_name: must not contain \"|vg-\" (reserved for the "
+                            "gateway's tags)"),
+                        actions);
+    }
     if (header.mime_type().size() > kMaxMimeTypeBytes) {
       return FailLocked(absl::InvalidArgumentError("header.mime_type: too long"), actions);
     }
@@ -170,7 +177,8 @@ class StreamingUpload final : public UploadTask,
     phase_ = Phase::kLookup;
     auto self = shared_from_this();
     actions.push_back([self] {
-      FindFileByHash(self->context_, self->sha256_, self->deadline_, self->lookup_,
+      FindFileByHash(self->context_, self->sha256_, self->size_bytes_, self->deadline_,
+                     self->lookup_,
                      [self](absl::StatusOr<std::optional<gemini::File>> found) {
                        self->OnLookup(std::move(found));
                      });
@@ -185,11 +193,9 @@ class StreamingUpload final : public UploadTask,
       if (phase_ == Phase::kDone) return;
       if (!found.ok()) {
         FailLocked(found.status(), actions);
-      } else if (found->has_value() &&
-                 ((*found)->size_bytes == size_bytes_ ||
-                  DecodeDisplayName((*found)->display_name).source_sha256 == sha256_)) {
-        // A dedupe hit: the file is already there; the client may stop sending.
-        v1::File file = ToV1File(**found);
+      } else if (found->has_value()) {
+        // A dedupe hit: the file holds these bytes (FileHolds); the client may stop sending.
+        v1::File file = ToV1File(**found, context_.options->file_tag_key);
         phase_ = Phase::kDone;
         actions.push_back([self = shared_from_this(), file = std::move(file)]() mutable {
           self->Finish(std::move(file));
@@ -299,9 +305,11 @@ class StreamingUpload final : public UploadTask,
     request.size_bytes = size;
     request.mime_type = mime_type_;
     // A file stored upright keeps the client's hash in its display name (file_id.h).
-    request.display_name =
-        reoriented_ ? TagDisplayName(display_name_, source_sha256_) : display_name_;
     request.name = absl::StrCat("files/", NewFileId(width_, height_, context_.owner_tag));
+    request.display_name =
+        reoriented_ ? TagDisplayName(display_name_, request.name, source_sha256_, size_bytes_,
+                                     context_.options->file_tag_key)
+                    : display_name_;
     auto self = shared_from_this();
     actions.push_back([self, upload = upload_, request = std::move(request)]() mutable {
       upload->Start(std::move(request), [self](absl::Status status) { self->OnStarted(status); });
@@ -483,7 +491,7 @@ class StreamingUpload final : public UploadTask,
           context_.hashes->Put(context_.owner_tag, sha256_, *file);
           if (reoriented_) context_.hashes->Put(context_.owner_tag, source_sha256_, *file);
         }
-        v1::File out = ToV1File(*file);
+        v1::File out = ToV1File(*file, context_.options->file_tag_key);
         if (out.sha256().empty()) out.set_sha256(sha256_);
         if (reoriented_) out.set_source_sha256(source_sha256_);
         out.set_declared_mime_type(contradicted_mime_);
@@ -625,7 +633,7 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
 
   void Begin() {
     auto self = shared_from_this();
-    FindFileByHash(context_, sha256_, deadline_, call_,
+    FindFileByHash(context_, sha256_, static_cast<int64_t>(bytes_.size()), deadline_, call_,
                    [self](absl::StatusOr<std::optional<gemini::File>> found) {
                      if (!found.ok()) return self->Done(found.status());
                      if (found->has_value()) return self->Done(**std::move(found));

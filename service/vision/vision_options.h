@@ -6,6 +6,7 @@
 #include <string>
 
 #include "service/vision/cost_guard.h"
+#include "service/vision/file_id.h"
 #include "absl/time/time.h"
 
 namespace vision_gateway::vision {
@@ -51,6 +52,10 @@ struct VisionOptions {
   // uploaders cannot take every connection from the other RPCs. Beyond it a chunk is assembled
   // whole before it is sent (the same memory; receiving and sending then take turns). 0: always.
   int max_filling_upload_chunks = 128;
+  // Authenticates the source-hash tag the gateway writes in the display names of files it stored
+  // upright (file_id.h). main.cc derives it from the Gemini API key (FileTagKeyFrom), so every
+  // replica verifies every other's tags; the default, a random key, verifies only this process's.
+  std::string file_tag_key = RandomFileTagKey();
 };
 
 }  // namespace vision_gateway::vision

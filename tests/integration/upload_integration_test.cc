@@ -617,5 +617,42 @@ TEST_F(InlineSwitchTest, BigInlineImagesGoThroughTheFilesApiOnceAndGiveTheSameRe
   EXPECT_EQ(emulator_->FileCount(), 1);  // Detect reused it too
 }
 
+// Issue #17: a caller cannot make another image's request resolve to its file. Before, an upload
+// named "anything|vg-src-sha256=<SHA-256 of Y>" was accepted, and a later Caption of the inline
+// image Y (big enough to go through the Files API) was answered about that upload's bytes.
+TEST_F(InlineSwitchTest, ADisplayNameCannotPoisonWhichFileAnImageResolvesTo) {
+  const std::string y = BigPng(200 * 1024);
+  const std::string y_hex = gemini::Sha256::HexOf(y);
+  const std::string x = ScenePng();
+  v1::UploadHeader header;
+  header.set_size_bytes(static_cast<int64_t>(x.size()));
+  header.set_display_name("anything|vg-src-sha256=" + y_hex);
+  UploadResult planted = Upload(x, header);
+  EXPECT_EQ(planted.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(planted.status.error_message(), HasSubstr("|vg-"));
+  EXPECT_EQ(emulator_->FileCount(), 0);
+
+  v1::CaptionRequest request;
+  request.add_images()->set_content(y);
+  ASSERT_TRUE(Caption(request).ok());
+  // The file the request referenced holds Y.
+  std::vector<std::string> referenced;
+  for (const auto& r : emulator_->Requests()) {
+    if (!absl::StrContains(r.target, "GenerateContent")) continue;
+    const std::size_t at = r.body.find("/files/");
+    ASSERT_NE(at, std::string::npos) << r.body.substr(0, 300);
+    const std::size_t end = r.body.find('"', at);
+    referenced.push_back("files/" + r.body.substr(at + 7, end - at - 7));
+  }
+  ASSERT_EQ(referenced.size(), 1u);
+  v1::GetFileRequest get;
+  get.set_name(referenced[0]);
+  v1::File file;
+  auto context = Context();
+  ASSERT_TRUE(stub_->GetFile(context.get(), get, &file).ok());
+  EXPECT_EQ(file.sha256(), y_hex);
+  EXPECT_EQ(file.size_bytes(), static_cast<int64_t>(y.size()));
+}
+
 }  // namespace
 }  // namespace vision_gateway::testing

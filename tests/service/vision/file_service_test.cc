@@ -12,6 +12,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "gtest/gtest.h"
 #include "service/common/status_details.h"
+#include "service/gemini/sha256.h"
 #include "service/vision/file_id.h"
 #include "tests/testing/fake_gemini_client.h"
 #include "tests/testing/fake_timer.h"
@@ -33,6 +34,8 @@ std::string FileOf(const std::string& owner_tag) {
   return absl::StrCat("files/", NewFileId(64, 48, owner_tag));
 }
 
+constexpr int64_t kFileSize = 1234;
+
 gemini::File ActiveFile(const std::string& name, const std::string& hash = "") {
   gemini::File file;
   file.name = name;
@@ -40,6 +43,7 @@ gemini::File ActiveFile(const std::string& name, const std::string& hash = "") {
   file.mime_type = "image/png";
   file.state = "ACTIVE";
   file.sha256_hash = hash;
+  file.size_bytes = kFileSize;
   return file;
 }
 
@@ -192,7 +196,7 @@ TEST_F(FileServiceTest, DedupeFindsOnlyTheCallersOwnFiles) {
 
   auto find = [&](const std::string& owner_tag) {
     std::optional<absl::StatusOr<std::optional<gemini::File>>> result;
-    FindFileByHash(Context(owner_tag), hex, absl::InfiniteFuture(),
+    FindFileByHash(Context(owner_tag), hex, kFileSize, absl::InfiniteFuture(),
                    std::make_shared<StagedCall>(),
                    [&result](absl::StatusOr<std::optional<gemini::File>> r) {
                      result = std::move(r);
@@ -215,6 +219,61 @@ TEST_F(FileServiceTest, DedupeFindsOnlyTheCallersOwnFiles) {
   // ...but the cache never answers bob with alice's file.
   EXPECT_EQ(find(kBob), std::nullopt);
   EXPECT_EQ(gemini_->calls().size(), calls + 1) << "bob's lookup goes to Gemini's list";
+}
+
+// Issue #17: the file an image resolves to holds that image. A display name is the caller's
+// text, so a hash written there counts only as the gateway's own verified tag (file_id.h), and
+// the size must agree too.
+TEST_F(FileServiceTest, DedupeTrustsOnlyFilesThatHoldTheBytes) {
+  const std::string hex = gemini::Sha256::HexOf("the bytes of image Y");
+  const std::string wire = gemini::Sha256HashFromHex(hex);
+  auto find = [&](std::vector<gemini::File> files) {
+    std::optional<absl::StatusOr<std::optional<gemini::File>>> result;
+    FindFileByHash(Context(""), hex, kFileSize, absl::InfiniteFuture(),
+                   std::make_shared<StagedCall>(),
+                   [&result](absl::StatusOr<std::optional<gemini::File>> r) {
+                     result = std::move(r);
+                   });
+    auto calls = gemini_->calls();
+    gemini::ListFilesResponse page;
+    page.files = std::move(files);
+    if (!result.has_value() && !calls.empty() && calls.back()->list_done) {
+      calls.back()->list_done(page);
+    }
+    EXPECT_TRUE(result.has_value() && result->ok());
+    return result.has_value() && result->ok() ? **result : std::nullopt;
+  };
+  // A caller's upload of other bytes named with the old, unauthenticated tag of Y's hash.
+  gemini::File planted = ActiveFile(FileOf(""), gemini::Sha256HashFromHex(std::string(64, 'e')));
+  planted.display_name = "anything|vg-src-sha256=" + hex;
+  // The gateway's tag for Y's hash, but copied onto another file / forged with a wrong MAC.
+  gemini::File copied = ActiveFile(FileOf(""));
+  copied.display_name =
+      TagDisplayName("x", FileOf(""), hex, kFileSize, options_.file_tag_key);
+  gemini::File wrong_mac = ActiveFile(FileOf(""));
+  wrong_mac.display_name = TagDisplayName("x", wrong_mac.name, hex, kFileSize, "another key");
+  // A verified tag for Y's hash but another size; Gemini's hash of Y's hash with another size.
+  gemini::File other_size = ActiveFile(FileOf(""));
+  other_size.display_name =
+      TagDisplayName("x", other_size.name, hex, kFileSize + 1, options_.file_tag_key);
+  gemini::File hash_other_size = ActiveFile(FileOf(""), wire);
+  hash_other_size.size_bytes = kFileSize - 1;
+  EXPECT_EQ(find({planted, copied, wrong_mac, other_size, hash_other_size}), std::nullopt);
+  EXPECT_EQ(gemini_->calls().size(), 1u);
+
+  // What does hold Y: Gemini's own hash and size, or the gateway's tag on that very file.
+  gemini::File stored = ActiveFile(FileOf(""), wire);
+  std::optional<gemini::File> found = find({planted, stored});
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->name, stored.name);
+  hashes_.Forget(stored.name);
+  gemini::File upright = ActiveFile(FileOf(""));
+  upright.size_bytes = 99;  // the stored upright bytes differ from the client's
+  upright.display_name =
+      TagDisplayName("x", upright.name, hex, kFileSize, options_.file_tag_key);
+  found = find({planted, upright});
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->name, upright.name);
 }
 
 TEST_F(FileServiceTest, ListFilesWithoutAuthenticationPassesGeminisPagesThrough) {

@@ -342,6 +342,9 @@ TEST_F(UploadTaskTest, BadHeadersAreRefusedBeforeAnyUpstreamCall) {
       {10, "abc", ""},                                  // not a SHA-256
       {10, std::string(64, 'g'), ""},                   // not hex
       {10, "", std::string(kMaxDisplayNameBytes + 1, 'n')},
+      // The gateway's tags (issue #17): a caller's name may not carry one, old or new format.
+      {10, "", "anything|vg-src-sha256=" + std::string(64, 'a')},
+      {10, "", "x|vg-src=" + std::string(64, 'a') + ".10." + std::string(32, 'b')},
   };
   for (const Case& c : cases) {
     task_.reset();
@@ -732,7 +735,9 @@ TEST_F(UploadTaskTest, RotatedImageIsStoredUprightKeepingTheClientsHashForDedupe
   EXPECT_EQ((*result_)->display_name(), "photo");
   const auto starts = CallsOf("StartUpload");
   ASSERT_EQ(starts.size(), 1u);
-  EXPECT_EQ(starts[0]->start_request.display_name, TagDisplayName("photo", source_hex));
+  EXPECT_EQ(starts[0]->start_request.display_name,
+            TagDisplayName("photo", starts[0]->start_request.name, source_hex,
+                           static_cast<int64_t>(jpeg->size()), options_.file_tag_key));
 
   // Another replica (an empty cache) finds it by the client's hash in Gemini's list, although
   // the stored size differs from the header's.
@@ -937,14 +942,19 @@ TEST_F(AwaitActiveFileTest, FailedAndMissingFilesMapToCallerErrors) {
 }
 
 TEST(ToV1FileTest, HidesTheSourceHashTagFromTheDisplayName) {
+  const std::string key = RandomFileTagKey();
   gemini::File file;
   file.name = "files/x";
-  file.display_name = TagDisplayName("holiday", std::string(64, 'a'));
-  v1::File out = ToV1File(file);
+  file.display_name = TagDisplayName("holiday", file.name, std::string(64, 'a'), 99, key);
+  v1::File out = ToV1File(file, key);
   EXPECT_EQ(out.display_name(), "holiday");
   EXPECT_EQ(out.source_sha256(), std::string(64, 'a'));
+  // Under another key (another deployment, a rotated Gemini key): hidden, not trusted.
+  out = ToV1File(file, RandomFileTagKey());
+  EXPECT_EQ(out.display_name(), "holiday");
+  EXPECT_EQ(out.source_sha256(), "");
   file.display_name = "plain|vg-src-sha256=nothex";
-  out = ToV1File(file);
+  out = ToV1File(file, key);
   EXPECT_EQ(out.display_name(), "plain|vg-src-sha256=nothex");
   EXPECT_EQ(out.source_sha256(), "");
 }
