@@ -69,6 +69,10 @@ ABSL_FLAG(int, retry_max_backoff_ms, 30000, "Largest backoff cap between retries
 ABSL_FLAG(double, retry_budget_ratio, 0.2,
           "Retries may be at most this fraction of the upstream calls of the last 10 s (with a "
           "floor of 10 retries), so an outage does not become a retry storm.");
+ABSL_FLAG(int, max_retry_delay_s, 60,
+          "Longest wait accepted when Gemini asks for one before a retry (RetryInfo, "
+          "Retry-After): a longer one fails the call at once with RESOURCE_EXHAUSTED and "
+          "Gemini's RetryInfo, so the caller decides instead of holding its slot meanwhile.");
 ABSL_FLAG(int, upstream_attempt_timeout_s, 0,
           "Abandon and retry an attempt that produced nothing (no response, no first stream "
           "event) for this long (0: attempts are bounded only by the deadline).");
@@ -123,6 +127,10 @@ ABSL_FLAG(int, max_upload_mb, 2048,
 ABSL_FLAG(int, max_reorient_upload_mb, 64,
           "An uploaded image whose EXIF orientation is not 1 is turned upright in memory before it "
           "goes to Gemini; larger ones are refused (INVALID_ARGUMENT), in MiB. 0: refuse them all.");
+ABSL_FLAG(int, upload_idle_timeout_s, 60,
+          "An Upload whose caller sends no message for this long while the gateway waits for one "
+          "ends with DEADLINE_EXCEEDED (ErrorInfo UPLOAD_IDLE), cancelling the upstream session "
+          "and giving back its slots, buffer and connection. 0: no bound.");
 ABSL_FLAG(int, file_hash_cache_ttl_s, 30,
           "How long a replica trusts what it learnt about which ACTIVE file holds which SHA-256 "
           "(Upload dedupe, the inline->file switch), in seconds. 0: no cache (every lookup reads "
@@ -471,6 +479,12 @@ int main(int argc, char** argv) {
     const int upload_mb = absl::GetFlag(FLAGS_max_upload_mb);
     const int reorient_mb = absl::GetFlag(FLAGS_max_reorient_upload_mb);
     const int hash_ttl_s = absl::GetFlag(FLAGS_file_hash_cache_ttl_s);
+    const int idle_s = absl::GetFlag(FLAGS_upload_idle_timeout_s);
+    if (idle_s < 0) {
+      LogError("--upload_idle_timeout_s must not be negative");
+      return 2;
+    }
+    options.vision.upload_idle_timeout = absl::Seconds(idle_s);
     if (upload_mb < 1 || upload_mb > 2048) {
       LogError("--max_upload_mb must be 1..2048 (Gemini stores files of at most 2 GB)");
       return 2;
@@ -542,6 +556,7 @@ int main(int argc, char** argv) {
   retry.max_backoff = absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_retry_max_backoff_ms)));
   retry.budget_ratio = std::max(0.0, absl::GetFlag(FLAGS_retry_budget_ratio));
   retry.attempt_timeout = absl::Seconds(std::max(0, absl::GetFlag(FLAGS_upstream_attempt_timeout_s)));
+  retry.max_retry_delay = absl::Seconds(std::max(0, absl::GetFlag(FLAGS_max_retry_delay_s)));
   client =
       vision_gateway::gemini::MakeRetryingGeminiClient(
           std::move(client), retry, vision_gateway::MakeThreadTimer(),

@@ -33,6 +33,7 @@ inline constexpr char kModelOutputInvalid[] = "MODEL_OUTPUT_INVALID";      // no
 inline constexpr char kInvalidRequest[] = "INVALID_REQUEST";               // the request is wrong
 inline constexpr char kRequestTooLarge[] = "REQUEST_TOO_LARGE";            // over a documented size limit
 inline constexpr char kDeadlineExceeded[] = "DEADLINE_EXCEEDED";           // the caller's deadline passed
+inline constexpr char kUploadIdle[] = "UPLOAD_IDLE";                       // an Upload's caller sent nothing for too long
 inline constexpr char kCancelled[] = "CANCELLED";                          // the caller cancelled
 inline constexpr char kServerOverloaded[] = "SERVER_OVERLOADED";           // a global limit was hit
 inline constexpr char kShuttingDown[] = "SHUTTING_DOWN";                   // the server is draining

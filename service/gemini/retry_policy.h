@@ -28,6 +28,11 @@ struct RetryOptions {
   // long is abandoned and retried (UPSTREAM_TIMEOUT). Zero: attempts are bounded only by the
   // call's deadline.
   absl::Duration attempt_timeout = absl::ZeroDuration();
+  // Longest wait the gateway accepts when Gemini asks for one (RetryInfo.retryDelay,
+  // Retry-After): a longer one fails the call at once with RESOURCE_EXHAUSTED and Gemini's own
+  // RetryInfo, so the caller decides, instead of holding its permits and bytes meanwhile.
+  // Flag --max_retry_delay_s.
+  absl::Duration max_retry_delay = absl::Seconds(60);
   // Retry budget: over a sliding window of budget_window, retries may be at most
   // max(budget_min_retries, budget_ratio * calls started) — beyond it failures are returned as
   // they are.

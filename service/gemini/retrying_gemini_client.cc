@@ -33,11 +33,12 @@ struct Shared {
   Backoff backoff;
 };
 
-// Gemini asked to wait longer than the caller's deadline leaves: the caller decides.
-absl::Status BeyondDeadline(const absl::Status& last, absl::Duration asked) {
+// Gemini asked to wait longer than the caller's deadline leaves, or than the gateway waits
+// (`why`): the caller decides.
+absl::Status BeyondDeadline(const absl::Status& last, absl::Duration asked,
+                            const std::string& why) {
   absl::Status out = absl::ResourceExhaustedError(absl::StrFormat(
-      "Gemini asks to retry in %s, later than the call's deadline allows: %s",
-      absl::FormatDuration(asked), last.message()));
+      "Gemini asks to retry in %s, %s: %s", absl::FormatDuration(asked), why, last.message()));
   for (const char* type : {"google.rpc.QuotaFailure", "google.rpc.Help", "google.rpc.ErrorInfo"}) {
     const std::string url = absl::StrCat(kTypeUrlPrefix, type);
     if (auto payload = last.GetPayload(url)) out.SetPayload(url, *payload);
@@ -143,7 +144,15 @@ class RetryCall : public PendingCall, public std::enable_shared_from_this<RetryC
     }
     const std::optional<absl::Duration> asked = AskedDelay(status);
     if (asked && now + *asked >= deadline_) {
-      Finish(BeyondDeadline(status, *asked));
+      Finish(BeyondDeadline(status, *asked, "later than the call's deadline allows"));
+      return;
+    }
+    if (asked && *asked > shared_->options.max_retry_delay) {
+      Finish(BeyondDeadline(
+          status, *asked,
+          absl::StrCat("longer than the gateway waits for a retry (",
+                       absl::FormatDuration(shared_->options.max_retry_delay),
+                       ", --max_retry_delay_s)")));
       return;
     }
     const absl::Duration delay =

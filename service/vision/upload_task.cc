@@ -50,6 +50,7 @@ class StreamingUpload final : public UploadTask,
     {
       absl::MutexLock lock(&mu_);
       reading_ = false;
+      DisarmIdleTimerLocked();
       if (phase_ == Phase::kDone) return;
       if (phase_ == Phase::kHeader) {
         if (!message.has_header()) {
@@ -85,6 +86,7 @@ class StreamingUpload final : public UploadTask,
     {
       absl::MutexLock lock(&mu_);
       reading_ = false;
+      DisarmIdleTimerLocked();
       if (phase_ == Phase::kDone) return;
       half_closed_ = true;
       if (phase_ == Phase::kHeader) {
@@ -120,8 +122,44 @@ class StreamingUpload final : public UploadTask,
       absl::MutexLock lock(&mu_);
       if (phase_ == Phase::kDone || reading_ || half_closed_) return;
       reading_ = true;
+      ArmIdleTimerLocked();
     }
     callbacks_.read();
+  }
+
+  // The caller is idle only while the gateway waits for its next message: the clock runs from
+  // each read request to its message (not while the gateway itself waits for Gemini).
+  void ArmIdleTimerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const absl::Duration idle = context_.options->upload_idle_timeout;
+    if (idle <= absl::ZeroDuration()) return;
+    const uint64_t read = ++reads_requested_;
+    std::weak_ptr<StreamingUpload> weak = weak_from_this();
+    idle_timer_ = context_.timer->RunAt(context_.timer->Now() + idle, [weak, read] {
+      if (auto self = weak.lock()) self->OnIdle(read);
+    });
+  }
+
+  void DisarmIdleTimerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (idle_timer_ == 0) return;
+    context_.timer->Cancel(idle_timer_);
+    idle_timer_ = 0;
+  }
+
+  void OnIdle(uint64_t read) {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      if (phase_ == Phase::kDone || !reading_ || read != reads_requested_) return;
+      idle_timer_ = 0;
+      FailLocked(WithErrorInfo(absl::DeadlineExceededError(absl::StrCat(
+                                   "the Upload's caller sent nothing for ",
+                                   absl::FormatDuration(context_.options->upload_idle_timeout),
+                                   " (the server's --upload_idle_timeout_s); the upload was "
+                                   "cancelled and nothing was kept")),
+                               reasons::kUploadIdle),
+                 actions);
+    }
+    for (auto& action : actions) action();
   }
 
   void ReadLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -197,6 +235,7 @@ class StreamingUpload final : public UploadTask,
         // A dedupe hit: the file holds these bytes (FileHolds); the client may stop sending.
         v1::File file = ToV1File(**found, context_.options->file_tag_key);
         phase_ = Phase::kDone;
+        DisarmIdleTimerLocked();
         actions.push_back([self = shared_from_this(), file = std::move(file)]() mutable {
           self->Finish(std::move(file));
         });
@@ -487,6 +526,7 @@ class StreamingUpload final : public UploadTask,
         FailLocked(ToCallerStatus(file.status()), actions);
       } else {
         phase_ = Phase::kDone;
+        DisarmIdleTimerLocked();
         if (file->state == "ACTIVE") {
           context_.hashes->Put(context_.owner_tag, sha256_, *file);
           if (reoriented_) context_.hashes->Put(context_.owner_tag, source_sha256_, *file);
@@ -556,6 +596,7 @@ class StreamingUpload final : public UploadTask,
 
   void FailLocked(absl::Status status, Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     phase_ = Phase::kDone;
+    DisarmIdleTimerLocked();
     chunk_ = std::string();
     // A request still sending the chunk ends (CANCELLED) instead of waiting for bytes.
     if (current_ != nullptr) current_->Abandon();
@@ -586,6 +627,8 @@ class StreamingUpload final : public UploadTask,
   absl::Mutex mu_;
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kHeader;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t reads_requested_ ABSL_GUARDED_BY(mu_) = 0;  // names the read an idle timer is for
+  Timer::Id idle_timer_ ABSL_GUARDED_BY(mu_) = 0;
   bool read_queued_ ABSL_GUARDED_BY(mu_) = false;
   bool half_closed_ ABSL_GUARDED_BY(mu_) = false;
   bool sending_ ABSL_GUARDED_BY(mu_) = false;     // a non-final chunk is sent, unconfirmed

@@ -52,6 +52,10 @@ struct VisionOptions {
   // uploaders cannot take every connection from the other RPCs. Beyond it a chunk is assembled
   // whole before it is sent (the same memory; receiving and sending then take turns). 0: always.
   int max_filling_upload_chunks = 128;
+  // An Upload whose caller sends no message for this long, while the gateway waits for one, ends
+  // with DEADLINE_EXCEEDED (ErrorInfo UPLOAD_IDLE): the upstream session is cancelled and every
+  // permit, buffer and connection is given back. Zero: no bound. Flag --upload_idle_timeout_s.
+  absl::Duration upload_idle_timeout = absl::Seconds(60);
   // Authenticates the source-hash tag the gateway writes in the display names of files it stored
   // upright (file_id.h). main.cc derives it from the Gemini API key (FileTagKeyFrom), so every
   // replica verifies every other's tags; the default, a random key, verifies only this process's.

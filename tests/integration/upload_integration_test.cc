@@ -617,6 +617,45 @@ TEST_F(InlineSwitchTest, BigInlineImagesGoThroughTheFilesApiOnceAndGiveTheSameRe
   EXPECT_EQ(emulator_->FileCount(), 1);  // Detect reused it too
 }
 
+// Issue #17: a hostile caller opens an Upload, sends the header and then nothing, without a
+// deadline of its own. Before --upload_idle_timeout_s it held the server's only call slot (and
+// its caller slot) for as long as it liked.
+class UploadIdleTest : public UploadTest {
+ protected:
+  void ConfigureServer(server::ServerOptions& options) override {
+    options.vision.upload_idle_timeout = absl::Milliseconds(500);
+    options.limits.max_concurrent_calls = 1;
+  }
+};
+
+TEST_F(UploadIdleTest, AStalledUploadIsCutOffAndGivesItsSlotBack) {
+  const std::string bytes = BigPng(3 << 20);
+  for (const size_t sent : {size_t{0}, size_t{1} << 20}) {  // header only; stalled mid-chunk
+    auto context = Context(absl::Seconds(30));  // far longer than the idle bound
+    v1::File file;
+    const absl::Time start = absl::Now();
+    auto writer = stub_->Upload(context.get(), &file);
+    v1::UploadRequest header;
+    header.mutable_header()->set_size_bytes(static_cast<int64_t>(bytes.size()));
+    ASSERT_TRUE(writer->Write(header));
+    if (sent > 0) {
+      v1::UploadRequest chunk;
+      chunk.set_chunk(bytes.substr(0, sent));
+      ASSERT_TRUE(writer->Write(chunk));
+    }
+    // ...and nothing more: the gateway ends the call.
+    const grpc::Status status = writer->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << sent;
+    EXPECT_EQ(ErrorReason(status), "UPLOAD_IDLE") << status.error_message();
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+    ASSERT_TRUE(emulator_->WaitForOpenUploads(0, absl::Seconds(10)).ok())
+        << "the upstream session was cancelled";
+    // The only call slot is free again: an upload goes through.
+    EXPECT_TRUE(Upload(ScenePng()).status.ok()) << sent;
+  }
+  EXPECT_EQ(emulator_->FileCount(), 2);
+}
+
 // Issue #17: a caller cannot make another image's request resolve to its file. Before, an upload
 // named "anything|vg-src-sha256=<SHA-256 of Y>" was accepted, and a later Caption of the inline
 // image Y (big enough to go through the Files API) was answered about that upload's bytes.

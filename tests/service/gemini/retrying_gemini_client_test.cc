@@ -234,6 +234,32 @@ TEST_F(RetryingGeminiClientTest, AskedDelayBeyondDeadlineFailsAtOnceWithRetryInf
   EXPECT_EQ(AskedDelay(result_->status()), absl::Seconds(60));
 }
 
+// Issue #17: a call without a deadline is not held for as long as Gemini asks (a 429 asking for
+// an hour held the call, its permits and its request bytes for an hour).
+TEST_F(RetryingGeminiClientTest, AskedDelayOverTheMaxFailsAtOnceEvenWithoutADeadline) {
+  RetryOptions o = Options();
+  o.max_retry_delay = absl::Seconds(60);
+  Make(o);
+  Count(/*deadline_in=*/absl::InfiniteDuration());
+  Fail(0, RateLimited("3600s"));
+  ASSERT_EQ(results_, 1);
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kResourceExhausted,
+                                 HasSubstr("--max_retry_delay_s")));
+  EXPECT_EQ(AskedDelay(result_->status()), absl::Seconds(3600));  // Gemini's own RetryInfo
+  EXPECT_EQ(GetOutcome(result_->status()), reasons::kUpstreamRateLimited);
+  EXPECT_EQ(timer_->Pending(), 0u);
+  EXPECT_EQ(fake_->calls().size(), 1u);
+  // Up to the bound it is waited for, as asked.
+  result_.reset();
+  Count(absl::InfiniteDuration());
+  Fail(1, RateLimited("60s"));
+  EXPECT_FALSE(result_.has_value());
+  timer_->Advance(absl::Seconds(60));
+  ASSERT_EQ(fake_->calls().size(), 3u);
+  Succeed(2, 1);
+  EXPECT_THAT(*result_, IsOk());
+}
+
 TEST_F(RetryingGeminiClientTest, StopsAfterMaxAttempts) {
   RetryOptions o = Options();
   o.max_attempts = 3;

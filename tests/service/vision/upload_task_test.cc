@@ -617,6 +617,82 @@ TEST_F(UploadTaskTest, AnUploadEndingWhileAChunkFillsAbandonsTheChunk) {
   for (const auto& chunk : CallsOf("UploadChunk")) EXPECT_FALSE(chunk->finalize);
 }
 
+// Issue #17: a caller that sends nothing holds no slot for ever. (Before --upload_idle_timeout_s
+// these uploads waited as long as their callers did: without a deadline, for ever.)
+TEST_F(UploadTaskTest, ACallerSendingNothingIsCutOffAfterTheIdleTimeout) {
+  options_.upload_idle_timeout = absl::Seconds(60);
+  // Not even a header.
+  Start();
+  timer_->Advance(absl::Seconds(59));
+  EXPECT_FALSE(result_.has_value());
+  timer_->Advance(absl::Seconds(1));
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                 ::testing::HasSubstr("--upload_idle_timeout_s")));
+  EXPECT_EQ(ReasonOf(result_->status()), reasons::kUploadIdle);
+  EXPECT_TRUE(gemini_->calls().empty());
+
+  // A header, then nothing.
+  result_.reset();
+  reads_ = 0;
+  Start();
+  Header(4 * kGranularity);
+  timer_->Advance(absl::Seconds(60));
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_TRUE(gemini_->calls().empty());
+  EXPECT_FALSE(timer_->NextDue().has_value());
+}
+
+TEST_F(UploadTaskTest, ACallerStallingMidChunkGivesBackTheBufferPermitAndSession) {
+  options_.upload_idle_timeout = absl::Seconds(60);
+  const std::string bytes = PngOfSize(4 * kGranularity + 5);
+  std::atomic<int> permits{0};
+  filling_ = &permits;
+  StartWithFirstChunkInFlight(bytes);
+  AnswerUpstream();
+  Chunk(bytes.substr(kSniffBytes, 100 * 1024));
+  auto filling = CallsOf("UploadChunk")[1];
+  std::shared_ptr<GrowingBuffer> buffer = filling->chunk.data;
+  ASSERT_NE(buffer, nullptr);
+  EXPECT_EQ(permits.load(), 1);
+  timer_->Advance(absl::Seconds(60));  // the caller stalls with the chunk half full
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_EQ(ReasonOf(result_->status()), reasons::kUploadIdle);
+  EXPECT_EQ(permits.load(), 0) << "the filling permit is given back";
+  EXPECT_TRUE(buffer->abandoned()) << "the request sending the chunk ends (its connection too)";
+  EXPECT_TRUE(filling->cancelled.HasBeenNotified());
+  EXPECT_EQ(CallsOf("CancelUpload").size(), 1u);
+  for (const auto& chunk : CallsOf("UploadChunk")) EXPECT_FALSE(chunk->finalize);
+}
+
+// A slow caller that keeps sending (64 KiB every 30 s here, far below one chunk per minute) is
+// not idle, and time the gateway spends waiting for Gemini is never the caller's.
+TEST_F(UploadTaskTest, ASlowSteadyUploaderIsNotIdle) {
+  options_.upload_idle_timeout = absl::Seconds(60);
+  const std::string bytes = PngOfSize(kSniffBytes + 2 * kGranularity + 7);
+  Start();
+  Header(static_cast<int64_t>(bytes.size()));
+  size_t fed = 0;
+  while (!result_.has_value()) {
+    if (reads_ > 0 && fed < bytes.size()) {
+      timer_->Advance(absl::Seconds(30));
+      const size_t n = std::min<size_t>(64 * 1024, bytes.size() - fed);
+      Chunk(bytes.substr(fed, n));
+      fed += n;
+    } else if (reads_ > 0) {
+      HalfClose();
+    } else {
+      timer_->Advance(absl::Seconds(120));  // Gemini takes its time answering
+      ASSERT_GT(AnswerUpstream(), 0) << "stuck";
+    }
+  }
+  EXPECT_GT(timer_->Now() - absl::FromUnixSeconds(1'700'000'000), absl::Minutes(10));
+  ASSERT_THAT(*result_, IsOk());
+  EXPECT_TRUE(stored_ == bytes);
+}
+
 TEST_F(UploadTaskTest, NonTransientChunkFailureEndsTheUploadWithoutResuming) {
   const std::string bytes = PngOfSize(3 * kGranularity);
   StartWithFirstChunkInFlight(bytes);
