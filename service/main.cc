@@ -80,6 +80,18 @@ ABSL_FLAG(int, max_concurrent_calls, 1024,
           "Concurrent calls (all RPC kinds); beyond it calls are refused at once with "
           "RESOURCE_EXHAUSTED + RetryInfo (ErrorInfo SERVER_OVERLOADED). Upstream requests in "
           "flight never exceed it. 0: unbounded.");
+ABSL_FLAG(int, max_request_memory_mb, 128,
+          "Request bytes admitted calls may hold at once, in MiB (each call counts its request "
+          "message, an Upload its 8 MiB chunk; a call holds about 3x that while in flight). A "
+          "call that would go over is refused at once with RESOURCE_EXHAUSTED + RetryInfo "
+          "(SERVER_OVERLOADED). 0: unbounded; else at least --max_receive_message_mb.");
+ABSL_FLAG(int, grpc_memory_mb, 128,
+          "Memory gRPC may use for its buffers on the main port (a grpc::ResourceQuota), in MiB, "
+          "so requests not yet handed to the service (also those about to be refused) are "
+          "bounded too. 0: gRPC's default (unbounded).");
+ABSL_FLAG(int, max_concurrent_streams, 32,
+          "Calls one client connection may have open at once (HTTP/2 "
+          "SETTINGS_MAX_CONCURRENT_STREAMS). 0: gRPC's default.");
 ABSL_FLAG(int, max_queued_cpu_work, 64,
           "Detect/Segment calls waiting for image preparation; beyond it calls are refused "
           "(SERVER_OVERLOADED). 0: unbounded.");
@@ -466,6 +478,18 @@ int main(int argc, char** argv) {
   options.limits.max_queued_cpu_work =
       static_cast<std::size_t>(std::max(0, absl::GetFlag(FLAGS_max_queued_cpu_work)));
   options.limits.max_concurrent_calls = std::max(0, absl::GetFlag(FLAGS_max_concurrent_calls));
+  {
+    const int memory_mb = absl::GetFlag(FLAGS_max_request_memory_mb);
+    if (memory_mb < 0 || (memory_mb > 0 && memory_mb < receive_mb)) {
+      LogError("--max_request_memory_mb must be 0 (unbounded) or at least "
+               "--max_receive_message_mb (%d), so that every acceptable request can be admitted",
+               receive_mb);
+      return 2;
+    }
+    options.limits.max_request_memory_bytes = int64_t{memory_mb} << 20;
+    options.grpc_memory_bytes = int64_t{std::max(0, absl::GetFlag(FLAGS_grpc_memory_mb))} << 20;
+    options.max_concurrent_streams = std::max(0, absl::GetFlag(FLAGS_max_concurrent_streams));
+  }
   options.vision.default_model = StringFlagOrEnv(
       FLAGS_default_model, "VISION_GATEWAY_DEFAULT_MODEL", "gemini-2.5-flash");
   options.vision.files_base_uri = absl::StrCat(gemini_options.base_url, "/v1beta");

@@ -60,6 +60,14 @@ struct ServerOptions {
   // server reads, which keeps Upload's memory bounded by design. On: faster uploads from clients
   // on high-latency links, at that memory cost. Flag --grpc_bdp_probe.
   bool grpc_bdp_probe = false;
+  // Memory gRPC may use for its buffers on the main port (grpc::ResourceQuota: under pressure it
+  // shrinks flow-control windows and, beyond, cancels calls), so bytes of requests not yet handed
+  // to the service (also of callers about to be refused) are bounded too. <= 0: gRPC's default
+  // (unbounded). Flag --grpc_memory_mb.
+  int64_t grpc_memory_bytes = int64_t{128} << 20;
+  // Streams one client connection may have open at once (GRPC_ARG_MAX_CONCURRENT_STREAMS).
+  // <= 0: gRPC's default. Flag --max_concurrent_streams.
+  int max_concurrent_streams = 32;
   vision::VisionOptions vision;
   // Unset: plaintext (local development, or a mesh sidecar that terminates TLS).
   std::optional<TlsOptions> tls;

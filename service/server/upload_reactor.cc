@@ -29,8 +29,11 @@ void UploadReactor::Guarded(const std::shared_ptr<vision::UploadTask>& task, F&&
 UploadReactor::UploadReactor(const vision::FilesContext& files, absl::Time deadline,
                              ::vision::v1::File* response,
                              std::unique_ptr<CallLimiter::Permit> call_permit,
-                             CallerLimiter::Permit permit)
-    : response_(response), call_permit_(std::move(call_permit)), permit_(std::move(permit)) {
+                             CallerLimiter::Permit permit, Semaphore::Permit memory)
+    : response_(response),
+      call_permit_(std::move(call_permit)),
+      permit_(std::move(permit)),
+      memory_(std::move(memory)) {
   std::shared_ptr<vision::UploadTask> task = vision::MakeUpload(
       files, deadline,
       vision::UploadCallbacks{
@@ -113,6 +116,7 @@ void UploadReactor::Complete(absl::StatusOr<::vision::v1::File> result) {
   {
     CallerLimiter::Permit release = std::move(permit_);
     std::unique_ptr<CallLimiter::Permit> release_call = std::move(call_permit_);
+    Semaphore::Permit release_memory = std::move(memory_);
   }
   // OnDone (and the delete) may follow at once on another thread: touch nothing after Finish.
   // task_done_ is already set, so OnDone (or a Read still starting) deletes this reactor.

@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/common/semaphore.h"
 #include "service/server/call_limiter.h"
 #include "service/server/caller_limiter.h"
 #include "service/vision/upload_task.h"
@@ -30,7 +31,7 @@ class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadR
   // upload is over.
   UploadReactor(const vision::FilesContext& files, absl::Time deadline,
                 ::vision::v1::File* response, std::unique_ptr<CallLimiter::Permit> call_permit,
-                CallerLimiter::Permit permit = {});
+                CallerLimiter::Permit permit = {}, Semaphore::Permit memory = {});
   // A call refused before it started (e.g. not admitted): finishes at once with `status`.
   UploadReactor(const absl::Status& status, ::vision::v1::File* response);
 
@@ -53,6 +54,7 @@ class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadR
   ::vision::v1::File* response_;
   std::unique_ptr<CallLimiter::Permit> call_permit_;
   CallerLimiter::Permit permit_;
+  Semaphore::Permit memory_;  // --max_request_memory_mb
   ::vision::v1::UploadRequest message_;  // the read in flight
   std::shared_ptr<vision::UploadTask> task_;
 

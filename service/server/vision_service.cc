@@ -1,7 +1,10 @@
 #include "service/server/vision_service.h"
 
 #include <chrono>
+#include <tuple>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
 
 #include "service/server/reactors.h"
 #include "service/server/upload_reactor.h"
@@ -32,23 +35,24 @@ Request TakeRequest(const Request* request) {
 
 namespace {
 
-// The call's permit is held until the task reports completion.
-template <typename Response>
+// The call's permits (its caller's slot, its request memory) are held until the task reports
+// completion, and given back before the caller hears of it.
+template <typename Response, typename... Permits>
 vision::TaskCallbacks<Response> HoldPermit(vision::TaskCallbacks<Response> callbacks,
-                                           CallerLimiter::Permit permit) {
-  callbacks.on_done = [permit = std::move(permit),
+                                           Permits... permits) {
+  callbacks.on_done = [... permits = std::move(permits),
                        on_done = std::move(callbacks.on_done)](absl::Status status) mutable {
-    { CallerLimiter::Permit release = std::move(permit); }
+    { std::tuple<Permits...> release(std::move(permits)...); }
     on_done(std::move(status));
   };
   return callbacks;
 }
 
-template <typename Result>
+template <typename Result, typename... Permits>
 absl::AnyInvocable<void(Result)> HoldPermit(absl::AnyInvocable<void(Result)> done,
-                                            CallerLimiter::Permit permit) {
-  return [permit = std::move(permit), done = std::move(done)](Result result) mutable {
-    { CallerLimiter::Permit release = std::move(permit); }
+                                            Permits... permits) {
+  return [... permits = std::move(permits), done = std::move(done)](Result result) mutable {
+    { std::tuple<Permits...> release(std::move(permits)...); }
     done(std::move(result));
   };
 }
@@ -75,7 +79,22 @@ VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemin
              .filling_upload_chunks = &filling_upload_chunks_,
              .owner_tag = "",
              .record = nullptr},
-      limiter_(limits.max_concurrent_calls, limits.overload_retry_after) {}
+      limiter_(limits.max_concurrent_calls, limits.overload_retry_after),
+      request_memory_(limits.max_request_memory_bytes),
+      overload_retry_after_(limits.overload_retry_after) {}
+
+absl::StatusOr<Semaphore::Permit> VisionServiceImpl::ReserveRequestMemory(int64_t bytes) {
+  Semaphore::Permit permit = request_memory_.TryAcquire(bytes);
+  if (permit) return permit;
+  return WithRetryInfo(
+      WithErrorInfo(absl::ResourceExhaustedError(absl::StrCat(
+                        "the gateway holds its limit of ", request_memory_.capacity() >> 20,
+                        " MiB of request bytes in calls in flight (--max_request_memory_mb); this "
+                        "call's ", bytes >> 20, " MiB do not fit now: retry after the delay in "
+                        "RetryInfo or on another replica")),
+                    reasons::kServerOverloaded, {{"limit", "max_request_memory_mb"}}),
+      overload_retry_after_);
+}
 
 vision::FilesContext VisionServiceImpl::FilesFor(const Admission& admission) const {
   vision::FilesContext files = files_;
@@ -105,10 +124,14 @@ grpc::ServerWriteReactor<v1::CaptionResponse>* VisionServiceImpl::Caption(
         if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
+        absl::StatusOr<Semaphore::Permit> memory =
+            ReserveRequestMemory(static_cast<int64_t>(request->ByteSizeLong()));
+        if (!memory.ok()) return memory.status();
         const vision::FilesContext files = FilesFor(*admission);
         return vision::StartCaption(*gemini_, admission->policy->vision, TakeRequest(request),
                                     CallDeadline(context),
-                                    HoldPermit(std::move(callbacks), std::move(admission->permit)),
+                                    HoldPermit(std::move(callbacks), std::move(admission->permit),
+                                               *std::move(memory)),
                                     calls_.Find(context), &files);
       });
 }
@@ -122,10 +145,14 @@ grpc::ServerWriteReactor<v1::DetectResponse>* VisionServiceImpl::Detect(
         if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
+        absl::StatusOr<Semaphore::Permit> memory =
+            ReserveRequestMemory(static_cast<int64_t>(request->ByteSizeLong()));
+        if (!memory.ok()) return memory.status();
         const vision::FilesContext files = FilesFor(*admission);
         return vision::StartDetect(*gemini_, cpu_, admission->policy->vision, TakeRequest(request),
                                    CallDeadline(context),
-                                   HoldPermit(std::move(callbacks), std::move(admission->permit)),
+                                   HoldPermit(std::move(callbacks), std::move(admission->permit),
+                                              *std::move(memory)),
                                    calls_.Find(context), &files);
       });
 }
@@ -139,10 +166,14 @@ grpc::ServerWriteReactor<v1::SegmentResponse>* VisionServiceImpl::Segment(
         if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
+        absl::StatusOr<Semaphore::Permit> memory =
+            ReserveRequestMemory(static_cast<int64_t>(request->ByteSizeLong()));
+        if (!memory.ok()) return memory.status();
         const vision::FilesContext files = FilesFor(*admission);
         return vision::StartSegment(*gemini_, cpu_, admission->policy->vision,
                                     TakeRequest(request), CallDeadline(context),
-                                    HoldPermit(std::move(callbacks), std::move(admission->permit)),
+                                    HoldPermit(std::move(callbacks), std::move(admission->permit),
+                                               *std::move(memory)),
                                     calls_.Find(context), &files);
       });
 }
@@ -158,10 +189,14 @@ grpc::ServerUnaryReactor* VisionServiceImpl::CountTokens(grpc::CallbackServerCon
         if (!admitted) return limiter_.Refusal();
         absl::StatusOr<Admission> admission = Admit(context);
         if (!admission.ok()) return admission.status();
+        absl::StatusOr<Semaphore::Permit> memory =
+            ReserveRequestMemory(static_cast<int64_t>(request->ByteSizeLong()));
+        if (!memory.ok()) return memory.status();
         const vision::FilesContext files = FilesFor(*admission);
         return vision::StartCountTokens(
             *gemini_, cpu_, admission->policy->vision, TakeRequest(request), CallDeadline(context),
-            HoldPermit(std::move(done), std::move(admission->permit)), calls_.Find(context), &files);
+            HoldPermit(std::move(done), std::move(admission->permit), *std::move(memory)),
+            calls_.Find(context), &files);
       });
 }
 
@@ -172,10 +207,14 @@ grpc::ServerReadReactor<v1::UploadRequest>* VisionServiceImpl::Upload(
   if (call_permit == nullptr) return new UploadReactor(limiter_.Refusal(), response);
   absl::StatusOr<Admission> admission = Admit(context);
   if (!admission.ok()) return new UploadReactor(admission.status(), response);
+  // An upload holds one Gemini chunk (8 MiB) while it fills (and one message, bounded by the
+  // receive limit like every request).
+  absl::StatusOr<Semaphore::Permit> memory = ReserveRequestMemory(int64_t{8} << 20);
+  if (!memory.ok()) return new UploadReactor(memory.status(), response);
   // The caller's owner tag goes into the file id ("" while authentication is off).
   return new UploadReactor(FilesFor(*admission).WithRecord(calls_.Find(context)),
                            CallDeadline(context), response, std::move(call_permit),
-                           std::move(admission->permit));
+                           std::move(admission->permit), *std::move(memory));
 }
 
 grpc::ServerUnaryReactor* VisionServiceImpl::GetFile(grpc::CallbackServerContext* context,

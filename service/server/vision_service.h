@@ -10,6 +10,7 @@
 #include "service/server/caller_gate.h"
 #include "service/common/timer.h"
 #include "service/vision/file_service.h"
+#include "service/common/semaphore.h"
 #include "service/server/call_limiter.h"
 #include "service/gemini/gemini_client.h"
 #include "service/server/telemetry_interceptor.h"
@@ -29,6 +30,12 @@ struct LimitOptions {
   int max_concurrent_calls = 1024;
   // RetryInfo of a refusal.
   absl::Duration overload_retry_after = absl::Seconds(1);
+  // Request bytes that admitted calls may hold at once (each call counts its request message's
+  // size, an Upload the 8 MiB chunk it fills); a call that would go over is refused at once
+  // (RESOURCE_EXHAUSTED + RetryInfo, SERVER_OVERLOADED, metadata limit=max_request_memory_mb).
+  // A call holds about 3x its request in memory while in flight (the bytes, their base64 in the
+  // upstream body, and what the retries keep). <= 0: unbounded. Flag --max_request_memory_mb.
+  int64_t max_request_memory_bytes = int64_t{128} << 20;
 };
 
 class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackService {
@@ -75,6 +82,8 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   // The Files context of an admitted call: with authentication on, the caller's owner tag makes
   // only the caller's files visible and tags the files the call creates (file isolation).
   vision::FilesContext FilesFor(const Admission& admission) const;
+  // `bytes` of --max_request_memory_mb for an admitted call, or the refusal.
+  absl::StatusOr<Semaphore::Permit> ReserveRequestMemory(int64_t bytes);
 
   std::shared_ptr<gemini::GeminiClient> gemini_;
   vision::VisionOptions options_;
@@ -90,6 +99,8 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   std::atomic<int> filling_upload_chunks_{0};  // FilesContext::filling_upload_chunks
   vision::FilesContext files_;
   CallLimiter limiter_;
+  Semaphore request_memory_;
+  const absl::Duration overload_retry_after_;
 };
 
 }  // namespace vision_gateway::server

@@ -13,6 +13,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/common/status_details.h"
 #include "service/server/call_limiter.h"
@@ -295,6 +296,77 @@ TEST_F(VisionServiceLimitTest, UploadsCountAgainstMaxConcurrentCalls) {
   while (caption->Read(&response)) {
   }
   EXPECT_TRUE(caption->Finish().ok());
+}
+
+// Issue #17: the request bytes admitted calls hold are bounded (--max_request_memory_mb): a call
+// that would go over is refused at once, with RetryInfo, and admitted again once memory is free.
+TEST(VisionServiceMemoryTest, RequestBytesBeyondTheBudgetAreRefusedAtOnce) {
+  auto fake = std::make_shared<FakeGeminiClient>();
+  ServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.limits.max_request_memory_bytes = 1 << 20;
+  options.limits.overload_retry_after = absl::Seconds(3);
+  auto server = VisionServer::Start(options, fake);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::VisionService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  v1::CaptionRequest big;  // 600 KiB: one fits in 1 MiB, two do not
+  big.add_images()->set_content(MakePng(32, 16, {255, 255, 255}) + std::string(600 << 10, 'x'));
+
+  grpc::ClientContext first_context;
+  first_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto first = stub->Caption(&first_context, big);
+  ASSERT_TRUE(fake->WaitForCalls(1));
+
+  grpc::ClientContext second_context;
+  second_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto second = stub->Caption(&second_context, big);
+  v1::CaptionResponse response;
+  EXPECT_FALSE(second->Read(&response));
+  const grpc::Status refused = second->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("--max_request_memory_mb"));
+  google::rpc::Status details;
+  ASSERT_TRUE(grpc::ExtractErrorDetails(refused, &details).ok());
+  google::rpc::RetryInfo retry;
+  google::rpc::ErrorInfo info;
+  for (const auto& any : details.details()) {
+    if (any.Is<google::rpc::RetryInfo>()) ASSERT_TRUE(any.UnpackTo(&retry));
+    if (any.Is<google::rpc::ErrorInfo>()) ASSERT_TRUE(any.UnpackTo(&info));
+  }
+  EXPECT_EQ(info.reason(), "SERVER_OVERLOADED");
+  EXPECT_EQ(info.metadata().at("limit"), "max_request_memory_mb");
+  EXPECT_EQ(retry.retry_delay().seconds(), 3);
+  EXPECT_EQ(fake->calls().size(), 1u) << "refused before any upstream work";
+
+  // A small request still fits beside the big one.
+  grpc::ClientContext small_context;
+  v1::CaptionRequest small;
+  small.add_images()->set_content(MakePng(32, 16, {255, 255, 255}));
+  auto third = stub->Caption(&small_context, small);
+  ASSERT_TRUE(fake->WaitForCalls(2));
+  for (int i : {0, 1}) {
+    fake->calls()[i]->observer.on_chunk(Chunk("done", "STOP"));
+    fake->calls()[i]->observer.on_done(absl::OkStatus());
+  }
+  while (first->Read(&response)) {
+  }
+  EXPECT_TRUE(first->Finish().ok());
+  while (third->Read(&response)) {
+  }
+  EXPECT_TRUE(third->Finish().ok());
+
+  // The first call's bytes are free again: the big request is admitted.
+  grpc::ClientContext again_context;
+  again_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto again = stub->Caption(&again_context, big);
+  ASSERT_TRUE(fake->WaitForCalls(3));
+  fake->calls()[2]->observer.on_chunk(Chunk("done", "STOP"));
+  fake->calls()[2]->observer.on_done(absl::OkStatus());
+  while (again->Read(&response)) {
+  }
+  EXPECT_TRUE(again->Finish().ok());
+  (*server)->Shutdown(absl::Seconds(1));
 }
 
 TEST_F(VisionServiceTest, ClientCancelCancelsUpstream) {
