@@ -89,7 +89,7 @@ ABSL_FLAG(int, grpc_memory_mb, 128,
           "Memory gRPC may use for its buffers on the main port (a grpc::ResourceQuota), in MiB, "
           "so requests not yet handed to the service (also those about to be refused) are "
           "bounded too. 0: gRPC's default (unbounded).");
-ABSL_FLAG(int, max_concurrent_streams, 32,
+ABSL_FLAG(int, max_concurrent_streams, 100,
           "Calls one client connection may have open at once (HTTP/2 "
           "SETTINGS_MAX_CONCURRENT_STREAMS). 0: gRPC's default.");
 ABSL_FLAG(int, max_queued_cpu_work, 64,

@@ -67,7 +67,7 @@ struct ServerOptions {
   int64_t grpc_memory_bytes = int64_t{128} << 20;
   // Streams one client connection may have open at once (GRPC_ARG_MAX_CONCURRENT_STREAMS).
   // <= 0: gRPC's default. Flag --max_concurrent_streams.
-  int max_concurrent_streams = 32;
+  int max_concurrent_streams = 100;
   vision::VisionOptions vision;
   // Unset: plaintext (local development, or a mesh sidecar that terminates TLS).
   std::optional<TlsOptions> tls;
