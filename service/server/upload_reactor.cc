@@ -34,10 +34,14 @@ UploadReactor::UploadReactor(const vision::FilesContext& files, absl::Time deadl
       call_permit_(std::move(call_permit)),
       permit_(std::move(permit)),
       memory_(std::move(memory)) {
+  {
+    absl::MutexLock lock(&link_->mu);
+    link_->reactor = this;
+  }
   std::shared_ptr<vision::UploadTask> task = vision::MakeUpload(
       files, deadline,
       vision::UploadCallbacks{
-          .read = [this] { Read(); },
+          .read = [link = link_] { ReadThrough(link); },
           .done = [this](absl::StatusOr<::vision::v1::File> r) { Complete(std::move(r)); },
       });
   {
@@ -57,12 +61,24 @@ UploadReactor::UploadReactor(const absl::Status& status, ::vision::v1::File* res
   Finish(ToCallerGrpcStatus(status));
 }
 
-void UploadReactor::Read() {
+void UploadReactor::ReadThrough(const std::shared_ptr<ReadLink>& link) {
+  UploadReactor* reactor;
   {
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    ++reads_starting_;
+    absl::MutexLock lock(&link->mu);
+    reactor = link->reactor;
+    if (reactor == nullptr || !reactor->BeginRead()) return;
   }
+  reactor->Read();  // alive: reads_starting_ > 0 holds off MaybeDelete
+}
+
+bool UploadReactor::BeginRead() {
+  absl::MutexLock lock(&mu_);
+  if (finished_) return false;
+  ++reads_starting_;
+  return true;
+}
+
+void UploadReactor::Read() {
   StartRead(&message_);
   {
     absl::MutexLock lock(&mu_);
@@ -135,9 +151,13 @@ void UploadReactor::OnDone() {
 void UploadReactor::MaybeDelete() {
   bool destroy;
   {
-    absl::MutexLock lock(&mu_);
-    destroy = reactor_done_ && task_done_ && reads_starting_ == 0 && !deleting_;
-    if (destroy) deleting_ = true;
+    absl::MutexLock link_lock(&link_->mu);
+    {
+      absl::MutexLock lock(&mu_);
+      destroy = reactor_done_ && task_done_ && reads_starting_ == 0 && !deleting_;
+      if (destroy) deleting_ = true;
+    }
+    if (destroy) link_->reactor = nullptr;  // a late read request finds no reactor
   }
   if (destroy) delete this;
 }

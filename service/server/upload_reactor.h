@@ -40,6 +40,18 @@ class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadR
   void OnDone() override;
 
  private:
+  // What the task's read callback holds instead of the reactor: the task may call it after it
+  // released its own lock while another thread completes the call and gRPC deletes the reactor
+  // (issue #17). MaybeDelete clears `reactor` under `mu` before deleting, and a read request
+  // takes `mu` while it registers itself (reads_starting_), so it either sees no reactor or
+  // keeps it alive until its StartRead has returned.
+  struct ReadLink {
+    absl::Mutex mu;
+    UploadReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
+  };
+  static void ReadThrough(const std::shared_ptr<ReadLink>& link);
+  // Registers a read about to start; false when the call has finished. Requires link_->mu held.
+  bool BeginRead();
   void Read();
   void Complete(absl::StatusOr<::vision::v1::File> result);
   // An exception from the task (bad_alloc while assembling a chunk, or any other) must not escape
@@ -57,6 +69,7 @@ class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadR
   Semaphore::Permit memory_;  // --max_request_memory_mb
   ::vision::v1::UploadRequest message_;  // the read in flight
   std::shared_ptr<vision::UploadTask> task_;
+  const std::shared_ptr<ReadLink> link_ = std::make_shared<ReadLink>();
 
   absl::Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;   // Finish called
