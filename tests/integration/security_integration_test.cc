@@ -589,6 +589,65 @@ TEST_F(LeakTest, FaultCatalogueLeaksNothing) {
   EXPECT_GE(errors, static_cast<int>(faults.size()) - 1) << "most faults must fail the call";
 }
 
+// Every google.rpc detail Gemini sends on a 400, a 429 and a 500 (Help, QuotaFailure, BadRequest,
+// LocalizedMessage, ErrorInfo metadata), each naming the project, Google's hosts and the Cloud
+// console, through the whole stack: the caller sees none of it, in the message or in any detail,
+// while the details themselves (the documentation link, the violations) still arrive.
+TEST_F(LeakTest, ForwardedDetailsOf400And429And500LeakNothing) {
+  const std::string details = R"([
+      {"@type": "type.googleapis.com/google.rpc.Help", "links": [
+        {"description": "Request a higher quota limit for project 987654321012.",
+         "url": "https://console.cloud.google.com/apis/api/generativelanguage.googleapis.com/quotas?project=987654321012"},
+        {"description": "Learn more about Gemini API quotas",
+         "url": "https://ai.google.dev/gemini-api/docs/rate-limits?project=987654321012"}]},
+      {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
+        {"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+         "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+         "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash"}, "quotaValue": "10"},
+        {"subject": "project_number:987654321012", "description": "project_id: my-gcp-project"}]},
+      {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [
+        {"field": "projects/987654321012/contents[0]",
+         "description": "Invalid value at console.cloud.google.com for project_id: my-gcp-project"}]},
+      {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US",
+       "message": "Quota exceeded for projects/my-gcp-project (987654321012) at generativelanguage.googleapis.com"},
+      {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMIT_EXCEEDED",
+       "domain": "googleapis.com",
+       "metadata": {"service": "generativelanguage.googleapis.com",
+                    "consumer": "projects/987654321012",
+                    "quota_location": "projects/my-gcp-project/locations/global",
+                    "quota_metric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "model": "gemini-2.5-flash"}}])";
+  struct Case {
+    int http;
+    grpc::StatusCode code;
+  };
+  for (const Case& c : {Case{400, grpc::StatusCode::INVALID_ARGUMENT},
+                        Case{429, grpc::StatusCode::RESOURCE_EXHAUSTED},
+                        Case{500, grpc::StatusCode::UNAVAILABLE}}) {
+    SCOPED_TRACE(c.http);
+    emulator_->ClearScript();
+    emulator_->Enqueue(emulator::ScriptedError(
+        c.http,
+        "Request failed for project 987654321012 (projects/my-gcp-project); see "
+        "console.cloud.google.com",
+        details));
+    CaptionResult result = Caption(*stub_, "", OneImage());
+    ASSERT_EQ(result.status.error_code(), c.code) << result.status.error_message();
+    const std::string text = CallerFacingText(result.status);
+    ExpectNoLeaks(absl::StrCat(c.http, " with project details"), result.status, {},
+                  LeakCheck{.secrets = {kEmulatorKey},
+                            .upstream_ports = {emulator_->port()},
+                            .literals = {"987654321012", "my-gcp-project", "console.cloud",
+                                         "googleapis.com", "project="}});
+    // Filtered, not dropped: the documentation link, the violations and the quota's model.
+    EXPECT_THAT(text, HasSubstr("https://ai.google.dev/gemini-api/docs/rate-limits\"")) << text;
+    EXPECT_THAT(text, HasSubstr("generate_content_free_tier_requests")) << text;
+    EXPECT_THAT(text, HasSubstr("contents[0]")) << text;
+    EXPECT_THAT(text, HasSubstr("LocalizedMessage")) << text;
+    EXPECT_THAT(text, HasSubstr("model=gemini-2.5-flash")) << text;
+  }
+}
+
 // Failures below HTTP: refused connection, TLS to a plain-HTTP port, an unresolvable name.
 TEST_F(LeakTest, TransportFailuresLeakNothing) {
   const int port = emulator_->port();
