@@ -35,7 +35,6 @@ inline constexpr char kRequestTooLarge[] = "REQUEST_TOO_LARGE";            // ov
 inline constexpr char kDeadlineExceeded[] = "DEADLINE_EXCEEDED";           // the caller's deadline passed
 inline constexpr char kCancelled[] = "CANCELLED";                          // the caller cancelled
 inline constexpr char kServerOverloaded[] = "SERVER_OVERLOADED";           // a global limit was hit
-inline constexpr char kShuttingDown[] = "SHUTTING_DOWN";                   // the server is draining
 inline constexpr char kInternalError[] = "INTERNAL_ERROR";                 // a gateway bug or exhausted memory
 
 }  // namespace vision_gateway::reasons
