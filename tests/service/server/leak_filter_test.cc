@@ -143,7 +143,8 @@ std::string DetailsText(const absl::Status& status) {
     } else if (absl::EndsWith(type_url, "QuotaFailure") &&
                quota.ParseFromString(std::string(payload))) {
       absl::StrAppend(&text, quota.ShortDebugString(), "\n");
-    } else if (absl::EndsWith(type_url, "BadRequest") && bad.ParseFromString(std::string(payload))) {
+    } else if (absl::EndsWith(type_url, "BadRequest") &&
+               bad.ParseFromString(std::string(payload))) {
       absl::StrAppend(&text, bad.ShortDebugString(), "\n");
     } else if (absl::EndsWith(type_url, "LocalizedMessage") &&
                localized.ParseFromString(std::string(payload))) {
