@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -203,7 +204,8 @@ absl::Status MergeConfig(const json::object& object, EmulatorConfig& config) {
 }
 
 // One scripted response from its admin JSON form.
-absl::StatusOr<ScriptedResponse> ScriptFromJson(const json::value& value) {
+// `hold_gate` receives the name of its "hold_last_write" gate (empty: none).
+absl::StatusOr<ScriptedResponse> ScriptFromJson(const json::value& value, std::string& hold_gate) {
   if (!value.is_object()) return absl::InvalidArgumentError("a script entry must be an object");
   ScriptedResponse response;
   for (const auto& member : value.get_object()) {
@@ -259,6 +261,9 @@ absl::StatusOr<ScriptedResponse> ScriptFromJson(const json::value& value) {
     } else if (key == "drop_connection_after_writes") {
       if (!field.is_bool()) return bad();
       response.drop_connection_after_writes = field.get_bool();
+    } else if (key == "hold_last_write") {
+      if (!field.is_string() || field.get_string().empty()) return bad();
+      hold_gate = std::string(Sv(field.get_string()));
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown script field ", Absl(key)));
     }
@@ -314,6 +319,8 @@ struct Emulator::State {
   EmulatorConfig config ABSL_GUARDED_BY(mu);
   std::string api_key ABSL_GUARDED_BY(mu);  // empty: accept any non-empty key
   std::deque<ScriptedResponse> script ABSL_GUARDED_BY(mu);
+  // Gates released through POST /emulator/release (script field "hold_last_write").
+  std::set<std::string> released_gates ABSL_GUARDED_BY(mu);
   std::deque<RecordedRequest> requests ABSL_GUARDED_BY(mu);
   size_t recorded_bytes ABSL_GUARDED_BY(mu) = 0;  // bodies in `requests`
   size_t requests_seen ABSL_GUARDED_BY(mu) = 0;  // since the last clear
@@ -429,20 +436,39 @@ struct Emulator::State {
       json::value value = json::parse(Js(request.body), ec);
       if (ec) return AdminError(400, "script body is not JSON");
       std::vector<ScriptedResponse> entries;
-      if (value.is_array()) {
-        for (const auto& entry : value.get_array()) {
-          absl::StatusOr<ScriptedResponse> parsed = ScriptFromJson(entry);
-          if (!parsed.ok()) return AdminError(400, std::string(parsed.status().message()));
-          entries.push_back(*std::move(parsed));
+      auto add = [&](const json::value& entry) -> absl::Status {
+        std::string gate;
+        absl::StatusOr<ScriptedResponse> parsed = ScriptFromJson(entry, gate);
+        if (!parsed.ok()) return parsed.status();
+        if (!gate.empty()) {
+          // Connections end before the State does (Stop() closes them all).
+          parsed->hold_last_write_until = [this, gate] {
+            absl::MutexLock lock(&mu);
+            return released_gates.count(gate) > 0;
+          };
         }
-      } else {
-        absl::StatusOr<ScriptedResponse> parsed = ScriptFromJson(value);
-        if (!parsed.ok()) return AdminError(400, std::string(parsed.status().message()));
         entries.push_back(*std::move(parsed));
+        return absl::OkStatus();
+      };
+      const json::array single{value};
+      for (const auto& entry : value.is_array() ? value.get_array() : single) {
+        if (absl::Status status = add(entry); !status.ok()) {
+          return AdminError(400, std::string(status.message()));
+        }
       }
       absl::MutexLock lock(&mu);
       for (auto& entry : entries) script.push_back(std::move(entry));
       return JsonReply(200, json::object{{"queued", entries.size()}, {"pending", script.size()}});
+    }
+    if (what == "release" && method == "POST") {
+      json::error_code ec;
+      json::value value = json::parse(Js(request.body), ec);
+      const json::value* gate = !ec && value.is_object() ? value.get_object().if_contains("gate")
+                                                         : nullptr;
+      if (gate == nullptr || !gate->is_string()) return AdminError(400, "body: {\"gate\": name}");
+      absl::MutexLock lock(&mu);
+      released_gates.insert(std::string(Sv(gate->get_string())));
+      return JsonReply(200, json::object{});
     }
     if (what == "script" && method == "DELETE") {
       absl::MutexLock lock(&mu);
@@ -486,6 +512,7 @@ struct Emulator::State {
       {
         absl::MutexLock lock(&mu);
         script.clear();
+        released_gates.clear();
         requests.clear();
         recorded_bytes = 0;
         requests_seen = 0;

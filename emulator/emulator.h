@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -52,6 +53,10 @@ struct ScriptedResponse {
   // truncated stream). With no stream_writes: close right after delay_before_headers without
   // writing any response byte.
   bool drop_connection_after_writes = false;
+  // When set (in-process tests), the last stream piece is written only once this returns true
+  // (asked every few milliseconds): a test holds a stream open until something has happened,
+  // instead of hoping a delay is long enough.
+  std::function<bool()> hold_last_write_until;
 };
 
 // A request as received (admin /emulator/* requests are not recorded).

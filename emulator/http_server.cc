@@ -31,6 +31,8 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 
 constexpr std::size_t kWatchReadBytes = 4096;
+// How often a held last piece (ScriptedResponse::hold_last_write_until) asks again.
+constexpr std::chrono::milliseconds kHoldPoll{5};
 
 bool HasHeader(const HeaderList& headers, std::string_view name) {
   for (const auto& [key, value] : headers) {
@@ -219,6 +221,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (next_piece_ > 0 && reply_.delay_between_writes.count() > 0 && !delayed_) {
       delayed_ = true;
       timer_.expires_after(reply_.delay_between_writes);
+      timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (ec || self->closed_) return;
+        self->WriteNextPiece();
+      });
+      return;
+    }
+    if (reply_.hold_last_write_until && next_piece_ + 1 == pieces.size() &&
+        !reply_.hold_last_write_until()) {
+      timer_.expires_after(kHoldPoll);
       timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
         if (ec || self->closed_) return;
         self->WriteNextPiece();

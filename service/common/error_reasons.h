@@ -36,7 +36,6 @@ inline constexpr char kDeadlineExceeded[] = "DEADLINE_EXCEEDED";           // th
 inline constexpr char kUploadIdle[] = "UPLOAD_IDLE";                       // an Upload's caller sent nothing for too long
 inline constexpr char kCancelled[] = "CANCELLED";                          // the caller cancelled
 inline constexpr char kServerOverloaded[] = "SERVER_OVERLOADED";           // a global limit was hit
-inline constexpr char kShuttingDown[] = "SHUTTING_DOWN";                   // the server is draining
 inline constexpr char kInternalError[] = "INTERNAL_ERROR";                 // a gateway bug or exhausted memory
 
 }  // namespace vision_gateway::reasons

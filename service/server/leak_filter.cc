@@ -1,6 +1,7 @@
 #include "service/server/leak_filter.h"
 
 #include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 #include <utility>
@@ -55,6 +56,9 @@ const std::vector<Rule>& Rules() {
     r.push_back({std::regex(R"(projects/[0-9A-Za-z_\-]+)", flags), "projects/[number]"});
     r.push_back({std::regex(R"((project[ _\-]?(number|id)?['"]?\s*[:= ]\s*['"]?)[0-9]{4,})", flags),
                  "$1[number]"});
+    r.push_back({std::regex(R"((project[ _\-]?(number|id)?['"]?\s*[:=]\s*['"]?)[a-z][a-z0-9\-]{4,})",
+                            flags),
+                 "$1[id]"});
     // Addresses: [v6]:port, v4:port, host names under public or cluster suffixes, host:port.
     r.push_back({std::regex(R"(\[[0-9a-f:.]*:[0-9a-f:.]*\](:[0-9]{1,5})?)", flags), "[address]"});
     r.push_back({std::regex(R"(\b[0-9]{1,3}(\.[0-9]{1,3}){3}(:[0-9]{1,5})?\b)", flags),
@@ -140,6 +144,35 @@ std::string Filter(absl::string_view input, const LeakFilterOptions& options) {
   return text;
 }
 
+// Whether `host` (lower case, no port) is one of the documentation hosts Help links may name.
+bool IsDocumentationHost(absl::string_view host, const LeakFilterOptions& options) {
+  for (const std::string& allowed : options.documentation_hosts) {
+    if (host == absl::AsciiStrToLower(allowed)) return true;
+  }
+  return false;
+}
+
+// The caller's copy of a Help link: "https://<documentation host><path>" with the query and the
+// fragment dropped, when the link names a documentation host (no port, no user) and its path
+// passes the text filter unchanged (no project number or id, no other host, no piece of a
+// secret); nullopt otherwise (the link is dropped).
+std::optional<std::string> DocumentationLink(absl::string_view url,
+                                             const LeakFilterOptions& options) {
+  constexpr absl::string_view kScheme = "https://";
+  if (url.size() < kScheme.size() ||
+      absl::AsciiStrToLower(url.substr(0, kScheme.size())) != kScheme) {
+    return std::nullopt;
+  }
+  url.remove_prefix(kScheme.size());
+  url = url.substr(0, url.find_first_of("?#"));
+  const std::size_t slash = url.find('/');
+  const std::string host = absl::AsciiStrToLower(url.substr(0, slash));
+  const std::string path(slash == absl::string_view::npos ? "/" : url.substr(slash));
+  if (!IsDocumentationHost(host, options)) return std::nullopt;
+  if (Filter(path, options) != path) return std::nullopt;
+  return absl::StrCat(kScheme, host, path);
+}
+
 template <typename Message>
 bool Take(const absl::Cord& payload, Message& message) {
   return message.ParseFromString(std::string(payload));
@@ -180,6 +213,12 @@ absl::Status FilterForCaller(const absl::Status& status) {
   if (HasLibraryText(message)) message = FixedMessage(status.code());
   absl::Status out(status.code(), message);
   bool changed = message != status.message();
+  // A detail's text, filtered as the message is; a change is logged below.
+  auto keep = [&](const std::string& text) {
+    std::string filtered = filter(text);
+    changed = changed || filtered != text;
+    return filtered;
+  };
 
   status.ForEachPayload([&](absl::string_view type_url, const absl::Cord& payload) {
     if (!absl::StartsWith(type_url, kTypeUrlPrefix)) {
@@ -188,16 +227,16 @@ absl::Status FilterForCaller(const absl::Status& status) {
     }
     const absl::string_view type = type_url.substr(absl::string_view(kTypeUrlPrefix).size());
     if (type == "google.rpc.RetryInfo") {
-      out.SetPayload(type_url, payload);
+      google::rpc::RetryInfo retry;
+      if (!Take(payload, retry)) return;
+      google::rpc::RetryInfo kept;
+      kept.mutable_retry_delay()->set_seconds(retry.retry_delay().seconds());
+      kept.mutable_retry_delay()->set_nanos(retry.retry_delay().nanos());
+      AddDetail(out, kept);
     } else if (type == "google.rpc.ErrorInfo") {
       google::rpc::ErrorInfo info;
       if (!Take(payload, info)) return;
       google::rpc::ErrorInfo kept;
-      auto keep = [&](const std::string& text) {
-        std::string filtered = filter(text);
-        changed = changed || filtered != text;
-        return filtered;
-      };
       kept.set_reason(keep(info.reason()));
       const bool ours = info.domain() == "vision-gateway";
       kept.set_domain(ours ? info.domain() : keep(info.domain()));
@@ -212,35 +251,44 @@ absl::Status FilterForCaller(const absl::Status& status) {
     } else if (type == "google.rpc.QuotaFailure") {
       google::rpc::QuotaFailure quota;
       if (!Take(payload, quota)) return;
-      for (auto& v : *quota.mutable_violations()) {
-        v.set_subject(filter(v.subject()));
-        v.set_description(filter(v.description()));
+      // Rebuilt from the fields named here: nothing unread (unknown fields) passes.
+      google::rpc::QuotaFailure kept;
+      for (const auto& v : quota.violations()) {
+        auto* out_violation = kept.add_violations();
+        out_violation->set_subject(keep(v.subject()));
+        out_violation->set_description(keep(v.description()));
       }
-      AddDetail(out, quota);
+      AddDetail(out, kept);
     } else if (type == "google.rpc.BadRequest") {
       google::rpc::BadRequest bad;
       if (!Take(payload, bad)) return;
-      for (auto& v : *bad.mutable_field_violations()) {
-        v.set_field(filter(v.field()));
-        v.set_description(filter(v.description()));
+      google::rpc::BadRequest kept;
+      for (const auto& v : bad.field_violations()) {
+        auto* out_violation = kept.add_field_violations();
+        out_violation->set_field(keep(v.field()));
+        out_violation->set_description(keep(v.description()));
       }
-      AddDetail(out, bad);
+      AddDetail(out, kept);
     } else if (type == "google.rpc.LocalizedMessage") {
       google::rpc::LocalizedMessage localized;
       if (!Take(payload, localized)) return;
-      std::string text = filter(localized.message());
+      google::rpc::LocalizedMessage kept;
+      std::string text = keep(localized.message());
       if (HasLibraryText(text)) text = message;
-      localized.set_message(text);
-      AddDetail(out, localized);
+      kept.set_message(text);
+      kept.set_locale(keep(localized.locale()));
+      AddDetail(out, kept);
     } else if (type == "google.rpc.Help") {
       google::rpc::Help help;
       if (!Take(payload, help)) return;
       google::rpc::Help kept;
       for (const auto& link : help.links()) {
-        if (!absl::StartsWith(link.url(), "https://")) continue;
+        std::optional<std::string> url = DocumentationLink(link.url(), *options);
+        changed = changed || url != link.url();
+        if (!url) continue;
         auto* l = kept.add_links();
-        l->set_url(link.url());
-        l->set_description(filter(link.description()));
+        l->set_url(*std::move(url));
+        l->set_description(keep(link.description()));
       }
       if (kept.links_size() > 0) AddDetail(out, kept);
     } else {

@@ -11,7 +11,9 @@
 // - Details: RetryInfo is kept as is; QuotaFailure, BadRequest and LocalizedMessage keep their
 //   structure with their text filtered; ErrorInfo keeps its reason and domain and only metadata
 //   keys on an allowlist (quota and model names, the gateway's own keys), values filtered; Help
-//   keeps https links; every other detail type (DebugInfo, ...) is dropped.
+//   keeps only https links to a documentation host (LeakFilterOptions::documentation_hosts,
+//   ai.google.dev), without query or fragment; every other detail type (DebugInfo, ...) is
+//   dropped. Kept details are rebuilt from the fields named here, so nothing unread passes.
 #ifndef VISION_GATEWAY_SERVICE_SERVER_LEAK_FILTER_H_
 #define VISION_GATEWAY_SERVICE_SERVER_LEAK_FILTER_H_
 
@@ -32,6 +34,10 @@ struct LeakFilterOptions {
   std::function<std::string()> secret_source;
   // Host names the gateway talks to (from --gemini_base_url), shown as "[host]".
   std::vector<std::string> upstream_hosts;
+  // Hosts whose https links a Help detail may show callers (Gemini's public documentation), with
+  // the query and fragment dropped; links to any other host (the Cloud console, which names the
+  // project) are dropped.
+  std::vector<std::string> documentation_hosts = {"ai.google.dev"};
 };
 
 // The host of an upstream base URL ("https://host:port/path" → "host", "http://[::1]:80" →

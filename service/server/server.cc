@@ -28,13 +28,12 @@
 
 namespace vision_gateway::server {
 
-namespace {
-
-// A duration as the int milliseconds of a gRPC channel argument (INT_MAX: never).
 int ChannelArgMs(absl::Duration d) {
   if (d >= absl::Milliseconds(INT_MAX)) return INT_MAX;
   return static_cast<int>(std::max<int64_t>(absl::ToInt64Milliseconds(d), 0));
 }
+
+namespace {
 
 constexpr char kReflectionPluginName[] = "proto_server_reflection";
 
@@ -229,6 +228,10 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
   server->telemetry_->SetProbe(telemetry::Telemetry::Probe::kConcurrencyLimit,
                                [concurrency_limit] { return concurrency_limit; });
   return server;
+}
+
+int VisionServer::active_calls() const {
+  return service_ != nullptr ? service_->active_calls() : 0;
 }
 
 void VisionServer::StartDraining() {

@@ -85,6 +85,10 @@ struct ServerOptions {
   telemetry::Telemetry* telemetry = nullptr;
 };
 
+// A duration as the int milliseconds of a gRPC channel argument (the connection ages and idle
+// time of ServerOptions): INT_MAX (gRPC's "never") at or beyond INT_MAX ms, never negative.
+int ChannelArgMs(absl::Duration d);
+
 class VisionServer {
  public:
   static absl::StatusOr<std::unique_ptr<VisionServer>> Start(
@@ -94,6 +98,9 @@ class VisionServer {
   int port() const { return port_; }
   // The plaintext health-only port (0 when there is none).
   int health_port() const { return health_port_; }
+  // Calls holding a concurrency permit (--max_concurrent_calls): started and not yet ended,
+  // upstream work included. 0 on an idle server.
+  int active_calls() const;
 
   // Health service names the server registers (grpc.health.v1):
   // - kServiceName and "" (the whole server) answer SERVING until StartDraining();

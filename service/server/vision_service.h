@@ -47,6 +47,9 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
                     std::shared_ptr<CallerGate> gate = nullptr);
 
   std::size_t queued_cpu_work() const { return cpu_.queued(); }
+  // Calls holding one of the --max_concurrent_calls permits (each until its reactor is gone and
+  // its upstream work ended).
+  int active_calls() const { return limiter_.active(); }
 
   grpc::ServerWriteReactor<::vision::v1::CaptionResponse>* Caption(
       grpc::CallbackServerContext* context, const ::vision::v1::CaptionRequest* request) override;

@@ -35,6 +35,52 @@ v1::File::State StateOf(const std::string& state) {
   return v1::File::STATE_UNSPECIFIED;
 }
 
+// The wait between two polls, as the stage of a StagedCall: cancelling it removes the pending
+// timer callback and ends the call at once (CANCELLED), instead of at the next poll, up to
+// kMaxPoll later. When the callback has already started, the poll it runs sees the cancellation.
+class PollWait final : public gemini::PendingCall {
+ public:
+  PollWait(Timer& timer, absl::AnyInvocable<void()> on_cancelled)
+      : timer_(timer), on_cancelled_(std::move(on_cancelled)) {}
+
+  // The timer callback of this wait (RunAt's id). A Cancel() that came first takes effect now.
+  void Armed(Timer::Id id) {
+    bool cancel;
+    {
+      absl::MutexLock lock(&mu_);
+      id_ = id;
+      cancel = cancelled_;
+    }
+    if (cancel) CancelTimer(id);
+  }
+
+  void Cancel() override {
+    Timer::Id id;
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) return;
+      cancelled_ = true;
+      id = id_;
+    }
+    if (id != 0) CancelTimer(id);
+  }
+
+ private:
+  // Runs on_cancelled_ when the callback was removed before it started (at most once: the
+  // timer removes a callback once, and only one of Armed and Cancel gets here).
+  void CancelTimer(Timer::Id id) {
+    if (!timer_.Cancel(id)) return;  // running or ran: that poll sees the cancellation
+    auto on_cancelled = std::move(on_cancelled_);
+    on_cancelled();
+  }
+
+  Timer& timer_;
+  absl::AnyInvocable<void()> on_cancelled_;
+  absl::Mutex mu_;
+  Timer::Id id_ ABSL_GUARDED_BY(mu_) = 0;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 // Polls one file until it leaves PROCESSING.
 class FilePoller : public std::enable_shared_from_this<FilePoller> {
  public:
@@ -48,7 +94,10 @@ class FilePoller : public std::enable_shared_from_this<FilePoller> {
         done_(std::move(done)) {}
 
   void Get() {
-    if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
+    if (call_->cancelled()) {
+      call_->Clear();  // a PollWait stage holds this poller
+      return Done(absl::CancelledError("cancelled"));
+    }
     auto self = shared_from_this();
     call_->SetStage(context_.gemini->GetFile(
         name_, gemini::CallOptions{.deadline = deadline_, .record = context_.record},
@@ -73,7 +122,11 @@ class FilePoller : public std::enable_shared_from_this<FilePoller> {
     }
     backoff_ = std::min(backoff_ * 2, kMaxPoll);
     auto self = shared_from_this();
-    context_.timer->RunAt(next, [self] { self->Get(); });
+    // The wait is the call's stage before the timer is armed: a cancel from now on ends it.
+    auto wait = std::make_shared<PollWait>(
+        *context_.timer, [self] { self->Done(absl::CancelledError("cancelled")); });
+    call_->SetStage(wait);
+    wait->Armed(context_.timer->RunAt(next, [self] { self->Get(); }));
   }
 
   void Done(absl::StatusOr<gemini::File> result) {

@@ -65,7 +65,6 @@ constexpr ErrorTableRow kTable[] = {
      "the call's deadline passed before Gemini finished; retry with a longer deadline"},
     {r::kCancelled, StatusCode::kCancelled, ""},
     {r::kServerOverloaded, StatusCode::kResourceExhausted, ""},
-    {r::kShuttingDown, StatusCode::kUnavailable, ""},
     {r::kInternalError, StatusCode::kInternal, ""},
 };
 

@@ -374,8 +374,18 @@ class RolloutTest(unittest.TestCase):
             publish('..v1', old_key)
             os.symlink('..data/gemini-api-key', os.path.join(secret, 'gemini-api-key'))
             emulator = Emulator(self.emulator_binary, '--api_key', old_key)
-            emulator.admin('POST', 'config',
-                           {'caption_words_per_event': 1, 'stream_event_delay_ms': 100})
+            # The stream in flight: its last event is held upstream until the rotation is over,
+            # so what the test reads after it was sent after it (not waiting in a buffer).
+            def event(text, finish=None):
+                candidate = {'content': {'role': 'model', 'parts': [{'text': text}]}, 'index': 0}
+                if finish:
+                    candidate['finishReason'] = finish
+                return {'candidates': [candidate], 'modelVersion': 'gemini-2.5-flash',
+                        'usageMetadata': {'promptTokenCount': 10, 'candidatesTokenCount': 3,
+                                          'totalTokenCount': 13}}
+            emulator.admin('POST', 'script', {
+                'sse_events': [event('A red'), event(' square'), event(' rotated', 'STOP')],
+                'hold_last_write': 'rotation'})
             gateway = Gateway(self.server_binary, emulator.url, '--gemini_api_key_file',
                               os.path.join(secret, 'gemini-api-key'),
                               '--gemini_api_key_poll_ms', '50', env={'GEMINI_API_KEY': ''})
@@ -392,9 +402,13 @@ class RolloutTest(unittest.TestCase):
 
             after = list(stub.Caption(self.request, timeout=CALL_TIMEOUT_S))
             self.assertEqual(after[-1].finish_reason, 'STOP')
+            emulator.admin('POST', 'release', {'gate': 'rotation'})
             rest = list(in_flight)
-            self.assertTrue(rest, 'the stream in flight ended before the rotation')
+            self.assertIn('rotated', ''.join(m.text for m in rest),
+                          'the stream in flight did not go on after the rotation')
             self.assertEqual(rest[-1].finish_reason, 'STOP')
+            requests = emulator.admin('GET', 'requests')
+            self.assertEqual(len(requests), 2)
             channel.close()
             log = gateway.child.log()
             self.assertNotIn(old_key, log)

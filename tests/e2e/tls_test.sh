@@ -55,9 +55,11 @@ issue() {  # issue CA NAME CN EXTENSIONS
     -days 2 -out "$D/$2.crt" -extfile "$D/$2.ext" 2>/dev/null
 }
 SERVER_EXT='basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1'
-mkca test-ca && mkca other-ca &&
+# The rotated certificate comes from another CA (rotated-ca): a client trusting only test-ca can
+# tell which certificate its connection got (section 6).
+mkca test-ca && mkca other-ca && mkca rotated-ca &&
 issue test-ca server gateway-one "$SERVER_EXT" &&
-issue test-ca server2 gateway-two "$SERVER_EXT" &&
+issue rotated-ca server2 gateway-two "$SERVER_EXT" &&
 issue test-ca client svc-a 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:svc-a' &&
 issue other-ca stranger svc-a 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:svc-a' ||
   { echo "cannot make test certificates" >&2; exit 1; }
@@ -179,15 +181,22 @@ done
 check "rotated token file: carol is let in" pyclient --port "$PORT" --ca "$D/test-ca.crt" --token "$CAROL" --expect ok
 check "rotated token file: alice is refused" pyclient --port "$PORT" --ca "$D/test-ca.crt" --token "$ALICE" --expect UNAUTHENTICATED
 
-# 6. Certificate rotation while a slow stream is open on the old certificate.
-emu POST /emulator/config '{"stream_event_delay_ms": 300}' >/dev/null
+# 6. Certificate rotation while a slow stream is open on the old certificate. The stream's
+# client trusts only test-ca (bufcurl), which did not issue the rotated certificate: had its
+# connection been made after the swap, its handshake would fail. Its first message, read before
+# the swap, shows the stream was open then (the emulator's request log cannot: it already holds
+# the Caption requests of the sections above).
+emu POST /emulator/config '{"stream_event_delay_ms": 300, "caption_words_per_event": 1}' >/dev/null
 bufcurl -H "authorization: Bearer $BOB" -d "$REQUEST" "$URL/vision.v1.VisionService/Caption" \
   >"$VG_TMP/open-stream.out" 2>&1 &
 OPEN_PID=$!
+opened=no
 for _ in $(seq 1 100); do
-  emu GET /emulator/requests | grep -q streamGenerateContent && break
+  grep -q '"text"' "$VG_TMP/open-stream.out" && { opened=yes; break; }
   sleep 0.1
 done
+[ "$opened" = yes ] && pass "a stream is open (first message read) before the rotation" ||
+  fail "no message of the open stream before the rotation: $(cat "$VG_TMP/open-stream.out")"
 [ "$(served_cn "$PORT")" = gateway-one ] && pass "serving gateway-one before rotation" ||
   fail "before rotation the server presents '$(served_cn "$PORT")'"
 cp "$D/server2.key" "$D/live/tls.key.new" && cp "$D/server2.crt" "$D/live/tls.crt.new" &&
@@ -206,7 +215,8 @@ if wait "$OPEN_PID" && grep -qi blue "$VG_TMP/open-stream.out"; then
 else
   fail "open stream across rotation: $(cat "$VG_TMP/open-stream.out")"
 fi
-check "python grpcio after rotation" pyclient --port "$PORT" --ca "$D/test-ca.crt" --token "$BOB" --expect ok
+check "python grpcio trusting the rotated certificate's CA" pyclient --port "$PORT" --ca "$D/rotated-ca.crt" --token "$BOB" --expect ok
+check "python grpcio trusting only the old CA is refused after rotation" pyclient --port "$PORT" --ca "$D/test-ca.crt" --token "$BOB" --expect UNAVAILABLE
 
 # 7. mTLS: client certificates required, verified, and naming the caller.
 GEMINI_API_KEY=$KEY vg_start_server "$SERVER" "$VG_EMULATOR_URL" \

@@ -244,12 +244,13 @@ TEST_F(GatewayTest, ClientCancelClosesTheUpstreamRequest) {
 
 TEST_F(GatewayTest, CallerDeadlineBoundsTheWaitForUpstreamHeaders) {
   emulator::ScriptedResponse script = emulator::ScriptedStream({"late"});
-  script.delay_before_headers = std::chrono::milliseconds(1500);
+  script.delay_before_headers = std::chrono::milliseconds(6000);
   emulator_->Enqueue(script);
-  const absl::Time start = absl::Now();
   StreamResult result = RunCaption(*stub_, RequestWith({RedSquarePng()}), absl::Milliseconds(400));
   EXPECT_EQ(result.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  // The client's own deadline says DEADLINE_EXCEEDED whatever the gateway does: the proof is on
+  // the server's side.
+  ExpectDeadlineEndedUpstreamWork(absl::Seconds(6));
 }
 
 TEST_F(GatewayTest, CallerDeadlineEndsASlowStreamAndClosesUpstream) {
@@ -262,7 +263,7 @@ TEST_F(GatewayTest, CallerDeadlineEndsASlowStreamAndClosesUpstream) {
   EXPECT_GE(result.messages.size(), 1u);  // what arrived before the deadline was delivered
   EXPECT_LT(result.messages.size(), 50u);
   // The emulator notices at its next write (100 ms), long before its 5 s script ends.
-  EXPECT_TRUE(emulator_->WaitForOpenConnections(0, absl::Seconds(2)).ok());
+  ExpectDeadlineEndedUpstreamWork(absl::Seconds(5));
 }
 
 TEST_F(GatewayTest, CountTokensMatchesTheEmulatorAndEstimatesImages) {

@@ -205,12 +205,35 @@ TEST_F(FaultTest, ResetAfterResultsWereSentIsNotRetried) {
   EXPECT_EQ(emulator_->Requests().size(), 1u);
 }
 
-TEST_F(FaultTest, StallEndsWithDeadlineExceededInBound) {
+class OnePermitFaultTest : public FaultTest {
+ protected:
+  void Configure(StackOptions& stack) override { stack.limits.max_concurrent_calls = 1; }
+};
+
+TEST_F(OnePermitFaultTest, StallEndsWithDeadlineExceededInBound) {
   emulator_->Enqueue(ScriptedResponse{.stream_writes = {Event("slow")},
-                                      .delay_before_headers = std::chrono::milliseconds(5000)});
+                                      .delay_before_headers = std::chrono::milliseconds(6000)});
   Outcome out = Caption(*stub_, absl::Milliseconds(500));
   EXPECT_EQ(out.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_LT(out.elapsed, absl::Seconds(2));
+  // The above is the client's own deadline; the gateway's part: upstream cancelled, permit back.
+  ExpectDeadlineEndedUpstreamWork(absl::Seconds(6));
+  // With its only permit back, the server takes the next call while the stall would still run.
+  emulator_->ClearScript();
+  Outcome next = Caption(*stub_);
+  EXPECT_TRUE(next.status.ok()) << next.status.error_message();
+}
+
+TEST_F(FaultTest, GeminiFailedPreconditionIsFailedPrecondition) {
+  ScriptedResponse region = emulator::ScriptedError(400, "");
+  region.body = emulator::MakeErrorBody(400, "FAILED_PRECONDITION",
+                                        "User location is not supported for the API use.", "");
+  emulator_->Enqueue(region);
+  Outcome out = Caption(*stub_);
+  ExpectFailure(out, grpc::StatusCode::FAILED_PRECONDITION, "UPSTREAM_FAILED_PRECONDITION");
+  EXPECT_TRUE(absl::StrContains(out.status.error_message(), "location is not supported"))
+      << out.status.error_message();
+  EXPECT_EQ(emulator_->Requests().size(), 1u);  // not retried
 }
 
 TEST_F(FaultTest, TruncatedSseIsConnectionLost) {

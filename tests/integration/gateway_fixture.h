@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "emulator/emulator.h"
 #include "gtest/gtest.h"
 #include "service/common/timer.h"
@@ -101,6 +103,29 @@ class GatewayTest : public ::testing::Test {
     server_ = *std::move(server);
     stub_ = ::vision::v1::VisionService::NewStub(grpc::CreateChannel(
         "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
+  }
+
+  // Waits (bounded) until the server holds no call permit: every call ended, its upstream work
+  // included. Polls a condition; it does not wait for time to pass.
+  bool WaitForNoActiveCalls(absl::Duration bound) {
+    const absl::Time until = absl::Now() + bound;
+    while (server_->active_calls() != 0) {
+      if (absl::Now() >= until) return false;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    return true;
+  }
+
+  // What must follow a call that ended at the caller's deadline while Gemini was still busy (a
+  // script that runs for `upstream_busy_for`), on the server's side, not only in the client's
+  // own deadline: the upstream request was cancelled (the emulator saw its connection close) and
+  // the call's permit went back, both well before the script would have ended.
+  void ExpectDeadlineEndedUpstreamWork(absl::Duration upstream_busy_for) {
+    const absl::Duration bound = upstream_busy_for / 2;
+    EXPECT_TRUE(emulator_->WaitForOpenConnections(0, bound).ok())
+        << "the upstream request outlived the caller's deadline";
+    EXPECT_TRUE(WaitForNoActiveCalls(bound))
+        << server_->active_calls() << " calls still hold a permit";
   }
 
   // Lets a test adjust the server's options (TLS, authentication, limits) before it starts.

@@ -1,15 +1,19 @@
 // The Gemini key rotates without a restart: the gateway reads it from a file laid out like a
 // Kubernetes Secret volume; the Secret is updated (atomic ..data symlink swap) and the key is
 // revoked upstream (the emulator accepts only the new one). A Caption stream in flight across the
-// switch completes with the key it started with; calls started after the reload use the new key.
+// switch (its last event held upstream until the switch is over) completes with the key it
+// started with; calls started after the reload use the new key.
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "emulator/emulator.h"
+#include "emulator/gemini_wire.h"
+#include "gmock/gmock.h"
 #include "service/gemini/api_key_file.h"
 #include "tests/integration/gateway_fixture.h"
 #include "tests/testing/secret_mount.h"
@@ -50,11 +54,13 @@ TEST_F(KeyRotationTest, InFlightCallKeepsItsKeyAndNewCallsUseTheRotatedOne) {
   auto key_file = gemini::ApiKeyFile::Open(secret.path().string(), absl::Milliseconds(20));
   ASSERT_TRUE(key_file.ok()) << key_file.status();
   StartStack(gemini::ApiKey(std::shared_ptr<const gemini::ApiKeySource>(*key_file)));
-  // Slow events keep the first stream in flight across the rotation.
-  emulator::EmulatorConfig config = emulator_->config();
-  config.caption_words_per_event = 1;
-  config.stream_event_delay = absl::ToChronoMilliseconds(absl::Milliseconds(100));
-  emulator_->SetConfig(config);
+  // The first stream's last event is held until the rotation is over (the second call has been
+  // answered): the stream is provably in flight, upstream, across the whole switch. Its
+  // messages cannot all be waiting in the client's buffer already.
+  auto rotated = std::make_shared<absl::Notification>();
+  emulator::ScriptedResponse held = emulator::ScriptedStream({"A red", " square", " rotated"});
+  held.hold_last_write_until = [rotated] { return rotated->HasBeenNotified(); };
+  emulator_->Enqueue(held);
 
   grpc::ClientContext first_context;
   first_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
@@ -69,12 +75,14 @@ TEST_F(KeyRotationTest, InFlightCallKeepsItsKeyAndNewCallsUseTheRotatedOne) {
 
   const grpc::Status second = Caption(*stub_);
   EXPECT_TRUE(second.ok()) << second.error_code() << " " << second.error_message();
+  rotated->Notify();
 
-  int more = 0;
-  while (first->Read(&response)) ++more;
+  std::string rest;
+  while (first->Read(&response)) rest += response.text();
   const grpc::Status first_status = first->Finish();
   EXPECT_TRUE(first_status.ok()) << first_status.error_message();
-  EXPECT_GT(more, 0) << "the first stream ended before the rotation";
+  // Written upstream only after the rotation.
+  EXPECT_THAT(rest, ::testing::HasSubstr("rotated"));
   EXPECT_EQ(response.finish_reason(), "STOP");
 
   const auto requests = emulator_->Requests();

@@ -462,6 +462,28 @@ TEST_F(UploadTest, ProcessingThenActiveIsWaitedFor) {
   EXPECT_GE(RequestsTo("/v1beta/files/g1-"), 2);  // polled until ACTIVE
 }
 
+TEST_F(UploadTest, FileStillProcessingAtTheDeadlineIsDeadlineExceeded) {
+  auto config = emulator_->config();
+  config.file_processing = std::chrono::milliseconds(60000);
+  emulator_->SetConfig(config);
+  UploadResult uploaded = Upload(ScenePng());
+  ASSERT_TRUE(uploaded.status.ok()) << uploaded.status.error_message();
+  ASSERT_EQ(uploaded.file.state(), v1::File::STATE_PROCESSING);
+  v1::CaptionRequest request;
+  *request.add_images() = FileImage(uploaded.file.name());
+  auto context = Context(absl::Seconds(2));
+  auto reader = stub_->Caption(context.get(), request);
+  v1::CaptionResponse response;
+  while (reader->Read(&response)) {
+  }
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_GE(RequestsTo("/v1beta/files/g1-"), 2);  // polled meanwhile
+  EXPECT_EQ(RequestsTo("generateContent"), 0) << "a PROCESSING file reached the model";
+  // The poller is over on the server's side too (no timer holding the call): the permit is back.
+  EXPECT_TRUE(WaitForNoActiveCalls(absl::Seconds(5)));
+}
+
 TEST_F(UploadTest, FailedFileIsFailedPrecondition) {
   auto config = emulator_->config();
   config.fail_file_processing = true;

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -59,9 +60,21 @@ class FakeGeminiClient : public gemini::GeminiClient {
     absl::AnyInvocable<void(absl::StatusOr<gemini::ListFilesResponse>)> list_done;
     absl::AnyInvocable<void(absl::Status)> status_done;
     absl::Notification cancelled;
+    // Set by the client (DeferCancelCompletion): Cancel() only records the cancellation, and the
+    // CANCELLED completion comes later from FakeGeminiClient::CompleteCancelledCalls(), on
+    // another thread — as the real client answers a cancel from its I/O thread, not inside
+    // Cancel().
+    bool defer_cancel_completion = false;
+    // The thread the CANCELLED completion ran on (unset until it ran).
+    std::thread::id cancel_completed_on;
+    bool cancel_completion_taken = false;  // guarded by the client's mutex
     void Cancel() override {
       if (cancelled.HasBeenNotified()) return;
       cancelled.Notify();
+      if (!defer_cancel_completion) CompleteCancel();
+    }
+    void CompleteCancel() {
+      cancel_completed_on = std::this_thread::get_id();
       const absl::Status c = absl::CancelledError("cancelled");
       ForEachDone([&c](auto& done) {
         if (done) done(c);
@@ -206,6 +219,33 @@ class FakeGeminiClient : public gemini::GeminiClient {
     return Record(call);
   }
 
+  // From now on, calls started complete a Cancel() only when CompleteCancelledCalls() says so,
+  // on a thread of their own (see Call::defer_cancel_completion).
+  void DeferCancelCompletion() {
+    absl::MutexLock lock(&mu_);
+    defer_cancel_completion_ = true;
+  }
+
+  // Completes, on a new thread (joined before returning), every call cancelled and not yet
+  // completed with CANCELLED. Returns how many it completed.
+  int CompleteCancelledCalls() {
+    std::vector<std::shared_ptr<Call>> due;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& call : calls_) {
+        if (call->defer_cancel_completion && call->cancelled.HasBeenNotified() &&
+            !call->cancel_completion_taken) {
+          call->cancel_completion_taken = true;
+          due.push_back(call);
+        }
+      }
+    }
+    std::thread([&due] {
+      for (const auto& call : due) call->CompleteCancel();
+    }).join();
+    return static_cast<int>(due.size());
+  }
+
   std::vector<std::shared_ptr<Call>> calls() {
     absl::MutexLock lock(&mu_);
     return calls_;
@@ -228,12 +268,14 @@ class FakeGeminiClient : public gemini::GeminiClient {
 
   std::shared_ptr<Call> Record(std::shared_ptr<Call> call) {
     absl::MutexLock lock(&mu_);
+    call->defer_cancel_completion = defer_cancel_completion_;
     calls_.push_back(call);
     return call;
   }
 
   absl::Mutex mu_;
   std::vector<std::shared_ptr<Call>> calls_;
+  bool defer_cancel_completion_ = false;
 };
 
 }  // namespace vision_gateway::testing

@@ -2,6 +2,7 @@
 // backoff, upload resume backoff, polling a PROCESSING file, the file hash cache's clock.
 #include "service/common/timer.h"
 
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -14,28 +15,49 @@
 namespace vision_gateway {
 namespace {
 
+// Holds the timer's one thread inside a callback until Release(): whatever is queued meanwhile is
+// decided by the timer's own logic (order, cancellation), not by how fast a loaded machine runs
+// the test against the wall clock.
+class TimerThreadGate {
+ public:
+  explicit TimerThreadGate(Timer& timer) {
+    timer.RunAt(absl::InfinitePast(), [this] {
+      entered_.Notify();
+      release_.WaitForNotification();
+    });
+    entered_.WaitForNotification();
+  }
+  void Release() { release_.Notify(); }
+
+ private:
+  absl::Notification entered_;
+  absl::Notification release_;
+};
+
 TEST(ThreadTimerTest, RunsCallbacksInTimeOrderNotInsertionOrder) {
   std::shared_ptr<Timer> timer = MakeThreadTimer();
+  TimerThreadGate gate(*timer);
   absl::Mutex mu;
   std::vector<int> order;
   absl::Notification last;
-  const absl::Time now = timer->Now();
-  // Queued latest first; all due within a few milliseconds.
-  timer->RunAt(now + absl::Milliseconds(30), [&] {
+  // Queued latest first while the timer's thread is busy; all are due when it is free again.
+  const absl::Time base = absl::UnixEpoch();
+  timer->RunAt(base + absl::Milliseconds(30), [&] {
     {
       absl::MutexLock lock(&mu);
       order.push_back(3);
     }
     last.Notify();
   });
-  timer->RunAt(now + absl::Milliseconds(20), [&] {
+  timer->RunAt(base + absl::Milliseconds(20), [&] {
     absl::MutexLock lock(&mu);
     order.push_back(2);
   });
-  timer->RunAt(now + absl::Milliseconds(10), [&] {
+  timer->RunAt(base + absl::Milliseconds(10), [&] {
     absl::MutexLock lock(&mu);
     order.push_back(1);
   });
+  gate.Release();
   ASSERT_TRUE(last.WaitForNotificationWithTimeout(absl::Seconds(10)));
   absl::MutexLock lock(&mu);
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
@@ -71,15 +93,17 @@ TEST(ThreadTimerTest, PastTimesRunAtOnceButNeverInsideRunAt) {
 
 TEST(ThreadTimerTest, CancelledCallbackNeverRuns) {
   std::shared_ptr<Timer> timer = MakeThreadTimer();
-  bool cancelled_ran = false;
+  TimerThreadGate gate(*timer);
+  std::atomic<bool> cancelled_ran{false};
   absl::Notification later;
-  const absl::Time now = timer->Now();
-  const Timer::Id id = timer->RunAt(now + absl::Milliseconds(5), [&] { cancelled_ran = true; });
+  // Already due, but the timer's thread is held: it cannot have started.
+  const Timer::Id id = timer->RunAt(absl::UnixEpoch(), [&] { cancelled_ran = true; });
   EXPECT_NE(id, 0u);
   EXPECT_TRUE(timer->Cancel(id));
   EXPECT_FALSE(timer->Cancel(id));  // already gone
-  // A later callback runs: by then the cancelled one would have run.
-  timer->RunAt(now + absl::Milliseconds(20), [&] { later.Notify(); });
+  // Due after the cancelled one: when it has run, the cancelled one would have run before it.
+  timer->RunAt(absl::UnixEpoch() + absl::Milliseconds(1), [&] { later.Notify(); });
+  gate.Release();
   ASSERT_TRUE(later.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_FALSE(cancelled_ran);
 }

@@ -366,11 +366,14 @@ TEST_F(RestGeminiClientTest, BlockedPromptIsContentBlockedNotSuccess) {
 }
 
 TEST_F(RestGeminiClientTest, TransportErrorsPassThrough) {
-  auto reset = RunStream(ScriptedResponse{.body = Event(Chunk("Hello")),
-                                          .end_status = absl::UnavailableError("connection reset")});
+  auto reset = RunStream(ScriptedResponse{
+      .body = Event(Chunk("Hello")),
+      .end_status = WithOutcome(absl::UnavailableError("connection reset"),
+                                reasons::kUpstreamConnectionLost)});
   EXPECT_THAT(reset->texts(), ElementsAre("Hello"));
   ASSERT_EQ(reset->done.size(), 1u);
   EXPECT_THAT(reset->done[0], StatusIs(absl::StatusCode::kUnavailable, "connection reset"));
+  EXPECT_EQ(GetOutcome(reset->done[0]), reasons::kUpstreamConnectionLost);
 
   auto late = RunStream(ScriptedResponse{
       .fail_before_head = absl::DeadlineExceededError("deadline passed while connecting")});
@@ -378,10 +381,16 @@ TEST_F(RestGeminiClientTest, TransportErrorsPassThrough) {
   ASSERT_EQ(late->done.size(), 1u);
   EXPECT_THAT(late->done[0], StatusIs(absl::StatusCode::kDeadlineExceeded));
 
+  // As the HTTP layer reports a TLS failure (http_client.cc): UNAVAILABLE tagged UPSTREAM_TLS.
+  // The tag must survive the Gemini layer: it decides the caller's code, message and retries.
   auto tls = RunStream(ScriptedResponse{
-      .fail_before_head = absl::FailedPreconditionError("certificate verify failed")});
+      .fail_before_head = WithOutcome(
+          absl::UnavailableError("TLS handshake with gemini.example:443 failed: certificate "
+                                 "verify failed"),
+          reasons::kUpstreamTls)});
   ASSERT_EQ(tls->done.size(), 1u);
-  EXPECT_THAT(tls->done[0], StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(tls->done[0], StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(GetOutcome(tls->done[0]), reasons::kUpstreamTls);
 }
 
 constexpr std::string_view kQuotaBody = R"json({

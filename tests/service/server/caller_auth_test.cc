@@ -7,6 +7,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/str_cat.h"
 #include "service/common/status_details.h"
 #include "service/server/caller_gate.h"
 #include "service/server/caller_limiter.h"
@@ -220,6 +221,26 @@ TEST(CallerLimiterTest, ConcurrencyHeldByPermits) {
   EXPECT_EQ(limiter.InFlight("alice"), 1);
   EXPECT_THAT(limiter.Admit("alice", limits), IsOk());  // the temporary permit ends at once
   EXPECT_EQ(limiter.InFlight("alice"), 1);
+}
+
+TEST(CallerLimiterTest, CallersBeyondTheCapShareOneBucket) {
+  FakeClock clock;
+  CallerLimiter limiter([&clock] { return clock.Now(); });
+  const CallerLimits limits{.requests_per_second = 1, .burst = 1};
+  for (std::size_t i = 0; i < kMaxTrackedCallers; ++i) {
+    ASSERT_THAT(limiter.Admit(absl::StrCat("caller-", i), limits), IsOk()) << i;
+  }
+  // The table is full: the next new callers share one bucket (one request at 1/s, burst 1), so
+  // the second is refused although it never called before.
+  EXPECT_THAT(limiter.Admit("late-a", limits), IsOk());
+  auto refused = limiter.Admit("late-b", limits);
+  ASSERT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(ReasonOf(refused.status()), "CALLER_RATE_LIMITED");
+  // A caller tracked before the cap keeps its own bucket.
+  clock.Advance(absl::Seconds(1));
+  EXPECT_THAT(limiter.Admit("caller-7", limits), IsOk());
+  EXPECT_THAT(limiter.Admit("late-c", limits), IsOk());  // the shared bucket refilled once
+  EXPECT_THAT(limiter.Admit("late-a", limits), StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
 TEST(CallerLimiterTest, UnlimitedByDefault) {

@@ -4,6 +4,7 @@
 #include <grpcpp/support/error_details.h>
 
 #include <atomic>
+#include <climits>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -486,6 +487,15 @@ TEST(VisionServerOptionsTest, ConnectionDurationsMustBePositive) {
   auto server = VisionServer::Start(options, fake);
   ASSERT_TRUE(server.ok()) << server.status();
   (*server)->Shutdown(absl::Seconds(1));
+}
+
+TEST(VisionServerOptionsTest, ConnectionDurationsBecomeChannelArgMilliseconds) {
+  EXPECT_EQ(ChannelArgMs(absl::Seconds(300)), 300000);
+  EXPECT_EQ(ChannelArgMs(absl::Milliseconds(INT_MAX) - absl::Milliseconds(1)), INT_MAX - 1);
+  // Beyond INT_MAX ms (1000 h is 3.6e9 ms): clamped to gRPC's "never", not wrapped negative.
+  EXPECT_EQ(ChannelArgMs(absl::Hours(1000)), INT_MAX);
+  EXPECT_EQ(ChannelArgMs(absl::InfiniteDuration()), INT_MAX);
+  EXPECT_EQ(ChannelArgMs(absl::Seconds(-1)), 0);
 }
 
 // --- Exceptions: a call whose work throws fails with INTERNAL; the server and other calls go on ---

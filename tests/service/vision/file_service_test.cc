@@ -187,6 +187,65 @@ TEST_F(FileServiceTest, UsingAnotherCallersFileIsNotFoundWithoutAskingGemini) {
   EXPECT_TRUE(gemini_->calls().empty());
 }
 
+gemini::File ProcessingFile(const std::string& name) {
+  gemini::File file = ActiveFile(name);
+  file.state = "PROCESSING";
+  return file;
+}
+
+TEST_F(FileServiceTest, CancelWhileWaitingForTheNextPollEndsTheCallAtOnce) {
+  std::optional<absl::StatusOr<gemini::File>> result;
+  auto call = std::make_shared<StagedCall>();
+  AwaitActiveFile(Context(""), "files/still-processing", absl::InfiniteFuture(), call,
+                  [&result](absl::StatusOr<gemini::File> f) { result = std::move(f); });
+  ASSERT_EQ(gemini_->calls().size(), 1u);
+  gemini_->calls()[0]->file_done(ProcessingFile("files/still-processing"));
+  ASSERT_EQ(timer_->Pending(), 1u);  // the next poll
+  ASSERT_FALSE(result.has_value());
+
+  call->Cancel();
+  // Now, not at the next poll (up to 2 s later): the timer's callback is gone.
+  ASSERT_TRUE(result.has_value());
+  EXPECT_THAT(result->status(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(timer_->Pending(), 0u);
+  timer_->Advance(absl::Seconds(10));
+  EXPECT_EQ(gemini_->calls().size(), 1u) << "polled after the cancel";
+}
+
+TEST_F(FileServiceTest, CancelDuringAPollEndsTheCallToo) {
+  std::optional<absl::StatusOr<gemini::File>> result;
+  auto call = std::make_shared<StagedCall>();
+  AwaitActiveFile(Context(""), "files/p", absl::InfiniteFuture(), call,
+                  [&result](absl::StatusOr<gemini::File> f) { result = std::move(f); });
+  ASSERT_EQ(gemini_->calls().size(), 1u);
+  call->Cancel();  // cancels the GetFile in flight (the fake answers CANCELLED at once)
+  EXPECT_TRUE(gemini_->calls()[0]->cancelled.HasBeenNotified());
+  ASSERT_TRUE(result.has_value());
+  EXPECT_THAT(result->status(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(timer_->Pending(), 0u);
+}
+
+TEST_F(FileServiceTest, FileStillProcessingAtTheDeadlineIsDeadlineExceeded) {
+  const absl::Time deadline = timer_->Now() + absl::Seconds(1);
+  std::optional<absl::StatusOr<gemini::File>> result;
+  AwaitActiveFile(Context(""), "files/slow", deadline, std::make_shared<StagedCall>(),
+                  [&result](absl::StatusOr<gemini::File> f) { result = std::move(f); });
+  std::size_t answered = 0;
+  while (!result.has_value() && answered < 20) {
+    auto calls = gemini_->calls();
+    ASSERT_GT(calls.size(), answered) << "neither a poll nor a result";
+    EXPECT_EQ(calls[answered]->method, "GetFile");
+    EXPECT_EQ(calls[answered]->options.deadline, deadline);
+    calls[answered++]->file_done(ProcessingFile("files/slow"));
+    if (auto due = timer_->NextDue()) timer_->Advance(*due - timer_->Now());
+  }
+  ASSERT_TRUE(result.has_value());
+  EXPECT_THAT(result->status(), StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                         HasSubstr("still PROCESSING")));
+  EXPECT_LE(timer_->Now(), deadline);  // given up when the next poll would be too late
+  EXPECT_GE(answered, 3u);              // polled with backoff (100, 200, 400 ms...) meanwhile
+}
+
 TEST_F(FileServiceTest, DedupeFindsOnlyTheCallersOwnFiles) {
   const std::string hex(64, 'a');
   const std::string wire = gemini::Sha256HashFromHex(hex);

@@ -331,6 +331,52 @@ TEST_F(SpatialTaskTest, CancelBeforeUpstreamStartsEndsWithCancelled) {
   EXPECT_TRUE(gemini_.calls().empty());
 }
 
+TEST_F(SpatialTaskTest, DetectCancelledOnceUpstreamStartedCancelsTheGeminiCall) {
+  Collected<v1::DetectResponse> out;
+  v1::DetectRequest request;
+  request.mutable_image()->set_content(png_);
+  auto started =
+      StartDetect(gemini_, cpu_, options_, request, absl::InfiniteFuture(), out.Callbacks());
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_TRUE(gemini_.WaitForCalls(1));
+  auto call = gemini_.calls()[0];
+  call->observer.on_chunk(TextChunk("[{\"box_2d\": [250, 250, 750, 500], \"label\": \"red\"}, "));
+  // The preparation thread (one, FIFO) has finished starting the call and keeps it: the cancel
+  // below finds it there, and only passing it on can cancel Gemini's call.
+  absl::Notification started_upstream;
+  ASSERT_TRUE(cpu_.TrySchedule([&] { started_upstream.Notify(); }));
+  started_upstream.WaitForNotification();
+  (*started)->Cancel();
+  EXPECT_TRUE(call->cancelled.HasBeenNotified()) << "the Gemini call was not cancelled";
+  ASSERT_TRUE(out.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_THAT(out.status, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(out.responses.size(), 2u);  // image info and the detection before the cancel
+}
+
+TEST_F(SpatialTaskTest, SegmentCancelledOnceUpstreamStartedEndsWhenGeminiConfirms) {
+  // The real client confirms a cancel later, from its I/O thread: the call ends then, once.
+  gemini_.DeferCancelCompletion();
+  Collected<v1::SegmentResponse> out;
+  v1::SegmentRequest request;
+  request.mutable_image()->set_content(png_);
+  auto started =
+      StartSegment(gemini_, cpu_, options_, request, absl::InfiniteFuture(), out.Callbacks());
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_TRUE(gemini_.WaitForCalls(1));
+  auto call = gemini_.calls()[0];
+  // The preparation thread (one, FIFO) has finished starting the call and keeps it: the cancel
+  // below finds it there, and only passing it on can cancel Gemini's call.
+  absl::Notification started_upstream;
+  ASSERT_TRUE(cpu_.TrySchedule([&] { started_upstream.Notify(); }));
+  started_upstream.WaitForNotification();
+  (*started)->Cancel();
+  EXPECT_TRUE(call->cancelled.HasBeenNotified()) << "the Gemini call was not cancelled";
+  EXPECT_FALSE(out.done.HasBeenNotified());
+  EXPECT_EQ(gemini_.CompleteCancelledCalls(), 1);
+  ASSERT_TRUE(out.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_THAT(out.status, StatusIs(absl::StatusCode::kCancelled));
+}
+
 TEST_F(SpatialTaskTest, FullPreparationQueueIsServerOverloaded) {
   ThreadPool paused(1, /*max_queued=*/1);
   absl::Notification started, release;

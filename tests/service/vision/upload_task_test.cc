@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -1048,13 +1049,56 @@ TEST(DetachedCallsTest, CancelAndWaitCancelsRunningCallsAndWaitsForTheirEnd) {
                                     detached.End(id);
                                   });
   detached.Attach(id, call);
-  EXPECT_EQ(detached.InFlight(), 1);
-  // The fake answers a cancel at once (on this thread), as the real client does soon after.
-  EXPECT_EQ(detached.CancelAndWait(absl::Seconds(5)), 0);
-  EXPECT_TRUE(gemini.calls()[0]->cancelled.HasBeenNotified());
+  // Begun before the close, attached after it (its start was under way when CancelAndWait ran).
+  const uint64_t late_id = detached.Begin();
+  ASSERT_NE(late_id, 0u);
+  EXPECT_EQ(detached.InFlight(), 2);
+  int left = -1;
+  std::thread shutdown([&] { left = detached.CancelAndWait(absl::Seconds(5)); });
+  // The fake answers a cancel at once (on the cancelling thread).
+  ASSERT_TRUE(gemini.calls()[0]->cancelled.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(detached.Begin(), 0u);  // closed: nothing new starts
+  auto late = gemini.CancelUpload("late", gemini::CallOptions{},
+                                  [&](absl::Status) { detached.End(late_id); });
+  detached.Attach(late_id, late);
+  // Cancelled within Attach, not left running.
+  EXPECT_TRUE(gemini.calls()[1]->cancelled.HasBeenNotified());
+  shutdown.join();
+  EXPECT_EQ(left, 0);
   EXPECT_EQ(detached.InFlight(), 0);
-  // Closed: nothing new starts, and a call attached late is cancelled at once.
-  EXPECT_EQ(detached.Begin(), 0u);
+}
+
+TEST(DetachedCallsTest, CancelAndWaitWaitsForACancelCompletedLaterOnAnotherThread) {
+  FakeGeminiClient gemini;
+  gemini.DeferCancelCompletion();
+  DetachedCalls detached;
+  std::thread::id ended_on;
+  ASSERT_TRUE(DetachedCalls::Run(&detached, [&](DetachedCalls::Ender end) {
+    return gemini.CancelUpload("u", gemini::CallOptions{}, [&, end](absl::Status status) {
+      EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
+      ended_on = std::this_thread::get_id();
+      end();
+    });
+  }));
+  int left = -1;
+  absl::Notification returned;
+  std::thread::id shutdown_on;
+  std::thread shutdown([&] {
+    shutdown_on = std::this_thread::get_id();
+    left = detached.CancelAndWait(absl::Seconds(10));
+    returned.Notify();
+  });
+  ASSERT_TRUE(gemini.calls()[0]->cancelled.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  // Cancelled but not completed: the call is still in flight and the wait goes on.
+  EXPECT_EQ(detached.InFlight(), 1);
+  EXPECT_FALSE(returned.HasBeenNotified());
+  EXPECT_EQ(gemini.CompleteCancelledCalls(), 1);
+  shutdown.join();
+  EXPECT_EQ(left, 0);
+  EXPECT_EQ(detached.InFlight(), 0);
+  EXPECT_NE(ended_on, std::thread::id());
+  EXPECT_NE(ended_on, shutdown_on);  // not inside Cancel()
+  EXPECT_NE(ended_on, std::this_thread::get_id());
 }
 
 TEST(DetachedCallsTest, CallsEndingNormallyLeaveNothingAndAWaitIsBounded) {

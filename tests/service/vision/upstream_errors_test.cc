@@ -38,6 +38,8 @@ TEST(ErrorTableTest, EveryOutcomeMapsToItsDocumentedCode) {
   const Case cases[] = {
       {"400", gemini::StatusFromHttpError(400, R"({"error":{"code":400,"message":"bad field","status":"INVALID_ARGUMENT"}})"),
        StatusCode::kInvalidArgument, r::kUpstreamInvalidArgument},
+      {"400 failed precondition", gemini::StatusFromHttpError(400, R"({"error":{"code":400,"message":"User location is not supported for the API use.","status":"FAILED_PRECONDITION"}})"),
+       StatusCode::kFailedPrecondition, r::kUpstreamFailedPrecondition},
       {"400 key", gemini::StatusFromHttpError(400, R"({"error":{"code":400,"message":"API key not valid","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}})"),
        StatusCode::kInternal, r::kUpstreamAuthFailed},
       {"401", gemini::StatusFromHttpError(401, ""), StatusCode::kInternal, r::kUpstreamAuthFailed},
