@@ -48,6 +48,22 @@ gemini::GenerateContentResponse Chunk(const std::string& text, const std::string
   return r;
 }
 
+// The RetryInfo and ErrorInfo a refused call carries (empty messages when absent).
+struct RefusalDetails {
+  google::rpc::RetryInfo retry;
+  google::rpc::ErrorInfo info;
+};
+RefusalDetails DetailsOf(const grpc::Status& status) {
+  RefusalDetails out;
+  google::rpc::Status details;
+  EXPECT_TRUE(grpc::ExtractErrorDetails(status, &details).ok());
+  for (const auto& any : details.details()) {
+    if (any.Is<google::rpc::RetryInfo>()) EXPECT_TRUE(any.UnpackTo(&out.retry));
+    if (any.Is<google::rpc::ErrorInfo>()) EXPECT_TRUE(any.UnpackTo(&out.info));
+  }
+  return out;
+}
+
 class VisionServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -240,18 +256,7 @@ TEST_F(VisionServiceLimitTest, CallsBeyondMaxConcurrentCallsAreRefusedAtOnce) {
   const grpc::Status refused = second->Finish();
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  google::rpc::Status details;
-  ASSERT_TRUE(grpc::ExtractErrorDetails(refused, &details).ok());
-  google::rpc::RetryInfo retry;
-  google::rpc::ErrorInfo info;
-  for (const auto& any : details.details()) {
-    if (any.Is<google::rpc::RetryInfo>()) {
-      ASSERT_TRUE(any.UnpackTo(&retry));
-    }
-    if (any.Is<google::rpc::ErrorInfo>()) {
-      ASSERT_TRUE(any.UnpackTo(&info));
-    }
-  }
+  const auto [retry, info] = DetailsOf(refused);
   EXPECT_EQ(info.reason(), "SERVER_OVERLOADED");
   EXPECT_EQ(retry.retry_delay().seconds(), 2);
   EXPECT_EQ(fake->calls().size(), 1u);
@@ -282,13 +287,7 @@ TEST_F(VisionServiceLimitTest, UploadsCountAgainstMaxConcurrentCalls) {
   upload->WritesDone();
   const grpc::Status refused = upload->Finish();
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
-  google::rpc::Status details;
-  ASSERT_TRUE(grpc::ExtractErrorDetails(refused, &details).ok());
-  google::rpc::ErrorInfo info;
-  for (const auto& any : details.details()) {
-    if (any.Is<google::rpc::ErrorInfo>()) ASSERT_TRUE(any.UnpackTo(&info));
-  }
-  EXPECT_EQ(info.reason(), "SERVER_OVERLOADED");
+  EXPECT_EQ(DetailsOf(refused).info.reason(), "SERVER_OVERLOADED");
   EXPECT_EQ(fake->calls().size(), 1u);
 
   fake->calls()[0]->observer.on_chunk(Chunk("done", "STOP"));
@@ -327,14 +326,7 @@ TEST(VisionServiceMemoryTest, RequestBytesBeyondTheBudgetAreRefusedAtOnce) {
   const grpc::Status refused = second->Finish();
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("--max_request_memory_mb"));
-  google::rpc::Status details;
-  ASSERT_TRUE(grpc::ExtractErrorDetails(refused, &details).ok());
-  google::rpc::RetryInfo retry;
-  google::rpc::ErrorInfo info;
-  for (const auto& any : details.details()) {
-    if (any.Is<google::rpc::RetryInfo>()) ASSERT_TRUE(any.UnpackTo(&retry));
-    if (any.Is<google::rpc::ErrorInfo>()) ASSERT_TRUE(any.UnpackTo(&info));
-  }
+  const auto [retry, info] = DetailsOf(refused);
   EXPECT_EQ(info.reason(), "SERVER_OVERLOADED");
   EXPECT_EQ(info.metadata().at("limit"), "max_request_memory_mb");
   EXPECT_EQ(retry.retry_delay().seconds(), 3);

@@ -124,6 +124,21 @@ class UploadTaskTest : public ::testing::Test {
     ASSERT_EQ(CallsOf("UploadChunk").size(), 1u);
   }
 
+  // An upload of four chunks and 5 bytes whose second chunk is being sent while it fills, with
+  // 100 KiB of it received: its request, its buffer; `permits` counts the filling permit.
+  void StartFillingSecondChunk(std::atomic<int>& permits, std::shared_ptr<Call>& filling,
+                               std::shared_ptr<GrowingBuffer>& buffer) {
+    const std::string bytes = PngOfSize(4 * kGranularity + 5);
+    filling_ = &permits;
+    StartWithFirstChunkInFlight(bytes);
+    AnswerUpstream();
+    Chunk(bytes.substr(kSniffBytes, 100 * 1024));
+    filling = CallsOf("UploadChunk")[1];
+    buffer = filling->chunk.data;
+    ASSERT_NE(buffer, nullptr);
+    EXPECT_EQ(permits.load(), 1);
+  }
+
   std::vector<std::shared_ptr<Call>> CallsOf(const std::string& method) {
     std::vector<std::shared_ptr<Call>> out;
     for (auto& call : gemini_->calls()) {
@@ -598,16 +613,10 @@ TEST_F(UploadTaskTest, AChunkFailingWhileItFillsResumesFromGeminisCount) {
 // A failure while a chunk fills abandons its buffer, so that the request sending it ends at once
 // instead of waiting for bytes that will never come; the session is cancelled.
 TEST_F(UploadTaskTest, AnUploadEndingWhileAChunkFillsAbandonsTheChunk) {
-  const std::string bytes = PngOfSize(4 * kGranularity + 5);
   std::atomic<int> permits{0};
-  filling_ = &permits;
-  StartWithFirstChunkInFlight(bytes);
-  AnswerUpstream();
-  Chunk(bytes.substr(kSniffBytes, 100 * 1024));
-  auto filling = CallsOf("UploadChunk")[1];
-  std::shared_ptr<GrowingBuffer> buffer = filling->chunk.data;
-  ASSERT_NE(buffer, nullptr);
-  EXPECT_EQ(permits.load(), 1);
+  std::shared_ptr<Call> filling;
+  std::shared_ptr<GrowingBuffer> buffer;
+  ASSERT_NO_FATAL_FAILURE(StartFillingSecondChunk(permits, filling, buffer));
   HalfClose();  // fewer bytes than size_bytes
   ASSERT_TRUE(result_.has_value());
   EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
@@ -647,16 +656,10 @@ TEST_F(UploadTaskTest, ACallerSendingNothingIsCutOffAfterTheIdleTimeout) {
 
 TEST_F(UploadTaskTest, ACallerStallingMidChunkGivesBackTheBufferPermitAndSession) {
   options_.upload_idle_timeout = absl::Seconds(60);
-  const std::string bytes = PngOfSize(4 * kGranularity + 5);
   std::atomic<int> permits{0};
-  filling_ = &permits;
-  StartWithFirstChunkInFlight(bytes);
-  AnswerUpstream();
-  Chunk(bytes.substr(kSniffBytes, 100 * 1024));
-  auto filling = CallsOf("UploadChunk")[1];
-  std::shared_ptr<GrowingBuffer> buffer = filling->chunk.data;
-  ASSERT_NE(buffer, nullptr);
-  EXPECT_EQ(permits.load(), 1);
+  std::shared_ptr<Call> filling;
+  std::shared_ptr<GrowingBuffer> buffer;
+  ASSERT_NO_FATAL_FAILURE(StartFillingSecondChunk(permits, filling, buffer));
   timer_->Advance(absl::Seconds(60));  // the caller stalls with the chunk half full
   ASSERT_TRUE(result_.has_value());
   EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kDeadlineExceeded));
