@@ -1,6 +1,7 @@
 #include "service/gemini/retrying_gemini_client.h"
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -353,6 +354,47 @@ class UnaryRetryCall final : public RetryCall {
   std::optional<Response> value_;  // set by the attempt that succeeded, before OnAttemptDone
 };
 
+// A unary call without a model (models.list): the same loop, the attempt given as a function.
+template <typename Response>
+class FunctionRetryCall final : public RetryCall {
+ public:
+  using Done = absl::AnyInvocable<void(absl::StatusOr<Response>)>;
+  using Attempt = std::function<std::shared_ptr<PendingCall>(CallOptions, Done)>;
+
+  FunctionRetryCall(std::shared_ptr<Shared> shared, const char* operation, Attempt attempt,
+                    CallOptions options, Done done)
+      : RetryCall(std::move(shared), operation, std::move(options)),
+        attempt_(std::move(attempt)),
+        done_(std::move(done)) {}
+
+ private:
+  std::shared_ptr<PendingCall> Launch(CallOptions options, bool /*last*/) override {
+    auto self = std::static_pointer_cast<FunctionRetryCall>(shared_from_this());
+    return attempt_(std::move(options), [self](absl::StatusOr<Response> result) {
+      if (result.ok()) {
+        self->value_ = *std::move(result);
+        self->OnAttemptDone(absl::OkStatus());
+      } else {
+        self->OnAttemptDone(result.status());
+      }
+    });
+  }
+
+  void Deliver(absl::Status status) override {
+    auto done = std::move(done_);
+    if (!done) return;
+    if (status.ok() && value_) {
+      done(*std::move(value_));
+    } else {
+      done(status.ok() ? absl::InternalError("Gemini call ended without a result") : status);
+    }
+  }
+
+  const Attempt attempt_;
+  Done done_;
+  std::optional<Response> value_;
+};
+
 class RetryingGeminiClient final : public GeminiClient {
  public:
   explicit RetryingGeminiClient(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
@@ -383,6 +425,24 @@ class RetryingGeminiClient final : public GeminiClient {
     auto call = std::make_shared<UnaryRetryCall<CountTokensRequest, CountTokensResponse>>(
         shared_, "countTokens", &GeminiClient::CountTokens, model, std::move(request), std::move(options),
         std::move(done));
+    call->Begin();
+    return call;
+  }
+
+  // The models list is retried like the model calls (it is idempotent).
+  std::shared_ptr<PendingCall> ListModels(
+      int page_size, const std::string& page_token, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<ListModelsResponse>)> done) override {
+    std::shared_ptr<GeminiClient> inner = shared_->inner;
+    auto call = std::make_shared<FunctionRetryCall<ListModelsResponse>>(
+        shared_, "models.list",
+        [inner, page_size, page_token](
+            CallOptions attempt_options,
+            absl::AnyInvocable<void(absl::StatusOr<ListModelsResponse>)> attempt_done) {
+          return inner->ListModels(page_size, page_token, std::move(attempt_options),
+                                   std::move(attempt_done));
+        },
+        std::move(options), std::move(done));
     call->Begin();
     return call;
   }

@@ -57,6 +57,7 @@ class FakeGeminiClient : public gemini::GeminiClient {
     absl::AnyInvocable<void(absl::StatusOr<gemini::UploadStatus>)> upload_done;
     absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> file_done;
     absl::AnyInvocable<void(absl::StatusOr<gemini::ListFilesResponse>)> list_done;
+    absl::AnyInvocable<void(absl::StatusOr<gemini::ListModelsResponse>)> models_done;
     absl::AnyInvocable<void(absl::Status)> status_done;
     absl::Notification cancelled;
     void Cancel() override {
@@ -85,6 +86,7 @@ class FakeGeminiClient : public gemini::GeminiClient {
       fn(upload_done);
       fn(file_done);
       fn(list_done);
+      fn(models_done);
       fn(status_done);
     }
   };
@@ -194,6 +196,16 @@ class FakeGeminiClient : public gemini::GeminiClient {
     call->page_size = page_size;
     call->page_token = page_token;
     call->list_done = std::move(done);
+    return Record(call);
+  }
+
+  std::shared_ptr<gemini::PendingCall> ListModels(
+      int page_size, const std::string& page_token, gemini::CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<gemini::ListModelsResponse>)> done) override {
+    auto call = Files("ListModels", options);
+    call->page_size = page_size;
+    call->page_token = page_token;
+    call->models_done = std::move(done);
     return Record(call);
   }
 
