@@ -11,6 +11,7 @@
 #include "service/gemini/gemini_client.h"
 #include "service/server/vision_service.h"
 #include "service/telemetry/telemetry.h"
+#include "service/vision/model_catalog.h"
 #include "service/vision/vision_options.h"
 
 #include "service/server/caller_gate.h"
@@ -38,6 +39,15 @@ struct TlsOptions {
   absl::Duration reload_interval = absl::Seconds(10);
 };
 
+// Model discovery (issue #22): Gemini's models list, read at start and every refresh period.
+struct ModelDiscoveryOptions {
+  bool enabled = false;
+  vision::ModelCatalogOptions catalog;
+  // Start() waits this long for the first list (then serves anyway, without checking models
+  // until a refresh succeeds).
+  absl::Duration start_wait = absl::Seconds(20);
+};
+
 struct ServerOptions {
   // host:port; port 0 picks a free port (see VisionServer::port()).
   std::string listen_address = "0.0.0.0:50051";
@@ -61,6 +71,8 @@ struct ServerOptions {
   // on high-latency links, at that memory cost. Flag --grpc_bdp_probe.
   bool grpc_bdp_probe = false;
   vision::VisionOptions vision;
+  // Off: model ids are not checked against Gemini's list and ListModels is FAILED_PRECONDITION.
+  ModelDiscoveryOptions discovery;
   // Unset: plaintext (local development, or a mesh sidecar that terminates TLS).
   std::optional<TlsOptions> tls;
   // Serve grpc.reflection (unauthenticated, like health).
@@ -109,6 +121,7 @@ class VisionServer {
 
   std::shared_ptr<grpc::experimental::CertificateProviderInterface> certificates_;
   std::shared_ptr<CallerGate> gate_;
+  std::shared_ptr<vision::ModelCatalog> catalog_;
   telemetry::Telemetry* telemetry_ = nullptr;
   std::unique_ptr<CallRegistry> calls_;
   std::unique_ptr<VisionServiceImpl> service_;

@@ -94,8 +94,24 @@ TEST_F(SpatialTaskTest, DetectRequestCarriesImagePromptSchemaAndSpatialDefaults)
   const auto& config = *call->request.generation_config;
   EXPECT_EQ(config.response_mime_type, "application/json");
   EXPECT_TRUE(absl::StrContains(config.response_json_schema, "\"maxItems\":7"));
+  // The default model (gemini-3-flash-preview) thinks as little as it allows; Gemini 3 keeps
+  // its own temperature (model_family.h).
+  EXPECT_FALSE(config.temperature.has_value());
+  EXPECT_EQ(config.thinking_config->thinking_level, "MINIMAL");
+  EXPECT_FALSE(config.thinking_config->thinking_budget.has_value());
+  call->observer.on_done(absl::CancelledError("end"));
+}
+
+TEST_F(SpatialTaskTest, Gemini25GetsBudgetZeroAndTemperature) {
+  Collected<v1::DetectResponse> out;
+  v1::DetectRequest request;
+  request.mutable_options()->set_model("gemini-2.5-flash");
+  auto call = StartDetectCall(out, request);
+  ASSERT_NE(call, nullptr);
+  const auto& config = *call->request.generation_config;
   EXPECT_FLOAT_EQ(*config.temperature, 0.5f);
   EXPECT_EQ(*config.thinking_config->thinking_budget, 0);
+  EXPECT_TRUE(config.thinking_config->thinking_level.empty());
   call->observer.on_done(absl::CancelledError("end"));
 }
 
