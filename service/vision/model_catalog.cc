@@ -52,6 +52,12 @@ struct ModelCatalog::Listing : std::enable_shared_from_this<Listing> {
   std::string last_token;
 
   void Next(const std::string& page_token) {
+    bool stopped;
+    {
+      absl::MutexLock lock(&catalog->mu_);
+      stopped = catalog->stopped_;
+    }
+    if (stopped) return Finish(absl::CancelledError("model discovery stopped"));
     auto self = shared_from_this();
     auto call = catalog->gemini_->ListModels(
         catalog->options_.page_size, page_token, gemini::CallOptions{.deadline = deadline},
@@ -122,17 +128,7 @@ void ModelCatalog::Refresh(absl::AnyInvocable<void(absl::Status)> done) {
   listing->catalog = shared_from_this();
   listing->done = std::move(done);
   listing->deadline = absl::Now() + options_.timeout;
-  bool stopped;
-  {
-    absl::MutexLock lock(&mu_);
-    stopped = stopped_;
-  }
-  if (stopped) {
-    auto callback = std::move(listing->done);
-    if (callback) callback(absl::CancelledError("model discovery stopped"));
-    return;
-  }
-  listing->Next("");
+  listing->Next("");  // CANCELLED at once after Stop()
 }
 
 void ModelCatalog::StartPeriodic() { ScheduleNext(); }

@@ -137,6 +137,22 @@ TEST_F(ModelCatalogTest, FailedRefreshKeepsThePreviousList) {
   EXPECT_EQ(catalog->List()->models.front().id, "gemini-3.1-pro-preview");
 }
 
+TEST_F(ModelCatalogTest, StopEndsAListingBetweenPages) {
+  auto catalog = Make();
+  absl::Status result = absl::UnknownError("not yet");
+  catalog->Refresh([&](absl::Status s) { result = s; });
+  ASSERT_TRUE(gemini_->WaitForCalls(1));
+  catalog->Stop();  // cancels the page in flight
+  EXPECT_TRUE(gemini_->calls()[0]->cancelled.HasBeenNotified());
+  EXPECT_EQ(result.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(catalog->List(), nullptr);
+  // A refresh after Stop() does not ask Gemini.
+  absl::Status later = absl::UnknownError("not yet");
+  catalog->Refresh([&](absl::Status s) { later = s; });
+  EXPECT_EQ(later.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(gemini_->calls().size(), 1u);
+}
+
 TEST_F(ModelCatalogTest, ListModelsAnswerIsFilteredByTheAllowlist) {
   auto catalog = Make();
   catalog->SetList({.models = {{.id = "gemini-3-flash-preview",
