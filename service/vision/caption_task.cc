@@ -203,11 +203,13 @@ class CountTokensCall final : public gemini::PendingCall,
   using Done = absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)>;
 
   CountTokensCall(gemini::GeminiClient& gemini, const VisionOptions& options, std::string model,
-                  v1::CountTokensRequest request, absl::Time deadline, Done done,
-                  std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files)
+                  std::string part_media_resolution, v1::CountTokensRequest request,
+                  absl::Time deadline, Done done, std::shared_ptr<telemetry::CallRecord> record,
+                  const FilesContext* files)
       : gemini_(gemini),
         options_(options),
         model_(std::move(model)),
+        part_media_resolution_(std::move(part_media_resolution)),
         request_(std::move(request)),
         deadline_(deadline),
         done_(std::move(done)),
@@ -256,11 +258,9 @@ class CountTokensCall final : public gemini::PendingCall,
     }
     auto content = BuildContent(*request_.mutable_images(), request_.prompt(), options_);
     if (!content.ok()) return Finish(content.status());
-    // countTokens carries no generationConfig: the resolution goes per part, where the model's
+    // countTokens carries no generationConfig: the resolution goes per part where the model's
     // family takes it there (model_family.h), else it is left to the model's default.
-    if (FamilyOf(model_).per_part_media_resolution) {
-      SetPartMediaResolution(MediaResolutionName(request_.options().media_resolution()), *content);
-    }
+    SetPartMediaResolution(part_media_resolution_, *content);
     auto self = shared_from_this();
     // File references are checked (and waited for) first, as for Caption (file_parts.h).
     auto started = WithResolvedParts(
@@ -311,6 +311,7 @@ class CountTokensCall final : public gemini::PendingCall,
   gemini::GeminiClient& gemini_;
   const VisionOptions options_;  // a copy: the caller's policy may not outlive the call
   const std::string model_;
+  const std::string part_media_resolution_;
   v1::CountTokensRequest request_;
   const absl::Time deadline_;
   Done done_;
@@ -334,9 +335,13 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
   if (absl::Status s = CheckImageCount(request.images_size(), options); !s.ok()) return s;
   auto model = ChooseModel(request.options(), options);
   if (!model.ok()) return model.status();
-  auto call = std::make_shared<CountTokensCall>(gemini, options, *std::move(model),
-                                                std::move(request), deadline, std::move(done),
-                                                std::move(record), files);
+  // The options as the model takes them (refused as a Caption would be); no cost caps: counting
+  // spends nothing.
+  auto fitted = ModelConfigFor(request.options(), *model, TaskDefaults{}, CostLimits{});
+  if (!fitted.ok()) return fitted.status();
+  auto call = std::make_shared<CountTokensCall>(
+      gemini, options, *std::move(model), std::move(fitted->part_media_resolution),
+      std::move(request), deadline, std::move(done), std::move(record), files);
   if (!cpu.TrySchedule([call] { call->Run(); })) {
     return WithRetryInfo(
         WithErrorInfo(absl::ResourceExhaustedError(

@@ -232,6 +232,11 @@ absl::StatusOr<FittedConfig> FitToModel(const std::string& model,
   const ModelFamily& family = FamilyOf(model);
   if (absl::Status s = FitThinking(model, family, config.thinking_config); !s.ok()) return s;
   FittedConfig fitted;
+  if (!family.per_part_media_resolution && config.media_resolution == "MEDIA_RESOLUTION_ULTRA_HIGH") {
+    return Refuse(model, "media_resolution",
+                  "takes the media resolution per request, up to MEDIA_RESOLUTION_HIGH "
+                  "(ULTRA_HIGH is per image part, Gemini 3)");
+  }
   if (family.per_part_media_resolution) {
     fitted.part_media_resolution = std::exchange(config.media_resolution, std::string());
   }

@@ -90,7 +90,8 @@ struct FittedConfig {
 //     MINIMAL on a model without it becomes its lowest level ("as little as the model allows");
 //     another level the model lacks is INVALID_ARGUMENT naming the levels it takes.
 //   no thinking: budget 0/-1 and MINIMAL are dropped; more thinking is INVALID_ARGUMENT.
-//   media resolution: per image part on per-part families, else request-level.
+//   media resolution: per image part on per-part families, else request-level (where ULTRA_HIGH
+//     is INVALID_ARGUMENT: it exists per part only).
 // Never both budget and level.
 absl::StatusOr<FittedConfig> FitToModel(const std::string& model, gemini::GenerationConfig config);
 

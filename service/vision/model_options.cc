@@ -141,6 +141,8 @@ const char* MediaResolutionName(v1::MediaResolution r) {
       return "MEDIA_RESOLUTION_MEDIUM";
     case v1::MEDIA_RESOLUTION_HIGH:
       return "MEDIA_RESOLUTION_HIGH";
+    case v1::MEDIA_RESOLUTION_ULTRA_HIGH:
+      return "MEDIA_RESOLUTION_ULTRA_HIGH";
     default:
       return "";
   }

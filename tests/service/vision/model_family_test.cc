@@ -166,6 +166,14 @@ TEST(ModelFamilyTest, MediaResolutionPerFamily) {
   auto g25 = SentFor("gemini-2.5-flash", low);
   EXPECT_EQ(g25->part_resolution, "");
   EXPECT_EQ(g25->request_resolution, "MEDIA_RESOLUTION_LOW");
+  // ULTRA_HIGH exists per image part only.
+  v1::ModelOptions ultra;
+  ultra.set_media_resolution(v1::MEDIA_RESOLUTION_ULTRA_HIGH);
+  EXPECT_EQ(SentFor("gemini-3-flash-preview", ultra)->part_resolution,
+            "MEDIA_RESOLUTION_ULTRA_HIGH");
+  absl::Status refused = SentFor("gemini-2.5-flash", ultra).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.message(), HasSubstr("options.media_resolution: model gemini-2.5-flash"));
 }
 
 // The cost caps are applied before the translation: a level cap on a model that lacks the level
