@@ -68,11 +68,13 @@ class SpatialTaskTest : public ::testing::Test {
   std::shared_ptr<FakeGeminiClient::Call> StartDetectCall(Collected<v1::DetectResponse>& out,
                                                           v1::DetectRequest request) {
     if (!request.has_image()) request.mutable_image()->set_content(png_);
+    const size_t before = gemini_.calls().size();
     auto call = StartDetect(gemini_, cpu_, options_, request, absl::InfiniteFuture(),
                             out.Callbacks());
     EXPECT_TRUE(call.ok()) << call.status();
-    EXPECT_TRUE(gemini_.WaitForCalls(1));
-    return gemini_.calls().empty() ? nullptr : gemini_.calls()[0];
+    EXPECT_TRUE(gemini_.WaitForCalls(before + 1));
+    const auto calls = gemini_.calls();
+    return calls.size() > before ? calls[before] : nullptr;
   }
 };
 
@@ -102,29 +104,31 @@ TEST_F(SpatialTaskTest, DetectRequestCarriesImagePromptSchemaAndSpatialDefaults)
   call->observer.on_done(absl::CancelledError("end"));
 }
 
-TEST_F(SpatialTaskTest, Gemini25GetsBudgetZeroAndTemperature) {
-  Collected<v1::DetectResponse> out;
-  v1::DetectRequest request;
-  request.mutable_options()->set_model("gemini-2.5-flash");
-  auto call = StartDetectCall(out, request);
-  ASSERT_NE(call, nullptr);
-  const auto& config = *call->request.generation_config;
-  EXPECT_FLOAT_EQ(*config.temperature, 0.5f);
-  EXPECT_EQ(*config.thinking_config->thinking_budget, 0);
-  EXPECT_TRUE(config.thinking_config->thinking_level.empty());
-  call->observer.on_done(absl::CancelledError("end"));
-}
-
-TEST_F(SpatialTaskTest, Gemini3GetsMinimalThinkingLevel) {
-  Collected<v1::DetectResponse> out;
-  v1::DetectRequest request;
-  request.mutable_options()->set_model("gemini-3-flash");
-  auto call = StartDetectCall(out, request);
-  ASSERT_NE(call, nullptr);
-  const auto& thinking = *call->request.generation_config->thinking_config;
-  EXPECT_EQ(thinking.thinking_level, "MINIMAL");
-  EXPECT_FALSE(thinking.thinking_budget.has_value());
-  call->observer.on_done(absl::CancelledError("end"));
+// Detect's defaults fitted to each family (model_family.h): the least thinking the model takes,
+// temperature 0.5 only before Gemini 3.
+TEST_F(SpatialTaskTest, SpatialDefaultsFollowTheModelFamily) {
+  struct Case {
+    const char* model;
+    std::optional<int32_t> budget;
+    const char* level;
+    std::optional<float> temperature;
+  };
+  for (const Case& c : {Case{"gemini-2.5-flash", 0, "", 0.5f},
+                        Case{"gemini-2.5-pro", 128, "", 0.5f},
+                        Case{"gemini-3-flash", std::nullopt, "MINIMAL", std::nullopt},
+                        Case{"gemini-3.1-pro-preview", std::nullopt, "LOW", std::nullopt}}) {
+    SCOPED_TRACE(c.model);
+    Collected<v1::DetectResponse> out;
+    v1::DetectRequest request;
+    request.mutable_options()->set_model(c.model);
+    auto call = StartDetectCall(out, request);
+    ASSERT_NE(call, nullptr);
+    const auto& config = *call->request.generation_config;
+    EXPECT_EQ(config.temperature, c.temperature);
+    EXPECT_EQ(config.thinking_config->thinking_budget, c.budget);
+    EXPECT_EQ(config.thinking_config->thinking_level, c.level);
+    call->observer.on_done(absl::CancelledError("end"));
+  }
 }
 
 TEST_F(SpatialTaskTest, EmitsEachDetectionAsItsObjectCloses) {
