@@ -17,7 +17,7 @@ namespace vision_gateway::bench {
 struct GeminiTargetOptions {
   std::string target;                // host:port or http://host:port (no TLS: loopback use)
   std::string rpc = "caption";       // only caption has a baseline so far
-  std::string model = "gemini-2.5-flash";
+  std::string model = "gemini-3-flash-preview";
   std::string api_key;               // sent as x-goog-api-key; never printed
   std::string image;                 // encoded image bytes
   std::string mime_type = "image/png";

@@ -38,7 +38,7 @@ ABSL_FLAG(int, image_width, 64, "Width of the generated PNG.");
 ABSL_FLAG(int, image_height, 48, "Height of the generated PNG.");
 ABSL_FLAG(std::string, prompt, "", "Prompt; empty: the server's (or Gemini baseline's) default.");
 ABSL_FLAG(std::string, model, "",
-          "Model id; empty: the server's default (grpc) or gemini-2.5-flash (gemini).");
+          "Model id; empty: the server's default (grpc) or gemini-3-flash-preview (gemini).");
 ABSL_FLAG(std::string, api_key, "",
           "--mode gemini: key sent as x-goog-api-key (default: env GEMINI_API_KEY, else "
           "bench-key).");

@@ -5,6 +5,7 @@
 //   vision segment IMAGE [--prompt P] [--max_objects N] [--threshold T] [--masks_dir DIR]
 //   vision upload FILE [--display_name N] [--sha256=false]   (progress on a terminal)
 //   vision files list [--page_size N] [--page_token T] | files get NAME | files delete NAME
+//   vision models    (the models this caller may use, with token limits and thinking)
 // IMAGE is a local file or "files/<id>". --addr picks the server (default localhost:50051).
 #include <unistd.h>
 
@@ -56,7 +57,12 @@ void PrintEvent(const Response& r) {
   } else if (r.has_summary()) {
     const v1::Summary& s = r.summary();
     std::cout << "summary: " << s.count() << " objects, " << s.dropped() << " dropped, "
-              << s.finish_reason() << ", tokens " << s.usage().total_tokens() << "\n";
+              << s.finish_reason() << ", tokens " << s.usage().total_tokens() << ", model "
+              << s.model_version() << (s.model_rerouted() ? " (rerouted by Google)" : "") << "\n";
+    if (s.without_mask() > 0) {
+      std::cout << "  " << s.without_mask() << " objects without a mask: "
+                << s.without_mask_reason() << "\n";
+    }
   } else if constexpr (std::is_same_v<Response, v1::DetectResponse>) {
     PrintBox("object", r.detection().index(), r.detection().label(), r.detection().box());
     std::cout << "\n";
@@ -84,6 +90,34 @@ void PrintFile(const v1::File& f) {
   if (!f.error_message().empty()) std::cout << "  error " << f.error_message() << "\n";
 }
 
+// One line per model: id, token limits, thinking, defaults.
+void PrintModels(const v1::ListModelsResponse& models) {
+  for (const v1::ModelInfo& m : models.models()) {
+    std::cout << m.id() << "  in " << m.input_token_limit() << " / out "
+              << m.output_token_limit() << " tokens, ";
+    if (m.thinking_control() == v1::THINKING_CONTROL_LEVEL) {
+      std::cout << "thinks (levels";
+      for (int level : m.thinking_levels()) {
+        std::cout << " "
+                  << v1::ThinkingLevel_Name(static_cast<v1::ThinkingLevel>(level)).substr(15);
+      }
+      std::cout << ")";
+    } else if (m.thinking_control() == v1::THINKING_CONTROL_BUDGET) {
+      std::cout << "thinks (budget " << m.min_thinking_budget() << ".."
+                << m.max_thinking_budget() << ")";
+    } else {
+      std::cout << (m.thinking() ? "thinks" : "does not think");
+    }
+    if (m.default_model()) std::cout << ", default";
+    if (m.segment_default()) std::cout << ", segment default";
+    std::cout << "\n";
+  }
+  for (const std::string& id : models.unlisted_allowed_models()) {
+    std::cout << id << "  allowed but NOT listed by Gemini (calls fail with NOT_FOUND)\n";
+  }
+  std::cout << "(Gemini's list read " << Time(models.list_time()) << ")\n";
+}
+
 int Fail(const absl::Status& status) {
   std::cerr << "vision: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
             << "\n";
@@ -109,9 +143,18 @@ int main(int argc, char** argv) {
       "vision caption|count-tokens IMAGE... | vision detect|segment IMAGE  [--addr host:port] "
       "[--prompt P]");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() == 2 && std::string(args[1]) == "models") {
+    VisionClient client({.target = absl::GetFlag(FLAGS_addr),
+                         .timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout_s))});
+    auto models = client.ListModels();
+    if (!models.ok()) return Fail(models.status());
+    PrintModels(*models);
+    return 0;
+  }
   if (args.size() < 3) {
     std::cerr << "usage: vision caption|count-tokens IMAGE... | vision detect|segment IMAGE\n"
                  "       vision upload FILE | vision files list|get NAME|delete NAME\n"
+                 "       vision models\n"
                  "       [--addr host:port] [--prompt P] [--model M] (--helpfull: all flags)\n"
                  "IMAGE: a local file or files/<id> (as upload printed it)\n";
     return 2;
@@ -217,6 +260,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::cerr << "vision: unknown command '" << command
-            << "' (caption, count-tokens, detect, segment, upload, files)\n";
+            << "' (caption, count-tokens, detect, segment, upload, files, models)\n";
   return 2;
 }

@@ -195,4 +195,16 @@ absl::Status VisionClient::DeleteFile(const std::string& name) {
   return FromGrpc(stub_->DeleteFile(&context, request, &empty));
 }
 
+absl::StatusOr<::vision::v1::ListModelsResponse> VisionClient::ListModels() {
+  grpc::ClientContext context;
+  SetDeadline(context, options_.timeout);
+  ::vision::v1::ListModelsResponse response;
+  if (absl::Status s = FromGrpc(stub_->ListModels(&context, ::vision::v1::ListModelsRequest(),
+                                                  &response));
+      !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
 }  // namespace vision_gateway::client

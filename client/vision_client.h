@@ -67,6 +67,9 @@ class VisionClient {
                                                             const std::string& page_token);
   absl::Status DeleteFile(const std::string& name);
 
+  // The models this caller may use (the server's allowlist of Gemini's current models).
+  absl::StatusOr<::vision::v1::ListModelsResponse> ListModels();
+
  private:
   ClientOptions options_;
   std::unique_ptr<::vision::v1::VisionService::Stub> stub_;

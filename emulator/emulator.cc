@@ -1,6 +1,7 @@
 #include "emulator/emulator.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <set>
@@ -129,8 +130,97 @@ std::string_view MaskFormatName(MaskFormat format) {
   return format == MaskFormat::kPolygon ? "polygon" : "png";
 }
 
+std::optional<int64_t> AsInt(const json::value& value) {
+  if (value.is_int64()) return value.get_int64();
+  if (value.is_uint64() && value.get_uint64() < (uint64_t{1} << 62)) {
+    return static_cast<int64_t>(value.get_uint64());
+  }
+  if (value.is_double()) return static_cast<int64_t>(value.get_double());
+  return std::nullopt;
+}
+
+json::array StringArray(const std::vector<std::string>& strings) {
+  json::array out;
+  for (const std::string& s : strings) out.emplace_back(Js(s));
+  return out;
+}
+
+json::object ModelConfigJson(const EmulatorModel& model) {
+  return json::object{{"id", Js(model.id)},
+                      {"display_name", Js(model.display_name)},
+                      {"input_token_limit", model.input_token_limit},
+                      {"output_token_limit", model.output_token_limit},
+                      {"methods", StringArray(model.methods)},
+                      {"thinking", model.thinking},
+                      {"thinking_control", Js(model.thinking_control)},
+                      {"levels", StringArray(model.levels)},
+                      {"min_budget", model.min_budget},
+                      {"max_budget", model.max_budget},
+                      {"can_disable", model.can_disable},
+                      {"per_part_media_resolution", model.per_part_media_resolution},
+                      {"retired", model.retired}};
+}
+
+// One model from its admin JSON form (members as ModelConfigJson writes them; absent: defaults).
+absl::StatusOr<EmulatorModel> ModelFromJson(const json::value& value) {
+  if (!value.is_object()) return absl::InvalidArgumentError("a model must be an object");
+  EmulatorModel model;
+  for (const auto& member : value.get_object()) {
+    const std::string_view key = Sv(member.key());
+    const json::value& field = member.value();
+    auto bad = [&] {
+      return absl::InvalidArgumentError(absl::StrCat("bad value for model field ", Absl(key)));
+    };
+    auto strings = [&](std::vector<std::string>& out) -> bool {
+      if (!field.is_array() || field.get_array().size() > 64) return false;
+      out.clear();
+      for (const json::value& v : field.get_array()) {
+        if (!v.is_string()) return false;
+        out.emplace_back(Sv(v.get_string()));
+      }
+      return true;
+    };
+    if (key == "id" || key == "display_name" || key == "thinking_control") {
+      if (!field.is_string() || field.get_string().size() > 256) return bad();
+      (key == "id" ? model.id : key == "display_name" ? model.display_name
+                                                      : model.thinking_control) =
+          std::string(Sv(field.get_string()));
+    } else if (key == "input_token_limit" || key == "output_token_limit" ||
+               key == "min_budget" || key == "max_budget") {
+      std::optional<int64_t> n = AsInt(field);
+      if (!n.has_value() || *n < -1 || *n > INT32_MAX) return bad();
+      (key == "input_token_limit"    ? model.input_token_limit
+       : key == "output_token_limit" ? model.output_token_limit
+       : key == "min_budget"         ? model.min_budget
+                                     : model.max_budget) = static_cast<int>(*n);
+    } else if (key == "methods") {
+      if (!strings(model.methods)) return bad();
+    } else if (key == "levels") {
+      if (!strings(model.levels)) return bad();
+    } else if (key == "thinking" || key == "can_disable" || key == "per_part_media_resolution" ||
+               key == "retired") {
+      if (!field.is_bool()) return bad();
+      (key == "thinking"      ? model.thinking
+       : key == "can_disable" ? model.can_disable
+       : key == "retired"     ? model.retired
+                              : model.per_part_media_resolution) = field.get_bool();
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown model field ", Absl(key)));
+    }
+  }
+  if (model.id.empty()) return absl::InvalidArgumentError("a model needs an id");
+  if (model.thinking_control != "level" && model.thinking_control != "budget" &&
+      model.thinking_control != "none") {
+    return absl::InvalidArgumentError("thinking_control must be level, budget or none");
+  }
+  return model;
+}
+
 json::object ConfigJson(const EmulatorConfig& config) {
-  return json::object{{"fence", config.fence},
+  json::array models;
+  for (const EmulatorModel& model : config.models) models.push_back(ModelConfigJson(model));
+  return json::object{{"models", std::move(models)},
+                      {"fence", config.fence},
                       {"prose_prefix", Js(config.prose_prefix)},
                       {"mask_format", Js(MaskFormatName(config.mask_format))},
                       {"stream_chunk_chars", config.stream_chunk_chars},
@@ -143,14 +233,6 @@ json::object ConfigJson(const EmulatorConfig& config) {
                       {"fail_file_processing", config.fail_file_processing}};
 }
 
-std::optional<int64_t> AsInt(const json::value& value) {
-  if (value.is_int64()) return value.get_int64();
-  if (value.is_uint64() && value.get_uint64() < (uint64_t{1} << 62)) {
-    return static_cast<int64_t>(value.get_uint64());
-  }
-  if (value.is_double()) return static_cast<int64_t>(value.get_double());
-  return std::nullopt;
-}
 
 // Merges the members present in `object` into `config`.
 absl::Status MergeConfig(const json::object& object, EmulatorConfig& config) {
@@ -196,6 +278,15 @@ absl::Status MergeConfig(const json::object& object, EmulatorConfig& config) {
     } else if (key == "fail_file_processing") {
       if (!value.is_bool()) return bad();
       config.fail_file_processing = value.get_bool();
+    } else if (key == "models") {
+      if (!value.is_array() || value.get_array().size() > 1000) return bad();
+      std::vector<EmulatorModel> models;
+      for (const json::value& entry : value.get_array()) {
+        absl::StatusOr<EmulatorModel> model = ModelFromJson(entry);
+        if (!model.ok()) return model.status();
+        models.push_back(*std::move(model));
+      }
+      config.models = std::move(models);
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown config field ", Absl(key)));
     }
@@ -380,6 +471,22 @@ struct Emulator::State {
         }
       }
     }
+    // models.list and models.get.
+    if (versioned && !upload && segments.size() >= 2 && segments.size() <= 3 &&
+        segments[1] == "models" && request.method == "GET" &&
+        (segments.size() == 2 || segments[2].find(':') == std::string::npos)) {
+      if (!Authorized(request, target)) {
+        return ErrorResponse(400, kApiKeyMessage, ApiKeyInvalidDetails());
+      }
+      EmulatorConfig current;
+      {
+        absl::MutexLock lock(&mu);
+        current = config;
+      }
+      if (segments.size() == 3) return HandleGetModel(current, segments[0], segments[2]);
+      return HandleListModels(current, target.Param("pageSize").value_or(""),
+                              target.Param("pageToken").value_or(""));
+    }
     if (versioned && (upload || (segments.size() >= 2 && segments[1] == "files"))) {
       if (!Authorized(request, target)) {
         return ErrorResponse(400, kApiKeyMessage, ApiKeyInvalidDetails());
@@ -411,7 +518,9 @@ struct Emulator::State {
     EmulatorConfig current;
     {
       absl::MutexLock lock(&mu);
-      if (!script.empty()) {
+      // An unknown or retired model answers 404 before anything else, scripted or not (the
+      // script stays queued for the next request).
+      if (FindListedModel(config, call.model) != nullptr && !script.empty()) {
         ScriptedResponse scripted = std::move(script.front());
         script.pop_front();
         return scripted;

@@ -77,6 +77,43 @@ enum class MaskFormat {
   kPolygon,  // "mask": [[x, y], ...] outline normalised to 0..1000, x first
 };
 
+// One model of the emulator's models list (GET /{v}/models). Model requests are refused like
+// Gemini refuses them: an id not in the list, or retired, gets 404 "models/x is not found for API
+// version v1beta, or is not supported for generateContent. ..." on every method; thinking options
+// the model does not take get 400 (both budget and level; a level on a budget model; a level the
+// model lacks; a budget out of range, or 0 on a model that cannot stop thinking; any thinking on a
+// model that does not think); mediaResolution on a part gets 400 unless the model takes it there.
+struct EmulatorModel {
+  std::string id;  // without "models/"
+  std::string display_name;
+  std::string version = "001";
+  int input_token_limit = 1048576;
+  int output_token_limit = 65536;
+  std::vector<std::string> methods = {"generateContent", "countTokens", "createCachedContent",
+                                      "batchGenerateContent"};
+  bool thinking = true;
+  // "level": thinkingConfig.thinkingLevel among `levels` (a budget is accepted too, as Gemini 3
+  // does); "budget": thinkingConfig.thinkingBudget (min_budget..max_budget, 0 when can_disable,
+  // -1 dynamic); "none": no thinkingConfig beyond budget 0.
+  std::string thinking_control = "level";
+  std::vector<std::string> levels = {"MINIMAL", "LOW", "MEDIUM", "HIGH"};
+  int min_budget = 0;
+  int max_budget = 24576;
+  bool can_disable = true;
+  bool per_part_media_resolution = true;
+  // Shut down: not listed, and every request answers 404 exactly as for an unknown id.
+  bool retired = false;
+};
+
+// The default list (late 2026): gemini-3-flash-preview, gemini-3.1-pro-preview,
+// gemini-3.1-flash-lite, gemini-flash-latest, gemini-embedding-001 (embeddings only), and the
+// retired gemini-2.5-flash, gemini-2.5-pro, gemini-2.5-flash-lite, gemini-2.0-flash,
+// gemini-3-pro-preview and gemini-robotics-er-1.6-preview.
+std::vector<EmulatorModel> DefaultModels();
+// A listed 2.5-era model that takes a thinking budget (tests of the budget family): Flash
+// (0..24576) or Pro (128..32768, cannot stop thinking).
+EmulatorModel BudgetModel(std::string id, bool pro = false);
+
 // Behaviour of scene mode; changeable at run time (SetConfig, POST /emulator/config).
 struct EmulatorConfig {
   bool fence = false;         // wrap spatial JSON in ```json ... ```
@@ -92,6 +129,8 @@ struct EmulatorConfig {
   std::chrono::milliseconds file_processing{0};
   // Files uploaded while this is set end processing FAILED instead of ACTIVE.
   bool fail_file_processing = false;
+  // The models list and what each model accepts (see EmulatorModel).
+  std::vector<EmulatorModel> models = DefaultModels();
 };
 
 // The next upload chunk request fails like this (InjectUploadFault, POST /emulator/upload_faults).

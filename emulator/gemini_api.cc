@@ -21,6 +21,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -251,6 +252,7 @@ struct Part {
   std::shared_ptr<const std::string> bytes;  // inline data or resolved file
   std::string uri;
   std::string path;  // e.g. "contents[0].parts[1]"
+  bool media_resolution = false;  // the part sets mediaResolution
 };
 
 struct Content {
@@ -264,6 +266,8 @@ struct GenerateRequest {
   int64_t max_output_tokens = 0;  // 0: unlimited
   std::string response_mime_type;
   std::string schema_text;  // responseSchema / responseJsonSchema as JSON text
+  std::optional<int64_t> thinking_budget;
+  std::string thinking_level;  // upper case; empty: not sent
 };
 
 absl::StatusOr<std::string> StringField(const json::object& object, std::string_view camel,
@@ -294,6 +298,7 @@ absl::StatusOr<Part> ParsePart(const json::value& value, const std::string& path
   }
   Part part;
   part.path = path;
+  part.media_resolution = Field(object, "mediaResolution") != nullptr;
   if (const json::value* thought = Field(object, "thought"); thought && thought->is_bool()) {
     part.thought = thought->get_bool();
   }
@@ -487,11 +492,26 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(const json::object& root, b
     }
     if (const json::value* thinking = Field(object, "thinkingConfig");
         thinking != nullptr && thinking->is_object()) {
-      if (Field(thinking->get_object(), "thinkingLevel") != nullptr &&
-          Field(thinking->get_object(), "thinkingBudget") != nullptr) {
+      const json::value* level = Field(thinking->get_object(), "thinkingLevel");
+      const json::value* budget = Field(thinking->get_object(), "thinkingBudget");
+      if (level != nullptr && budget != nullptr) {
         return InvalidArgument(
             "You can only set only one of thinking budget and thinking level.",
             "generation_config.thinking_config");
+      }
+      if (budget != nullptr) {
+        absl::StatusOr<int64_t> parsed =
+            IntValue(*budget, "generation_config.thinking_config.thinking_budget");
+        if (!parsed.ok()) return parsed.status();
+        request.thinking_budget = *parsed;
+      }
+      if (level != nullptr) {
+        if (!level->is_string()) {
+          return InvalidArgument(
+              "Invalid value at 'generation_config.thinking_config.thinking_level' (TYPE_ENUM)",
+              "generation_config.thinking_config.thinking_level");
+        }
+        request.thinking_level = absl::AsciiStrToUpper(Absl(Sv(level->get_string())));
       }
     }
   }
@@ -892,10 +912,63 @@ json::object ResponseObject(std::string_view text, std::string_view finish_reaso
                       {"responseId", Js(response_id)}};
 }
 
+// What the model does not accept, refused as Gemini refuses it (400).
+absl::Status CheckModelOptions(const EmulatorModel& model, const GenerateRequest& request) {
+  constexpr std::string_view kField = "generation_config.thinking_config";
+  const bool has_level = !request.thinking_level.empty();
+  if (model.thinking_control == "none" || !model.thinking) {
+    if (has_level || (request.thinking_budget && *request.thinking_budget != 0)) {
+      return InvalidArgument("Thinking is not supported for this model.", kField);
+    }
+  } else if (model.thinking_control == "budget") {
+    if (has_level) {
+      return InvalidArgument("Thinking level is not supported for this model.",
+                             "generation_config.thinking_config.thinking_level");
+    }
+    if (request.thinking_budget) {
+      const int64_t budget = *request.thinking_budget;
+      if (budget == 0 && !model.can_disable) {
+        return InvalidArgument("Budget 0 is invalid. This model only works in thinking mode.",
+                               "generation_config.thinking_config.thinking_budget");
+      }
+      if (budget != 0 && budget != -1 && (budget < model.min_budget || budget > model.max_budget)) {
+        return InvalidArgument(
+            absl::StrCat("The thinking budget ", budget, " is invalid. Please choose a value "
+                         "between ", model.min_budget, " and ", model.max_budget, "."),
+            "generation_config.thinking_config.thinking_budget");
+      }
+    }
+  } else if (has_level &&
+             std::find(model.levels.begin(), model.levels.end(), request.thinking_level) ==
+                 model.levels.end()) {
+    return InvalidArgument(
+        absl::StrCat("Thinking level ", request.thinking_level,
+                     " is not supported for this model. Supported levels: ",
+                     absl::StrJoin(model.levels, ", "), "."),
+        "generation_config.thinking_config.thinking_level");
+  }
+  if (!model.per_part_media_resolution) {
+    for (const Content& content : request.contents) {
+      for (const Part& part : content.parts) {
+        if (part.media_resolution) {
+          return InvalidArgument("Per-part media resolution is not supported for this model.",
+                                 part.path + ".media_resolution");
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 ScriptedResponse HandleGenerate(const ModelCall& call, const json::object& root,
                                 const EmulatorConfig& config, const FileResolver& files) {
   absl::StatusOr<GenerateRequest> request = ParseGenerateRequest(root, config.strict_fields, "");
   if (!request.ok()) return ResponseFromStatus(request.status());
+  if (const EmulatorModel* model = FindListedModel(config, call.model)) {
+    if (absl::Status s = CheckModelOptions(*model, *request); !s.ok()) {
+      return ResponseFromStatus(s);
+    }
+  }
   absl::StatusOr<std::vector<Media>> media = CollectMedia(request->contents, files, true);
   if (!media.ok()) return ResponseFromStatus(media.status());
   const PromptTokens prompt = CountPrompt(request->contents, request->system_instruction, *media);
@@ -947,8 +1020,8 @@ ScriptedResponse HandleGenerate(const ModelCall& call, const json::object& root,
   return response;
 }
 
-ScriptedResponse HandleCountTokens(const json::object& root, const EmulatorConfig& config,
-                                   const FileResolver& files) {
+ScriptedResponse HandleCountTokens(std::string_view model_id, const json::object& root,
+                                   const EmulatorConfig& config, const FileResolver& files) {
   if (config.strict_fields) {
     absl::Status status = CheckFields(root, {"contents", "generateContentRequest"}, "");
     if (!status.ok()) return ResponseFromStatus(status);
@@ -977,6 +1050,11 @@ ScriptedResponse HandleCountTokens(const json::object& root, const EmulatorConfi
     if (!parsed.ok()) return ResponseFromStatus(parsed.status());
     contents = *std::move(parsed);
   }
+  if (const EmulatorModel* model = FindListedModel(config, model_id)) {
+    GenerateRequest probe;
+    probe.contents = contents;
+    if (absl::Status s = CheckModelOptions(*model, probe); !s.ok()) return ResponseFromStatus(s);
+  }
   absl::StatusOr<std::vector<Media>> media = CollectMedia(contents, files, false);
   if (!media.ok()) return ResponseFromStatus(media.status());
   const PromptTokens prompt = CountPrompt(contents, system, *media);
@@ -989,20 +1067,154 @@ ScriptedResponse HandleCountTokens(const json::object& root, const EmulatorConfi
   return response;
 }
 
-bool IsMissingModel(std::string_view model) {
-  return model.empty() || model.find("does-not-exist") != std::string_view::npos ||
-         model.find("nonexistent") != std::string_view::npos ||
-         model.find("not-found") != std::string_view::npos;
+json::object ModelJson(const EmulatorModel& model) {
+  json::array methods;
+  for (const std::string& method : model.methods) methods.emplace_back(Js(method));
+  json::object out{{"name", Js(absl::StrCat("models/", model.id))},
+                   {"version", Js(model.version)},
+                   {"displayName", Js(model.display_name.empty() ? model.id : model.display_name)},
+                   {"description", Js(absl::StrCat("Emulated ", model.id, "."))},
+                   {"inputTokenLimit", model.input_token_limit},
+                   {"outputTokenLimit", model.output_token_limit},
+                   {"supportedGenerationMethods", std::move(methods)},
+                   {"temperature", 1.0},
+                   {"topP", 0.95},
+                   {"topK", 64},
+                   {"maxTemperature", 2.0}};
+  if (model.thinking) out["thinking"] = true;
+  return out;
+}
+
+ScriptedResponse JsonOk(const json::value& body) {
+  ScriptedResponse response;
+  response.headers.emplace_back("Content-Type", std::string(kJsonContentType));
+  AddGoogleHeaders(response.headers);
+  response.body = Pretty(body);
+  return response;
+}
+
+EmulatorModel LevelModel(std::string id, std::vector<std::string> levels,
+                         std::string display_name) {
+  EmulatorModel model;
+  model.id = std::move(id);
+  model.levels = std::move(levels);
+  model.display_name = std::move(display_name);
+  return model;
+}
+
+EmulatorModel Retired(std::string id) {
+  EmulatorModel model;
+  model.id = std::move(id);
+  model.retired = true;
+  return model;
 }
 
 }  // namespace
+
+std::vector<EmulatorModel> DefaultModels() {
+  std::vector<EmulatorModel> models = {
+      LevelModel("gemini-3-flash-preview", {"MINIMAL", "LOW", "MEDIUM", "HIGH"},
+                 "Gemini 3 Flash Preview"),
+      LevelModel("gemini-3.1-pro-preview", {"LOW", "MEDIUM", "HIGH"}, "Gemini 3.1 Pro Preview"),
+      LevelModel("gemini-3.1-flash-lite", {"MINIMAL", "LOW", "MEDIUM", "HIGH"},
+                 "Gemini 3.1 Flash-Lite"),
+      LevelModel("gemini-flash-latest", {"LOW", "MEDIUM", "HIGH"}, "Gemini Flash Latest"),
+  };
+  EmulatorModel embedding;
+  embedding.id = "gemini-embedding-001";
+  embedding.display_name = "Gemini Embedding 001";
+  embedding.input_token_limit = 2048;
+  embedding.output_token_limit = 1;
+  embedding.methods = {"embedContent", "countTextTokens", "countTokens", "asyncBatchEmbedContent"};
+  embedding.thinking = false;
+  embedding.thinking_control = "none";
+  embedding.per_part_media_resolution = false;
+  models.push_back(std::move(embedding));
+  for (const char* id : {"gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite",
+                         "gemini-2.0-flash", "gemini-3-pro-preview",
+                         "gemini-robotics-er-1.6-preview"}) {
+    models.push_back(Retired(id));
+  }
+  return models;
+}
+
+EmulatorModel BudgetModel(std::string id, bool pro) {
+  EmulatorModel model;
+  model.id = std::move(id);
+  model.thinking_control = "budget";
+  model.levels.clear();
+  model.per_part_media_resolution = false;
+  model.min_budget = pro ? 128 : 0;
+  model.max_budget = pro ? 32768 : 24576;
+  model.can_disable = !pro;
+  return model;
+}
+
+const EmulatorModel* FindListedModel(const EmulatorConfig& config, std::string_view id) {
+  for (const EmulatorModel& model : config.models) {
+    if (model.id == id) return model.retired ? nullptr : &model;
+  }
+  return nullptr;
+}
+
+ScriptedResponse HandleListModels(const EmulatorConfig& config, std::string_view page_size_text,
+                                  std::string_view page_token) {
+  int page_size = 50;
+  if (!page_size_text.empty()) {
+    int parsed = 0;
+    auto [end, ec] = std::from_chars(page_size_text.data(),
+                                     page_size_text.data() + page_size_text.size(), parsed);
+    if (ec != std::errc() || end != page_size_text.data() + page_size_text.size() || parsed < 0) {
+      return ResponseFromStatus(InvalidArgument(
+          absl::StrCat("Invalid value at 'page_size' (TYPE_INT32), \"", Absl(page_size_text),
+                       "\""),
+          "page_size"));
+    }
+    if (parsed > 0) page_size = std::min(parsed, 1000);
+  }
+  size_t offset = 0;
+  if (!page_token.empty()) {
+    std::string decoded;
+    if (!absl::WebSafeBase64Unescape(Absl(page_token), &decoded) ||
+        !absl::StartsWith(decoded, "models:") ||
+        !absl::SimpleAtoi(absl::string_view(decoded).substr(7), &offset)) {
+      return ResponseFromStatus(InvalidArgument("Invalid page token.", "page_token"));
+    }
+  }
+  std::vector<const EmulatorModel*> listed;
+  for (const EmulatorModel& model : config.models) {
+    if (!model.retired) listed.push_back(&model);
+  }
+  json::array models;
+  size_t i = offset;
+  for (; i < listed.size() && models.size() < static_cast<size_t>(page_size); ++i) {
+    models.push_back(ModelJson(*listed[i]));
+  }
+  json::object body{{"models", std::move(models)}};
+  if (i < listed.size()) {
+    body["nextPageToken"] = Js(absl::WebSafeBase64Escape(absl::StrCat("models:", i)));
+  }
+  return JsonOk(body);
+}
+
+ScriptedResponse HandleGetModel(const EmulatorConfig& config, std::string_view api_version,
+                                std::string_view id) {
+  const EmulatorModel* model = FindListedModel(config, id);
+  if (model == nullptr) {
+    return ResponseFromStatus(absl::NotFoundError(
+        absl::StrCat("models/", Absl(id), " is not found for API version ", Absl(api_version),
+                     ", or is not supported for get. Call ListModels to see the list of "
+                     "available models and their supported methods.")));
+  }
+  return JsonOk(ModelJson(*model));
+}
 
 // ---------------------------------------------------------------------------------------------
 // gemini_api.h
 
 ScriptedResponse HandleModelCall(const ModelCall& call, const EmulatorConfig& config,
                                  const FileResolver& files) {
-  if (IsMissingModel(call.model)) {
+  if (FindListedModel(config, call.model) == nullptr) {
     return ResponseFromStatus(absl::NotFoundError(absl::StrCat(
         "models/", call.model, " is not found for API version ", call.api_version,
         ", or is not supported for ", call.method,
@@ -1017,7 +1229,7 @@ ScriptedResponse HandleModelCall(const ModelCall& call, const EmulatorConfig& co
     return ResponseFromStatus(InvalidArgument(
         "Invalid JSON payload received. Unknown name \"\": Root element must be a message."));
   }
-  if (call.method == "countTokens") return HandleCountTokens(root->get_object(), config, files);
+  if (call.method == "countTokens") return HandleCountTokens(call.model, root->get_object(), config, files);
   return HandleGenerate(call, root->get_object(), config, files);
 }
 
@@ -1165,7 +1377,7 @@ ScriptedResponse ScriptedText(std::string_view text, std::string_view finish_rea
   AddGoogleHeaders(response.headers);
   ResponseChunk chunk{std::string(text), std::string(finish_reason), prompt_tokens,
                       WordTokens(text)};
-  response.body = MakeResponseJson(chunk, "gemini-2.5-flash", ResponseId(0), false);
+  response.body = MakeResponseJson(chunk, kScriptedModelVersion, ResponseId(0), false);
   return response;
 }
 
@@ -1181,7 +1393,7 @@ ScriptedResponse ScriptedStream(const std::vector<std::string>& deltas,
     const bool last = i + 1 == deltas.size();
     ResponseChunk chunk{deltas[i], last ? std::string(finish_reason) : "", prompt_tokens, tokens};
     response.stream_writes.push_back(absl::StrCat(
-        "data: ", MakeResponseJson(chunk, "gemini-2.5-flash", ResponseId(0), true), "\r\n\r\n"));
+        "data: ", MakeResponseJson(chunk, kScriptedModelVersion, ResponseId(0), true), "\r\n\r\n"));
   }
   return response;
 }

@@ -23,6 +23,16 @@ struct ModelCall {
   uint64_t sequence = 0;    // distinct per request; seeds the responseId
 };
 
+// The model `id` names when it is listed (not retired); null otherwise.
+const EmulatorModel* FindListedModel(const EmulatorConfig& config, std::string_view id);
+
+// GET /{version}/models (page_token/page_size as in the query; page_size 0: 50) and
+// GET /{version}/models/{id}.
+ScriptedResponse HandleListModels(const EmulatorConfig& config, std::string_view page_size,
+                                  std::string_view page_token);
+ScriptedResponse HandleGetModel(const EmulatorConfig& config, std::string_view api_version,
+                                std::string_view id);
+
 // Contents of an uploaded file referenced by a fileData part.
 struct FileContent {
   std::string mime_type;

@@ -55,6 +55,9 @@ std::string MakeResponseJson(const ResponseChunk& chunk, std::string_view model_
 ScriptedResponse ScriptedError(int code, std::string_view message,
                                std::string_view details_json = {});
 // A unary generateContent answer with `text`.
+// The modelVersion of ScriptedText and ScriptedStream answers.
+inline constexpr char kScriptedModelVersion[] = "gemini-3-flash-preview";
+
 ScriptedResponse ScriptedText(std::string_view text, std::string_view finish_reason = "STOP",
                               int prompt_tokens = 10);
 // An SSE answer, one event per delta, usage cumulative (one token per word), finishReason on

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set-up command 1: install what is needed, build, and run vision-server on port 50051.
 # With GEMINI_API_KEY set it talks to Gemini; without it, it starts the bundled gemini-emulator
-# and says so. Extra arguments go to vision-server (e.g. --default_model=gemini-2.5-pro).
+# and says so. Extra arguments go to vision-server (e.g. --default_model=gemini-3.1-pro-preview).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh

@@ -33,6 +33,7 @@
 #include "service/server/server.h"
 #include "service/vision/cost_guard.h"
 #include "service/vision/file_id.h"
+#include "service/vision/model_options.h"
 
 ABSL_FLAG(std::string, listen_host, "0.0.0.0", "Address to listen on.");
 ABSL_FLAG(int, port, 50051, "gRPC port (0 picks a free one). Env: VISION_GATEWAY_PORT.");
@@ -47,8 +48,16 @@ ABSL_FLAG(int, gemini_api_key_poll_ms, 5000,
           "How often --gemini_api_key_file is re-read, in ms (0: read once at start).");
 ABSL_FLAG(std::string, gemini_ca_file, "",
           "PEM CA bundle to verify Gemini's certificate (default: system trust store).");
-ABSL_FLAG(std::string, default_model, "gemini-2.5-flash",
+ABSL_FLAG(std::string, default_model, "gemini-3-flash-preview",
           "Model used when a request names none. Env: VISION_GATEWAY_DEFAULT_MODEL.");
+ABSL_FLAG(std::string, segment_model, "",
+          "Model Segment uses when a request names none (empty: --default_model). Pick one that "
+          "returns masks: a model answering boxes only is reported in Summary.without_mask.");
+ABSL_FLAG(int, model_refresh_s, 600,
+          "Model discovery: Gemini's models list is read at start and then every this many "
+          "seconds; calls naming a model it does not list fail with NOT_FOUND, and configured "
+          "models it does not list are logged as errors (0: read at start only; -1: discovery "
+          "off, nothing checked).");
 ABSL_FLAG(int, max_receive_message_mb, 47,
           "Largest gRPC request accepted, in MiB. At most 47: inline images travel to Gemini "
           "base64-encoded (4/3 of their size) in a request body capped at 64 MiB, so a larger "
@@ -182,8 +191,7 @@ ABSL_FLAG(std::string, caller_overrides, "",
           "models (a|b), max_output_tokens, max_thinking_budget, max_thinking_level, max_images, "
           "max_image_bytes.");
 ABSL_FLAG(std::string, allowed_models,
-          "gemini-2.5-flash,gemini-2.5-flash-lite,gemini-2.5-pro,gemini-3-flash-preview,"
-          "gemini-3-pro-preview",
+          "gemini-3-flash-preview,gemini-3.1-pro-preview,gemini-3.1-flash-lite",
           "Comma-separated models callers may use ('*': any).");
 ABSL_FLAG(int, max_output_tokens, 0,
           "Cap on a request's max_output_tokens; requests without one get the cap (0: no cap).");
@@ -326,6 +334,11 @@ bool ConfigureSecurity(vision_gateway::server::ServerOptions& options) {
       LogError("--default_model %s is not in --allowed_models", options.vision.default_model);
       return false;
     }
+    if (!options.vision.segment_model.empty() &&
+        !vision_gateway::vision::CheckModelAllowed(options.vision.segment_model, cost).ok()) {
+      LogError("--segment_model %s is not in --allowed_models", options.vision.segment_model);
+      return false;
+    }
   }
   cost.max_output_tokens = std::max(0, absl::GetFlag(FLAGS_max_output_tokens));
   cost.max_thinking_budget = std::max(-1, absl::GetFlag(FLAGS_max_thinking_budget));
@@ -374,9 +387,9 @@ bool ConfigureSecurity(vision_gateway::server::ServerOptions& options) {
 }
 // Models whose names the `model` metric label keeps (bounded; others are folded into "other").
 constexpr const char* kWellKnownModels[] = {
-    "gemini-2.5-pro",        "gemini-2.5-flash",     "gemini-2.5-flash-lite",
-    "gemini-2.0-flash",      "gemini-2.0-flash-lite", "gemini-1.5-pro",
-    "gemini-1.5-flash",      "gemini-1.5-flash-8b",  "gemini-3-pro-preview",
+    "gemini-3-flash-preview", "gemini-3.1-pro-preview",       "gemini-3.1-flash-lite",
+    "gemini-flash-latest",    "gemini-robotics-er-2-preview", "gemini-2.5-pro",
+    "gemini-2.5-flash",       "gemini-2.5-flash-lite",        "gemini-3-pro-preview",
     "gemini-robotics-er-1.5-preview"};
 
 }  // namespace
@@ -491,7 +504,26 @@ int main(int argc, char** argv) {
     options.max_concurrent_streams = std::max(0, absl::GetFlag(FLAGS_max_concurrent_streams));
   }
   options.vision.default_model = StringFlagOrEnv(
-      FLAGS_default_model, "VISION_GATEWAY_DEFAULT_MODEL", "gemini-2.5-flash");
+      FLAGS_default_model, "VISION_GATEWAY_DEFAULT_MODEL", "gemini-3-flash-preview");
+  options.vision.segment_model = absl::GetFlag(FLAGS_segment_model);
+  for (const std::string* model : {&options.vision.default_model, &options.vision.segment_model}) {
+    vision_gateway::vision::v1::ModelOptions named;
+    named.set_model(*model);
+    if (model->empty()) continue;
+    auto resolved = vision_gateway::vision::ResolveModel(named, "");
+    if (!resolved.ok()) {
+      LogError("--default_model/--segment_model '%s': %s", *model, resolved.status().message());
+      return 2;
+    }
+  }
+  if (const int refresh_s = absl::GetFlag(FLAGS_model_refresh_s); refresh_s >= 0) {
+    options.discovery.enabled = true;
+    options.discovery.catalog.refresh_period =
+        refresh_s == 0 ? absl::InfiniteDuration() : absl::Seconds(refresh_s);
+  } else if (refresh_s < -1) {
+    LogError("--model_refresh_s must be -1 (off), 0 (at start only) or positive");
+    return 2;
+  }
   options.vision.files_base_uri = absl::StrCat(gemini_options.base_url, "/v1beta");
   options.vision.max_image_pixels =
       static_cast<int64_t>(absl::GetFlag(FLAGS_max_image_megapixels)) * 1'000'000;
@@ -550,6 +582,9 @@ int main(int argc, char** argv) {
   const std::string default_model = options.vision.default_model;
   vision_gateway::metrics::PrometheusOptions metrics_options;
   metrics_options.known_models = {default_model};
+  if (!options.vision.segment_model.empty()) {
+    metrics_options.known_models.push_back(options.vision.segment_model);
+  }
   for (const char* model : kWellKnownModels) metrics_options.known_models.push_back(model);
   for (absl::string_view model :
        absl::StrSplit(absl::GetFlag(FLAGS_metrics_models), ',', absl::SkipWhitespace())) {
@@ -591,14 +626,16 @@ int main(int argc, char** argv) {
     LogError("%s", server.status().ToString());
     return 1;
   }
-  LogInfo("vision-server listening on %s:%d (%s%s%s), Gemini at %s, default model %s",
+  LogInfo("vision-server listening on %s:%d (%s%s%s), Gemini at %s, default model %s%s%s",
           absl::GetFlag(FLAGS_listen_host), (*server)->port(),
           !options.tls ? "plaintext"
           : options.tls->client_ca_file.empty() ? "TLS"
                                                 : "mTLS",
           options.auth ? ", callers authenticated" : "",
           options.reflection ? ", reflection on" : "", gemini_options.base_url,
-          options.vision.default_model);
+          options.vision.default_model,
+          options.vision.segment_model.empty() ? "" : ", segment model ",
+          options.vision.segment_model);
   // After the server started: by now every method's series exist.
   if (options.telemetry != nullptr) {
     LogInfo("metrics on http://%s:%d/metrics", absl::GetFlag(FLAGS_listen_host), metrics.port());

@@ -29,6 +29,8 @@ inline constexpr char kUpstreamBadResponse[] = "UPSTREAM_BAD_RESPONSE";    // ma
 // Gemini answered, but not with what was asked.
 inline constexpr char kContentBlocked[] = "CONTENT_BLOCKED";               // promptFeedback.blockReason
 inline constexpr char kModelOutputInvalid[] = "MODEL_OUTPUT_INVALID";      // no usable JSON array
+inline constexpr char kModelNotFound[] = "MODEL_NOT_FOUND";                // not in Gemini's models list
+inline constexpr char kModelOptionUnsupported[] = "MODEL_OPTION_UNSUPPORTED";  // no faithful translation
 // The gateway's own outcomes.
 inline constexpr char kInvalidRequest[] = "INVALID_REQUEST";               // the request is wrong
 inline constexpr char kRequestTooLarge[] = "REQUEST_TOO_LARGE";            // over a documented size limit

@@ -85,6 +85,12 @@ class GeminiClient {
       const std::string& model, CountTokensRequest request, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<CountTokensResponse>)> done) = 0;
 
+  // GET {base}/{version}/models?pageSize=N&pageToken=T (page_size 0: Gemini's default, 50; at
+  // most 1000). One page of Gemini's models list.
+  virtual std::shared_ptr<PendingCall> ListModels(
+      int page_size, const std::string& page_token, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<ListModelsResponse>)> done) = 0;
+
   // --- Files API (gemini-wire.md §1.3, §4) ---
   //
   // Upload URLs are accepted only on the configured base_url's origin (scheme, host and port):

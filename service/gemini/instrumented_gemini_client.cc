@@ -120,6 +120,13 @@ class InstrumentedGeminiClient final : public GeminiClient {
         });
   }
 
+  std::shared_ptr<PendingCall> ListModels(
+      int page_size, const std::string& page_token, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<ListModelsResponse>)> done) override {
+    auto observed = Observe("models.list", options, std::move(done));
+    return inner_->ListModels(page_size, page_token, std::move(options), std::move(observed));
+  }
+
   // Files API calls: one attempt each, under their operation name (no model).
   std::shared_ptr<PendingCall> StartUpload(
       StartUploadRequest request, CallOptions options,

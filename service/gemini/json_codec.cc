@@ -1,5 +1,6 @@
 #include "service/gemini/json_codec.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -1077,6 +1078,52 @@ absl::StatusOr<ListFilesResponse> DecodeListFilesResponse(std::string_view text,
       const std::string path = Index("files", i);
       if (const json::object* f = r.Object(&(*files)[i], path)) {
         ReadFile(r, *f, path, response.files.emplace_back());
+      }
+    }
+  }
+  r.String(Reader::Find(doc.object(), "nextPageToken", "next_page_token"), "nextPageToken",
+           response.next_page_token);
+  if (!r.ok()) return r.status();
+  return response;
+}
+
+absl::StatusOr<ListModelsResponse> DecodeListModelsResponse(std::string_view text,
+                                                            const JsonCodecOptions& options) {
+  constexpr std::size_t kMaxNameBytes = 256;
+  constexpr std::size_t kMaxMethods = 64;
+  Document doc;
+  if (absl::Status parsed = ParseBounded(text, options, Side::kResponse, doc); !parsed.ok()) {
+    return parsed;
+  }
+  Reader r = ReaderFor(Side::kResponse);
+  ListModelsResponse response;
+  if (const json::array* models = r.Array(Reader::Find(doc.object(), "models"), "models")) {
+    if (models->size() > kMaxModelsPerPage) r.Fail("models", "holds too many models");
+    response.models.reserve(std::min(models->size(), kMaxModelsPerPage));
+    for (std::size_t i = 0; i < models->size() && r.ok(); ++i) {
+      const std::string path = Index("models", i);
+      const json::object* m = r.Object(&(*models)[i], path);
+      if (m == nullptr) continue;
+      Model& model = response.models.emplace_back();
+      r.String(Reader::Find(*m, "name"), Sub(path, "name"), model.name);
+      r.String(Reader::Find(*m, "displayName", "display_name"), Sub(path, "displayName"),
+               model.display_name);
+      r.String(Reader::Find(*m, "version"), Sub(path, "version"), model.version);
+      r.Int32(Reader::Find(*m, "inputTokenLimit", "input_token_limit"),
+              Sub(path, "inputTokenLimit"), model.input_token_limit);
+      r.Int32(Reader::Find(*m, "outputTokenLimit", "output_token_limit"),
+              Sub(path, "outputTokenLimit"), model.output_token_limit);
+      r.Bool(Reader::Find(*m, "thinking"), Sub(path, "thinking"), model.thinking);
+      if (const json::array* methods =
+              r.Array(Reader::Find(*m, "supportedGenerationMethods", "supported_generation_methods"),
+                      Sub(path, "supportedGenerationMethods"))) {
+        for (std::size_t j = 0; j < methods->size() && j < kMaxMethods && r.ok(); ++j) {
+          r.String(&(*methods)[j], Sub(path, "supportedGenerationMethods"),
+                   model.supported_generation_methods.emplace_back());
+        }
+      }
+      if (r.ok() && (model.name.empty() || model.name.size() > kMaxNameBytes)) {
+        r.Fail(Sub(path, "name"), "is empty or too long");
       }
     }
   }

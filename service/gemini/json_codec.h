@@ -57,6 +57,12 @@ absl::StatusOr<File> DecodeWrappedFile(std::string_view json, const JsonCodecOpt
 absl::StatusOr<ListFilesResponse> DecodeListFilesResponse(std::string_view json,
                                                           const JsonCodecOptions& options = {});
 
+// models.list's {models: [...], nextPageToken}. At most kMaxModelsPerPage models (more:
+// UPSTREAM_BAD_RESPONSE-style INTERNAL "malformed" error), each name at most 256 bytes.
+inline constexpr std::size_t kMaxModelsPerPage = 1000;
+absl::StatusOr<ListModelsResponse> DecodeListModelsResponse(std::string_view json,
+                                                            const JsonCodecOptions& options = {});
+
 // A File as Gemini writes it (for the emulator's round-trip tests and tooling).
 std::string EncodeFile(const File& file);
 

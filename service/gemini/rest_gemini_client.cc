@@ -549,24 +549,24 @@ class RestGeminiClient final : public GeminiClient {
   std::shared_ptr<PendingCall> ListFiles(
       int page_size, const std::string& page_token, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<ListFilesResponse>)> done) override {
-    if (page_size < 0 || page_size > 1000) {
-      return Fail(std::move(done), absl::InvalidArgumentError("page_size out of range"));
-    }
-    if (page_token.size() > 1024 || !IsUrlSafeToken(page_token)) {
-      return Fail(std::move(done), absl::InvalidArgumentError(
-                                       "page_token: at most 1024 characters of [A-Za-z0-9-_.=~]"));
-    }
-    std::string url = absl::StrCat(options_.base_url, "/", options_.api_version, "/files");
-    std::string sep = "?";
-    if (page_size > 0) {
-      absl::StrAppend(&url, sep, "pageSize=", page_size);
-      sep = "&";
-    }
-    if (!page_token.empty()) absl::StrAppend(&url, sep, "pageToken=", PercentEncode(page_token));
-    http::Request request = Base("GET", url, options);
+    absl::StatusOr<std::string> url = ListUrl("files", page_size, page_token);
+    if (!url.ok()) return Fail(std::move(done), url.status());
+    http::Request request = Base("GET", *url, options);
     return StartFiles<ListFilesResponse>(
         std::move(request),
         [](http::Response& response) { return DecodeListFilesResponse(response.body); },
+        std::move(done));
+  }
+
+  std::shared_ptr<PendingCall> ListModels(
+      int page_size, const std::string& page_token, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<ListModelsResponse>)> done) override {
+    absl::StatusOr<std::string> url = ListUrl("models", page_size, page_token);
+    if (!url.ok()) return Fail(std::move(done), url.status());
+    http::Request request = Base("GET", *url, options);
+    return StartFiles<ListModelsResponse>(
+        std::move(request),
+        [](http::Response& response) { return DecodeListModelsResponse(response.body); },
         std::move(done));
   }
 
@@ -586,6 +586,25 @@ class RestGeminiClient final : public GeminiClient {
   }
 
  private:
+  // {base}/{version}/{collection}?pageSize=N&pageToken=T for a list call (files, models).
+  absl::StatusOr<std::string> ListUrl(const char* collection, int page_size,
+                                      const std::string& page_token) const {
+    if (page_size < 0 || page_size > 1000) {
+      return absl::InvalidArgumentError("page_size out of range");
+    }
+    if (page_token.size() > 1024 || !IsUrlSafeToken(page_token)) {
+      return absl::InvalidArgumentError("page_token: at most 1024 characters of [A-Za-z0-9-_.=~]");
+    }
+    std::string url = absl::StrCat(options_.base_url, "/", options_.api_version, "/", collection);
+    std::string sep = "?";
+    if (page_size > 0) {
+      absl::StrAppend(&url, sep, "pageSize=", page_size);
+      sep = "&";
+    }
+    if (!page_token.empty()) absl::StrAppend(&url, sep, "pageToken=", PercentEncode(page_token));
+    return url;
+  }
+
   template <typename T>
   std::shared_ptr<PendingCall> StartUnary(const std::string& model, std::string_view method,
                                           absl::StatusOr<std::string> body,

@@ -312,19 +312,20 @@ class StreamRetryCall final : public RetryCall {
   StreamObserver observer_;
 };
 
+// A unary call (generateContent, countTokens, models.list): each attempt sends `request` (a copy,
+// but on the last permitted attempt the request itself) through `attempt`.
 template <typename Request, typename Response>
 class UnaryRetryCall final : public RetryCall {
  public:
   using Done = absl::AnyInvocable<void(absl::StatusOr<Response>)>;
-  using Method = std::shared_ptr<PendingCall> (GeminiClient::*)(const std::string&, Request,
-                                                                 CallOptions, Done);
+  using Attempt =
+      absl::AnyInvocable<std::shared_ptr<PendingCall>(GeminiClient&, Request, CallOptions, Done)>;
 
-  UnaryRetryCall(std::shared_ptr<Shared> shared, const char* operation, Method method,
-                 std::string model, Request request, CallOptions options, Done done)
+  UnaryRetryCall(std::shared_ptr<Shared> shared, const char* operation, Attempt attempt,
+                 Request request, CallOptions options, Done done)
       : RetryCall(shared, operation, std::move(options)),
         shared_(std::move(shared)),
-        method_(method),
-        model_(std::move(model)),
+        attempt_(std::move(attempt)),
         request_(std::move(request)),
         done_(std::move(done)) {}
 
@@ -332,15 +333,15 @@ class UnaryRetryCall final : public RetryCall {
   std::shared_ptr<PendingCall> Launch(CallOptions options, bool last) override {
     auto self = std::static_pointer_cast<UnaryRetryCall>(shared_from_this());
     Request request = last ? std::move(request_) : request_;
-    return (shared_->inner.get()->*method_)(
-        model_, std::move(request), options, [self](absl::StatusOr<Response> result) {
-          if (result.ok()) {
-            self->value_ = *std::move(result);
-            self->OnAttemptDone(absl::OkStatus());
-          } else {
-            self->OnAttemptDone(result.status());
-          }
-        });
+    return attempt_(*shared_->inner, std::move(request), options,
+                    [self](absl::StatusOr<Response> result) {
+                      if (result.ok()) {
+                        self->value_ = *std::move(result);
+                        self->OnAttemptDone(absl::OkStatus());
+                      } else {
+                        self->OnAttemptDone(result.status());
+                      }
+                    });
   }
 
   void Deliver(absl::Status status) override {
@@ -355,12 +356,24 @@ class UnaryRetryCall final : public RetryCall {
   }
 
   const std::shared_ptr<Shared> shared_;
-  const Method method_;
-  const std::string model_;
+  Attempt attempt_;
   Request request_;
   Done done_;
   std::optional<Response> value_;  // set by the attempt that succeeded, before OnAttemptDone
 };
+
+// The attempt of a model method (generateContent, countTokens) for `model`.
+template <typename Request, typename Response>
+typename UnaryRetryCall<Request, Response>::Attempt ModelAttempt(
+    std::shared_ptr<PendingCall> (GeminiClient::*method)(
+        const std::string&, Request, CallOptions, absl::AnyInvocable<void(absl::StatusOr<Response>)>),
+    std::string model) {
+  return [method, model = std::move(model)](
+             GeminiClient& inner, Request request, CallOptions options,
+             absl::AnyInvocable<void(absl::StatusOr<Response>)> done) {
+    return (inner.*method)(model, std::move(request), std::move(options), std::move(done));
+  };
+}
 
 class RetryingGeminiClient final : public GeminiClient {
  public:
@@ -380,8 +393,8 @@ class RetryingGeminiClient final : public GeminiClient {
       const std::string& model, GenerateContentRequest request, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<GenerateContentResponse>)> done) override {
     auto call = std::make_shared<UnaryRetryCall<GenerateContentRequest, GenerateContentResponse>>(
-        shared_, "generateContent", &GeminiClient::GenerateContent, model, std::move(request), std::move(options),
-        std::move(done));
+        shared_, "generateContent", ModelAttempt(&GeminiClient::GenerateContent, model),
+        std::move(request), std::move(options), std::move(done));
     call->Begin();
     return call;
   }
@@ -390,8 +403,26 @@ class RetryingGeminiClient final : public GeminiClient {
       const std::string& model, CountTokensRequest request, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<CountTokensResponse>)> done) override {
     auto call = std::make_shared<UnaryRetryCall<CountTokensRequest, CountTokensResponse>>(
-        shared_, "countTokens", &GeminiClient::CountTokens, model, std::move(request), std::move(options),
-        std::move(done));
+        shared_, "countTokens", ModelAttempt(&GeminiClient::CountTokens, model),
+        std::move(request), std::move(options), std::move(done));
+    call->Begin();
+    return call;
+  }
+
+  // The models list is retried like the model calls (it is idempotent).
+  std::shared_ptr<PendingCall> ListModels(
+      int page_size, const std::string& page_token, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<ListModelsResponse>)> done) override {
+    std::shared_ptr<GeminiClient> inner = shared_->inner;
+    // The request is the page token.
+    auto call = std::make_shared<UnaryRetryCall<std::string, ListModelsResponse>>(
+        shared_, "models.list",
+        [page_size](GeminiClient& inner, std::string token, CallOptions attempt_options,
+                    absl::AnyInvocable<void(absl::StatusOr<ListModelsResponse>)> attempt_done) {
+          return inner.ListModels(page_size, token, std::move(attempt_options),
+                                  std::move(attempt_done));
+        },
+        page_token, std::move(options), std::move(done));
     call->Begin();
     return call;
   }

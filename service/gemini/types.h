@@ -105,6 +105,27 @@ struct CountTokensResponse {
   int32_t cached_content_token_count = 0;
 };
 
+// One model of Gemini's models list (models.list / models.get).
+struct Model {
+  std::string name;          // "models/<id>"
+  std::string display_name;
+  std::string version;
+  int32_t input_token_limit = 0;
+  int32_t output_token_limit = 0;
+  std::vector<std::string> supported_generation_methods;  // "generateContent", "countTokens", ...
+  bool thinking = false;     // the model thinks (absent: false)
+
+  // The id without "models/".
+  std::string Id() const {
+    return name.rfind("models/", 0) == 0 ? name.substr(7) : name;
+  }
+};
+
+struct ListModelsResponse {
+  std::vector<Model> models;
+  std::string next_page_token;  // empty on the last page
+};
+
 // A file in Gemini's Files API (files.get, files.list, upload finalize).
 struct File {
   std::string name;          // "files/<id>"

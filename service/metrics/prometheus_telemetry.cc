@@ -257,6 +257,11 @@ class PrometheusTelemetry::Impl {
       gauge("vision_gateway_concurrency_limit",
             "Most calls served at once (--max_concurrent_calls); 0 when unlimited.",
             limit ? limit() : 0);
+      const auto& unlisted = probes_[static_cast<int>(Probe::kUnlistedConfiguredModels)];
+      gauge("vision_gateway_configured_models_unlisted",
+            "Models the configuration names (--default_model, --segment_model, "
+            "--allowed_models) that Gemini's models list does not hold (retired or unknown).",
+            unlisted ? unlisted() : 0);
       return out;
     }
     void Set(Probe probe, std::function<double()> read) {
@@ -266,7 +271,7 @@ class PrometheusTelemetry::Impl {
 
    private:
     mutable absl::Mutex mu_;
-    std::array<std::function<double()>, 2> probes_ ABSL_GUARDED_BY(mu_);
+    std::array<std::function<double()>, 3> probes_ ABSL_GUARDED_BY(mu_);
   };
 
   explicit Impl(PrometheusOptions options)
@@ -339,6 +344,11 @@ class PrometheusTelemetry::Impl {
                     .Name("vision_gateway_tokens_total")
                     .Help("Tokens Gemini reported, by model and kind (prompt, output, thinking).")
                     .Register(*registry_)),
+        reroutes_(prometheus::BuildCounter()
+                      .Name("vision_gateway_model_reroutes_total")
+                      .Help("Calls Gemini answered with a model of another family than the one "
+                            "asked for (modelVersion), by requested and served model.")
+                      .Register(*registry_)),
         caller_calls_(prometheus::BuildCounter()
                           .Name("vision_gateway_caller_calls_total")
                           .Help("Calls of authenticated callers by method and code.")
@@ -571,6 +581,13 @@ class PrometheusTelemetry::Impl {
         static_cast<double>(count));
   }
 
+  void ModelRerouted(std::string_view requested, std::string_view served) {
+    absl::MutexLock lock(&mu_);
+    reroutes_.Add({{"requested", std::string(ModelLabel(requested))},
+                   {"served", std::string(ModelLabel(served))}})
+        .Increment();
+  }
+
   std::vector<prometheus::MetricFamily> CollectAll() const {
     std::vector<prometheus::MetricFamily> families = registry_->Collect();
     std::vector<prometheus::MetricFamily> sampled = sampled_->Collect();
@@ -618,6 +635,7 @@ class PrometheusTelemetry::Impl {
   Family<Counter>& retries_;
   Family<Counter>& backoff_;
   Family<Counter>& tokens_;
+  Family<Counter>& reroutes_;
   Family<Counter>& caller_calls_;
   Family<Counter>& caller_tokens_;
   Gauge& in_flight_;
@@ -677,6 +695,10 @@ void PrometheusTelemetry::UpstreamRetry(std::string_view operation, absl::Durati
 void PrometheusTelemetry::Tokens(std::string_view model, telemetry::TokenKind kind,
                                  int64_t count) {
   impl_->Tokens(model, kind, count);
+}
+
+void PrometheusTelemetry::ModelRerouted(std::string_view requested, std::string_view served) {
+  impl_->ModelRerouted(requested, served);
 }
 
 void PrometheusTelemetry::UploadBytes(int64_t bytes) {

@@ -63,6 +63,7 @@ class PrometheusTelemetry final : public telemetry::Telemetry {
   void UpstreamAttemptDone(const telemetry::UpstreamAttempt& attempt) override;
   void UpstreamRetry(std::string_view operation, absl::Duration backoff) override;
   void Tokens(std::string_view model, telemetry::TokenKind kind, int64_t count) override;
+  void ModelRerouted(std::string_view requested, std::string_view served) override;
   void UploadBytes(int64_t bytes) override;
   void SetProbe(Probe probe, std::function<double()> read) override;
 

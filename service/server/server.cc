@@ -21,10 +21,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "service/common/log.h"
+#include "service/common/timer.h"
 #include "google/protobuf/descriptor.h"
 #include "absl/time/clock.h"
 #include "service/server/telemetry_interceptor.h"
 #include "service/server/vision_service.h"
+#include "service/vision/model_family.h"
 
 namespace vision_gateway::server {
 
@@ -112,6 +116,53 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   return credentials;
 }
 
+// The models the configuration names: the default, Segment's default, the allowlist.
+std::vector<std::string> ConfiguredModels(const vision::VisionOptions& options) {
+  std::vector<std::string> models = {options.default_model};
+  if (!options.segment_model.empty()) models.push_back(options.segment_model);
+  models.insert(models.end(), options.cost.allowed_models.begin(),
+                options.cost.allowed_models.end());
+  return models;
+}
+
+// Reads Gemini's models list (waiting up to discovery.start_wait), reports configured models it
+// does not hold loudly, and refreshes it from then on.
+std::shared_ptr<vision::ModelCatalog> StartDiscovery(const ModelDiscoveryOptions& discovery,
+                                                     std::shared_ptr<gemini::GeminiClient> gemini,
+                                                     const vision::VisionOptions& vision) {
+  auto catalog = vision::ModelCatalog::Create(std::move(gemini), MakeThreadTimer(),
+                                              discovery.catalog);
+  struct First {
+    absl::Notification done;
+    absl::Status status;
+  };
+  auto first = std::make_shared<First>();
+  catalog->Refresh([first](absl::Status status) {
+    first->status = std::move(status);
+    first->done.Notify();
+  });
+  if (!first->done.WaitForNotificationWithTimeout(discovery.start_wait)) {
+    LogWarning("model discovery: Gemini's models list did not arrive within %s; model ids are "
+               "not checked until a refresh succeeds",
+               absl::FormatDuration(discovery.start_wait));
+  } else if (!first->status.ok()) {
+    LogWarning("model discovery: reading Gemini's models list failed (%s); model ids are not "
+               "checked until a refresh succeeds",
+               first->status.message());
+  } else if (auto list = catalog->List()) {
+    LogInfo("model discovery: Gemini lists %d models that generate content%s",
+            static_cast<int>(list->models.size()), list->complete ? "" : " (list incomplete)");
+    for (const std::string& model : catalog->Unlisted(ConfiguredModels(vision))) {
+      const absl::Status check = catalog->Check(model, vision.cost.allowed_models);
+      LogError("model discovery: configured model %s is NOT in Gemini's models list (retired or "
+               "unknown): calls using it fail with NOT_FOUND. %s",
+               model, check.message());
+    }
+  }
+  catalog->StartPeriodic();
+  return catalog;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
@@ -122,13 +173,25 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
   std::unique_ptr<VisionServer> server(new VisionServer());
   auto credentials = MakeServerCredentials(options.tls, &server->certificates_);
   if (!credentials.ok()) return credentials.status();
+  server->telemetry_ =
+      options.telemetry != nullptr ? options.telemetry : &telemetry::NoTelemetry();
+  options.vision.reroutes = std::make_shared<vision::RerouteReporter>(server->telemetry_);
+  if (options.discovery.enabled) {
+    server->catalog_ = StartDiscovery(options.discovery, gemini, options.vision);
+    options.vision.catalog = server->catalog_;
+    const std::vector<std::string> configured = ConfiguredModels(options.vision);
+    server->telemetry_->SetProbe(
+        telemetry::Telemetry::Probe::kUnlistedConfiguredModels,
+        [catalog = std::weak_ptr<vision::ModelCatalog>(server->catalog_), configured] {
+          auto held = catalog.lock();
+          return held == nullptr ? 0.0 : static_cast<double>(held->Unlisted(configured).size());
+        });
+  }
   if (options.auth) {
     auto gate = CallerGate::Create(*options.auth, options.vision);
     if (!gate.ok()) return gate.status();
     server->gate_ = *std::move(gate);
   }
-  server->telemetry_ =
-      options.telemetry != nullptr ? options.telemetry : &telemetry::NoTelemetry();
   server->calls_ = std::make_unique<CallRegistry>();
   server->service_ = std::make_unique<VisionServiceImpl>(
       std::move(gemini), options.vision, options.limits, *server->calls_, server->gate_);
@@ -256,6 +319,10 @@ void VisionServer::Shutdown(absl::Duration grace) {
   server_.reset();
   telemetry_->SetProbe(telemetry::Telemetry::Probe::kQueuedCpuWork, nullptr);
   telemetry_->SetProbe(telemetry::Telemetry::Probe::kConcurrencyLimit, nullptr);
+  if (catalog_ != nullptr) {
+    telemetry_->SetProbe(telemetry::Telemetry::Probe::kUnlistedConfiguredModels, nullptr);
+    catalog_->Stop();
+  }
   if (health_server_ != nullptr) {
     health_server_->Shutdown(absl::ToChronoTime(absl::Now()));
     health_server_->Wait();

@@ -11,6 +11,7 @@
 #include "service/gemini/gemini_client.h"
 #include "service/server/vision_service.h"
 #include "service/telemetry/telemetry.h"
+#include "service/vision/model_catalog.h"
 #include "service/vision/vision_options.h"
 
 #include "service/server/caller_gate.h"
@@ -36,6 +37,15 @@ struct TlsOptions {
   // Non-empty: mTLS. Clients must present a certificate that chains to one of these CAs.
   std::string client_ca_file;
   absl::Duration reload_interval = absl::Seconds(10);
+};
+
+// Model discovery (issue #22): Gemini's models list, read at start and every refresh period.
+struct ModelDiscoveryOptions {
+  bool enabled = false;
+  vision::ModelCatalogOptions catalog;
+  // Start() waits this long for the first list (then serves anyway, without checking models
+  // until a refresh succeeds).
+  absl::Duration start_wait = absl::Seconds(20);
 };
 
 struct ServerOptions {
@@ -69,6 +79,8 @@ struct ServerOptions {
   // <= 0: gRPC's default. Flag --max_concurrent_streams.
   int max_concurrent_streams = 100;
   vision::VisionOptions vision;
+  // Off: model ids are not checked against Gemini's list and ListModels is FAILED_PRECONDITION.
+  ModelDiscoveryOptions discovery;
   // Unset: plaintext (local development, or a mesh sidecar that terminates TLS).
   std::optional<TlsOptions> tls;
   // Serve grpc.reflection (unauthenticated, like health).
@@ -124,6 +136,7 @@ class VisionServer {
 
   std::shared_ptr<grpc::experimental::CertificateProviderInterface> certificates_;
   std::shared_ptr<CallerGate> gate_;
+  std::shared_ptr<vision::ModelCatalog> catalog_;
   telemetry::Telemetry* telemetry_ = nullptr;
   std::unique_ptr<CallRegistry> calls_;
   std::unique_ptr<VisionServiceImpl> service_;

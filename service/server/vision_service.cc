@@ -10,6 +10,7 @@
 #include "service/server/upload_reactor.h"
 #include "service/vision/file_id.h"
 #include "service/vision/caption_task.h"
+#include "service/vision/model_catalog.h"
 #include "service/vision/spatial_task.h"
 
 namespace vision_gateway::server {
@@ -197,6 +198,29 @@ grpc::ServerUnaryReactor* VisionServiceImpl::CountTokens(grpc::CallbackServerCon
             *gemini_, cpu_, admission->policy->vision, TakeRequest(request), CallDeadline(context),
             HoldPermit(std::move(done), std::move(admission->permit), *std::move(memory)),
             calls_.Find(context), &files);
+      });
+}
+
+// The models list is the gateway's own (read from Gemini at start and on refresh), filtered by the
+// caller's allowlist; no Gemini call unless no list was read yet.
+grpc::ServerUnaryReactor* VisionServiceImpl::ListModels(grpc::CallbackServerContext* context,
+                                                        const v1::ListModelsRequest* /*request*/,
+                                                        v1::ListModelsResponse* response) {
+  auto permit = limiter_.TryAcquire();
+  const bool admitted = permit != nullptr;
+  return new UnaryReactor<v1::ListModelsResponse>(
+      std::move(permit), response,
+      [&](UnaryReactor<v1::ListModelsResponse>::Done done) -> StartedCall {
+        if (!admitted) return limiter_.Refusal();
+        absl::StatusOr<Admission> admission = Admit(context);
+        if (!admission.ok()) return admission.status();
+        vision::StartListModels(admission->policy->vision,
+                                HoldPermit(std::move(done), std::move(admission->permit)));
+        // Nothing to cancel: the answer comes from the gateway's list (or one refresh of it).
+        struct NothingToCancel final : gemini::PendingCall {
+          void Cancel() override {}
+        };
+        return std::shared_ptr<gemini::PendingCall>(std::make_shared<NothingToCancel>());
       });
 }
 

@@ -64,6 +64,10 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
                                         const ::vision::v1::CountTokensRequest* request,
                                         ::vision::v1::CountTokensResponse* response) override;
 
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
+                                       const ::vision::v1::ListModelsRequest* request,
+                                       ::vision::v1::ListModelsResponse* response) override;
+
   grpc::ServerReadReactor<::vision::v1::UploadRequest>* Upload(
       grpc::CallbackServerContext* context, ::vision::v1::File* response) override;
 

@@ -101,11 +101,14 @@ class Telemetry {
   virtual void Tokens(std::string_view model, TokenKind kind, int64_t count) = 0;
   // Bytes of files uploaded to Gemini.
   virtual void UploadBytes(int64_t bytes) = 0;
+  // Gemini answered a call for `requested` with a model of another family (its modelVersion
+  // names `served`): Google rerouted the call. Model labels are folded as for Tokens.
+  virtual void ModelRerouted(std::string_view /*requested*/, std::string_view /*served*/) {}
 
   // A value read when metrics are collected (e.g. CPU work waiting for a thread). Replaces the
   // previous probe of that kind; an empty function removes it. The function must stay valid until
   // it is replaced or removed, and be cheap and thread-safe.
-  enum class Probe { kQueuedCpuWork, kConcurrencyLimit };
+  enum class Probe { kQueuedCpuWork, kConcurrencyLimit, kUnlistedConfiguredModels };
   virtual void SetProbe(Probe probe, std::function<double()> read) = 0;
 };
 

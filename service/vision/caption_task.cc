@@ -19,6 +19,7 @@
 #include "service/vision/cost_guard.h"
 #include "service/vision/file_parts.h"
 #include "service/vision/image_parts.h"
+#include "service/vision/model_family.h"
 #include "service/vision/model_options.h"
 #include "service/vision/token_estimate.h"
 #include "service/vision/upstream_errors.h"
@@ -91,8 +92,9 @@ absl::StatusOr<gemini::Content> BuildContent(google::protobuf::RepeatedPtrField<
 // Turns the upstream chunks of one Caption into CaptionResponses.
 class CaptionStream {
  public:
-  explicit CaptionStream(TaskCallbacks<v1::CaptionResponse> callbacks)
-      : callbacks_(std::move(callbacks)) {}
+  CaptionStream(TaskCallbacks<v1::CaptionResponse> callbacks, std::string model,
+                std::shared_ptr<RerouteReporter> reroutes)
+      : callbacks_(std::move(callbacks)), model_(std::move(model)), reroutes_(std::move(reroutes)) {}
 
   void OnChunk(gemini::GenerateContentResponse chunk) {
     v1::CaptionResponse out;
@@ -102,6 +104,7 @@ class CaptionStream {
     if (!finish.empty()) {
       out.set_finish_reason(finish);
       out.set_model_version(chunk.model_version);
+      out.set_model_rerouted(CheckRerouted(reroutes_.get(), model_, chunk.model_version));
       if (chunk.usage_metadata) *out.mutable_usage() = ToUsage(*chunk.usage_metadata);
       finished_ = true;
     }
@@ -113,6 +116,8 @@ class CaptionStream {
 
  private:
   TaskCallbacks<v1::CaptionResponse> callbacks_;
+  const std::string model_;
+  const std::shared_ptr<RerouteReporter> reroutes_;
   bool finished_ = false;
 };
 
@@ -159,19 +164,18 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
     gemini::GeminiClient& gemini, const VisionOptions& options, v1::CaptionRequest request,
     absl::Time deadline, TaskCallbacks<v1::CaptionResponse> callbacks,
     std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files) {
-  auto model = ResolveModel(request.options(), options.default_model);
+  auto model = ChooseModel(request.options(), options);
   if (!model.ok()) return model.status();
-  if (absl::Status s = CheckModelAllowed(*model, options.cost); !s.ok()) return s;
-  auto config = ToGenerationConfig(request.options(), *model, TaskDefaults{});
-  if (!config.ok()) return config.status();
-  if (absl::Status s = ApplyCostCaps(*model, options.cost, *config); !s.ok()) return s;
+  auto fitted = ModelConfigFor(request.options(), *model, TaskDefaults{}, options.cost);
+  if (!fitted.ok()) return fitted.status();
   auto content = BuildCaptionContent(request, options);
   if (!content.ok()) return content.status();
+  SetPartMediaResolution(fitted->part_media_resolution, *content);
 
-  auto stream = std::make_shared<CaptionStream>(std::move(callbacks));
+  auto stream = std::make_shared<CaptionStream>(std::move(callbacks), *model, options.reroutes);
   return WithResolvedParts(
       files, record, *std::move(content), deadline,
-      [&gemini, model = *model, config = *std::move(config), deadline, stream,
+      [&gemini, model = *model, config = std::move(fitted->config), deadline, stream,
        record = std::move(record)](gemini::Content ready) mutable {
         gemini::GenerateContentRequest upstream;
         upstream.contents.push_back(std::move(ready));
@@ -199,11 +203,13 @@ class CountTokensCall final : public gemini::PendingCall,
   using Done = absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)>;
 
   CountTokensCall(gemini::GeminiClient& gemini, const VisionOptions& options, std::string model,
-                  v1::CountTokensRequest request, absl::Time deadline, Done done,
-                  std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files)
+                  std::string part_media_resolution, v1::CountTokensRequest request,
+                  absl::Time deadline, Done done, std::shared_ptr<telemetry::CallRecord> record,
+                  const FilesContext* files)
       : gemini_(gemini),
         options_(options),
         model_(std::move(model)),
+        part_media_resolution_(std::move(part_media_resolution)),
         request_(std::move(request)),
         deadline_(deadline),
         done_(std::move(done)),
@@ -252,12 +258,9 @@ class CountTokensCall final : public gemini::PendingCall,
     }
     auto content = BuildContent(*request_.mutable_images(), request_.prompt(), options_);
     if (!content.ok()) return Finish(content.status());
-    const std::string resolution = MediaResolutionName(request_.options().media_resolution());
-    if (!resolution.empty()) {
-      for (gemini::Part& part : content->parts) {
-        if (part.inline_data || part.file_data) part.media_resolution = resolution;
-      }
-    }
+    // countTokens carries no generationConfig: the resolution goes per part where the model's
+    // family takes it there (model_family.h), else it is left to the model's default.
+    SetPartMediaResolution(part_media_resolution_, *content);
     auto self = shared_from_this();
     // File references are checked (and waited for) first, as for Caption (file_parts.h).
     auto started = WithResolvedParts(
@@ -308,6 +311,7 @@ class CountTokensCall final : public gemini::PendingCall,
   gemini::GeminiClient& gemini_;
   const VisionOptions options_;  // a copy: the caller's policy may not outlive the call
   const std::string model_;
+  const std::string part_media_resolution_;
   v1::CountTokensRequest request_;
   const absl::Time deadline_;
   Done done_;
@@ -329,12 +333,15 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
     std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files) {
   // The count first: nothing looks at 100,000 images to refuse them.
   if (absl::Status s = CheckImageCount(request.images_size(), options); !s.ok()) return s;
-  auto model = ResolveModel(request.options(), options.default_model);
+  auto model = ChooseModel(request.options(), options);
   if (!model.ok()) return model.status();
-  if (absl::Status s = CheckModelAllowed(*model, options.cost); !s.ok()) return s;
-  auto call = std::make_shared<CountTokensCall>(gemini, options, *std::move(model),
-                                                std::move(request), deadline, std::move(done),
-                                                std::move(record), files);
+  // The options as the model takes them (refused as a Caption would be); no cost caps: counting
+  // spends nothing.
+  auto fitted = ModelConfigFor(request.options(), *model, TaskDefaults{}, CostLimits{});
+  if (!fitted.ok()) return fitted.status();
+  auto call = std::make_shared<CountTokensCall>(
+      gemini, options, *std::move(model), std::move(fitted->part_media_resolution),
+      std::move(request), deadline, std::move(done), std::move(record), files);
   if (!cpu.TrySchedule([call] { call->Run(); })) {
     return WithRetryInfo(
         WithErrorInfo(absl::ResourceExhaustedError(

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/common/status_details.h"
+#include "service/vision/model_family.h"
 
 namespace vision_gateway::vision {
 namespace {
@@ -19,12 +20,6 @@ int LevelRank(const std::string& level) {
   return 0;
 }
 
-// Gemini 3 and later take thinkingLevel; 2.x take thinkingBudget (as in model_options.cc).
-bool UsesThinkingLevel(const std::string& model) {
-  return absl::StartsWith(model, "gemini-") && model.size() > 7 && model[7] >= '3' &&
-         model[7] <= '9';
-}
-
 absl::Status OverCap(std::string message) {
   return WithErrorInfo(absl::InvalidArgumentError(std::move(message)), "COST_LIMIT_EXCEEDED");
 }
@@ -32,8 +27,7 @@ absl::Status OverCap(std::string message) {
 }  // namespace
 
 std::vector<std::string> DefaultAllowedModels() {
-  return {"gemini-2.5-flash",       "gemini-2.5-flash-lite", "gemini-2.5-pro",
-          "gemini-3-flash-preview", "gemini-3-pro-preview"};
+  return {"gemini-3-flash-preview", "gemini-3.1-pro-preview", "gemini-3.1-flash-lite"};
 }
 
 bool IsThinkingLevelName(const std::string& level) { return LevelRank(level) > 0; }
@@ -78,9 +72,9 @@ absl::Status ApplyCostCaps(const std::string& model, const CostLimits& limits,
       return OverCap(absl::StrCat("options.thinking_level: at most ", limits.max_thinking_level,
                                   " on this gateway, got ", thinking.thinking_level));
     }
-  } else if (UsesThinkingLevel(model)) {
+  } else if (FamilyOf(model).thinking == ThinkingControl::kLevel) {
     if (max_rank > 0) config.thinking_config.emplace().thinking_level = limits.max_thinking_level;
-  } else if (budget_capped) {
+  } else if (budget_capped && FamilyOf(model).thinking == ThinkingControl::kBudget) {
     config.thinking_config.emplace().thinking_budget = limits.max_thinking_budget;
   }
   return absl::OkStatus();

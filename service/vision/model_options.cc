@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "service/vision/cost_guard.h"
+#include "service/vision/model_catalog.h"
 
 namespace vision_gateway::vision {
 namespace {
@@ -29,13 +31,6 @@ bool IsModelIdChar(char c) {
          c == '-' || c == '_';
 }
 
-// Gemini 3 and later take thinkingLevel; 2.x take thinkingBudget.
-bool UsesThinkingLevel(absl::string_view model) {
-  absl::ConsumePrefix(&model, "models/");
-  return absl::StartsWith(model, "gemini-") && model.size() > 7 && model[7] >= '3' &&
-         model[7] <= '9';
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> ResolveModel(const v1::ModelOptions& options,
@@ -54,6 +49,21 @@ absl::StatusOr<std::string> ResolveModel(const v1::ModelOptions& options,
   return std::string(model);
 }
 
+absl::StatusOr<std::string> ChooseModel(const v1::ModelOptions& request_options,
+                                        const VisionOptions& options, bool segment) {
+  const std::string& fallback =
+      segment && !options.segment_model.empty() ? options.segment_model : options.default_model;
+  auto model = ResolveModel(request_options, fallback);
+  if (!model.ok()) return model.status();
+  if (absl::Status s = CheckModelAllowed(*model, options.cost); !s.ok()) return s;
+  if (options.catalog != nullptr) {
+    if (absl::Status s = options.catalog->Check(*model, options.cost.allowed_models); !s.ok()) {
+      return s;
+    }
+  }
+  return model;
+}
+
 absl::StatusOr<gemini::GenerationConfig> ToGenerationConfig(const v1::ModelOptions& options,
                                                             const std::string& model,
                                                             const TaskDefaults& defaults) {
@@ -64,7 +74,7 @@ absl::StatusOr<gemini::GenerationConfig> ToGenerationConfig(const v1::ModelOptio
       return absl::InvalidArgumentError("options.temperature: must be between 0 and 2");
     }
     config.temperature = t;
-  } else {
+  } else if (FamilyOf(model).task_temperature) {
     config.temperature = defaults.temperature;
   }
   if (options.has_max_output_tokens()) {
@@ -89,14 +99,29 @@ absl::StatusOr<gemini::GenerationConfig> ToGenerationConfig(const v1::ModelOptio
   } else if (has_level) {
     config.thinking_config.emplace().thinking_level = ThinkingLevelName(options.thinking_level());
   } else if (defaults.minimal_thinking) {
-    auto& thinking = config.thinking_config.emplace();
-    if (UsesThinkingLevel(model)) {
-      thinking.thinking_level = "MINIMAL";
-    } else {
-      thinking.thinking_budget = 0;
+    // "As little as the model allows": FitToModel makes it the model's lowest budget or level.
+    switch (FamilyOf(model).thinking) {
+      case ThinkingControl::kLevel:
+        config.thinking_config.emplace().thinking_level = "MINIMAL";
+        break;
+      case ThinkingControl::kBudget:
+        config.thinking_config.emplace().thinking_budget = 0;
+        break;
+      case ThinkingControl::kNone:
+        break;
     }
   }
   return config;
+}
+
+absl::StatusOr<FittedConfig> ModelConfigFor(const v1::ModelOptions& options,
+                                            const std::string& model,
+                                            const TaskDefaults& defaults,
+                                            const CostLimits& limits) {
+  auto config = ToGenerationConfig(options, model, defaults);
+  if (!config.ok()) return config.status();
+  if (absl::Status s = ApplyCostCaps(model, limits, *config); !s.ok()) return s;
+  return FitToModel(model, *std::move(config));
 }
 
 v1::Usage ToUsage(const gemini::UsageMetadata& usage) {
@@ -116,6 +141,8 @@ const char* MediaResolutionName(v1::MediaResolution r) {
       return "MEDIA_RESOLUTION_MEDIUM";
     case v1::MEDIA_RESOLUTION_HIGH:
       return "MEDIA_RESOLUTION_HIGH";
+    case v1::MEDIA_RESOLUTION_ULTRA_HIGH:
+      return "MEDIA_RESOLUTION_ULTRA_HIGH";
     default:
       return "";
   }

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "service/common/error_reasons.h"
@@ -29,6 +30,7 @@
 #include "service/vision/upload_task.h"
 #include "service/vision/json_array_parser.h"
 #include "service/vision/cost_guard.h"
+#include "service/vision/model_family.h"
 #include "service/vision/model_options.h"
 #include "service/vision/spatial_item.h"
 #include "service/vision/upstream_errors.h"
@@ -63,6 +65,8 @@ struct SpatialParams {
   int64_t max_inline_bytes = 0;
   SpatialItemLimits item_limits;
   gemini::GenerateContentRequest upstream;  // everything but the image part
+  std::string part_media_resolution;        // set on the image part (model_family.h)
+  std::shared_ptr<RerouteReporter> reroutes;  // VisionOptions::reroutes
 };
 
 std::string SystemInstruction(bool segment, int max_objects) {
@@ -154,21 +158,23 @@ absl::StatusOr<SpatialParams> Validate(const Request& request, bool segment,
         reasons::kRequestTooLarge, {{"limit", "max_image_bytes"}});
   }
 
-  auto model = ResolveModel(request.options(), options.default_model);
+  auto model = ChooseModel(request.options(), options, segment);
   if (!model.ok()) return model.status();
-  if (absl::Status s = CheckModelAllowed(*model, options.cost); !s.ok()) return s;
   params.model = *model;
-  auto config = ToGenerationConfig(request.options(), params.model,
-                                   TaskDefaults{.temperature = 0.5f, .minimal_thinking = true});
-  if (!config.ok()) return config.status();
-  if (absl::Status s = ApplyCostCaps(params.model, options.cost, *config); !s.ok()) return s;
+  params.reroutes = options.reroutes;
+  auto fitted = ModelConfigFor(request.options(), params.model,
+                               TaskDefaults{.temperature = 0.5f, .minimal_thinking = true},
+                               options.cost);
+  if (!fitted.ok()) return fitted.status();
+  params.part_media_resolution = std::move(fitted->part_media_resolution);
+  gemini::GenerationConfig* config = &fitted->config;
   config->response_mime_type = "application/json";
   config->response_json_schema = ResponseSchema(segment, params.max_objects);
 
   gemini::Content system;
   system.parts.emplace_back().text = SystemInstruction(segment, params.max_objects);
   params.upstream.system_instruction = std::move(system);
-  params.upstream.generation_config = *std::move(config);
+  params.upstream.generation_config = std::move(*config);
   gemini::Content& user = params.upstream.contents.emplace_back();
   user.role = "user";
   user.parts.emplace_back().text = UserText(segment, request.prompt());
@@ -316,6 +322,7 @@ class SpatialCall final : public gemini::PendingCall,
  private:
   void StartStream(gemini::Part image_part) {
     pre_->Clear();
+    image_part.media_resolution = params_.part_media_resolution;
     auto& parts = params_.upstream.contents.front().parts;
     parts.insert(parts.begin(), std::move(image_part));
 
@@ -518,6 +525,20 @@ class SpatialCall final : public gemini::PendingCall,
     summary->set_dropped(dropped_);
     summary->set_finish_reason(finish_reason_);
     summary->set_model_version(model_version_);
+    if (without_mask_ > 0) {
+      summary->set_without_mask(without_mask_);
+      std::vector<std::string> reasons;
+      for (const auto& [why, count] : mask_problems_) {
+        reasons.push_back(absl::StrCat("mask ", why, " (", count, ")"));
+      }
+      summary->set_without_mask_reason(absl::StrCat(
+          absl::StrJoin(reasons, ", "), "; model ",
+          model_version_.empty() ? params_.model : model_version_,
+          " returned boxes without usable masks (try --segment_model or a model that returns "
+          "masks)"));
+    }
+    summary->set_model_rerouted(
+        CheckRerouted(params_.reroutes.get(), params_.model, model_version_));
     *summary->mutable_usage() = ToUsage(usage_);
     callbacks_.on_response(std::move(summary_message));
     ReportDone(absl::OkStatus());
@@ -525,7 +546,17 @@ class SpatialCall final : public gemini::PendingCall,
 
   void OnElement(std::string_view element) {
     auto item = ParseSpatialItem(element, kIsSegment<Response>, params_.item_limits);
-    if (!item.ok()) return Drop(telemetry::DropReason::kMalformed);
+    if (!item.ok()) {
+      // A box whose mask is unusable (the item parsed up to its mask): counted apart, so that
+      // the Summary says how many objects came without a mask and why.
+      constexpr std::string_view kDegenerate = "degenerate mask: ";
+      const std::string_view message(item.status().message().data(),
+                                     item.status().message().size());
+      if (kIsSegment<Response> && message.substr(0, kDegenerate.size()) == kDegenerate) {
+        return WithoutMask(std::string(message.substr(kDegenerate.size())));
+      }
+      return Drop(telemetry::DropReason::kMalformed);
+    }
     if (emitted_ >= params_.max_objects) return Drop(telemetry::DropReason::kOverLimit);
     const std::optional<NormBox> norm = NormalizeBox(item->box_2d);
     if (!norm) return Drop(telemetry::DropReason::kInvalidBox);
@@ -552,7 +583,7 @@ class SpatialCall final : public gemini::PendingCall,
     Response response;
     if constexpr (kIsSegment<Response>) {
       v1::Mask* mask = response.mutable_mask();
-      if (!FillMask(*item, box, *mask)) return Drop(telemetry::DropReason::kDegenerateMask);
+      if (!FillMask(*item, box, *mask)) return WithoutMask("mask empty or undecodable");
       FillObject(*item, *norm, box, *mask);
     } else {
       FillObject(*item, *norm, box, *response.mutable_detection());
@@ -565,6 +596,20 @@ class SpatialCall final : public gemini::PendingCall,
   void Drop(telemetry::DropReason reason) {
     ++dropped_;
     if (record_) record_->AddDropped(reason);
+  }
+
+  // Segment: an object with a box but no usable mask (dropped, and counted by reason; the
+  // reasons come from a fixed set, spatial_item.h).
+  void WithoutMask(std::string why) {
+    ++without_mask_;
+    auto it = std::find_if(mask_problems_.begin(), mask_problems_.end(),
+                           [&why](const auto& entry) { return entry.first == why; });
+    if (it == mask_problems_.end()) {
+      mask_problems_.emplace_back(std::move(why), 1);
+    } else {
+      ++it->second;
+    }
+    Drop(telemetry::DropReason::kDegenerateMask);
   }
 
   template <typename Object>
@@ -644,6 +689,8 @@ class SpatialCall final : public gemini::PendingCall,
   JsonArrayStreamParser parser_;
   int emitted_ = 0;
   int dropped_ = 0;
+  int without_mask_ = 0;
+  std::vector<std::pair<std::string, int>> mask_problems_;  // reason, count; in arrival order
   std::string finish_reason_;
   std::string model_version_;
   gemini::UsageMetadata usage_;

@@ -3,6 +3,7 @@
 #define VISION_GATEWAY_SERVICE_VISION_VISION_OPTIONS_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "service/vision/cost_guard.h"
@@ -11,12 +12,21 @@
 
 namespace vision_gateway::vision {
 
+class ModelCatalog;     // model_catalog.h
+class RerouteReporter;  // model_family.h
+
 // Gemini's per-file limit (2 GB; counted here as 2 GiB, the largest --max_upload_mb).
 inline constexpr int64_t kMaxGeminiFileBytes = int64_t{2} << 30;
 
 struct VisionOptions {
   // Model used when a request names none.
-  std::string default_model = "gemini-2.5-flash";
+  std::string default_model = "gemini-3-flash-preview";
+  // Model Segment uses when the request names none (empty: default_model). Flag --segment_model.
+  std::string segment_model;
+  // Logs and counts reroutes (model_family.h); null: only reported in the answers.
+  std::shared_ptr<RerouteReporter> reroutes;
+  // Gemini's models list (discovery); null: model ids are not checked against it.
+  std::shared_ptr<ModelCatalog> catalog;
   // Prefix that turns "files/abc" into a Gemini file URI: {files_base_uri}/files/abc.
   std::string files_base_uri = "https://generativelanguage.googleapis.com/v1beta";
   // Most images one request may carry (Gemini's limit is 3,600).

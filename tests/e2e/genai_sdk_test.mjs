@@ -16,7 +16,7 @@ if (!emulatorBinary) {
 }
 watchdog(90_000);
 
-const MODEL = 'gemini-2.5-flash';
+const MODEL = 'gemini-3-flash-preview';
 const KEY = 'test-key';
 const WIDTH = 320;
 const HEIGHT = 240;
@@ -67,6 +67,32 @@ test('generateContentStream streams the same text in several chunks', async () =
 test('countTokens counts the image and the text', async () => {
   const response = await ai.models.countTokens({ model: MODEL, contents });
   assert.ok(response.totalTokens > 258, `totalTokens ${response.totalTokens}`);
+});
+
+test('models.list pages through the models list; a retired model is a 404 ApiError', async () => {
+  const pager = await ai.models.list({ config: { pageSize: 2 } });
+  const models = [];
+  for await (const model of pager) models.push(model);
+  const names = models.map((m) => m.name);
+  assert.ok(names.includes(`models/${MODEL}`), `no ${MODEL} in ${names}`);
+  assert.ok(!names.includes('models/gemini-2.5-flash'), 'a retired model is listed');
+  assert.equal(new Set(names).size, names.length, `a page was read twice: ${names}`);
+  assert.ok(names.length > 2, `only one page was read: ${names}`);
+  const flash = models.find((m) => m.name === `models/${MODEL}`);
+  assert.equal(flash.inputTokenLimit, 1048576);
+  assert.equal(flash.outputTokenLimit, 65536);
+  assert.equal(flash.thinking, true);
+  assert.ok(flash.supportedActions.includes('generateContent'), `${flash.supportedActions}`);
+  const one = await ai.models.get({ model: MODEL });
+  assert.equal(one.displayName, flash.displayName);
+  await assert.rejects(
+      ai.models.generateContent({ model: 'gemini-2.5-flash', contents }),
+      (error) => {
+        assert.ok(error instanceof ApiError, `not an ApiError: ${error}`);
+        assert.equal(error.status, 404);
+        assert.match(error.message, /models\/gemini-2\.5-flash is not found for API version v1/);
+        return true;
+      });
 });
 
 test('a wrong API key is a 400 ApiError with API_KEY_INVALID', async () => {

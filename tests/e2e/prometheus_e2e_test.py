@@ -211,7 +211,7 @@ class PrometheusEndToEnd(unittest.TestCase):
         self.assertTrue(0 < p99 < 20, p99)
         self.assertEqual(self.value('sum(vision_gateway_overhead_seconds_count)'), 9)
         self.assertEqual(self.value('vision_gateway_upstream_request_seconds_count{'
-                                    'operation="streamGenerateContent",model="gemini-2.5-flash"}'),
+                                    'operation="streamGenerateContent",model="gemini-3-flash-preview"}'),
                          6)
         # Upstream requests by outcome, tokens, objects.
         self.assertEqual(self.value('vision_gateway_upstream_requests_total{operation='
@@ -221,9 +221,9 @@ class PrometheusEndToEnd(unittest.TestCase):
         self.assertEqual(self.value('vision_gateway_upstream_requests_total{operation='
                                     '"countTokens",outcome="OK"}'), 1)
         self.assertEqual(self.value('vision_gateway_tokens_total{kind="prompt",'
-                                    'model="gemini-2.5-flash"}'), prompt_tokens)
+                                    'model="gemini-3-flash-preview"}'), prompt_tokens)
         self.assertEqual(self.value('vision_gateway_tokens_total{kind="output",'
-                                    'model="gemini-2.5-flash"}'), output_tokens)
+                                    'model="gemini-3-flash-preview"}'), output_tokens)
         self.assertEqual(self.value('vision_gateway_objects_emitted_total{grpc_method="Detect"}'),
                          2)
         self.assertEqual(self.value('vision_gateway_calls_in_flight'), 0)

@@ -334,6 +334,8 @@ class RolloutTest(unittest.TestCase):
         emulators = [Emulator(self.emulator_binary) for _ in range(2)]
         gateways = [Gateway(self.server_binary, e.url, *gateway_args) for e in emulators]
         balancer = Balancer([('127.0.0.1', g.port) for g in gateways])
+        # Each gateway read its emulator's models list at start (model discovery): not a call.
+        at_start = [e.requests_seen() for e in emulators]
         channel = self.grpc.insecure_channel('127.0.0.1:%d' % balancer.port)  # pick_first
         stub = self.pb2_grpc.VisionServiceStub(channel)
         load = Load(stub, self.request, threads=1)
@@ -343,7 +345,8 @@ class RolloutTest(unittest.TestCase):
             load.stop()
             channel.close()
             balancer.close()
-        return load, [e.requests_seen() for e in emulators], balancer.connections
+        return (load, [e.requests_seen() - n for e, n in zip(emulators, at_start)],
+                balancer.connections)
 
     def test_max_connection_age_spreads_a_long_lived_client(self):
         load, counts, connections = self.spread(

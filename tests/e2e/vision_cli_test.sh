@@ -45,6 +45,9 @@ check files-get "$("$CLI" files get "$NAME" --addr "$ADDR" 2>&1)" 'display_name 
 check files-delete "$("$CLI" files delete "$NAME" --addr "$ADDR" 2>&1)" "deleted $NAME"
 out=$("$CLI" files get "$NAME" --addr "$ADDR" 2>&1)
 check files-get-deleted "$? $out" '^1 .*NOT_FOUND.*48 hours'
+# The models this caller may use (the server's default allowlist of Gemini's list).
+check models "$("$CLI" models --addr "$ADDR" 2>&1)" \
+  '^gemini-3-flash-preview  in 1048576 / out 65536 tokens, thinks \(levels MINIMAL LOW MEDIUM HIGH\), default, segment default'
 out=$("$CLI" detect /etc/hostname --addr "$ADDR" 2>&1)
 code=$?
 check not-an-image "$code $out" '^1 .*INVALID_ARGUMENT: image: unsupported image type'

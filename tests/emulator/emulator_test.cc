@@ -45,9 +45,9 @@ using ::vision_gateway::emulator::testing::TestImage;
 using ::vision_gateway::testing::IsOk;
 
 constexpr char kKey[] = "test-key-123";
-constexpr char kGenerate[] = "/v1beta/models/gemini-2.5-flash:generateContent";
-constexpr char kStream[] = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse";
-constexpr char kCount[] = "/v1beta/models/gemini-2.5-flash:countTokens";
+constexpr char kGenerate[] = "/v1beta/models/gemini-3-flash-preview:generateContent";
+constexpr char kStream[] = "/v1beta/models/gemini-3-flash-preview:streamGenerateContent?alt=sse";
+constexpr char kCount[] = "/v1beta/models/gemini-3-flash-preview:countTokens";
 
 json::value Parse(std::string_view text) {
   json::error_code ec;
@@ -174,7 +174,7 @@ TEST_F(EmulatorTest, CaptionNamesImageSizeAndShapeColours) {
   EXPECT_THAT(text, Not(HasSubstr("zebra")));
   EXPECT_EQ(Str(Candidate(response).at("finishReason")), "STOP");
   EXPECT_EQ(Str(Candidate(response).at("content").at("role")), "model");
-  EXPECT_EQ(Str(response.at("modelVersion")), "gemini-2.5-flash");
+  EXPECT_EQ(Str(response.at("modelVersion")), "gemini-3-flash-preview");
   EXPECT_FALSE(Str(response.at("responseId")).empty());
 }
 
@@ -217,7 +217,7 @@ TEST_F(EmulatorTest, SseFramingIsCrlfWithFinishReasonOnlyOnTheLastEvent) {
     if (prompt_tokens < 0) prompt_tokens = usage.at("promptTokenCount").as_int64();
     EXPECT_EQ(usage.at("promptTokenCount").as_int64(), prompt_tokens);
     EXPECT_EQ(usage.at("totalTokenCount").as_int64(), prompt_tokens + candidates);
-    EXPECT_EQ(Str(event.at("modelVersion")), "gemini-2.5-flash");
+    EXPECT_EQ(Str(event.at("modelVersion")), "gemini-3-flash-preview");
     if (response_id.empty()) response_id = Str(event.at("responseId"));
     EXPECT_EQ(Str(event.at("responseId")), response_id);
   }
@@ -229,7 +229,7 @@ TEST_F(EmulatorTest, SseFramingIsCrlfWithFinishReasonOnlyOnTheLastEvent) {
 
 TEST_F(EmulatorTest, StreamWithoutAltSseIsAJsonArray) {
   absl::StatusOr<HttpResult> result =
-      Post("/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+      Post("/v1beta/models/gemini-3-flash-preview:streamGenerateContent",
            GenerateBody(image_.png, "Describe this image."));
   ASSERT_THAT(result, IsOk());
   EXPECT_EQ(result->status, 200);
@@ -242,11 +242,11 @@ TEST_F(EmulatorTest, StreamWithoutAltSseIsAJsonArray) {
 }
 
 TEST_F(EmulatorTest, ServesV1AsWellAsV1beta) {
-  const json::value response = PostOk("/v1/models/gemini-2.5-flash:generateContent",
+  const json::value response = PostOk("/v1/models/gemini-3-flash-preview:generateContent",
                                       GenerateBody(image_.png, "Describe this image."));
   EXPECT_THAT(CandidateText(response), HasSubstr("320x240"));
   absl::StatusOr<HttpResult> stream = Post(
-      "/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse", GenerateBody(image_.png, "Hi"));
+      "/v1/models/gemini-3-flash-preview:streamGenerateContent?alt=sse", GenerateBody(image_.png, "Hi"));
   ASSERT_THAT(stream, IsOk());
   EXPECT_EQ(stream->status, 200);
   EXPECT_FALSE(SsePayloads(stream->body).empty());
@@ -302,7 +302,7 @@ TEST_F(EmulatorTest, CountTokensUsesTheTileRule) {
             R"([{"modality":"TEXT","tokenCount":5},{"modality":"IMAGE","tokenCount":1548}])");
 
   const json::value wrapped = PostOk(
-      kCount, absl::StrCat(R"({"generateContentRequest": {"model": "models/gemini-2.5-flash", )"
+      kCount, absl::StrCat(R"({"generateContentRequest": {"model": "models/gemini-3-flash-preview", )"
                            R"("contents": )", contents, "}}"));
   EXPECT_EQ(wrapped.at("totalTokens").as_int64(), 1553);
 
@@ -318,7 +318,7 @@ TEST_F(EmulatorTest, CountTokensUsesTheTileRule) {
 }
 
 TEST_F(EmulatorTest, ScriptModeServesQueuedResponsesVerbatimThenSceneMode) {
-  const std::string details = QuotaRetryDetails("15s", "gemini-2.5-flash");
+  const std::string details = QuotaRetryDetails("15s", "gemini-3-flash-preview");
   emulator_->Enqueue(ScriptedError(429, "You exceeded your current quota.", details));
   EXPECT_EQ(emulator_->PendingScripted(), 1u);
   const std::string body = GenerateBody(image_.png, "Describe this image.");
@@ -501,11 +501,133 @@ TEST_F(EmulatorTest, UnknownModelIsNotFound) {
   EXPECT_EQ(Str(error.at("error").at("status")), "NOT_FOUND");
   EXPECT_THAT(Str(error.at("error").at("message")),
               StartsWith("models/does-not-exist is not found for API version v1beta"));
-  // Any other model name is served.
-  EXPECT_EQ(Str(PostOk("/v1beta/models/gemini-9-ultra:generateContent",
-                       GenerateBody(image_.png, "Hi"))
-                    .at("modelVersion")),
-            "gemini-9-ultra");
+  // Any model the list does not hold is refused, as Gemini refuses it: on every method.
+  for (const char* method : {"generateContent", "streamGenerateContent?alt=sse", "countTokens"}) {
+    absl::StatusOr<HttpResult> unknown = Post(absl::StrCat("/v1beta/models/gemini-9-ultra:", method),
+                                              GenerateBody(image_.png, "Hi"));
+    ASSERT_THAT(unknown, IsOk());
+    EXPECT_EQ(unknown->status, 404) << method;
+  }
+}
+
+// Retired ids answer exactly as an unknown id, with Gemini's envelope and wording.
+TEST_F(EmulatorTest, RetiredModelAnswersLikeGemini) {
+  absl::StatusOr<HttpResult> result =
+      Post("/v1beta/models/gemini-2.5-flash:generateContent", GenerateBody(image_.png, "Hi"));
+  ASSERT_THAT(result, IsOk());
+  EXPECT_EQ(result->status, 404);
+  EXPECT_EQ(result->body,
+            "{\n  \"error\": {\n    \"code\": 404,\n    \"message\": \"models/gemini-2.5-flash is "
+            "not found for API version v1beta, or is not supported for generateContent. Call "
+            "ListModels to see the list of available models and their supported methods.\",\n    "
+            "\"status\": \"NOT_FOUND\"\n  }\n}");
+  // A scripted answer waits for a listed model.
+  emulator_->Enqueue(ScriptedText("scripted"));
+  ASSERT_THAT(Post("/v1beta/models/gemini-2.5-pro:generateContent", GenerateBody(image_.png, "")),
+              IsOk());
+  EXPECT_EQ(emulator_->PendingScripted(), 1u);
+}
+
+TEST_F(EmulatorTest, ListsModelsInPages) {
+  absl::StatusOr<HttpResult> first =
+      SendHttp(emulator_->port(), "GET", "/v1beta/models?pageSize=2",
+               {{"x-goog-api-key", kKey}}, "");
+  ASSERT_THAT(first, IsOk());
+  ASSERT_EQ(first->status, 200) << first->body;
+  const json::value page = Parse(first->body);
+  ASSERT_EQ(page.at("models").as_array().size(), 2u);
+  const json::value& flash = page.at("models").as_array()[0];
+  EXPECT_EQ(Str(flash.at("name")), "models/gemini-3-flash-preview");
+  EXPECT_EQ(flash.at("inputTokenLimit").to_number<int>(), 1048576);
+  EXPECT_EQ(flash.at("outputTokenLimit").to_number<int>(), 65536);
+  EXPECT_TRUE(flash.at("thinking").as_bool());
+  EXPECT_EQ(Str(flash.at("supportedGenerationMethods").as_array()[0]), "generateContent");
+  std::vector<std::string> names = {Str(flash.at("name"))};
+  std::string token = Str(page.at("nextPageToken"));
+  for (int pages = 1; !token.empty() && pages < 10; ++pages) {
+    absl::StatusOr<HttpResult> next = SendHttp(
+        emulator_->port(), "GET", absl::StrCat("/v1/models?pageSize=2&pageToken=", token),
+        {{"x-goog-api-key", kKey}}, "");
+    ASSERT_THAT(next, IsOk());
+    ASSERT_EQ(next->status, 200) << next->body;
+    const json::value more = Parse(next->body);
+    for (const json::value& model : more.at("models").as_array()) {
+      names.push_back(Str(model.at("name")));
+    }
+    token = more.as_object().contains("nextPageToken") ? Str(more.at("nextPageToken")) : "";
+  }
+  // Both pages of page one were seen once each; retired ids are not listed.
+  names.insert(names.begin() + 1, Str(page.at("models").as_array()[1].at("name")));
+  EXPECT_THAT(names, ::testing::ElementsAre("models/gemini-3-flash-preview",
+                                            "models/gemini-3.1-pro-preview",
+                                            "models/gemini-3.1-flash-lite",
+                                            "models/gemini-flash-latest",
+                                            "models/gemini-embedding-001"));
+  absl::StatusOr<HttpResult> one = SendHttp(emulator_->port(), "GET",
+                                            "/v1beta/models/gemini-3.1-pro-preview",
+                                            {{"x-goog-api-key", kKey}}, "");
+  ASSERT_THAT(one, IsOk());
+  EXPECT_EQ(one->status, 200);
+  EXPECT_EQ(Str(Parse(one->body).at("displayName")), "Gemini 3.1 Pro Preview");
+  absl::StatusOr<HttpResult> retired = SendHttp(emulator_->port(), "GET",
+                                                "/v1beta/models/gemini-3-pro-preview",
+                                                {{"x-goog-api-key", kKey}}, "");
+  ASSERT_THAT(retired, IsOk());
+  EXPECT_EQ(retired->status, 404);
+  absl::StatusOr<HttpResult> no_key =
+      SendHttp(emulator_->port(), "GET", "/v1beta/models", {}, "");
+  ASSERT_THAT(no_key, IsOk());
+  EXPECT_EQ(no_key->status, 400);
+}
+
+std::string ThinkingBody(const std::string& png, absl::string_view thinking) {
+  return absl::StrCat(
+      R"({"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": ")",
+      absl::Base64Escape(png), R"("}}, {"text": "Hi"}]}], "generationConfig": {"thinkingConfig": )",
+      thinking, "}}");
+}
+
+// Each model refuses the thinking settings it does not take, with a 400.
+TEST_F(EmulatorTest, ModelsRefuseThinkingTheyDoNotTake) {
+  EmulatorConfig config = emulator_->config();
+  config.models.push_back(BudgetModel("gemini-2.5-flash"));
+  config.models.push_back(BudgetModel("gemini-2.5-pro", /*pro=*/true));
+  config.models.erase(std::remove_if(config.models.begin(), config.models.end(),
+                                     [](const EmulatorModel& m) {
+                                       return m.retired && absl::StartsWith(m.id, "gemini-2.5");
+                                     }),
+                      config.models.end());
+  emulator_->SetConfig(config);
+  auto status_of = [&](absl::string_view model, absl::string_view thinking) {
+    absl::StatusOr<HttpResult> result =
+        Post(absl::StrCat("/v1beta/models/", model, ":generateContent"),
+             ThinkingBody(image_.png, thinking));
+    return result.ok() ? result->status : -1;
+  };
+  const char* both = R"({"thinkingBudget": 0, "thinkingLevel": "LOW"})";
+  EXPECT_EQ(status_of("gemini-3-flash-preview", both), 400);
+  EXPECT_EQ(status_of("gemini-2.5-flash", both), 400);
+  EXPECT_EQ(status_of("gemini-3-flash-preview", R"({"thinkingLevel": "MINIMAL"})"), 200);
+  EXPECT_EQ(status_of("gemini-3.1-pro-preview", R"({"thinkingLevel": "MINIMAL"})"), 400);
+  EXPECT_EQ(status_of("gemini-3.1-pro-preview", R"({"thinkingLevel": "low"})"), 200);
+  EXPECT_EQ(status_of("gemini-flash-latest", R"({"thinkingLevel": "MINIMAL"})"), 400);
+  EXPECT_EQ(status_of("gemini-2.5-flash", R"({"thinkingLevel": "LOW"})"), 400);
+  EXPECT_EQ(status_of("gemini-2.5-flash", R"({"thinkingBudget": 0})"), 200);
+  EXPECT_EQ(status_of("gemini-2.5-pro", R"({"thinkingBudget": 0})"), 400);
+  EXPECT_EQ(status_of("gemini-2.5-pro", R"({"thinkingBudget": 128})"), 200);
+  EXPECT_EQ(status_of("gemini-2.5-pro", R"({"thinkingBudget": 40000})"), 400);
+  // Per-part media resolution: Gemini 3 only.
+  const std::string per_part = absl::StrCat(
+      R"({"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": ")",
+      absl::Base64Escape(image_.png),
+      R"("}, "mediaResolution": {"level": "MEDIA_RESOLUTION_LOW"}}, {"text": "Hi"}]}]})");
+  absl::StatusOr<HttpResult> g3 =
+      Post("/v1beta/models/gemini-3-flash-preview:generateContent", per_part);
+  ASSERT_THAT(g3, IsOk());
+  EXPECT_EQ(g3->status, 200) << g3->body;
+  absl::StatusOr<HttpResult> g25 = Post("/v1beta/models/gemini-2.5-flash:countTokens", per_part);
+  ASSERT_THAT(g25, IsOk());
+  EXPECT_EQ(g25->status, 400) << g25->body;
 }
 
 TEST_F(EmulatorTest, CaptionsEveryImageInOrder) {

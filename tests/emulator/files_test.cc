@@ -184,7 +184,7 @@ TEST_F(FilesTest, FileDataPartsAreAnalysedLikeInlineImages) {
       R"({"contents": [{"parts": [{"file_data": {"mime_type": "image/png", "file_uri": ")",
       Str(file.at("uri")), R"("}}, {"text": "Describe."}]}]})");
   absl::StatusOr<HttpResult> result =
-      Call("POST", "/v1beta/models/gemini-2.5-flash:generateContent", {}, body);
+      Call("POST", "/v1beta/models/gemini-3-flash-preview:generateContent", {}, body);
   ASSERT_THAT(result, IsOk());
   EXPECT_EQ(result->status, 200) << result->body;
   EXPECT_THAT(result->body,
@@ -192,7 +192,7 @@ TEST_F(FilesTest, FileDataPartsAreAnalysedLikeInlineImages) {
 
   const std::string missing = R"({"contents": [{"parts": [{"fileData": {"fileUri": "files/nosuchfile"}}]}]})";
   absl::StatusOr<HttpResult> denied =
-      Call("POST", "/v1beta/models/gemini-2.5-flash:generateContent", {}, missing);
+      Call("POST", "/v1beta/models/gemini-3-flash-preview:generateContent", {}, missing);
   ASSERT_THAT(denied, IsOk());
   EXPECT_EQ(denied->status, 403);
 }
@@ -206,7 +206,7 @@ TEST_F(FilesTest, ProcessingFilesCannotBeUsedYet) {
   const std::string body = absl::StrCat(R"({"contents": [{"parts": [{"fileData": {"fileUri": ")",
                                         Str(file.at("uri")), R"("}}]}]})");
   absl::StatusOr<HttpResult> result =
-      Call("POST", "/v1beta/models/gemini-2.5-flash:generateContent", {}, body);
+      Call("POST", "/v1beta/models/gemini-3-flash-preview:generateContent", {}, body);
   ASSERT_THAT(result, IsOk());
   EXPECT_EQ(result->status, 400);
   const json::value error = Parse(result->body);

@@ -72,7 +72,7 @@ std::string DirectCaption(gemini::GeminiClient& client, const std::vector<std::s
   request.contents.push_back(content);
   absl::Notification done;
   std::string answer;
-  client.GenerateContent("gemini-2.5-flash", request, {},
+  client.GenerateContent("gemini-3-flash-preview", request, {},
                          [&](absl::StatusOr<gemini::GenerateContentResponse> r) {
                            EXPECT_TRUE(r.ok()) << r.status();
                            if (r.ok()) answer = gemini::AnswerText(*r);
@@ -134,7 +134,7 @@ TEST_F(GatewayTest, PromptOptionsAndKeyReachTheUpstreamRequest) {
   const std::string png = RedSquarePng();
   v1::CaptionRequest request = RequestWith({png});
   request.set_prompt("Describe the colours.");
-  request.mutable_options()->set_model("gemini-2.5-pro");
+  request.mutable_options()->set_model("gemini-3.1-pro-preview");
   request.mutable_options()->set_temperature(0.25f);
   request.mutable_options()->set_max_output_tokens(500);
   request.mutable_options()->set_thinking_budget(0);
@@ -146,7 +146,7 @@ TEST_F(GatewayTest, PromptOptionsAndKeyReachTheUpstreamRequest) {
   ASSERT_EQ(requests.size(), 1u);
   const auto& upstream = requests[0];
   EXPECT_EQ(upstream.method, "POST");
-  EXPECT_EQ(upstream.target, "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse");
+  EXPECT_EQ(upstream.target, "/v1beta/models/gemini-3.1-pro-preview:streamGenerateContent?alt=sse");
   EXPECT_EQ(upstream.Header("x-goog-api-key"), kEmulatorKey);
   ASSERT_FALSE(upstream.body_truncated);
 
@@ -162,14 +162,18 @@ TEST_F(GatewayTest, PromptOptionsAndKeyReachTheUpstreamRequest) {
   const json::object& config = body.at("generationConfig").as_object();
   EXPECT_NEAR(config.at("temperature").to_number<double>(), 0.25, 1e-6);
   EXPECT_EQ(config.at("maxOutputTokens").to_number<int64_t>(), 500);
-  EXPECT_EQ(config.at("mediaResolution").as_string(), "MEDIA_RESOLUTION_LOW");
-  EXPECT_EQ(config.at("thinkingConfig").at("thinkingBudget").to_number<int64_t>(), 0);
+  // Fitted to Gemini 3.1 Pro (README "Models"): the resolution goes on the image part, and
+  // budget 0 becomes the lowest level it takes (it cannot stop thinking).
+  EXPECT_FALSE(config.contains("mediaResolution"));
+  EXPECT_EQ(parts[0].at("mediaResolution").at("level").as_string(), "MEDIA_RESOLUTION_LOW");
+  EXPECT_EQ(config.at("thinkingConfig").at("thinkingLevel").as_string(), "LOW");
+  EXPECT_FALSE(config.at("thinkingConfig").as_object().contains("thinkingBudget"));
 }
 
 TEST_F(GatewayTest, QuotaErrorKeepsCodeAndRetryInfo) {
   emulator_->Enqueue(emulator::ScriptedError(
       429, "You exceeded your current quota. Please retry in 15.2s.",
-      emulator::QuotaRetryDetails("15s", "gemini-2.5-flash")));
+      emulator::QuotaRetryDetails("15s", "gemini-3-flash-preview")));
   StreamResult result = RunCaption(*stub_, RequestWith({RedSquarePng()}));
   EXPECT_EQ(result.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_TRUE(absl::StrContains(result.status.error_message(), "quota"))
@@ -200,7 +204,7 @@ TEST_F(GatewayTest, MidStreamErrorObjectEndsTheStreamWithItsCode) {
   chunk.prompt_tokens = 300;
   chunk.candidates_tokens = 2;
   const std::string first = emulator::MakeSseEvent(
-      emulator::MakeResponseJson(chunk, "gemini-2.5-flash", "resp-1", true));
+      emulator::MakeResponseJson(chunk, "gemini-3-flash-preview", "resp-1", true));
   emulator::ScriptedResponse script;
   script.stream_writes = {first, emulator::MakeErrorBody(503, "UNAVAILABLE",
                                                          "The model is overloaded.")};

@@ -89,7 +89,7 @@ std::string Event(const std::string& text, const std::string& finish = "") {
   emulator::ResponseChunk chunk;
   chunk.text = text;
   chunk.finish_reason = finish;
-  return MakeSseEvent(emulator::MakeResponseJson(chunk, "gemini-2.5-flash", "r1", true));
+  return MakeSseEvent(emulator::MakeResponseJson(chunk, "gemini-3-flash-preview", "r1", true));
 }
 
 class FaultTest : public GatewayTest {
@@ -457,6 +457,7 @@ class TlsFaultTest : public FaultTest {
     stack.retry.max_attempts = 3;
     stack.http.ca_file = ca_.WriteCertFile("fault-ca.pem");
     stack.base_url = absl::StrCat("https://localhost:", tls_server_->port());
+    stack.discovery = false;  // each test counts the handshakes of its one call
     leak_check_.upstream_ports.push_back(tls_server_->port());
     StartStackWith(stack);
   }

@@ -46,6 +46,10 @@ struct StackOptions {
   http::HttpClientOptions http;
   // Gemini's base URL; empty: the emulator's.
   std::string base_url;
+  // Model discovery as main.cc turns it on (Gemini's models list read at start).
+  bool discovery = true;
+  // The emulator's models list; empty: its default (emulator::DefaultModels()).
+  std::vector<emulator::EmulatorModel> models;
   // When set, the HTTP client the Gemini client uses is this function's result for the real one
   // (a test decorator, e.g. one that injects faults into its callbacks).
   std::function<std::shared_ptr<http::HttpClient>(std::shared_ptr<http::HttpClient>)> wrap_http;
@@ -65,6 +69,7 @@ class GatewayTest : public ::testing::Test {
   void StartStackWith(const StackOptions& stack) {
     emulator::EmulatorOptions emulator_options;
     emulator_options.api_key = kEmulatorKey;
+    if (!stack.models.empty()) emulator_options.config.models = stack.models;
     auto emulator = emulator::Emulator::Start(emulator_options);
     ASSERT_TRUE(emulator.ok()) << emulator.status();
     emulator_ = *std::move(emulator);
@@ -81,7 +86,7 @@ class GatewayTest : public ::testing::Test {
     // instrumented client right above the REST client, and (when asked) the retrying decorator
     // above that.
     metrics_ = std::make_unique<metrics::PrometheusTelemetry>(
-        metrics::PrometheusOptions{.known_models = {"gemini-2.5-flash"}});
+        metrics::PrometheusOptions{.known_models = {"gemini-3-flash-preview"}});
     gemini_ = gemini::MakeInstrumentedGeminiClient(*std::move(gemini), *metrics_);
     if (stack.retries) {
       gemini_ =
@@ -97,10 +102,14 @@ class GatewayTest : public ::testing::Test {
     options.listen_address = "127.0.0.1:0";
     options.max_receive_message_bytes = stack.max_receive_message_bytes;
     options.limits = stack.limits;
+    options.discovery.enabled = stack.discovery;
+    options.discovery.start_wait = absl::Seconds(20);
     ConfigureServer(options);
     auto server = server::VisionServer::Start(options, gemini_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
+    // The start-up models list is not part of what a test looks at.
+    if (stack.discovery) emulator_->ClearRequests();
     stub_ = ::vision::v1::VisionService::NewStub(grpc::CreateChannel(
         "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
   }

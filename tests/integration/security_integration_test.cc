@@ -232,11 +232,11 @@ TEST_F(ConcurrencyLimitTest, PerCallerCallsInFlight) {
 class CostGuardTest : public AuthTest {
  protected:
   void ConfigureServer(server::ServerOptions& options) override {
-    cost_.allowed_models = {"gemini-2.5-flash", "gemini-2.5-pro"};
+    cost_.allowed_models = {"gemini-3-flash-preview", "gemini-3.1-pro-preview"};
     cost_.max_output_tokens = 300;
     cost_.max_image_bytes_per_request = 1 << 20;
     server::CallerOverrides bob;
-    bob.allowed_models = std::vector<std::string>{"gemini-2.5-flash-lite"};
+    bob.allowed_models = std::vector<std::string>{"gemini-3.1-flash-lite"};
     bob.max_output_tokens = 40;
     bob.max_images_per_request = 1;
     overrides_["bob"] = bob;
@@ -256,15 +256,15 @@ TEST_F(CostGuardTest, ModelAllowlist) {
   request.mutable_options()->set_model("gemini-1.5-ultra");
   CaptionResult refused = Caption(*stub_, kAliceToken, request);
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(refused.status.error_message(), HasSubstr("gemini-2.5-flash, gemini-2.5-pro"));
+  EXPECT_THAT(refused.status.error_message(), HasSubstr("gemini-3-flash-preview, gemini-3.1-pro-preview"));
   EXPECT_EQ(ReasonOf(refused.status), "MODEL_NOT_ALLOWED");
-  request.mutable_options()->set_model("models/gemini-2.5-pro");
+  request.mutable_options()->set_model("models/gemini-3.1-pro-preview");
   EXPECT_TRUE(Caption(*stub_, kAliceToken, request).status.ok());
-  EXPECT_TRUE(absl::StrContains(emulator_->Requests().back().target, "gemini-2.5-pro"));
+  EXPECT_TRUE(absl::StrContains(emulator_->Requests().back().target, "gemini-3.1-pro-preview"));
   // Bob's own list.
   EXPECT_EQ(Caption(*stub_, kBobToken, request).status.error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
-  request.mutable_options()->set_model("gemini-2.5-flash-lite");
+  request.mutable_options()->set_model("gemini-3.1-flash-lite");
   EXPECT_TRUE(Caption(*stub_, kBobToken, request).status.ok());
 }
 
@@ -278,7 +278,7 @@ TEST_F(CostGuardTest, OutputTokenCapsFillInAndRefuse) {
   EXPECT_EQ(ReasonOf(refused.status), "COST_LIMIT_EXCEEDED");
   // Bob's override is lower.
   v1::CaptionRequest lite = OneImage();
-  lite.mutable_options()->set_model("gemini-2.5-flash-lite");
+  lite.mutable_options()->set_model("gemini-3.1-flash-lite");
   ASSERT_TRUE(Caption(*stub_, kBobToken, lite).status.ok());
   EXPECT_THAT(LastBody(), HasSubstr("\"maxOutputTokens\":40"));
 }
@@ -292,7 +292,7 @@ TEST_F(CostGuardTest, ImagesPerRequestAndBytes) {
   for (int i = 0; i < 2; ++i) two.add_images()->set_content(SquarePng());
   EXPECT_TRUE(Caption(*stub_, kAliceToken, two).status.ok());
   v1::CaptionRequest lite = two;
-  lite.mutable_options()->set_model("gemini-2.5-flash-lite");
+  lite.mutable_options()->set_model("gemini-3.1-flash-lite");
   EXPECT_EQ(Caption(*stub_, kBobToken, lite).status.error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);  // bob: one image
   // Over the byte cap: a PNG padded past 1 MiB (trailing bytes after IEND).
@@ -551,7 +551,7 @@ TEST_F(LeakTest, FaultCatalogueLeaksNothing) {
                     grpc::StatusCode::INTERNAL});
   faults.push_back({"429 quota", emulator::ScriptedError(
                                      429, quota_message,
-                                     emulator::QuotaRetryDetails("15s", "gemini-2.5-flash")),
+                                     emulator::QuotaRetryDetails("15s", "gemini-3-flash-preview")),
                     grpc::StatusCode::RESOURCE_EXHAUSTED});
   faults.push_back({"500 debug info", emulator::ScriptedError(500, "Internal error at 10.0.0.7:8443",
                                                                project_details),

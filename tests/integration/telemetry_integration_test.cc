@@ -256,14 +256,14 @@ TEST_F(TelemetryTest, MetricsCountCallsUpstreamRequestsAndTokens) {
   EXPECT_EQ(Metric("grpc_server_handled_total{grpc_code=\"InvalidArgument\"," + labels + "}"), 1);
   EXPECT_EQ(Metric("grpc_server_handling_seconds_count{" + labels + "}"), 3);
   EXPECT_GE(Metric("grpc_server_msg_sent_total{" + labels + "}"), 2);
-  EXPECT_EQ(Metric("vision_gateway_upstream_requests_total{model=\"gemini-2.5-flash\","
+  EXPECT_EQ(Metric("vision_gateway_upstream_requests_total{model=\"gemini-3-flash-preview\","
                    "operation=\"streamGenerateContent\",outcome=\"OK\"}"),
             2);
-  EXPECT_EQ(Metric("vision_gateway_upstream_first_byte_seconds_count{model=\"gemini-2.5-flash\","
+  EXPECT_EQ(Metric("vision_gateway_upstream_first_byte_seconds_count{model=\"gemini-3-flash-preview\","
                    "operation=\"streamGenerateContent\"}"),
             2);
-  EXPECT_EQ(Metric("vision_gateway_tokens_total{kind=\"prompt\",model=\"gemini-2.5-flash\"}"), 500);
-  EXPECT_EQ(Metric("vision_gateway_tokens_total{kind=\"output\",model=\"gemini-2.5-flash\"}"), 5);
+  EXPECT_EQ(Metric("vision_gateway_tokens_total{kind=\"prompt\",model=\"gemini-3-flash-preview\"}"), 500);
+  EXPECT_EQ(Metric("vision_gateway_tokens_total{kind=\"output\",model=\"gemini-3-flash-preview\"}"), 5);
   EXPECT_EQ(Metric("vision_gateway_overhead_seconds_count{grpc_method=\"Caption\"}"), 3);
   EXPECT_EQ(Metric("vision_gateway_calls_in_flight"), 0);
 }
@@ -276,7 +276,7 @@ TEST_F(TelemetryTest, UpstreamAuthFailureIsCountedByReason) {
   EXPECT_EQ(Metric("vision_gateway_errors_total{grpc_method=\"Caption\","
                    "reason=\"UPSTREAM_AUTH_FAILED\"}"),
             1);
-  EXPECT_EQ(Metric("vision_gateway_upstream_requests_total{model=\"gemini-2.5-flash\","
+  EXPECT_EQ(Metric("vision_gateway_upstream_requests_total{model=\"gemini-3-flash-preview\","
                    "operation=\"streamGenerateContent\",outcome=\"InvalidArgument\"}"),
             1);
 }
@@ -518,7 +518,7 @@ TEST_F(RetryTelemetryTest, RetryIsCountedLoggedAndNotGatewayTime) {
       "vision_gateway_upstream_retry_backoff_seconds_total{operation=\"streamGenerateContent\"}");
   EXPECT_GE(backoff, 0.3);
   EXPECT_LT(backoff, 0.31);
-  EXPECT_EQ(Metric("vision_gateway_upstream_requests_total{model=\"gemini-2.5-flash\","
+  EXPECT_EQ(Metric("vision_gateway_upstream_requests_total{model=\"gemini-3-flash-preview\","
                    "operation=\"streamGenerateContent\",outcome=\"ResourceExhausted\"}"),
             1);
 

@@ -58,6 +58,7 @@ class FakeGeminiClient : public gemini::GeminiClient {
     absl::AnyInvocable<void(absl::StatusOr<gemini::UploadStatus>)> upload_done;
     absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> file_done;
     absl::AnyInvocable<void(absl::StatusOr<gemini::ListFilesResponse>)> list_done;
+    absl::AnyInvocable<void(absl::StatusOr<gemini::ListModelsResponse>)> models_done;
     absl::AnyInvocable<void(absl::Status)> status_done;
     absl::Notification cancelled;
     // Set by the client (DeferCancelCompletion): Cancel() only records the cancellation, and the
@@ -98,6 +99,7 @@ class FakeGeminiClient : public gemini::GeminiClient {
       fn(upload_done);
       fn(file_done);
       fn(list_done);
+      fn(models_done);
       fn(status_done);
     }
   };
@@ -207,6 +209,16 @@ class FakeGeminiClient : public gemini::GeminiClient {
     call->page_size = page_size;
     call->page_token = page_token;
     call->list_done = std::move(done);
+    return Record(call);
+  }
+
+  std::shared_ptr<gemini::PendingCall> ListModels(
+      int page_size, const std::string& page_token, gemini::CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<gemini::ListModelsResponse>)> done) override {
+    auto call = Files("ListModels", options);
+    call->page_size = page_size;
+    call->page_token = page_token;
+    call->models_done = std::move(done);
     return Record(call);
   }
 

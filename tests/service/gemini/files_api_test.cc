@@ -220,6 +220,45 @@ TEST_F(FilesApiTest, GetListDelete) {
   EXPECT_EQ(http_->requests()[2].method, "DELETE");
 }
 
+// models.list (issue #22): one page, its URL, and Gemini's fields.
+TEST_F(FilesApiTest, ListModelsReadsOnePage) {
+  http_->Enqueue(ScriptedResponse{.body = R"({"models": [
+    {"name": "models/gemini-3-flash-preview", "version": "3.0", "displayName": "Gemini 3 Flash",
+     "inputTokenLimit": 1048576, "outputTokenLimit": 65536,
+     "supportedGenerationMethods": ["generateContent", "countTokens"], "temperature": 1,
+     "topP": 0.95, "topK": 64, "maxTemperature": 2, "thinking": true},
+    {"name": "models/gemini-embedding-001", "inputTokenLimit": 2048,
+     "supportedGenerationMethods": ["embedContent"]}],
+    "nextPageToken": "Cg=="})"});
+  auto list = Run<ListModelsResponse>([&](auto done) {
+    client_->ListModels(1000, "Cg/1", CallOptions(), std::move(done));
+  });
+  ASSERT_THAT(list, IsOk());
+  EXPECT_EQ(http_->requests()[0].method, "GET");
+  EXPECT_EQ(http_->requests()[0].url,
+            "http://127.0.0.1:8123/v1beta/models?pageSize=1000&pageToken=Cg%2F1");
+  ASSERT_EQ(list->models.size(), 2u);
+  EXPECT_EQ(list->models[0].Id(), "gemini-3-flash-preview");
+  EXPECT_EQ(list->models[0].display_name, "Gemini 3 Flash");
+  EXPECT_EQ(list->models[0].input_token_limit, 1048576);
+  EXPECT_EQ(list->models[0].output_token_limit, 65536);
+  EXPECT_TRUE(list->models[0].thinking);
+  EXPECT_FALSE(list->models[1].thinking);
+  EXPECT_EQ(list->models[1].supported_generation_methods,
+            std::vector<std::string>{"embedContent"});
+  EXPECT_EQ(list->next_page_token, "Cg==");
+  // A page holding more models than any page may hold is not believed.
+  std::string huge = R"({"models": [)";
+  for (int i = 0; i <= 1000; ++i) absl::StrAppend(&huge, i ? "," : "", R"({"name": "models/m"})");
+  huge += "]}";
+  http_->Enqueue(ScriptedResponse{.body = huge});
+  auto too_many = Run<ListModelsResponse>([&](auto done) {
+    client_->ListModels(0, "", CallOptions(), std::move(done));
+  });
+  EXPECT_FALSE(too_many.ok());
+  EXPECT_EQ(http_->requests()[1].url, "http://127.0.0.1:8123/v1beta/models");
+}
+
 TEST_F(FilesApiTest, MissingFileIsMappedFrom403And404) {
   http_->Enqueue(ScriptedResponse{
       .status = 403,

@@ -190,6 +190,31 @@ TEST_F(RetryingGeminiClientTest, RetriesUnavailableThenSucceeds) {
   EXPECT_EQ(fake_->calls().size(), 2u);
 }
 
+// Model discovery's models list is retried like the model calls (issue #22).
+TEST_F(RetryingGeminiClientTest, ListModelsIsRetried) {
+  Make(Options());
+  std::optional<absl::StatusOr<ListModelsResponse>> listed;
+  client_->ListModels(1000, "t1", CallOptions{.deadline = timer_->Now() + absl::Seconds(60)},
+                      [&](absl::StatusOr<ListModelsResponse> r) { listed = std::move(r); });
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  auto first = std::move(fake_->calls()[0]->models_done);
+  first(Http(503));
+  EXPECT_FALSE(listed.has_value());
+  timer_->Advance(absl::Seconds(1));
+  ASSERT_TRUE(fake_->WaitForCalls(2));
+  EXPECT_EQ(fake_->calls()[1]->method, "ListModels");
+  EXPECT_EQ(fake_->calls()[1]->page_size, 1000);
+  EXPECT_EQ(fake_->calls()[1]->page_token, "t1");
+  ListModelsResponse page;
+  page.models.emplace_back().name = "models/gemini-3-flash-preview";
+  auto second = std::move(fake_->calls()[1]->models_done);
+  second(page);
+  ASSERT_TRUE(listed.has_value());
+  ASSERT_THAT(*listed, IsOk());
+  EXPECT_EQ((*listed)->models.at(0).Id(), "gemini-3-flash-preview");
+  ASSERT_EQ(telemetry_.retries.size(), 1u);
+}
+
 TEST_F(RetryingGeminiClientTest, WaitsAtLeastTheAskedRetryDelay) {
   RetryOptions o = Options();
   o.initial_backoff = absl::Milliseconds(1);

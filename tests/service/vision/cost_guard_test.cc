@@ -1,4 +1,5 @@
 #include "service/vision/cost_guard.h"
+#include "service/vision/vision_options.h"
 
 #include "google/rpc/error_details.pb.h"
 #include "gmock/gmock.h"
@@ -35,7 +36,8 @@ TEST(CostGuardTest, ModelAllowlist) {
 TEST(CostGuardTest, DefaultAllowlistHasTheDefaultModel) {
   CostLimits limits;
   limits.allowed_models = DefaultAllowedModels();
-  EXPECT_THAT(CheckModelAllowed("gemini-2.5-flash", limits), IsOk());
+  EXPECT_THAT(CheckModelAllowed(VisionOptions().default_model, limits), IsOk());
+  EXPECT_FALSE(CheckModelAllowed("gemini-2.5-flash", limits).ok());  // shut down in 2026
 }
 
 TEST(CostGuardTest, OutputTokenCap) {

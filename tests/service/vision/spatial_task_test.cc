@@ -68,11 +68,13 @@ class SpatialTaskTest : public ::testing::Test {
   std::shared_ptr<FakeGeminiClient::Call> StartDetectCall(Collected<v1::DetectResponse>& out,
                                                           v1::DetectRequest request) {
     if (!request.has_image()) request.mutable_image()->set_content(png_);
+    const size_t before = gemini_.calls().size();
     auto call = StartDetect(gemini_, cpu_, options_, request, absl::InfiniteFuture(),
                             out.Callbacks());
     EXPECT_TRUE(call.ok()) << call.status();
-    EXPECT_TRUE(gemini_.WaitForCalls(1));
-    return gemini_.calls().empty() ? nullptr : gemini_.calls()[0];
+    EXPECT_TRUE(gemini_.WaitForCalls(before + 1));
+    const auto calls = gemini_.calls();
+    return calls.size() > before ? calls[before] : nullptr;
   }
 };
 
@@ -94,21 +96,39 @@ TEST_F(SpatialTaskTest, DetectRequestCarriesImagePromptSchemaAndSpatialDefaults)
   const auto& config = *call->request.generation_config;
   EXPECT_EQ(config.response_mime_type, "application/json");
   EXPECT_TRUE(absl::StrContains(config.response_json_schema, "\"maxItems\":7"));
-  EXPECT_FLOAT_EQ(*config.temperature, 0.5f);
-  EXPECT_EQ(*config.thinking_config->thinking_budget, 0);
+  // The default model (gemini-3-flash-preview) thinks as little as it allows; Gemini 3 keeps
+  // its own temperature (model_family.h).
+  EXPECT_FALSE(config.temperature.has_value());
+  EXPECT_EQ(config.thinking_config->thinking_level, "MINIMAL");
+  EXPECT_FALSE(config.thinking_config->thinking_budget.has_value());
   call->observer.on_done(absl::CancelledError("end"));
 }
 
-TEST_F(SpatialTaskTest, Gemini3GetsMinimalThinkingLevel) {
-  Collected<v1::DetectResponse> out;
-  v1::DetectRequest request;
-  request.mutable_options()->set_model("gemini-3-flash");
-  auto call = StartDetectCall(out, request);
-  ASSERT_NE(call, nullptr);
-  const auto& thinking = *call->request.generation_config->thinking_config;
-  EXPECT_EQ(thinking.thinking_level, "MINIMAL");
-  EXPECT_FALSE(thinking.thinking_budget.has_value());
-  call->observer.on_done(absl::CancelledError("end"));
+// Detect's defaults fitted to each family (model_family.h): the least thinking the model takes,
+// temperature 0.5 only before Gemini 3.
+TEST_F(SpatialTaskTest, SpatialDefaultsFollowTheModelFamily) {
+  struct Case {
+    const char* model;
+    std::optional<int32_t> budget;
+    const char* level;
+    std::optional<float> temperature;
+  };
+  for (const Case& c : {Case{"gemini-2.5-flash", 0, "", 0.5f},
+                        Case{"gemini-2.5-pro", 128, "", 0.5f},
+                        Case{"gemini-3-flash", std::nullopt, "MINIMAL", std::nullopt},
+                        Case{"gemini-3.1-pro-preview", std::nullopt, "LOW", std::nullopt}}) {
+    SCOPED_TRACE(c.model);
+    Collected<v1::DetectResponse> out;
+    v1::DetectRequest request;
+    request.mutable_options()->set_model(c.model);
+    auto call = StartDetectCall(out, request);
+    ASSERT_NE(call, nullptr);
+    const auto& config = *call->request.generation_config;
+    EXPECT_EQ(config.temperature, c.temperature);
+    EXPECT_EQ(config.thinking_config->thinking_budget, c.budget);
+    EXPECT_EQ(config.thinking_config->thinking_level, c.level);
+    call->observer.on_done(absl::CancelledError("end"));
+  }
 }
 
 TEST_F(SpatialTaskTest, EmitsEachDetectionAsItsObjectCloses) {
