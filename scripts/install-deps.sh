@@ -46,6 +46,11 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "install-deps: all Debian packages present"
+  # The image check (scripts/image_packages.py) resolves the runtime image's packages with apt,
+  # which needs the package lists even when nothing is missing here.
+  if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    apt-get update -q
+  fi
 fi
 
 ((APT_ONLY)) && exit 0
