@@ -118,9 +118,9 @@ def needed_libraries(binaries, owners):
     return needed
 
 
-def derive(binaries):
-    owners = FileOwners()
-    packages = sorted({package for package, _ in needed_libraries(binaries, owners).values()})
+def derive(needed):
+    """The packages of `needed` (needed_libraries), refusing build-only ones."""
+    packages = sorted({package for package, _ in needed.values()})
     bad = [p for p in packages if FORBIDDEN.search(p)]
     if bad:
         fail(f"the binaries load libraries from build-only packages: {', '.join(bad)}")
@@ -217,13 +217,14 @@ def check(containerfile, binaries):
             unnamed = [b for b in sorted(shipped) if f"/out/{b}" not in line]
             if unnamed:
                 fail(f"the stage writing {derived_file} derives it without {', '.join(unnamed)}")
-        derived = derive(binaries)
+    needed = needed_libraries(binaries, FileOwners())
+    if derived_file:
+        derived = derive(needed)
         install += derived
     installed = simulate_install(install)
 
-    owners = FileOwners()
     missing = {}
-    for library, (package, why) in sorted(needed_libraries(binaries, owners).items()):
+    for library, (package, why) in sorted(needed.items()):
         if package not in installed:
             missing.setdefault(package, []).append(f"{os.path.basename(library)} ({why})")
     forbidden = sorted(p for p in installed if FORBIDDEN.search(p))
@@ -256,7 +257,7 @@ def main():
     c.add_argument("binaries", nargs="+")
     args = parser.parse_args()
     if args.command == "derive":
-        print("\n".join(derive(args.binaries)))
+        print("\n".join(derive(needed_libraries(args.binaries, FileOwners()))))
     else:
         check(args.containerfile, args.binaries)
 

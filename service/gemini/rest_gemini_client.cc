@@ -549,11 +549,8 @@ class RestGeminiClient final : public GeminiClient {
   std::shared_ptr<PendingCall> ListFiles(
       int page_size, const std::string& page_token, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<ListFilesResponse>)> done) override {
-    absl::StatusOr<std::string> url = ListUrl("files", page_size, page_token);
-    if (!url.ok()) return Fail(std::move(done), url.status());
-    http::Request request = Base("GET", *url, options);
-    return StartFiles<ListFilesResponse>(
-        std::move(request),
+    return StartList<ListFilesResponse>(
+        "files", page_size, page_token, options,
         [](http::Response& response) { return DecodeListFilesResponse(response.body); },
         std::move(done));
   }
@@ -561,13 +558,22 @@ class RestGeminiClient final : public GeminiClient {
   std::shared_ptr<PendingCall> ListModels(
       int page_size, const std::string& page_token, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<ListModelsResponse>)> done) override {
-    absl::StatusOr<std::string> url = ListUrl("models", page_size, page_token);
-    if (!url.ok()) return Fail(std::move(done), url.status());
-    http::Request request = Base("GET", *url, options);
-    return StartFiles<ListModelsResponse>(
-        std::move(request),
+    return StartList<ListModelsResponse>(
+        "models", page_size, page_token, options,
         [](http::Response& response) { return DecodeListModelsResponse(response.body); },
         std::move(done));
+  }
+
+  // One page of a paged GET (files, models).
+  template <typename T>
+  std::shared_ptr<PendingCall> StartList(const char* collection, int page_size,
+                                         const std::string& page_token,
+                                         const CallOptions& options,
+                                         typename FilesCall<T>::Convert convert,
+                                         absl::AnyInvocable<void(absl::StatusOr<T>)> done) {
+    absl::StatusOr<std::string> url = ListUrl(collection, page_size, page_token);
+    if (!url.ok()) return Fail(std::move(done), url.status());
+    return StartFiles<T>(Base("GET", *url, options), std::move(convert), std::move(done));
   }
 
   std::shared_ptr<PendingCall> DeleteFile(const std::string& name, CallOptions options,

@@ -35,7 +35,7 @@ struct Shared {
 
 // Gemini asked to wait longer than the caller's deadline leaves, or than the gateway waits
 // (`why`): the caller decides.
-absl::Status BeyondDeadline(const absl::Status& last, absl::Duration asked,
+absl::Status CallerDecides(const absl::Status& last, absl::Duration asked,
                             const std::string& why) {
   absl::Status out = absl::ResourceExhaustedError(absl::StrFormat(
       "Gemini asks to retry in %s, %s: %s", absl::FormatDuration(asked), why, last.message()));
@@ -144,11 +144,11 @@ class RetryCall : public PendingCall, public std::enable_shared_from_this<RetryC
     }
     const std::optional<absl::Duration> asked = AskedDelay(status);
     if (asked && now + *asked >= deadline_) {
-      Finish(BeyondDeadline(status, *asked, "later than the call's deadline allows"));
+      Finish(CallerDecides(status, *asked, "later than the call's deadline allows"));
       return;
     }
     if (asked && *asked > shared_->options.max_retry_delay) {
-      Finish(BeyondDeadline(
+      Finish(CallerDecides(
           status, *asked,
           absl::StrCat("longer than the gateway waits for a retry (",
                        absl::FormatDuration(shared_->options.max_retry_delay),
