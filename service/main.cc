@@ -78,6 +78,10 @@ ABSL_FLAG(int, retry_max_backoff_ms, 30000, "Largest backoff cap between retries
 ABSL_FLAG(double, retry_budget_ratio, 0.2,
           "Retries may be at most this fraction of the upstream calls of the last 10 s (with a "
           "floor of 10 retries), so an outage does not become a retry storm.");
+ABSL_FLAG(int, max_call_duration_s, 3600,
+          "How long a call without a deadline may run (all its upstream requests, retries and "
+          "uploads together): then it is cancelled upstream and ends DEADLINE_EXCEEDED "
+          "(ErrorInfo MAX_CALL_DURATION). A caller's own deadline always rules. 0: no limit.");
 ABSL_FLAG(int, max_retry_delay_s, 60,
           "Longest wait accepted when Gemini asks for one before a retry (RetryInfo, "
           "Retry-After): a longer one fails the call at once with RESOURCE_EXHAUSTED and "
@@ -491,6 +495,14 @@ int main(int argc, char** argv) {
   options.limits.max_queued_cpu_work =
       static_cast<std::size_t>(std::max(0, absl::GetFlag(FLAGS_max_queued_cpu_work)));
   options.limits.max_concurrent_calls = std::max(0, absl::GetFlag(FLAGS_max_concurrent_calls));
+  if (absl::GetFlag(FLAGS_max_call_duration_s) < 0) {
+    LogError("--max_call_duration_s must not be negative (0: no limit)");
+    return 2;
+  }
+  options.limits.max_call_duration =
+      absl::GetFlag(FLAGS_max_call_duration_s) == 0
+          ? absl::InfiniteDuration()
+          : absl::Seconds(absl::GetFlag(FLAGS_max_call_duration_s));
   {
     const int memory_mb = absl::GetFlag(FLAGS_max_request_memory_mb);
     if (memory_mb < 0 || (memory_mb > 0 && memory_mb < receive_mb)) {

@@ -36,6 +36,7 @@ inline constexpr char kInvalidRequest[] = "INVALID_REQUEST";               // th
 inline constexpr char kRequestTooLarge[] = "REQUEST_TOO_LARGE";            // over a documented size limit
 inline constexpr char kDeadlineExceeded[] = "DEADLINE_EXCEEDED";           // the caller's deadline passed
 inline constexpr char kUploadIdle[] = "UPLOAD_IDLE";                       // an Upload's caller sent nothing for too long
+inline constexpr char kMaxCallDuration[] = "MAX_CALL_DURATION";           // a call without a deadline ran for --max_call_duration_s
 inline constexpr char kCancelled[] = "CANCELLED";                          // the caller cancelled
 inline constexpr char kServerOverloaded[] = "SERVER_OVERLOADED";           // a global limit was hit
 inline constexpr char kInternalError[] = "INTERNAL_ERROR";                 // a gateway bug or exhausted memory

@@ -30,6 +30,7 @@
 #include "service/server/exception_guard.h"
 #include "service/server/status_conversion.h"
 #include "service/vision/caption_task.h"
+#include "service/vision/detached_calls.h"
 
 namespace vision_gateway::server {
 
@@ -67,6 +68,12 @@ class UpstreamReactor : public ReactorBase {
   // Held until the reactor is deleted: the call counts against --max_concurrent_calls until both
   // gRPC and the upstream task are done with it.
   std::unique_ptr<CallLimiter::Permit> permit_;
+  // The call's time limit when the caller set no deadline (--max_call_duration_s); null: none.
+  std::shared_ptr<const vision::CallExpiry> expiry_;
+
+  absl::Status Outcome(absl::Status status) const {
+    return expiry_ != nullptr ? expiry_->Apply(std::move(status)) : status;
+  }
 
   // Runs a task's start function (on the gRPC callback thread). An exception from it — bad_alloc
   // while copying the images or encoding a large request body, or any other — fails this call
@@ -138,8 +145,10 @@ class StreamReactor final : public UpstreamReactor<grpc::ServerWriteReactor<Resp
  public:
   using Start = absl::FunctionRef<StartedCall(vision::TaskCallbacks<Response>)>;
 
-  StreamReactor(std::unique_ptr<CallLimiter::Permit> permit, Start start) {
+  StreamReactor(std::unique_ptr<CallLimiter::Permit> permit,
+                std::shared_ptr<const vision::CallExpiry> expiry, Start start) {
     this->permit_ = std::move(permit);
+    this->expiry_ = std::move(expiry);
     absl::Status started = this->Attach(Base::StartGuarded([&] {
       return start(vision::TaskCallbacks<Response>{
           .on_response = [this](Response r) { Push(std::move(r)); },
@@ -228,7 +237,7 @@ class StreamReactor final : public UpstreamReactor<grpc::ServerWriteReactor<Resp
     {
       absl::MutexLock lock(&mu_);
       upstream_done_ = true;
-      final_status_ = std::move(status);
+      final_status_ = this->Outcome(std::move(status));
       if (reactor_done_) {
         destroy = true;
       } else if (!writing_) {
@@ -255,9 +264,11 @@ class UnaryReactor final : public UpstreamReactor<grpc::ServerUnaryReactor> {
   using Done = absl::AnyInvocable<void(absl::StatusOr<Response>)>;
   using Start = absl::FunctionRef<StartedCall(Done)>;
 
-  UnaryReactor(std::unique_ptr<CallLimiter::Permit> permit, Response* response, Start start)
+  UnaryReactor(std::unique_ptr<CallLimiter::Permit> permit,
+               std::shared_ptr<const vision::CallExpiry> expiry, Response* response, Start start)
       : response_(response) {
     permit_ = std::move(permit);
+    expiry_ = std::move(expiry);
     absl::Status started = Attach(StartGuarded([&] {
       return start([this](absl::StatusOr<Response> result) { Complete(std::move(result)); });
     }));
@@ -270,7 +281,7 @@ class UnaryReactor final : public UpstreamReactor<grpc::ServerUnaryReactor> {
     if (result.ok()) {
       *response_ = *std::move(result);
     } else {
-      status = ToCallerGrpcStatus(result.status());
+      status = ToCallerGrpcStatus(Outcome(result.status()));
     }
     {
       absl::MutexLock lock(&mu_);

@@ -29,11 +29,13 @@ void UploadReactor::Guarded(const std::shared_ptr<vision::UploadTask>& task, F&&
 UploadReactor::UploadReactor(const vision::FilesContext& files, absl::Time deadline,
                              ::vision::v1::File* response,
                              std::unique_ptr<CallLimiter::Permit> call_permit,
-                             CallerLimiter::Permit permit, Semaphore::Permit memory)
+                             CallerLimiter::Permit permit, Semaphore::Permit memory,
+                             UploadTracking tracking)
     : response_(response),
       call_permit_(std::move(call_permit)),
       permit_(std::move(permit)),
-      memory_(std::move(memory)) {
+      memory_(std::move(memory)),
+      expiry_(tracking.expiry) {
   {
     absl::MutexLock lock(&link_->mu);
     link_->reactor = this;
@@ -42,11 +44,21 @@ UploadReactor::UploadReactor(const vision::FilesContext& files, absl::Time deadl
       files, deadline,
       vision::UploadCallbacks{
           .read = [link = link_] { ReadThrough(link); },
-          .done = [this](absl::StatusOr<::vision::v1::File> r) { Complete(std::move(r)); },
+          // The tracking ends last: the service may be gone from then on.
+          .done =
+              [this, end = vision::DetachedCalls::Ender{tracking.calls, tracking.id}](
+                  absl::StatusOr<::vision::v1::File> r) {
+                Complete(std::move(r));
+                end();
+              },
       });
   {
     absl::MutexLock lock(&mu_);
     task_ = task;
+  }
+  if (tracking.calls != nullptr) {
+    tracking.calls->Attach(
+        tracking.id, [task] { task->Cancel(); }, std::move(tracking.expiry));
   }
   Guarded(task, [&] { task->Begin(); });
 }
@@ -115,7 +127,11 @@ void UploadReactor::OnCancel() {
 void UploadReactor::Complete(absl::StatusOr<::vision::v1::File> result) {
   {
     absl::MutexLock lock(&mu_);
-    if (!failure_.ok()) result = failure_;
+    if (!failure_.ok()) {
+      result = failure_;
+    } else if (!result.ok() && expiry_ != nullptr) {
+      result = expiry_->Apply(result.status());
+    }
   }
   grpc::Status status;
   if (result.ok()) {

@@ -19,10 +19,19 @@
 #include "service/common/semaphore.h"
 #include "service/server/call_limiter.h"
 #include "service/server/caller_limiter.h"
+#include "service/vision/detached_calls.h"
 #include "service/vision/upload_task.h"
 #include "vision/v1/vision.grpc.pb.h"
 
 namespace vision_gateway::server {
+
+// The service's tracking of an upload: `id` (begun in `calls`) ends once the upload reported its
+// result; `calls` may cancel it before (shutdown, or `expiry`, which may be null).
+struct UploadTracking {
+  vision::DetachedCalls* calls = nullptr;
+  uint64_t id = 0;
+  std::shared_ptr<vision::CallExpiry> expiry;
+};
 
 class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadRequest> {
  public:
@@ -31,7 +40,8 @@ class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadR
   // upload is over.
   UploadReactor(const vision::FilesContext& files, absl::Time deadline,
                 ::vision::v1::File* response, std::unique_ptr<CallLimiter::Permit> call_permit,
-                CallerLimiter::Permit permit = {}, Semaphore::Permit memory = {});
+                CallerLimiter::Permit permit = {}, Semaphore::Permit memory = {},
+                UploadTracking tracking = UploadTracking());
   // A call refused before it started (e.g. not admitted): finishes at once with `status`.
   UploadReactor(const absl::Status& status, ::vision::v1::File* response);
 
@@ -67,6 +77,7 @@ class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadR
   std::unique_ptr<CallLimiter::Permit> call_permit_;
   CallerLimiter::Permit permit_;
   Semaphore::Permit memory_;  // --max_request_memory_mb
+  std::shared_ptr<const vision::CallExpiry> expiry_;
   ::vision::v1::UploadRequest message_;  // the read in flight
   std::shared_ptr<vision::UploadTask> task_;
   const std::shared_ptr<ReadLink> link_ = std::make_shared<ReadLink>();

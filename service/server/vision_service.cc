@@ -36,26 +36,40 @@ Request TakeRequest(const Request* request) {
 
 namespace {
 
-// The call's permits (its caller's slot, its request memory) are held until the task reports
-// completion, and given back before the caller hears of it.
-template <typename Response, typename... Permits>
-vision::TaskCallbacks<Response> HoldPermit(vision::TaskCallbacks<Response> callbacks,
-                                           Permits... permits) {
-  callbacks.on_done = [... permits = std::move(permits),
+// What an admitted call holds while its task runs: the caller's concurrency slot and its request
+// bytes are given back before the caller hears of the end; then the call's tracking ends (the
+// service may be destroyed from that moment: touch nothing of it after).
+struct Held {
+  CallerLimiter::Permit caller;
+  Semaphore::Permit memory;
+  vision::DetachedCalls::Ender end;
+};
+
+template <typename Response>
+vision::TaskCallbacks<Response> HoldUntilDone(vision::TaskCallbacks<Response> callbacks,
+                                              Held held) {
+  callbacks.on_done = [held = std::move(held),
                        on_done = std::move(callbacks.on_done)](absl::Status status) mutable {
-    { std::tuple<Permits...> release(std::move(permits)...); }
+    const vision::DetachedCalls::Ender end = held.end;
+    { Held release = std::move(held); }
     on_done(std::move(status));
+    end();
   };
   return callbacks;
 }
 
-template <typename Result, typename... Permits>
-absl::AnyInvocable<void(Result)> HoldPermit(absl::AnyInvocable<void(Result)> done,
-                                            Permits... permits) {
-  return [... permits = std::move(permits), done = std::move(done)](Result result) mutable {
-    { std::tuple<Permits...> release(std::move(permits)...); }
+template <typename Result>
+absl::AnyInvocable<void(Result)> HoldUntilDone(absl::AnyInvocable<void(Result)> done, Held held) {
+  return [held = std::move(held), done = std::move(done)](Result result) mutable {
+    const vision::DetachedCalls::Ender end = held.end;
+    { Held release = std::move(held); }
     done(std::move(result));
+    end();
   };
+}
+
+absl::Status ShuttingDown() {
+  return absl::UnavailableError("the gateway is shutting down; retry on another replica");
 }
 
 }  // namespace
@@ -71,6 +85,7 @@ VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemin
       calls_(calls),
       timer_(MakeThreadTimer()),
       hashes_(options_.file_hash_ttl, *timer_),
+      detached_(timer_.get()),
       files_{.gemini = gemini_.get(),
              .cpu = &cpu_,
              .timer = timer_.get(),
@@ -82,7 +97,95 @@ VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemin
              .record = nullptr},
       limiter_(limits.max_concurrent_calls, limits.overload_retry_after),
       request_memory_(limits.max_request_memory_bytes),
-      overload_retry_after_(limits.overload_retry_after) {}
+      overload_retry_after_(limits.overload_retry_after),
+      max_call_duration_(limits.max_call_duration) {}
+
+VisionServiceImpl::~VisionServiceImpl() {
+  // gRPC has finished every call (OnDone) by now, but a call whose client went away may still
+  // have its upstream task running, and that task uses the members below (the CPU pool, the
+  // timer, the limiters): cancel every tracked call and wait until each has ended.
+  const int left = detached_.CancelAndWait(vision::DetachedCalls::kDestructorWait);
+  if (left > 0) LogError("%d calls did not end at shutdown", left);
+}
+
+std::shared_ptr<vision::CallExpiry> VisionServiceImpl::ExpiryFor(
+    const grpc::CallbackServerContext* context) const {
+  if (max_call_duration_ <= absl::ZeroDuration() || max_call_duration_ == absl::InfiniteDuration() ||
+      CallDeadline(context) != absl::InfiniteFuture()) {
+    return nullptr;
+  }
+  return std::make_shared<vision::CallExpiry>(
+      absl::Now() + max_call_duration_,
+      WithErrorInfo(absl::DeadlineExceededError(absl::StrCat(
+                        "the call ran for the gateway's limit of ",
+                        absl::FormatDuration(max_call_duration_),
+                        " for calls without a deadline (--max_call_duration_s) and was ended; set "
+                        "a deadline on the call")),
+                    reasons::kMaxCallDuration, {{"limit", "max_call_duration_s"}}));
+}
+
+template <typename Callbacks, typename StartTask>
+StartedCall VisionServiceImpl::StartAdmitted(grpc::CallbackServerContext* context,
+                                             bool has_call_permit, int64_t request_bytes,
+                                             const std::shared_ptr<vision::CallExpiry>& expiry,
+                                             Callbacks callbacks, StartTask& start_task) {
+  if (!has_call_permit) return limiter_.Refusal();
+  absl::StatusOr<Admission> admission = Admit(context);
+  if (!admission.ok()) return admission.status();
+  Held held{.caller = std::move(admission->permit)};
+  if (request_bytes > 0) {
+    absl::StatusOr<Semaphore::Permit> memory = ReserveRequestMemory(request_bytes);
+    if (!memory.ok()) return memory.status();
+    held.memory = *std::move(memory);
+  }
+  const uint64_t id = detached_.Begin();
+  if (id == 0) return ShuttingDown();
+  held.end = vision::DetachedCalls::Ender{&detached_, id};
+  const vision::DetachedCalls::Ender end = held.end;
+  StartedCall started = absl::UnknownError("not started");
+  try {
+    started = start_task(*admission, HoldUntilDone(std::move(callbacks), std::move(held)));
+  } catch (...) {
+    end();
+    throw;
+  }
+  if (!started.ok()) {
+    end();  // no task: nothing will call back
+    return started;
+  }
+  detached_.Attach(id, [call = *started] { call->Cancel(); }, expiry);
+  return started;
+}
+
+template <typename Response, typename Request, typename StartTask>
+grpc::ServerWriteReactor<Response>* VisionServiceImpl::Stream(grpc::CallbackServerContext* context,
+                                                              const Request* request,
+                                                              StartTask start_task) {
+  auto permit = limiter_.TryAcquire();
+  const bool has_call_permit = permit != nullptr;
+  std::shared_ptr<vision::CallExpiry> expiry = ExpiryFor(context);
+  return new StreamReactor<Response>(
+      std::move(permit), expiry, [&](vision::TaskCallbacks<Response> callbacks) -> StartedCall {
+        return StartAdmitted(context, has_call_permit,
+                             static_cast<int64_t>(request->ByteSizeLong()), expiry,
+                             std::move(callbacks), start_task);
+      });
+}
+
+template <typename Response, typename StartTask>
+grpc::ServerUnaryReactor* VisionServiceImpl::Unary(grpc::CallbackServerContext* context,
+                                                   int64_t request_bytes, Response* response,
+                                                   StartTask start_task) {
+  auto permit = limiter_.TryAcquire();
+  const bool has_call_permit = permit != nullptr;
+  std::shared_ptr<vision::CallExpiry> expiry = ExpiryFor(context);
+  return new UnaryReactor<Response>(
+      std::move(permit), expiry, response,
+      [&](typename UnaryReactor<Response>::Done done) -> StartedCall {
+        return StartAdmitted(context, has_call_permit, request_bytes, expiry, std::move(done),
+                             start_task);
+      });
+}
 
 absl::StatusOr<Semaphore::Permit> VisionServiceImpl::ReserveRequestMemory(int64_t bytes) {
   Semaphore::Permit permit = request_memory_.TryAcquire(bytes);
@@ -115,90 +218,50 @@ absl::StatusOr<Admission> VisionServiceImpl::Admit(grpc::CallbackServerContext* 
 
 // Every RPC first takes one of the server's call permits (--max_concurrent_calls; without one it
 // is refused at once, SERVER_OVERLOADED), then is admitted for its caller (authentication and
-// per-caller limits).
+// per-caller limits) and, for the model calls, for its request bytes (--max_request_memory_mb).
 grpc::ServerWriteReactor<v1::CaptionResponse>* VisionServiceImpl::Caption(
     grpc::CallbackServerContext* context, const v1::CaptionRequest* request) {
-  auto permit = limiter_.TryAcquire();
-  const bool admitted = permit != nullptr;
-  return new StreamReactor<v1::CaptionResponse>(
-      std::move(permit), [&](vision::TaskCallbacks<v1::CaptionResponse> callbacks) -> StartedCall {
-        if (!admitted) return limiter_.Refusal();
-        absl::StatusOr<Admission> admission = Admit(context);
-        if (!admission.ok()) return admission.status();
-        absl::StatusOr<Semaphore::Permit> memory =
-            ReserveRequestMemory(static_cast<int64_t>(request->ByteSizeLong()));
-        if (!memory.ok()) return memory.status();
-        const vision::FilesContext files = FilesFor(*admission);
-        return vision::StartCaption(*gemini_, admission->policy->vision, TakeRequest(request),
-                                    CallDeadline(context),
-                                    HoldPermit(std::move(callbacks), std::move(admission->permit),
-                                               *std::move(memory)),
+  return Stream<v1::CaptionResponse>(
+      context, request, [&](const Admission& admission, auto callbacks) {
+        const vision::FilesContext files = FilesFor(admission);
+        return vision::StartCaption(*gemini_, admission.policy->vision, TakeRequest(request),
+                                    CallDeadline(context), std::move(callbacks),
                                     calls_.Find(context), &files);
       });
 }
 
 grpc::ServerWriteReactor<v1::DetectResponse>* VisionServiceImpl::Detect(
     grpc::CallbackServerContext* context, const v1::DetectRequest* request) {
-  auto permit = limiter_.TryAcquire();
-  const bool admitted = permit != nullptr;
-  return new StreamReactor<v1::DetectResponse>(
-      std::move(permit), [&](vision::TaskCallbacks<v1::DetectResponse> callbacks) -> StartedCall {
-        if (!admitted) return limiter_.Refusal();
-        absl::StatusOr<Admission> admission = Admit(context);
-        if (!admission.ok()) return admission.status();
-        absl::StatusOr<Semaphore::Permit> memory =
-            ReserveRequestMemory(static_cast<int64_t>(request->ByteSizeLong()));
-        if (!memory.ok()) return memory.status();
-        const vision::FilesContext files = FilesFor(*admission);
-        return vision::StartDetect(*gemini_, cpu_, admission->policy->vision, TakeRequest(request),
-                                   CallDeadline(context),
-                                   HoldPermit(std::move(callbacks), std::move(admission->permit),
-                                              *std::move(memory)),
+  return Stream<v1::DetectResponse>(
+      context, request, [&](const Admission& admission, auto callbacks) {
+        const vision::FilesContext files = FilesFor(admission);
+        return vision::StartDetect(*gemini_, cpu_, admission.policy->vision, TakeRequest(request),
+                                   CallDeadline(context), std::move(callbacks),
                                    calls_.Find(context), &files);
       });
 }
 
 grpc::ServerWriteReactor<v1::SegmentResponse>* VisionServiceImpl::Segment(
     grpc::CallbackServerContext* context, const v1::SegmentRequest* request) {
-  auto permit = limiter_.TryAcquire();
-  const bool admitted = permit != nullptr;
-  return new StreamReactor<v1::SegmentResponse>(
-      std::move(permit), [&](vision::TaskCallbacks<v1::SegmentResponse> callbacks) -> StartedCall {
-        if (!admitted) return limiter_.Refusal();
-        absl::StatusOr<Admission> admission = Admit(context);
-        if (!admission.ok()) return admission.status();
-        absl::StatusOr<Semaphore::Permit> memory =
-            ReserveRequestMemory(static_cast<int64_t>(request->ByteSizeLong()));
-        if (!memory.ok()) return memory.status();
-        const vision::FilesContext files = FilesFor(*admission);
-        return vision::StartSegment(*gemini_, cpu_, admission->policy->vision,
+  return Stream<v1::SegmentResponse>(
+      context, request, [&](const Admission& admission, auto callbacks) {
+        const vision::FilesContext files = FilesFor(admission);
+        return vision::StartSegment(*gemini_, cpu_, admission.policy->vision,
                                     TakeRequest(request), CallDeadline(context),
-                                    HoldPermit(std::move(callbacks), std::move(admission->permit),
-                                               *std::move(memory)),
-                                    calls_.Find(context), &files);
+                                    std::move(callbacks), calls_.Find(context), &files);
       });
 }
 
 grpc::ServerUnaryReactor* VisionServiceImpl::CountTokens(grpc::CallbackServerContext* context,
                                                          const v1::CountTokensRequest* request,
                                                          v1::CountTokensResponse* response) {
-  auto permit = limiter_.TryAcquire();
-  const bool admitted = permit != nullptr;
-  return new UnaryReactor<v1::CountTokensResponse>(
-      std::move(permit), response,
-      [&](UnaryReactor<v1::CountTokensResponse>::Done done) -> StartedCall {
-        if (!admitted) return limiter_.Refusal();
-        absl::StatusOr<Admission> admission = Admit(context);
-        if (!admission.ok()) return admission.status();
-        absl::StatusOr<Semaphore::Permit> memory =
-            ReserveRequestMemory(static_cast<int64_t>(request->ByteSizeLong()));
-        if (!memory.ok()) return memory.status();
-        const vision::FilesContext files = FilesFor(*admission);
-        return vision::StartCountTokens(
-            *gemini_, cpu_, admission->policy->vision, TakeRequest(request), CallDeadline(context),
-            HoldPermit(std::move(done), std::move(admission->permit), *std::move(memory)),
-            calls_.Find(context), &files);
-      });
+  return Unary(context, static_cast<int64_t>(request->ByteSizeLong()), response,
+               [&](const Admission& admission, auto done) {
+                 const vision::FilesContext files = FilesFor(admission);
+                 return vision::StartCountTokens(*gemini_, cpu_, admission.policy->vision,
+                                                 TakeRequest(request), CallDeadline(context),
+                                                 std::move(done), calls_.Find(context), &files);
+               });
 }
 
 // The models list is the gateway's own (read from Gemini at start and on refresh), filtered by the
@@ -206,22 +269,14 @@ grpc::ServerUnaryReactor* VisionServiceImpl::CountTokens(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* VisionServiceImpl::ListModels(grpc::CallbackServerContext* context,
                                                         const v1::ListModelsRequest* /*request*/,
                                                         v1::ListModelsResponse* response) {
-  auto permit = limiter_.TryAcquire();
-  const bool admitted = permit != nullptr;
-  return new UnaryReactor<v1::ListModelsResponse>(
-      std::move(permit), response,
-      [&](UnaryReactor<v1::ListModelsResponse>::Done done) -> StartedCall {
-        if (!admitted) return limiter_.Refusal();
-        absl::StatusOr<Admission> admission = Admit(context);
-        if (!admission.ok()) return admission.status();
-        vision::StartListModels(admission->policy->vision,
-                                HoldPermit(std::move(done), std::move(admission->permit)));
-        // Nothing to cancel: the answer comes from the gateway's list (or one refresh of it).
-        struct NothingToCancel final : gemini::PendingCall {
-          void Cancel() override {}
-        };
-        return std::shared_ptr<gemini::PendingCall>(std::make_shared<NothingToCancel>());
-      });
+  return Unary(context, 0, response, [&](const Admission& admission, auto done) -> StartedCall {
+    vision::StartListModels(admission.policy->vision, std::move(done));
+    // Nothing to cancel: the answer comes from the gateway's list (or one refresh of it).
+    struct NothingToCancel final : gemini::PendingCall {
+      void Cancel() override {}
+    };
+    return std::shared_ptr<gemini::PendingCall>(std::make_shared<NothingToCancel>());
+  });
 }
 
 grpc::ServerReadReactor<v1::UploadRequest>* VisionServiceImpl::Upload(
@@ -235,60 +290,44 @@ grpc::ServerReadReactor<v1::UploadRequest>* VisionServiceImpl::Upload(
   // receive limit like every request).
   absl::StatusOr<Semaphore::Permit> memory = ReserveRequestMemory(int64_t{8} << 20);
   if (!memory.ok()) return new UploadReactor(memory.status(), response);
+  const uint64_t id = detached_.Begin();
+  if (id == 0) return new UploadReactor(ShuttingDown(), response);
   // The caller's owner tag goes into the file id ("" while authentication is off).
   return new UploadReactor(FilesFor(*admission).WithRecord(calls_.Find(context)),
                            CallDeadline(context), response, std::move(call_permit),
-                           std::move(admission->permit), *std::move(memory));
+                           std::move(admission->permit), *std::move(memory),
+                           UploadTracking{&detached_, id, ExpiryFor(context)});
 }
 
 grpc::ServerUnaryReactor* VisionServiceImpl::GetFile(grpc::CallbackServerContext* context,
                                                      const v1::GetFileRequest* request,
                                                      v1::File* response) {
-  auto permit = limiter_.TryAcquire();
-  const bool admitted = permit != nullptr;
-  return new UnaryReactor<v1::File>(
-      std::move(permit), response, [&](UnaryReactor<v1::File>::Done done) -> StartedCall {
-        if (!admitted) return limiter_.Refusal();
-        absl::StatusOr<Admission> admission = Admit(context);
-        if (!admission.ok()) return admission.status();
-        return vision::StartGetFile(FilesFor(*admission).WithRecord(calls_.Find(context)), *request, CallDeadline(context),
-                                    HoldPermit(std::move(done), std::move(admission->permit)));
-      });
+  return Unary(context, 0, response, [&](const Admission& admission, auto done) {
+    return vision::StartGetFile(FilesFor(admission).WithRecord(calls_.Find(context)), *request,
+                                CallDeadline(context), std::move(done));
+  });
 }
 
 grpc::ServerUnaryReactor* VisionServiceImpl::ListFiles(grpc::CallbackServerContext* context,
                                                        const v1::ListFilesRequest* request,
                                                        v1::ListFilesResponse* response) {
-  auto permit = limiter_.TryAcquire();
-  const bool admitted = permit != nullptr;
-  return new UnaryReactor<v1::ListFilesResponse>(std::move(permit),
-      response, [&](UnaryReactor<v1::ListFilesResponse>::Done done) -> StartedCall {
-        if (!admitted) return limiter_.Refusal();
-        absl::StatusOr<Admission> admission = Admit(context);
-        if (!admission.ok()) return admission.status();
-        return vision::StartListFiles(FilesFor(*admission).WithRecord(calls_.Find(context)), *request, CallDeadline(context),
-                                      HoldPermit(std::move(done), std::move(admission->permit)));
-      });
+  return Unary(context, 0, response, [&](const Admission& admission, auto done) {
+    return vision::StartListFiles(FilesFor(admission).WithRecord(calls_.Find(context)), *request,
+                                  CallDeadline(context), std::move(done));
+  });
 }
 
 grpc::ServerUnaryReactor* VisionServiceImpl::DeleteFile(grpc::CallbackServerContext* context,
                                                         const v1::DeleteFileRequest* request,
                                                         google::protobuf::Empty* response) {
-  auto permit = limiter_.TryAcquire();
-  const bool admitted = permit != nullptr;
-  return new UnaryReactor<google::protobuf::Empty>(std::move(permit),
-      response, [&](UnaryReactor<google::protobuf::Empty>::Done done) -> StartedCall {
-        if (!admitted) return limiter_.Refusal();
-        absl::StatusOr<Admission> admission = Admit(context);
-        if (!admission.ok()) return admission.status();
-        return vision::StartDeleteFile(
-            FilesFor(*admission).WithRecord(calls_.Find(context)), *request, CallDeadline(context),
-            [done = HoldPermit(std::move(done), std::move(admission->permit))](
-                absl::Status status) mutable {
-              if (!status.ok()) return done(std::move(status));
-              done(google::protobuf::Empty());
-            });
-      });
+  return Unary(context, 0, response, [&](const Admission& admission, auto done) {
+    return vision::StartDeleteFile(
+        FilesFor(admission).WithRecord(calls_.Find(context)), *request, CallDeadline(context),
+        [done = std::move(done)](absl::Status status) mutable {
+          if (!status.ok()) return done(std::move(status));
+          done(google::protobuf::Empty());
+        });
+  });
 }
 
 }  // namespace vision_gateway::server

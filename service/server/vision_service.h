@@ -30,6 +30,10 @@ struct LimitOptions {
   int max_concurrent_calls = 1024;
   // RetryInfo of a refusal.
   absl::Duration overload_retry_after = absl::Seconds(1);
+  // How long a call without a deadline (or with one further than a year away) may run: then it
+  // is cancelled upstream and ends DEADLINE_EXCEEDED (ErrorInfo MAX_CALL_DURATION). <= 0 or
+  // infinite: no limit. Flag --max_call_duration_s.
+  absl::Duration max_call_duration = absl::Hours(1);
   // Request bytes that admitted calls may hold at once (each call counts its request message's
   // size, an Upload the 8 MiB chunk it fills); a call that would go over is refused at once
   // (RESOURCE_EXHAUSTED + RetryInfo, SERVER_OVERLOADED, metadata limit=max_request_memory_mb).
@@ -45,6 +49,9 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini, vision::VisionOptions options,
                     LimitOptions limits, const CallRegistry& calls,
                     std::shared_ptr<CallerGate> gate = nullptr);
+  // Cancels the calls still running upstream and waits until they ended (bounded), before any
+  // member they use is destroyed.
+  ~VisionServiceImpl() override;
 
   std::size_t queued_cpu_work() const { return cpu_.queued(); }
   // Calls holding one of the --max_concurrent_calls permits (each until its reactor is gone and
@@ -91,6 +98,24 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   vision::FilesContext FilesFor(const Admission& admission) const;
   // `bytes` of --max_request_memory_mb for an admitted call, or the refusal.
   absl::StatusOr<Semaphore::Permit> ReserveRequestMemory(int64_t bytes);
+  // The --max_call_duration_s limit of a call without a deadline; null for one with a deadline.
+  std::shared_ptr<vision::CallExpiry> ExpiryFor(const grpc::CallbackServerContext* context) const;
+
+  // The steps every model and files RPC shares: a --max_concurrent_calls permit, admission of the
+  // caller, `request_bytes` of request memory, then `start_task(admission, callbacks)` tracked
+  // (cancelled and waited for at shutdown, bounded by `expiry`). What the call holds is given
+  // back when its task ends.
+  template <typename Callbacks, typename StartTask>
+  absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartAdmitted(
+      grpc::CallbackServerContext* context, bool has_call_permit, int64_t request_bytes,
+      const std::shared_ptr<vision::CallExpiry>& expiry, Callbacks callbacks,
+      StartTask& start_task);
+  template <typename Response, typename Request, typename StartTask>
+  grpc::ServerWriteReactor<Response>* Stream(grpc::CallbackServerContext* context,
+                                             const Request* request, StartTask start_task);
+  template <typename Response, typename StartTask>
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, int64_t request_bytes,
+                                  Response* response, StartTask start_task);
 
   std::shared_ptr<gemini::GeminiClient> gemini_;
   vision::VisionOptions options_;
@@ -100,14 +125,15 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   const CallRegistry& calls_;
   std::shared_ptr<Timer> timer_;  // upload resume backoff, file polling, the hash cache's clock
   vision::FileHashCache hashes_;
-  // Destroyed before the members above (declared after them): ends the upstream requests that
-  // outlive their calls while the timer, client and cache they use still exist.
+  // Every call the service started (RPCs and the upstream requests that outlive them): the
+  // destructor cancels and waits for them before any member is destroyed.
   vision::DetachedCalls detached_;
   std::atomic<int> filling_upload_chunks_{0};  // FilesContext::filling_upload_chunks
   vision::FilesContext files_;
   CallLimiter limiter_;
   Semaphore request_memory_;
   const absl::Duration overload_retry_after_;
+  const absl::Duration max_call_duration_;
 };
 
 }  // namespace vision_gateway::server

@@ -14,21 +14,40 @@
 #ifndef VISION_GATEWAY_SERVICE_VISION_DETACHED_CALLS_H_
 #define VISION_GATEWAY_SERVICE_VISION_DETACHED_CALLS_H_
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "service/common/timer.h"
 #include "service/gemini/gemini_client.h"
 
 namespace vision_gateway::vision {
 
+// A time limit on a tracked call (--max_call_duration_s for calls without a deadline): when `at`
+// passes, `fired` is set and the call is cancelled; whoever finishes the call then reports
+// `status` instead of the cancellation.
+struct CallExpiry {
+  CallExpiry(absl::Time at, absl::Status status) : at(at), status(std::move(status)) {}
+  const absl::Time at;
+  const absl::Status status;
+  std::atomic<bool> fired{false};
+  // `result`, or `status` when the call failed (was cancelled) after the limit fired.
+  absl::Status Apply(absl::Status result) const {
+    return !result.ok() && fired.load(std::memory_order_acquire) ? status : result;
+  }
+};
+
 class DetachedCalls {
  public:
-  DetachedCalls() = default;
+  // `timer` (may be null: no time limits) runs the CallExpiry limits; it must outlive this.
+  explicit DetachedCalls(Timer* timer = nullptr) : timer_(timer) {}
   DetachedCalls(const DetachedCalls&) = delete;
   DetachedCalls& operator=(const DetachedCalls&) = delete;
   // Closes and waits (CancelAndWait with kDestructorWait) if nobody did.
@@ -69,8 +88,11 @@ class DetachedCalls {
 
   // Reserves an id for a call about to start; 0 once closed (the call must not be started).
   uint64_t Begin();
-  // The started call of `id` (cancelled at once when closed since Begin). A call that already
-  // ended (End before Attach) is not kept.
+  // How to cancel the started call of `id` (run at once when closed since Begin). A call that
+  // already ended (End before Attach) is not kept.
+  // With `expiry` (not null, `at` finite): cancelled at that time too, after `fired` is set.
+  void Attach(uint64_t id, std::function<void()> cancel,
+              std::shared_ptr<CallExpiry> expiry = nullptr);
   void Attach(uint64_t id, std::shared_ptr<gemini::PendingCall> call);
   // The call of `id` has called back. Ignores 0.
   void End(uint64_t id);
@@ -83,11 +105,24 @@ class DetachedCalls {
   int InFlight() const;
 
  private:
-  mutable absl::Mutex mu_;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
-  // Begun and not ended; the call once attached (null before).
-  std::map<uint64_t, std::shared_ptr<gemini::PendingCall>> running_ ABSL_GUARDED_BY(mu_);
+  struct Running {
+    std::function<void()> cancel;  // empty until attached
+    std::shared_ptr<CallExpiry> expiry;
+    Timer::Id expiry_timer = 0;
+  };
+  // Shared with the time limits' timer callbacks, which may run while this is being destroyed.
+  struct State {
+    absl::Mutex mu;
+    bool closed ABSL_GUARDED_BY(mu) = false;
+    uint64_t next_id ABSL_GUARDED_BY(mu) = 1;
+    // Begun and not ended.
+    std::map<uint64_t, Running> running ABSL_GUARDED_BY(mu);
+  };
+  // The time limit of `id` passed: marks it expired and cancels it (if still running).
+  static void Expire(State& state, uint64_t id);
+
+  Timer* const timer_;
+  const std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 }  // namespace vision_gateway::vision

@@ -708,7 +708,7 @@ TEST_F(StressTest, CountTokens) { RunPhase(Kind::kCountTokens); }
 TEST_F(StressTest, Upload) { RunPhase(Kind::kUpload); }
 
 // Shutdown with calls of every kind in the middle (upstream answers pending, streams half read,
-// uploads half written): every call ends, with OK, CANCELLED or UNAVAILABLE, Shutdown keeps to
+// uploads half written, clients cancelling): every call ends, with OK, CANCELLED or UNAVAILABLE, Shutdown keeps to
 // its grace, and the server can be destroyed at once while upstream work is still unwinding
 // (scene mode: the results' content is checked by the tests above).
 TEST_F(StressTest, ShutdownInTheMiddle) {
@@ -733,7 +733,9 @@ TEST_F(StressTest, ShutdownInTheMiddle) {
     for (int i = 0; i < n; ++i) {
       Plan plan = MakePlan(rng);
       plan.deadline = kLongDeadline;
-      plan.cancel_after.reset();
+      // Some clients go away just before or during the shutdown: their streams end for gRPC
+      // while their upstream work is still unwinding (the service must wait for it).
+      if (rng() % 3 != 0) plan.cancel_after.reset();
       driver.Acquire();
       NewCall(driver, static_cast<Kind>(i % 5))->Start(i, plan);
     }

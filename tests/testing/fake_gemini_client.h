@@ -3,6 +3,7 @@
 #ifndef VISION_GATEWAY_TESTS_TESTING_FAKE_GEMINI_CLIENT_H_
 #define VISION_GATEWAY_TESTS_TESTING_FAKE_GEMINI_CLIENT_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -69,7 +70,10 @@ class FakeGeminiClient : public gemini::GeminiClient {
     // The thread the CANCELLED completion ran on (unset until it ran).
     std::thread::id cancel_completed_on;
     bool cancel_completion_taken = false;  // guarded by the client's mutex
+    // Cancel() calls, repeated ones included.
+    std::atomic<int> cancel_requests{0};
     void Cancel() override {
+      cancel_requests.fetch_add(1);
       if (cancelled.HasBeenNotified()) return;
       cancelled.Notify();
       if (!defer_cancel_completion) CompleteCancel();

@@ -13,10 +13,13 @@
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/common/error_reasons.h"
 #include "service/common/status_details.h"
+#include "service/metrics/prometheus_telemetry.h"
 #include "service/server/call_limiter.h"
 #include "service/server/server.h"
 #include "tests/testing/fake_gemini_client.h"
@@ -375,6 +378,108 @@ TEST_F(VisionServiceTest, ClientCancelCancelsUpstream) {
   while (reader->Read(&response)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// A call whose client went away while a write was in flight ends for gRPC (the write fails: Finish,
+// OnDone) before its upstream task does. Destroying
+// the server must cancel such a task and wait for its end, since it still uses the service's
+// members (its permits, the CPU pool, the timer). The fake answers the cancel later, on another
+// thread, as the HTTP client does.
+TEST(VisionServiceShutdownTest, DestroyingTheServerWaitsForUpstreamWorkOfCallsAlreadyGone) {
+  auto fake = std::make_shared<FakeGeminiClient>();
+  fake->DeferCancelCompletion();
+  metrics::PrometheusTelemetry metrics{metrics::PrometheusOptions{}};
+  ServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.vision.default_model = "gemini-test";
+  options.telemetry = &metrics;
+  auto server = VisionServer::Start(options, fake);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::VisionService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext context;
+    v1::CaptionRequest request;
+    request.add_images()->set_content(MakePng(32, 16, {255, 255, 255}));
+    auto reader = stub->Caption(&context, request);
+    ASSERT_TRUE(fake->WaitForCalls(1));
+    // Far more text than the stream's flow-control window, unread: a write stays in flight until
+    // the client goes away, and then fails.
+    for (int i = 0; i < 16; ++i) fake->calls()[0]->observer.on_chunk(Chunk(std::string(1 << 20, 'x')));
+    context.TryCancel();
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  auto call = fake->calls()[0];
+  ASSERT_TRUE(call->cancelled.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  // gRPC is done with the call (OnDone: no call in flight for the interceptor), while it still
+  // holds its permit: its upstream task runs on.
+  const absl::Time gone_by = absl::Now() + absl::Seconds(5);
+  while (!absl::StrContains(metrics.Scrape(), "\nvision_gateway_calls_in_flight 0\n") &&
+         absl::Now() < gone_by) {
+    absl::SleepFor(absl::Milliseconds(2));  // polling a condition, not synchronising on time
+  }
+  if (!absl::StrContains(metrics.Scrape(), "\nvision_gateway_calls_in_flight 0\n")) {
+    fake->CompleteCancelledCalls();  // else the server's Shutdown waits for it for ever
+    FAIL() << "the call did not end for gRPC";
+  }
+  EXPECT_EQ((*server)->active_calls(), 1);
+  const int cancels_before = call->cancel_requests.load();
+
+  absl::Notification destroyed;
+  std::thread destroy([&] {
+    (*server)->Shutdown(absl::ZeroDuration());
+    server->reset();
+    destroyed.Notify();
+  });
+  // The service cancels the call again as it drains, and waits for its end.
+  const absl::Time until = absl::Now() + absl::Seconds(5);
+  while (call->cancel_requests.load() == cancels_before && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(2));  // polling a condition, not synchronising on time
+  }
+  EXPECT_GT(call->cancel_requests.load(), cancels_before)
+      << "the service did not cancel the call at shutdown";
+  EXPECT_FALSE(destroyed.HasBeenNotified())
+      << "the service was destroyed while its upstream call was still running";
+  EXPECT_EQ(fake->CompleteCancelledCalls(), 1);
+  destroy.join();
+}
+
+// --max_call_duration_s: a call without a deadline is ended upstream when the limit passes, and
+// the caller learns why; an Upload (no deadline, caller idle) too.
+TEST(VisionServiceShutdownTest, CallsWithoutADeadlineEndAtTheMaxCallDuration) {
+  auto fake = std::make_shared<FakeGeminiClient>();
+  ServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.vision.default_model = "gemini-test";
+  options.limits.max_call_duration = absl::Milliseconds(300);
+  auto server = VisionServer::Start(options, fake);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::VisionService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext context;
+    v1::CaptionRequest request;
+    request.add_images()->set_content(MakePng(32, 16, {255, 255, 255}));
+    auto reader = stub->Caption(&context, request);
+    ASSERT_TRUE(fake->WaitForCalls(1));
+    v1::CaptionResponse response;
+    while (reader->Read(&response)) {
+    }
+    const grpc::Status status = reader->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+    EXPECT_EQ(DetailsOf(status).info.reason(), reasons::kMaxCallDuration);
+    EXPECT_TRUE(fake->calls()[0]->cancelled.HasBeenNotified());
+  }
+  {
+    grpc::ClientContext context;
+    v1::File file;
+    auto writer = stub->Upload(&context, &file);  // sends nothing: the idle timeout is 60 s
+    const grpc::Status status = writer->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+    EXPECT_EQ(DetailsOf(status).info.reason(), reasons::kMaxCallDuration);
+  }
+  EXPECT_EQ((*server)->active_calls(), 0);
+  (*server)->Shutdown(absl::Seconds(1));
 }
 
 TEST_F(VisionServiceTest, InvalidRequestsFailBeforeCallingGemini) {

@@ -1104,6 +1104,41 @@ TEST(DetachedCallsTest, CancelAndWaitWaitsForACancelCompletedLaterOnAnotherThrea
   EXPECT_NE(ended_on, std::this_thread::get_id());
 }
 
+// --max_call_duration_s: a call's time limit cancels it once, after marking it expired, and a call
+// that ended before its limit leaves no timer behind.
+TEST(DetachedCallsTest, ATimeLimitMarksTheCallExpiredThenCancelsIt) {
+  FakeTimer timer;
+  DetachedCalls calls(&timer);
+  const absl::Status limit = absl::DeadlineExceededError("ran too long");
+  auto expiry = std::make_shared<CallExpiry>(timer.Now() + absl::Hours(1), limit);
+  bool fired_when_cancelled = false;
+  int cancels = 0;
+  const uint64_t id = calls.Begin();
+  calls.Attach(id, [&] {
+    fired_when_cancelled = expiry->fired.load();
+    ++cancels;
+  }, expiry);
+  auto other = std::make_shared<CallExpiry>(timer.Now() + absl::Minutes(30), limit);
+  int other_cancels = 0;
+  const uint64_t ended = calls.Begin();
+  calls.Attach(ended, [&] { ++other_cancels; }, other);
+  calls.End(ended);  // finished before its limit: its timer is gone
+
+  timer.Advance(absl::Minutes(59));
+  EXPECT_EQ(cancels, 0);
+  EXPECT_TRUE(expiry->Apply(absl::CancelledError("c")).code() == absl::StatusCode::kCancelled);
+  timer.Advance(absl::Minutes(2));
+  EXPECT_EQ(cancels, 1);
+  EXPECT_TRUE(fired_when_cancelled);
+  EXPECT_EQ(other_cancels, 0);
+  EXPECT_FALSE(other->fired.load());
+  // The owner reports the limit instead of the cancellation; a success stays a success.
+  EXPECT_EQ(expiry->Apply(absl::CancelledError("c")), limit);
+  EXPECT_TRUE(expiry->Apply(absl::OkStatus()).ok());
+  calls.End(id);
+  EXPECT_EQ(calls.InFlight(), 0);
+}
+
 TEST(DetachedCallsTest, CallsEndingNormallyLeaveNothingAndAWaitIsBounded) {
   DetachedCalls detached;
   const uint64_t done = detached.Begin();
