@@ -6,15 +6,6 @@
 
 namespace vision_gateway::server {
 
-std::unique_ptr<CallLimiter::Permit> CallLimiter::TryAcquire() {
-  const int before = active_.fetch_add(1, std::memory_order_acq_rel);
-  if (max_calls_ > 0 && before >= max_calls_) {
-    active_.fetch_sub(1, std::memory_order_acq_rel);
-    return nullptr;
-  }
-  return std::make_unique<Permit>(this);
-}
-
 absl::Status CallLimiter::Refusal() const {
   return WithRetryInfo(
       WithErrorInfo(absl::ResourceExhaustedError(absl::StrCat(

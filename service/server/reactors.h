@@ -67,7 +67,7 @@ class UpstreamReactor : public ReactorBase {
  protected:
   // Held until the reactor is deleted: the call counts against --max_concurrent_calls until both
   // gRPC and the upstream task are done with it.
-  std::unique_ptr<CallLimiter::Permit> permit_;
+  Semaphore::Permit permit_;
   // The call's time limit when the caller set no deadline (--max_call_duration_s); null: none.
   std::shared_ptr<const vision::CallExpiry> expiry_;
 
@@ -145,7 +145,7 @@ class StreamReactor final : public UpstreamReactor<grpc::ServerWriteReactor<Resp
  public:
   using Start = absl::FunctionRef<StartedCall(vision::TaskCallbacks<Response>)>;
 
-  StreamReactor(std::unique_ptr<CallLimiter::Permit> permit,
+  StreamReactor(Semaphore::Permit permit,
                 std::shared_ptr<const vision::CallExpiry> expiry, Start start) {
     this->permit_ = std::move(permit);
     this->expiry_ = std::move(expiry);
@@ -264,7 +264,7 @@ class UnaryReactor final : public UpstreamReactor<grpc::ServerUnaryReactor> {
   using Done = absl::AnyInvocable<void(absl::StatusOr<Response>)>;
   using Start = absl::FunctionRef<StartedCall(Done)>;
 
-  UnaryReactor(std::unique_ptr<CallLimiter::Permit> permit,
+  UnaryReactor(Semaphore::Permit permit,
                std::shared_ptr<const vision::CallExpiry> expiry, Response* response, Start start)
       : response_(response) {
     permit_ = std::move(permit);

@@ -28,7 +28,7 @@ void UploadReactor::Guarded(const std::shared_ptr<vision::UploadTask>& task, F&&
 
 UploadReactor::UploadReactor(const vision::FilesContext& files, absl::Time deadline,
                              ::vision::v1::File* response,
-                             std::unique_ptr<CallLimiter::Permit> call_permit,
+                             Semaphore::Permit call_permit,
                              CallerLimiter::Permit permit, Semaphore::Permit memory,
                              UploadTracking tracking)
     : response_(response),
@@ -147,7 +147,7 @@ void UploadReactor::Complete(absl::StatusOr<::vision::v1::File> result) {
   }
   {
     CallerLimiter::Permit release = std::move(permit_);
-    std::unique_ptr<CallLimiter::Permit> release_call = std::move(call_permit_);
+    Semaphore::Permit release_call = std::move(call_permit_);
     Semaphore::Permit release_memory = std::move(memory_);
   }
   // OnDone (and the delete) may follow at once on another thread: touch nothing after Finish.

@@ -39,7 +39,7 @@ class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadR
   // --max_concurrent_calls slot) and `permit` (the caller's concurrency slot) are held until the
   // upload is over.
   UploadReactor(const vision::FilesContext& files, absl::Time deadline,
-                ::vision::v1::File* response, std::unique_ptr<CallLimiter::Permit> call_permit,
+                ::vision::v1::File* response, Semaphore::Permit call_permit,
                 CallerLimiter::Permit permit = {}, Semaphore::Permit memory = {},
                 UploadTracking tracking = UploadTracking());
   // A call refused before it started (e.g. not admitted): finishes at once with `status`.
@@ -74,7 +74,7 @@ class UploadReactor final : public grpc::ServerReadReactor<::vision::v1::UploadR
   void MaybeDelete();
 
   ::vision::v1::File* response_;
-  std::unique_ptr<CallLimiter::Permit> call_permit_;
+  Semaphore::Permit call_permit_;
   CallerLimiter::Permit permit_;
   Semaphore::Permit memory_;  // --max_request_memory_mb
   std::shared_ptr<const vision::CallExpiry> expiry_;

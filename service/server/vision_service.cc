@@ -162,7 +162,7 @@ grpc::ServerWriteReactor<Response>* VisionServiceImpl::Stream(grpc::CallbackServ
                                                               const Request* request,
                                                               StartTask start_task) {
   auto permit = limiter_.TryAcquire();
-  const bool has_call_permit = permit != nullptr;
+  const bool has_call_permit = static_cast<bool>(permit);
   std::shared_ptr<vision::CallExpiry> expiry = ExpiryFor(context);
   return new StreamReactor<Response>(
       std::move(permit), expiry, [&](vision::TaskCallbacks<Response> callbacks) -> StartedCall {
@@ -177,7 +177,7 @@ grpc::ServerUnaryReactor* VisionServiceImpl::Unary(grpc::CallbackServerContext* 
                                                    int64_t request_bytes, Response* response,
                                                    StartTask start_task) {
   auto permit = limiter_.TryAcquire();
-  const bool has_call_permit = permit != nullptr;
+  const bool has_call_permit = static_cast<bool>(permit);
   std::shared_ptr<vision::CallExpiry> expiry = ExpiryFor(context);
   return new UnaryReactor<Response>(
       std::move(permit), expiry, response,
@@ -282,8 +282,8 @@ grpc::ServerUnaryReactor* VisionServiceImpl::ListModels(grpc::CallbackServerCont
 grpc::ServerReadReactor<v1::UploadRequest>* VisionServiceImpl::Upload(
     grpc::CallbackServerContext* context, v1::File* response) {
   // Uploads count against --max_concurrent_calls like every other call.
-  std::unique_ptr<CallLimiter::Permit> call_permit = limiter_.TryAcquire();
-  if (call_permit == nullptr) return new UploadReactor(limiter_.Refusal(), response);
+  Semaphore::Permit call_permit = limiter_.TryAcquire();
+  if (!call_permit) return new UploadReactor(limiter_.Refusal(), response);
   absl::StatusOr<Admission> admission = Admit(context);
   if (!admission.ok()) return new UploadReactor(admission.status(), response);
   // An upload holds one Gemini chunk (8 MiB) while it fills (and one message, bounded by the

@@ -201,18 +201,25 @@ TEST(CallLimiterTest, PermitsAreCountedAndReleased) {
   CallLimiter limiter(2, absl::Seconds(1));
   auto a = limiter.TryAcquire();
   auto b = limiter.TryAcquire();
-  ASSERT_NE(a, nullptr);
-  ASSERT_NE(b, nullptr);
-  EXPECT_EQ(limiter.TryAcquire(), nullptr);
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(b);
+  EXPECT_FALSE(limiter.TryAcquire());
   EXPECT_EQ(limiter.active(), 2);
-  a.reset();
+  a.Release();
   EXPECT_EQ(limiter.active(), 1);
-  EXPECT_NE(limiter.TryAcquire(), nullptr);  // acquired and released at once
+  EXPECT_TRUE(limiter.TryAcquire());  // acquired and released at once
   EXPECT_EQ(limiter.active(), 1);
+  {
+    // A permit that outlives its limiter gives its unit back to the shared state, not to freed
+    // memory (the service used to be destroyed while such a permit was still held).
+    auto limiter2 = std::make_unique<CallLimiter>(1, absl::Seconds(1));
+    auto held = limiter2->TryAcquire();
+    limiter2.reset();
+  }
   CallLimiter unbounded(0, absl::Seconds(1));
-  std::vector<std::unique_ptr<CallLimiter::Permit>> many;
+  std::vector<Semaphore::Permit> many;
   for (int i = 0; i < 1000; ++i) many.push_back(unbounded.TryAcquire());
-  EXPECT_NE(many.back(), nullptr);
+  EXPECT_TRUE(many.back());
 }
 
 // A server allowing one call at a time (--max_concurrent_calls=1), and a Caption holding it.
