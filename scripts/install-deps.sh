@@ -56,9 +56,12 @@ fi
 ((APT_ONLY)) && exit 0
 command -v npm >/dev/null || { echo "install-deps: npm (Node.js 20) is required for the test clients" >&2; exit 1; }
 # Test clients and tooling only (buf curl, the official @google/genai SDK, @grpc/grpc-js,
-# kubernetes-models + yaml for the offline manifest checks).
+# kubernetes-models + yaml for the offline manifest checks; the typed Node client example's
+# Connect-ES runtime, protoc-gen-es and TypeScript, client/node).
 if [ ! -x node_modules/.bin/buf ] || [ ! -d node_modules/@google/genai ] || [ ! -d node_modules/@grpc/grpc-js ] ||
-   [ ! -d node_modules/kubernetes-models ] || [ ! -d node_modules/yaml ]; then
+   [ ! -d node_modules/kubernetes-models ] || [ ! -d node_modules/yaml ] ||
+   [ ! -d node_modules/@connectrpc/connect-node ] || [ ! -x node_modules/.bin/protoc-gen-es ] ||
+   [ ! -x node_modules/.bin/tsc ]; then
   echo "install-deps: installing npm test tooling (package-lock.json)"
   npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
 fi
