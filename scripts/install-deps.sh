@@ -29,6 +29,13 @@ APT_PACKAGES=(
 # isolation, on a Debian 12 base made with mmdebstrap) and starts them. Not needed inside the
 # Containerfile's build stage (--apt-only).
 ((APT_ONLY)) || APT_PACKAGES+=(buildah mmdebstrap)
+# Typed Go client example (#19, client/go, ctest e2e_client_go): Go 1.19 with grpc-go and the
+# protobuf runtime from Debian, built offline in GOPATH mode; protoc-gen-go(-grpc) make the stubs.
+# golang-github-golang-protobuf-1-5-dev is named so apt does not pick the 1.3 alternative that
+# golang-google-grpc-dev also accepts (1.3 predates the protobuf APIv2 runtime the stubs use).
+((APT_ONLY)) || APT_PACKAGES+=(golang-go protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev
+  golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev golang-google-genproto-dev
+  golang-golang-x-oauth2-dev)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
