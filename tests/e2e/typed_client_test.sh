@@ -87,7 +87,7 @@ if out=$(build 2>&1); then
 else
   echo "$out" >&2
   fail "$LANGUAGE example does not build"
-  echo "$PASSED passed, $FAILED failed"
+  echo "$LANGUAGE: $PASSED passed, $FAILED failed"
   exit 1
 fi
 
