@@ -113,9 +113,11 @@ curl -sf -X POST "$VG_EMULATOR_URL/emulator/config" \
   { echo "cannot configure the emulator" >&2; exit 1; }
 
 # ---- run it -----------------------------------------------------------------------------------
+started_ns=$(date +%s%N)
 example --target "$TARGET" --ca_file "$D/ca.crt" --token_file "$VG_TMP/token" \
   --chunk_size "$CHUNK" "$VG_TMP/square.png" >"$VG_TMP/stdout" 2>"$VG_TMP/stderr"
 rc=$?
+elapsed_ms=$(( ($(date +%s%N) - started_ns) / 1000000 ))
 echo "---- $LANGUAGE example, exit $rc; stdout:"
 cat "$VG_TMP/stdout"
 echo "---- stderr:"
@@ -136,6 +138,8 @@ expect "ErrorInfo reason read from the details" '^  ErrorInfo reason UPSTREAM_RA
 expect "RetryInfo delay read from the details" '^  RetryInfo retry_delay 2s$' "$STDERR"
 expect "request id read from the metadata" '^  request id [0-9a-f]{32}$' "$STDERR"
 expect "retried after the RetryInfo delay" '^retrying caption in 2s \(attempt 2 of 3\)$' "$STDOUT"
+[ "$elapsed_ms" -ge 2000 ] && pass "the run took ${elapsed_ms} ms, at least the 2 s asked for" ||
+  fail "the run took ${elapsed_ms} ms: it cannot have waited the 2 s RetryInfo asked for"
 captions=$(curl -sf "$VG_EMULATOR_URL/emulator/requests" |
            "$PY" -c 'import json, sys
 print(sum("Caption this image." in r.get("body", "") for r in json.load(sys.stdin)))')
