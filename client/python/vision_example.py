@@ -76,8 +76,12 @@ class CallError(Exception):
         return '\n'.join(lines)
 
 
-def with_retries(what, call, max_attempts):
-    """Runs call(); on RESOURCE_EXHAUSTED with a RetryInfo, waits that long and tries again."""
+def with_retries(what, max_attempts, call, started=lambda: False):
+    """Runs call(); on RESOURCE_EXHAUSTED with a RetryInfo, waits that long and tries again.
+
+    A call that already printed results (started() is true) is not retried: it would print
+    them twice.
+    """
     for attempt in range(1, max_attempts + 1):
         try:
             return call()
@@ -86,35 +90,41 @@ def with_retries(what, call, max_attempts):
             print('%s failed: %s' % (what, failure.describe()), file=sys.stderr, flush=True)
             delay = failure.retry_delay()
             if (failure.code != grpc.StatusCode.RESOURCE_EXHAUSTED or delay is None or
-                    attempt == max_attempts or getattr(call, 'started', False)):
+                    attempt == max_attempts or started()):
                 raise failure from None
             print('retrying %s in %gs (attempt %d of %d)' % (what, delay, attempt + 1,
                                                             max_attempts), flush=True)
             time.sleep(delay)
 
 
-def caption(stub, image, metadata):
+def caption(stub, image, metadata, max_attempts):
     """Prints the caption piece by piece as the server streams it."""
+    pieces = 0
+
     def call():
-        call.started = False
-        pieces, last = 0, None
+        nonlocal pieces
+        last = None
         for response in stub.Caption(
                 vision_pb2.CaptionRequest(images=[vision_pb2.Image(content=image)]),
                 metadata=metadata, timeout=60):
-            call.started = True  # text was printed: a retry would print it twice
             print(response.text, end='', flush=True)
             pieces, last = pieces + 1, response
         print()
         print('(caption: %d pieces, finish_reason %s, %d tokens)' % (
             pieces, last.finish_reason, last.usage.total_tokens), flush=True)
-    return call
+
+    with_retries('caption', max_attempts, call, started=lambda: pieces > 0)
 
 
-def detect(stub, image, metadata):
+def detect(stub, image, metadata, max_attempts):
     """Prints each detected object's box in pixels of the upright image."""
+    received = 0
+
     def call():
+        nonlocal received
         for response in stub.Detect(vision_pb2.DetectRequest(image=vision_pb2.Image(content=image)),
                                     metadata=metadata, timeout=60):
+            received += 1
             kind = response.WhichOneof('event')
             if kind == 'image_info':
                 info = response.image_info
@@ -127,10 +137,11 @@ def detect(stub, image, metadata):
                 print('summary: %d objects, finish_reason %s' % (
                     response.summary.count, response.summary.finish_reason))
             sys.stdout.flush()
-    return call
+
+    with_retries('detect', max_attempts, call, started=lambda: received > 0)
 
 
-def upload(stub, path, chunk_size, metadata):
+def upload(stub, path, chunk_size, metadata, max_attempts):
     """Uploads the file as a header then chunks, read from disk as they are sent."""
     size = os.path.getsize(path)
     digest = hashlib.sha256()
@@ -156,7 +167,8 @@ def upload(stub, path, chunk_size, metadata):
             uploaded.name, uploaded.size_bytes, chunks, uploaded.width, uploaded.height,
             uploaded.sha256, vision_pb2.File.State.Name(uploaded.state)), flush=True)
         return uploaded
-    return call
+
+    return with_retries('upload', max_attempts, call)
 
 
 def channel_for(args):
@@ -195,16 +207,20 @@ def main():
         stub = vision_pb2_grpc.VisionServiceStub(channel)
         try:
             print('== caption', flush=True)
-            with_retries('caption', caption(stub, image, metadata), args.max_attempts)
+            caption(stub, image, metadata, args.max_attempts)
             print('== detect', flush=True)
-            with_retries('detect', detect(stub, image, metadata), args.max_attempts)
+            detect(stub, image, metadata, args.max_attempts)
             print('== upload', flush=True)
-            uploaded = with_retries('upload', upload(stub, args.image, args.chunk_size, metadata),
-                                    args.max_attempts)
+            uploaded = upload(stub, args.image, args.chunk_size, metadata, args.max_attempts)
             stub.DeleteFile(vision_pb2.DeleteFileRequest(name=uploaded.name),
                             metadata=metadata, timeout=30)
             print('deleted %s' % uploaded.name, flush=True)
-        except CallError as failure:
+        except grpc.RpcError as error:  # DeleteFile (not retried)
+            failure = CallError(error)
+            print('delete failed: %s' % failure.describe(), file=sys.stderr)
+            print('error: %s' % failure.code.name, file=sys.stderr)
+            return 1
+        except CallError as failure:  # already described by with_retries
             print('error: %s' % failure.code.name, file=sys.stderr)
             return 1
     return 0
