@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/oauth"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	visionv1 "vision-gateway/gen/vision/v1"
@@ -46,20 +47,24 @@ func (e *callError) Error() string { return e.status.Message() }
 // GRPCStatus lets status.Code and status.FromError see through the wrapper.
 func (e *callError) GRPCStatus() *status.Status { return e.status }
 
-// failed wraps err, the error of a call on stream, with the call's x-request-id. The gateway
-// sends the id in the response headers, or in the trailers when it fails before any header.
+// requestID is the x-request-id the gateway sent: in the response headers, or in the trailers
+// when the call failed before any header.
+func requestID(header, trailer metadata.MD) string {
+	if ids := header.Get("x-request-id"); len(ids) > 0 {
+		return ids[0]
+	}
+	if ids := trailer.Get("x-request-id"); len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
+}
+
+// failed wraps err, the error of a call on stream, with the call's x-request-id.
 func failed(err error, stream grpc.ClientStream) error {
 	e := &callError{status: status.Convert(err)}
-	if stream == nil { // the call did not start
-		return e
-	}
-	if header, herr := stream.Header(); herr == nil {
-		if ids := header.Get("x-request-id"); len(ids) > 0 {
-			e.requestID = ids[0]
-		}
-	}
-	if ids := stream.Trailer().Get("x-request-id"); e.requestID == "" && len(ids) > 0 {
-		e.requestID = ids[0]
+	if stream != nil { // nil: the call did not start
+		header, _ := stream.Header()
+		e.requestID = requestID(header, stream.Trailer())
 	}
 	return e
 }
@@ -316,9 +321,18 @@ func run() int {
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := client.DeleteFile(ctx, &visionv1.DeleteFileRequest{Name: file.Name}); err != nil {
+		err = withRetries("delete", *maxAttempts, func() bool { return false }, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var header, trailer metadata.MD
+			_, err := client.DeleteFile(ctx, &visionv1.DeleteFileRequest{Name: file.Name},
+				grpc.Header(&header), grpc.Trailer(&trailer))
+			if err != nil {
+				return &callError{status: status.Convert(err), requestID: requestID(header, trailer)}
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		fmt.Printf("deleted %s\n", file.Name)

@@ -202,9 +202,10 @@ async function main(): Promise<number> {
     await detect(client, image, maxAttempts);
     console.log("== upload");
     const file = await upload(client, path, Number(values.chunk_size), maxAttempts);
-    await client.deleteFile({ name: file.name }, { timeoutMs: 30_000 });
+    await withRetries("delete", maxAttempts,
+                      () => client.deleteFile({ name: file.name }, { timeoutMs: 30_000 }));
     console.log(`deleted ${file.name}`);
-  } catch (thrown) {
+  } catch (thrown) {  // already described by withRetries
     console.error(`error: ${codeName(ConnectError.from(thrown).code)}`);
     return 1;
   }

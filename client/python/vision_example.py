@@ -212,14 +212,9 @@ def main():
             detect(stub, image, metadata, args.max_attempts)
             print('== upload', flush=True)
             uploaded = upload(stub, args.image, args.chunk_size, metadata, args.max_attempts)
-            stub.DeleteFile(vision_pb2.DeleteFileRequest(name=uploaded.name),
-                            metadata=metadata, timeout=30)
+            with_retries('delete', args.max_attempts, lambda: stub.DeleteFile(
+                vision_pb2.DeleteFileRequest(name=uploaded.name), metadata=metadata, timeout=30))
             print('deleted %s' % uploaded.name, flush=True)
-        except grpc.RpcError as error:  # DeleteFile (not retried)
-            failure = CallError(error)
-            print('delete failed: %s' % failure.describe(), file=sys.stderr)
-            print('error: %s' % failure.code.name, file=sys.stderr)
-            return 1
         except CallError as failure:  # already described by with_retries
             print('error: %s' % failure.code.name, file=sys.stderr)
             return 1
