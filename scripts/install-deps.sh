@@ -29,6 +29,13 @@ APT_PACKAGES=(
 # isolation, on a Debian 12 base made with mmdebstrap) and starts them. Not needed inside the
 # Containerfile's build stage (--apt-only).
 ((APT_ONLY)) || APT_PACKAGES+=(buildah mmdebstrap)
+# Typed Go client example (#19, client/go, ctest e2e_client_go): Go 1.19 with grpc-go and the
+# protobuf runtime from Debian, built offline in GOPATH mode; protoc-gen-go(-grpc) make the stubs.
+# golang-github-golang-protobuf-1-5-dev is named so apt does not pick the 1.3 alternative that
+# golang-google-grpc-dev also accepts (1.3 predates the protobuf APIv2 runtime the stubs use).
+((APT_ONLY)) || APT_PACKAGES+=(golang-go protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev
+  golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev golang-google-genproto-dev
+  golang-golang-x-oauth2-dev)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -56,9 +63,12 @@ fi
 ((APT_ONLY)) && exit 0
 command -v npm >/dev/null || { echo "install-deps: npm (Node.js 20) is required for the test clients" >&2; exit 1; }
 # Test clients and tooling only (buf curl, the official @google/genai SDK, @grpc/grpc-js,
-# kubernetes-models + yaml for the offline manifest checks).
+# kubernetes-models + yaml for the offline manifest checks; the typed Node client example's
+# Connect-ES runtime, protoc-gen-es and TypeScript, client/node).
 if [ ! -x node_modules/.bin/buf ] || [ ! -d node_modules/@google/genai ] || [ ! -d node_modules/@grpc/grpc-js ] ||
-   [ ! -d node_modules/kubernetes-models ] || [ ! -d node_modules/yaml ]; then
+   [ ! -d node_modules/kubernetes-models ] || [ ! -d node_modules/yaml ] ||
+   [ ! -d node_modules/@connectrpc/connect-node ] || [ ! -x node_modules/.bin/protoc-gen-es ] ||
+   [ ! -x node_modules/.bin/tsc ]; then
   echo "install-deps: installing npm test tooling (package-lock.json)"
   npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
 fi
