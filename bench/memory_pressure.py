@@ -75,6 +75,9 @@ def main():
     parser.add_argument('--calls', type=int, default=32)
     parser.add_argument('--image-mib', type=int, default=40)
     parser.add_argument('--delay-ms', type=int, default=3000)
+    parser.add_argument('--tls', action='store_true',
+                        help='serve TLS (a throw-away self-signed certificate): the server then '
+                             'refuses unauthenticated calls in its auth processor')
     argv = sys.argv[1:]
     extra = argv[argv.index('--') + 1:] if '--' in argv else []
     args = parser.parse_args(argv[:argv.index('--')] if '--' in argv else argv)
@@ -93,19 +96,32 @@ def main():
     tokens = os.path.join(stubs, 'tokens')
     with open(tokens, 'w') as f:
         f.write('alice good-token-0123456789\n')
+    tls_args = []
+    if args.tls:
+        cert, key = os.path.join(stubs, 'tls.crt'), os.path.join(stubs, 'tls.key')
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+                        '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
+                        '-keyout', key, '-out', cert], check=True, capture_output=True)
+        tls_args = ['--tls_cert_file', cert, '--tls_key_file', key]
     emulator, match = start([args.emulator, '--port', '0', '--api_key', 'k',
                              '--delay_ms', str(args.delay_ms)], 'stdout',
                             r'listening on (http://\S+:\d+)')
     server, match2 = start([args.server, '--port', '0', '--listen_host', '127.0.0.1',
                             '--metrics_port', '-1', '--gemini_base_url', match.group(1),
-                            '--auth_tokens_file', tokens] + args.server_args,
+                            '--auth_tokens_file', tokens] + tls_args + args.server_args,
                            'stderr', r'listening on \S*?:(\d+)', env={'GEMINI_API_KEY': 'k'})
     try:
         image = noise_png(args.image_mib)
         request = pb2.CaptionRequest(images=[pb2.Image(content=image)])
         token = 'good-token-0123456789' if args.mode == 'auth' else 'wrong-token-0000000000'
-        channel = grpc.insecure_channel('127.0.0.1:' + match2.group(1), options=[
-            ('grpc.max_send_message_length', -1), ('grpc.max_receive_message_length', -1)])
+        options = [('grpc.max_send_message_length', -1), ('grpc.max_receive_message_length', -1)]
+        if args.tls:
+            with open(cert, 'rb') as f:
+                credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+            channel = grpc.secure_channel('localhost:' + match2.group(1), credentials,
+                                          options=options)
+        else:
+            channel = grpc.insecure_channel('127.0.0.1:' + match2.group(1), options=options)
         stub = pb2_grpc.VisionServiceStub(channel)
         grpc.channel_ready_future(channel).result(timeout=10)
         time.sleep(0.5)
@@ -132,8 +148,9 @@ def main():
             t.join()
         elapsed = time.time() - start_time
         peak = rss_kib(server.pid, 'VmHWM')
-        print('mode=%s calls=%d image=%.1f MiB delay=%d ms server_args=%s' %
-              (args.mode, args.calls, len(image) / 2**20, args.delay_ms, ' '.join(args.server_args)))
+        print('mode=%s%s calls=%d image=%.1f MiB delay=%d ms server_args=%s' %
+              (args.mode, ' tls' if args.tls else '', args.calls, len(image) / 2**20,
+               args.delay_ms, ' '.join(args.server_args)))
         print('  codes: %s; %.1f s' % (dict(codes), elapsed))
         print('  server RSS: %.0f MiB before, peak %.0f MiB' % (base / 1024, peak / 1024))
         channel.close()

@@ -38,6 +38,7 @@ inline constexpr char kDeadlineExceeded[] = "DEADLINE_EXCEEDED";           // th
 inline constexpr char kUploadIdle[] = "UPLOAD_IDLE";                       // an Upload's caller sent nothing for too long
 inline constexpr char kMaxCallDuration[] = "MAX_CALL_DURATION";           // a call without a deadline ran for --max_call_duration_s
 inline constexpr char kCancelled[] = "CANCELLED";                          // the caller cancelled
+inline constexpr char kCallerUnauthenticated[] = "CALLER_UNAUTHENTICATED";  // missing or wrong credentials
 inline constexpr char kServerOverloaded[] = "SERVER_OVERLOADED";           // a global limit was hit
 inline constexpr char kInternalError[] = "INTERNAL_ERROR";                 // a gateway bug or exhausted memory
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "service/common/error_reasons.h"
 #include "service/common/log.h"
 #include "service/common/status_details.h"
 #include "service/vision/cost_guard.h"
@@ -18,7 +19,7 @@ namespace vision_gateway::server {
 namespace {
 
 absl::Status Unauthenticated(std::string message) {
-  return WithErrorInfo(absl::UnauthenticatedError(std::move(message)), "CALLER_UNAUTHENTICATED");
+  return WithErrorInfo(absl::UnauthenticatedError(std::move(message)), reasons::kCallerUnauthenticated);
 }
 
 absl::Status BadOverride(absl::string_view caller, absl::string_view what) {

@@ -26,6 +26,7 @@
 #include "service/common/timer.h"
 #include "google/protobuf/descriptor.h"
 #include "absl/time/clock.h"
+#include "service/server/caller_auth_processor.h"
 #include "service/server/telemetry_interceptor.h"
 #include "service/server/vision_service.h"
 #include "service/vision/model_family.h"
@@ -191,6 +192,11 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
     auto gate = CallerGate::Create(*options.auth, options.vision);
     if (!gate.ok()) return gate.status();
     server->gate_ = *std::move(gate);
+    // Under TLS, refuse calls without valid credentials before their body is read.
+    if (options.tls && server->gate_->enabled()) {
+      (*credentials)->SetAuthMetadataProcessor(
+          MakeCallerAuthProcessor(server->gate_, std::string(kServiceName)));
+    }
   }
   server->calls_ = std::make_unique<CallRegistry>();
   server->service_ = std::make_unique<VisionServiceImpl>(

@@ -124,12 +124,19 @@ for how in none wrong; do
   [ "$how" = wrong ] && header=(-H "authorization: Bearer wrong-token-000000000000")
   if out=$(bufcurl "${header[@]}" -d "$REQUEST" "$URL/vision.v1.VisionService/Caption" 2>&1); then
     fail "buf curl Caption with $how token succeeded: $out"
-  elif grep -q '"unauthenticated"' <<<"$out"; then
-    pass "buf curl Caption with $how token is unauthenticated"
+  elif grep -q '"unauthenticated"' <<<"$out" && grep -q 'CALLER_UNAUTHENTICATED' <<<"$out"; then
+    pass "buf curl Caption with $how token is unauthenticated (CALLER_UNAUTHENTICATED)"
   else
     fail "buf curl Caption with $how token: $out"
   fi
 done
+# Under TLS the refusal comes from the server's auth processor, before the call's body is read.
+refused_early=$(grep -c 'unauthenticated call refused before its body' "$VG_TMP/server.log")
+if [ "$refused_early" -ge 2 ]; then
+  pass "unauthenticated calls refused before their body ($refused_early in the server log)"
+else
+  fail "unauthenticated calls were not refused before their body (server log: $refused_early)"
+fi
 
 # 2. Python grpcio and Node grpc-js over TLS.
 check "python grpcio over TLS with a token" pyclient --port "$PORT" --ca "$D/test-ca.crt" --token "$BOB" --expect ok
