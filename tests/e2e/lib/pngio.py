@@ -69,10 +69,18 @@ def _chunk(kind, body):
             struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff))
 
 
-def write_png(path, width, height, pixel):
+def _exif_orientation(orientation):
+    """A TIFF-structured EXIF block holding only the orientation tag (0x0112, SHORT)."""
+    return (b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 1) +
+            struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0))
+
+
+def write_png(path, width, height, pixel, orientation=None):
+    """pixel(x, y) of the stored image; orientation: an EXIF orientation for an eXIf chunk."""
     rows = b"".join(b"\x00" + b"".join(bytes(pixel(x, y)) for x in range(width))
                     for y in range(height))
+    exif = _chunk(b"eXIf", _exif_orientation(orientation)) if orientation else b""
     with open(path, "wb") as out:
         out.write(b"\x89PNG\r\n\x1a\n" +
-                  _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+                  _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + exif +
                   _chunk(b"IDAT", zlib.compress(rows, 9)) + _chunk(b"IEND", b""))
