@@ -34,7 +34,9 @@
 #include "client/vision_client.h"
 
 // Connection (global) flags.
-ABSL_FLAG(std::string, target, "localhost:50051", "vision-gateway address, host:port (alias --addr).");
+ABSL_FLAG(std::string, target, "",
+          "vision-gateway address, host:port (alias --addr; empty: the VISION_TARGET environment "
+          "variable, else localhost:50051).");
 ABSL_FLAG(std::string, ca_file, "",
           "TLS, trusting this CA (PEM) for the server's certificate.");
 ABSL_FLAG(bool, tls, false, "TLS with the system's root certificates (implied by --ca_file).");
@@ -438,6 +440,10 @@ absl::Status FillImages(Request& request, const std::vector<std::string>& images
 absl::StatusOr<ClientOptions> MakeClientOptions(const Command& command) {
   ClientOptions options;
   options.target = absl::GetFlag(FLAGS_target);
+  if (options.target.empty()) {
+    const char* env = std::getenv("VISION_TARGET");
+    options.target = env != nullptr && *env != '\0' ? env : "localhost:50051";
+  }
   int timeout_s = absl::GetFlag(FLAGS_timeout_s);
   if (timeout_s < 0) timeout_s = command.timeout_s;
   options.timeout = timeout_s == 0 ? absl::InfiniteDuration() : absl::Seconds(timeout_s);

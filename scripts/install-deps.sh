@@ -29,6 +29,8 @@ APT_PACKAGES=(
 # isolation, on a Debian 12 base made with mmdebstrap) and starts them. Not needed inside the
 # Containerfile's build stage (--apt-only).
 ((APT_ONLY)) || APT_PACKAGES+=(buildah mmdebstrap)
+# The README's examples pipe `vision --output json` into jq (e2e_readme_doctest runs them).
+((APT_ONLY)) || APT_PACKAGES+=(jq)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
