@@ -9,6 +9,7 @@ gemini-emulator, every process on port 0:
   - --draw: a PNG of the upright size (the input is stored rotated, EXIF orientation 6) whose
     box outlines differ from the input, and whose mask overlay changes every mask pixel;
   - paths: ./files/x.png is local even when it starts with files/, - reads stdin;
+  - upload's progress bar on a terminal only; --timeout_s bounds a call (DEADLINE_EXCEEDED, 68);
   - TLS + bearer token (--ca_file, --token_file, VISION_TOKEN, --authority) against a TLS server
     with caller tokens; mTLS with --cert_file/--key_file.
 
@@ -16,6 +17,7 @@ gemini-emulator, every process on port 0:
 """
 import json
 import os
+import pty
 import re
 import shutil
 import subprocess
@@ -249,6 +251,40 @@ def test_paths():
     check("- reads stdin", code == 0 and "3 objects" in out, err)
 
 
+def test_upload_progress_and_deadlines():
+    # Piped: no progress bar, just the File.
+    code, out, err = run("upload", SCENE, "--target", ADDR)
+    check("upload piped: the File, no progress bar",
+          code == 0 and out.startswith("files/") and "MiB" not in err, "%d %s %s" % (code, out, err))
+    # On a terminal (a pseudo-terminal as stderr): bytes, rate and ETA.
+    primary, secondary = pty.openpty()
+    result = subprocess.run([CLI, "upload", ROTATED, "--target", ADDR], stdout=subprocess.PIPE,
+                            stderr=secondary, timeout=TIMEOUT_S)
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            piece = os.read(primary, 4096)
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            break
+        if not piece:
+            break
+        shown += piece
+    os.close(primary)
+    shown = shown.decode(errors="replace")
+    check("upload on a terminal: a progress bar with bytes, rate and ETA",
+          result.returncode == 0 and re.search(r"upload +[0-9.]+ / [0-9.]+ MiB +100%", shown) and
+          "MiB/s" in shown and "ETA" in shown, "%d %r" % (result.returncode, shown))
+    # A command's deadline: --timeout_s 1 against an answer that takes 3 s: DEADLINE_EXCEEDED.
+    emulator_post("/emulator/config", {"response_delay_ms": 3000})
+    try:
+        code, _, err = run("caption", SCENE, "--target", ADDR, "--timeout_s", "1")
+    finally:
+        emulator_post("/emulator/config", {"response_delay_ms": 0})
+    check("--timeout_s 1: DEADLINE_EXCEEDED, exit 68", code == 68 and "DEADLINE_EXCEEDED" in err,
+          "%d %s" % (code, err))
+
+
 def make_pki(d):
     def openssl(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True)
@@ -347,7 +383,7 @@ def main():
                         env={"GEMINI_API_KEY": API_KEY})
         ADDR = "127.0.0.1:" + port
         for test in [test_usage, test_json, test_exit_codes, test_draw_detect, test_draw_segment,
-                     test_paths, test_tls]:
+                     test_paths, test_upload_progress_and_deadlines, test_tls]:
             try:
                 test()
             except Exception as e:  # one broken section must not hide the others
