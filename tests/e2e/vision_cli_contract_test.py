@@ -3,7 +3,8 @@
 gemini-emulator, every process on port 0:
 
   - usage errors exit 2; --help (global and per command) and --version exit 0;
-  - --output json: every line parses, in the order ImageInfo, objects, Summary;
+  - --output json: every line parses, in the order ImageInfo, objects, Summary, each printed as
+    its message arrives;
   - exit codes 64 + the gRPC code: NOT_FOUND -> 69 with its ErrorInfo reason and request id,
     RESOURCE_EXHAUSTED -> 72 with Gemini's RetryInfo delay printed;
   - --draw: a PNG of the upright size (the input is stored rotated, EXIF orientation 6) whose
@@ -19,6 +20,7 @@ import json
 import os
 import pty
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -139,6 +141,37 @@ def test_json():
         check("caption --output json parses", False, "%s: %s" % (e, out))
     code, out, _ = run("health", "--target", ADDR, "--output", "json")
     check("health --output json", code == 0 and json.loads(out) == {"status": "SERVING"}, out)
+
+
+def test_json_is_live():
+    """Each JSON line is written and flushed as its message arrives: the first line of a Caption
+    is read while the stream's last event is still held by the emulator."""
+    def event(text, finish=None):
+        candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+        if finish:
+            candidate["finishReason"] = finish
+        return {"candidates": [candidate], "modelVersion": "gemini-3-flash-preview",
+                "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 3,
+                                  "totalTokenCount": 13}}
+    emulator_post("/emulator/script", {"sse_events": [event("A red"), event(" square", "STOP")],
+                                       "hold_last_write": "cli-live"})
+    process = subprocess.Popen([CLI, "caption", SCENE, "--target", ADDR, "--output", "json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Bounded: a CLI that buffers its output would print nothing until the held event goes.
+        ready, _, _ = select.select([process.stdout], [], [], 20)
+        first = process.stdout.readline() if ready else ""
+        held = process.poll() is None
+        emulator_post("/emulator/release", {"gate": "cli-live"})
+        rest, err = process.communicate(timeout=TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    check("--output json: the first message is printed while the stream is still open",
+          held and json.loads(first) == {"text": "A red"} and process.returncode == 0 and
+          json.loads(rest.strip().split("\n")[-1]).get("finishReason") == "STOP",
+          "%r %r %r %s" % (held, first, rest, err))
 
 
 def test_exit_codes():
@@ -382,7 +415,7 @@ def main():
                         r"vision-server listening on \S*:(\d+)", os.path.join(TMP, "server.log"),
                         env={"GEMINI_API_KEY": API_KEY})
         ADDR = "127.0.0.1:" + port
-        for test in [test_usage, test_json, test_exit_codes, test_draw_detect, test_draw_segment,
+        for test in [test_usage, test_json, test_json_is_live, test_exit_codes, test_draw_detect, test_draw_segment,
                      test_paths, test_upload_progress_and_deadlines, test_tls]:
             try:
                 test()
