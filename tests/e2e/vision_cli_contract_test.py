@@ -6,7 +6,8 @@ gemini-emulator, every process on port 0:
   - --output json: every line parses, in the order ImageInfo, objects, Summary, each printed as
     its message arrives;
   - exit codes 64 + the gRPC code: NOT_FOUND -> 69 with its ErrorInfo reason and request id,
-    RESOURCE_EXHAUSTED -> 72 with Gemini's RetryInfo delay printed;
+    RESOURCE_EXHAUSTED -> 72 with Gemini's RetryInfo delay printed, INVALID_ARGUMENT -> 67
+    with its field violations;
   - --draw: a PNG of the upright size (the input is stored rotated, EXIF orientation 6) whose
     box outlines differ from the input, and whose mask overlay changes every mask pixel;
   - paths: ./files/x.png is local even when it starts with files/, - reads stdin;
@@ -187,6 +188,16 @@ def test_exit_codes():
     check("RESOURCE_EXHAUSTED exits 72 with its RetryInfo delay",
           code == 72 and "RESOURCE_EXHAUSTED (gRPC code 8)" in err and
           "retry after: 1h" in err and "reason: UPSTREAM_RATE_LIMITED" in err,
+          "%d %s" % (code, err))
+    emulator_post("/emulator/script", {"status": 400, "body": {"error": {
+        "code": 400, "message": "Request contains an invalid argument.",
+        "status": "INVALID_ARGUMENT",
+        "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [
+            {"field": "generation_config.temperature", "description": "must be at most 2"}]}]}}})
+    code, _, err = run("caption", SCENE, "--target", ADDR)
+    check("INVALID_ARGUMENT exits 67 with its field violations",
+          code == 67 and "reason: UPSTREAM_INVALID_ARGUMENT" in err and
+          re.search(r"field violation: \S*temperature\S*: must be at most 2", err),
           "%d %s" % (code, err))
     code, _, err = run("health", "--target", ADDR, "--service", "no.such.Service")
     check("health of an unknown service exits 69", code == 69, "%d %s" % (code, err))
