@@ -113,8 +113,7 @@ const std::vector<Command>& Commands() {
        {"prompt", "model", "max_objects", "max_dimension", "threshold", "masks_dir", "draw"}, 120,
        "vision segment photo.jpg --draw masks.png --masks_dir masks/"},
       {"upload", "FILE",
-       "Upload a file to Gemini through the gateway (progress bar on a terminal); prints the "
-       "File, whose name (files/...) every task takes as IMAGE.",
+       "Upload a file to Gemini; its name (files/...) serves as IMAGE for 48 h.",
        {"display_name", "sha256"}, 0, "vision upload big-photo.jpg --display_name 'site photo'"},
       {"files", "list | get NAME | delete NAME", "Your uploaded files.",
        {"page_size", "page_token"}, 30, "vision files get files/g1-00hs00dc-k3x9q2m1z8aa"},
@@ -140,8 +139,8 @@ void PrintFlags(std::ostream& out, const std::vector<std::string>& names) {
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     std::string default_value = flag->DefaultValue();
     if (flag->IsOfType<std::string>()) default_value = "\"" + default_value + "\"";
-    out << "  --" << name << (name == "target" ? ", --addr" : "") << "  " << flag->Help()
-        << " (default " << default_value << ")\n";
+    out << "  --" << name << (name == "target" ? ", --addr" : "") << " (default "
+        << default_value << ")\n      " << flag->Help() << "\n";
   }
 }
 
@@ -156,8 +155,8 @@ void PrintMainHelp(std::ostream& out) {
          "Gemini, when no such local file exists), or - for stdin.\n\n"
          "global flags:\n";
   PrintFlags(out, kGlobalFlags);
-  out << "  --help     this text; vision COMMAND --help: that command's flags and an example\n"
-         "  --version  the CLI's version\n\n"
+  out << "  --help\n      this text; vision COMMAND --help: that command's flags and an example\n"
+         "  --version\n      the CLI's version\n\n"
          "exit codes: 0 success, 1 local failure, 2 usage error, 64 + the gRPC status code for an\n"
          "RPC error (e.g. 69 NOT_FOUND, 72 RESOURCE_EXHAUSTED), details on stderr.\n";
 }
@@ -169,7 +168,7 @@ void PrintCommandHelp(std::ostream& out, const Command& c) {
     out << "flags:\n";
     PrintFlags(out, c.flags);
   }
-  out << "deadline (--timeout_s): "
+  out << "\ndeadline (--timeout_s): "
       << (c.timeout_s == 0 ? std::string("none by default")
                            : absl::StrCat(c.timeout_s, " s by default"))
       << "\n\nexample:\n  " << c.example << "\n\nglobal flags (--target, --ca_file, --tls, "
@@ -533,6 +532,7 @@ int RunSpatial(VisionClient& client, const std::string& command,
   vision_gateway::client::Overlay overlay;
   v1::ImageInfo info;
   absl::Status status;
+  absl::Status write_error;  // --masks_dir
   if (command == "detect") {
     v1::DetectRequest request;
     *request.mutable_image() = *image;
@@ -560,12 +560,17 @@ int RunSpatial(VisionClient& client, const std::string& command,
       if (!r.has_mask()) return;
       if (!draw.empty()) overlay.masks.push_back(r.mask());
       if (!dir.empty()) {
-        std::ofstream(dir + "/mask-" + std::to_string(r.mask().index()) + ".png", std::ios::binary)
-            << r.mask().png();
+        const std::string path = dir + "/mask-" + std::to_string(r.mask().index()) + ".png";
+        std::ofstream out(path, std::ios::binary);
+        out << r.mask().png();
+        if (!out.flush() && write_error.ok()) {
+          write_error = absl::UnavailableError("cannot write " + path);
+        }
       }
     });
   }
   if (!status.ok()) return Fail(status);
+  if (!write_error.ok()) return Fail(write_error);
   if (draw.empty()) return 0;
   if (info.size_unknown()) {
     std::cerr << "vision: --draw: the server did not know the image's size; nothing drawn\n";

@@ -81,7 +81,7 @@ absl::StatusOr<::vision::v1::Image> ImageFromPath(const std::string& path_or_fil
     return image;
   }
   struct stat info;
-  const bool local = ::stat(path_or_file.c_str(), &info) == 0;
+  const bool local = ::stat(path_or_file.c_str(), &info) == 0 && !S_ISDIR(info.st_mode);
   if (!local && (absl::StartsWith(path_or_file, "files/") ||
                  absl::StartsWith(path_or_file, "https://generativelanguage.googleapis.com/"))) {
     image.set_file(path_or_file);
