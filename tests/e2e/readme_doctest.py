@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The README's shell examples, run (issue #19): every ```sh block runs, in order, each in a
+"""The README's shell examples, run (issue #19): every ```sh (or bash, shell) block runs, in order, each in a
 fresh `bash -euo pipefail`, against gemini-emulator and vision-server started on port 0, in a
 scratch directory holding links to build/, node_modules/, docs/ and proto/. The documented
 address (127.0.0.1:50051, localhost:50051) is rewritten to the server's, and VISION_TARGET is
@@ -20,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 BLOCK_TIMEOUT_S = 120
 API_KEY = "readme-doctest-gemini-key-52c1"
+SHELL = ("sh", "bash", "shell")
 SKIP = re.compile(r"<!--\s*doctest:\s*skip\s*\((.+)\)\s*-->")
 
 
@@ -82,7 +83,7 @@ def main():
     # The rule of the house: exactly two set-up commands for a fresh Debian 12 machine.
     setup = readme.split("## Set-up (fresh Debian 12)", 1)[1].split("\n## ", 1)[0]
     setup = setup.split("\n### ", 1)[0]
-    setup_blocks = [code for _, info, code, _ in blocks(setup) if info == "sh"]
+    setup_blocks = [code for _, info, code, _ in blocks(setup) if info in SHELL]
     if len(setup_blocks) != 2 or any(len(b.strip().split("\n")) != 1 for b in setup_blocks):
         failures.append("Set-up must hold exactly two one-line sh blocks, has: %r" % setup_blocks)
     for image in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", readme):
@@ -111,7 +112,7 @@ def main():
         env.pop("VISION_TOKEN", None)
         ran = skipped = 0
         for line, info, code, skip in blocks(readme):
-            if info != "sh":
+            if info not in SHELL:
                 continue
             if skip is not None:
                 if not skip.strip():
