@@ -1,29 +1,73 @@
-// A small C++ client for vision.v1: opens a channel, builds requests from files, runs calls.
+// A small C++ client for vision.v1: opens a channel (plaintext, TLS or mTLS, with an optional
+// bearer token), builds requests from files, runs calls. Errors keep the server's google.rpc
+// details and request id (see RpcErrorOf).
 #ifndef VISION_GATEWAY_CLIENT_VISION_CLIENT_H_
 #define VISION_GATEWAY_CLIENT_VISION_CLIENT_H_
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "vision/v1/vision.grpc.pb.h"
 
 namespace vision_gateway::client {
 
-struct ClientOptions {
-  std::string target = "localhost:50051";
-  // Per-call deadline.
-  absl::Duration timeout = absl::Seconds(120);
-  int max_message_bytes = 64 * 1024 * 1024;
+struct TlsOptions {
+  // PEM of the CA that signed the server's certificate; empty: the system's roots.
+  std::string root_certs_pem;
+  // Client certificate chain and key (PEM) for mTLS; both or neither.
+  std::string cert_chain_pem;
+  std::string private_key_pem;
 };
 
-// An Image carrying the bytes of a local file, or a file reference when `path_or_file` starts
-// with "files/" (as returned by Upload) or is a Gemini file URI.
+struct ClientOptions {
+  std::string target = "localhost:50051";
+  // Per-call deadline; absl::InfiniteDuration(): none.
+  absl::Duration timeout = absl::Seconds(120);
+  int max_message_bytes = 64 * 1024 * 1024;
+  // TLS (with these roots / client certificate); nullopt: plaintext.
+  std::optional<TlsOptions> tls = std::nullopt;
+  // Overrides the :authority (and, with TLS, the name the server's certificate must carry).
+  std::string authority = "";
+  // Sent as "authorization: Bearer <token>" on every call when not empty.
+  std::string token = "";
+};
+
+// Reads a whole file (a PEM, a token); "-" is not special here.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+// An Image for a command-line argument:
+//   "-"                       the bytes read from stdin;
+//   an existing local file    its bytes ("./files/x.jpg" and "files/x.jpg" when it exists);
+//   "files/<id>" (no such local file) or a Gemini file URI: a reference to that Gemini file.
+// Anything else is NOT_FOUND ("cannot open ...").
 absl::StatusOr<::vision::v1::Image> ImageFromPath(const std::string& path_or_file);
+
+// Payload URLs under which an RPC error's absl::Status carries what the server sent besides code
+// and message: the serialized google.rpc.Status (grpc-status-details-bin) and x-request-id.
+inline constexpr char kRpcStatusPayload[] = "type.googleapis.com/google.rpc.Status";
+inline constexpr char kRequestIdPayload[] = "vision-gateway/x-request-id";
+
+// What an RPC error carried, unpacked.
+struct RpcError {
+  // Empty when the server sent none.
+  std::string request_id;
+  std::optional<google::rpc::ErrorInfo> error_info;
+  std::optional<google::rpc::RetryInfo> retry_info;
+  std::optional<google::rpc::BadRequest> bad_request;
+  std::optional<google::rpc::QuotaFailure> quota_failure;
+  // True when the status came from a call (as opposed to a local failure such as a missing file).
+  bool from_rpc = false;
+};
+RpcError RpcErrorOf(const absl::Status& status);
 
 struct UploadOptions {
   std::string display_name;
@@ -40,13 +84,16 @@ struct UploadOptions {
 
 class VisionClient {
  public:
+  // Fails only on inconsistent options (e.g. a client certificate without its key).
+  static absl::StatusOr<std::unique_ptr<VisionClient>> Create(ClientOptions options);
   explicit VisionClient(ClientOptions options);
 
-  // Streams the caption; on_text gets each piece as it arrives. Returns the last message (usage,
-  // finish_reason, model_version) or the call's error, with the server's message.
+  // Streams the caption; on_message gets every message as it arrives, on_text each piece of text.
+  // Returns the last message (usage, finish_reason, model_version) or the call's error.
   absl::StatusOr<::vision::v1::CaptionResponse> Caption(
       const ::vision::v1::CaptionRequest& request,
-      const std::function<void(const std::string&)>& on_text);
+      const std::function<void(const std::string&)>& on_text,
+      const std::function<void(const ::vision::v1::CaptionResponse&)>& on_message = nullptr);
 
   // Streams Detect/Segment messages (ImageInfo, objects, Summary) to on_message as they arrive.
   absl::Status Detect(const ::vision::v1::DetectRequest& request,
@@ -70,9 +117,15 @@ class VisionClient {
   // The models this caller may use (the server's allowlist of Gemini's current models).
   absl::StatusOr<::vision::v1::ListModelsResponse> ListModels();
 
+  // grpc.health.v1.Health/Check for `service` ("" = the server as a whole).
+  absl::StatusOr<::grpc::health::v1::HealthCheckResponse> Health(const std::string& service);
+
  private:
+  std::unique_ptr<grpc::ClientContext> NewContext() const;
+
   ClientOptions options_;
   std::unique_ptr<::vision::v1::VisionService::Stub> stub_;
+  std::unique_ptr<::grpc::health::v1::Health::Stub> health_;
 };
 
 }  // namespace vision_gateway::client

@@ -36,6 +36,8 @@ APT_PACKAGES=(
 ((APT_ONLY)) || APT_PACKAGES+=(golang-go protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev
   golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev golang-google-genproto-dev
   golang-golang-x-oauth2-dev)
+# The README's examples pipe `vision --output json` into jq (e2e_readme_doctest runs them).
+((APT_ONLY)) || APT_PACKAGES+=(jq)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -25,6 +25,7 @@
 #include "service/common/log.h"
 #include "service/common/timer.h"
 #include "google/protobuf/descriptor.h"
+#include "grpc/health/v1/health.pb.h"
 #include "absl/time/clock.h"
 #include "service/server/caller_auth_processor.h"
 #include "service/server/telemetry_interceptor.h"
@@ -170,6 +171,10 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
     ServerOptions options, std::shared_ptr<gemini::GeminiClient> gemini) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Reflection describes services from the generated descriptor pool, and gRPC's built-in health
+  // service (upb-encoded) puts nothing there: this use keeps health.pb.cc linked, so its
+  // descriptor is registered and reflection can describe grpc.health.v1.Health too.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
 
   std::unique_ptr<VisionServer> server(new VisionServer());
   auto credentials = MakeServerCredentials(options.tls, &server->certificates_);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `buf curl` (a gRPC client nobody here wrote) against vision-server in front of gemini-emulator:
-# reflection lists the service, health says SERVING, Caption streams a caption naming the colour,
+# reflection lists and describes every service, health says SERVING (no --schema), Caption streams a caption naming the colour,
 # CountTokens counts, and a Caption without images is invalid_argument.
 #   buf_curl_test.sh <gemini-emulator> <vision-server>
 set -uo pipefail
@@ -9,8 +9,7 @@ SERVER=${2:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 BUF="$REPO/node_modules/.bin/buf"
-HEALTH_PROTO=/usr/share/grpc-proto/grpc/health/v1/health.proto
-for need in "$BUF" "$HEALTH_PROTO"; do
+for need in "$BUF" /usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto; do
   if [ ! -e "$need" ]; then
     echo "SKIP: $need missing (run scripts/install-deps.sh)" >&2
     exit 77
@@ -62,13 +61,34 @@ else
   fail "list-services: $out"
 fi
 
-# 2. Health, with the schema from grpc-proto (reflection cannot describe the built-in service).
-if out=$(bufcurl --schema "$HEALTH_PROTO" -d '{"service":"vision.v1.VisionService"}' \
-           "$URL/grpc.health.v1.Health/Check" 2>&1) && grep -q '"SERVING"' <<<"$out"; then
-  pass "health check SERVING"
+# 2. Reflection describes every service it lists (issue #19): --list-methods needs each
+# service's descriptor, health is called with nothing but the address, and a grpcurl-style
+# "describe" (ServerReflectionInfo file_containing_symbol, as grpcurl/grpcui/Postman send it)
+# answers a file descriptor for every listed service, never an error_response.
+if out=$(bufcurl --list-methods "$URL" 2>&1) && grep -qx 'grpc.health.v1.Health/Check' <<<"$out" &&
+   grep -qx 'vision.v1.VisionService/Detect' <<<"$out"; then
+  pass "list-methods describes every service (health included)"
 else
-  fail "health check: $out"
+  fail "list-methods: $out"
 fi
+if out=$(bufcurl -d '{"service":"vision.v1.VisionService"}' \
+           "$URL/grpc.health.v1.Health/Check" 2>&1) && grep -q '"SERVING"' <<<"$out"; then
+  pass "health check SERVING without --schema"
+else
+  fail "health check without --schema: $out"
+fi
+REFLECTION_PROTO=/usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto
+services=$(bufcurl --list-services "$URL" 2>/dev/null)
+for service in $services; do
+  if out=$(bufcurl --schema "$REFLECTION_PROTO" -d "{\"file_containing_symbol\":\"$service\"}" \
+             "$URL/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo" 2>&1) &&
+     grep -q '"fileDescriptorResponse"' <<<"$out" && ! grep -q '"errorResponse"' <<<"$out"; then
+    pass "reflection describes $service"
+  else
+    fail "reflection cannot describe $service: $out"
+  fi
+done
+[ "$(wc -w <<<"$services")" -ge 3 ] || fail "expected at least 3 services listed: $services"
 
 # 3. Caption streams, with the image as base64 in the JSON request.
 PNG_B64=$(node --input-type=module -e "

@@ -26,7 +26,7 @@ IMG=$VG_TMP/blue.png
 check caption "$("$CLI" caption "$IMG" --addr "$ADDR" 2>&1)" '64x48 image showing a blue shape.*\[STOP'
 check count-tokens "$("$CLI" count-tokens "$IMG" --addr "$ADDR" 2>&1)" 'estimated_image_tokens: 258'
 check detect "$("$CLI" detect "$IMG" --addr "$ADDR" 2>&1)" \
-  'image 64x48 image/png.*object 0 "blue" box x (9|10|11)\.\.(29|30|31) y (9|10|11)\.\.(29|30|31).*summary: 1 objects'
+  'image 64x48 pixels image/png.*object 0 "blue" box x (9|10|11)\.\.(29|30|31) y (9|10|11)\.\.(29|30|31).*summary: 1 objects'
 mkdir -p "$VG_TMP/masks"
 check segment "$("$CLI" segment "$IMG" --addr "$ADDR" --masks_dir "$VG_TMP/masks" 2>&1)" \
   'mask 0 "blue" box .* area [0-9]+ .*summary: 1 objects'
@@ -38,17 +38,17 @@ check upload "$up" '^files/g1-[a-z0-9-]+.*state STATE_ACTIVE, [0-9]+ bytes, imag
 NAME=$(printf '%s\n' "$up" | head -1)
 check upload-dedupe "$("$CLI" upload "$IMG" --addr "$ADDR" 2>&1 | head -1)" "^$NAME\$"
 check detect-file "$("$CLI" detect "$NAME" --addr "$ADDR" 2>&1)" \
-  'image 64x48 image/png.*object 0 "blue" box x (9|10|11)\.\.(29|30|31) y (9|10|11)\.\.(29|30|31).*summary: 1 objects'
+  'image 64x48 pixels image/png.*object 0 "blue" box x (9|10|11)\.\.(29|30|31) y (9|10|11)\.\.(29|30|31).*summary: 1 objects'
 check caption-file "$("$CLI" caption "$NAME" "$IMG" --addr "$ADDR" 2>&1)" 'blue.*\[STOP'
 check files-list "$("$CLI" files list --addr "$ADDR" 2>&1)" "$NAME"
 check files-get "$("$CLI" files get "$NAME" --addr "$ADDR" 2>&1)" 'display_name blue'
 check files-delete "$("$CLI" files delete "$NAME" --addr "$ADDR" 2>&1)" "deleted $NAME"
 out=$("$CLI" files get "$NAME" --addr "$ADDR" 2>&1)
-check files-get-deleted "$? $out" '^1 .*NOT_FOUND.*48 hours'
+check files-get-deleted "$? $out" '^69 .*NOT_FOUND.*48 hours'
 # The models this caller may use (the server's default allowlist of Gemini's list).
 check models "$("$CLI" models --addr "$ADDR" 2>&1)" \
   '^gemini-3-flash-preview  in 1048576 / out 65536 tokens, thinks \(levels MINIMAL LOW MEDIUM HIGH\), default, segment default'
 out=$("$CLI" detect /etc/hostname --addr "$ADDR" 2>&1)
 code=$?
-check not-an-image "$code $out" '^1 .*INVALID_ARGUMENT: image: unsupported image type'
+check not-an-image "$code $out" '^67 .*INVALID_ARGUMENT \(gRPC code 3\): image: unsupported image type.*reason: INVALID_REQUEST'
 exit $((FAILED > 0))
