@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ctest smoke test of bench/peer_compare.sh (label "smoke": a few seconds, no figures checked):
+# ctest smoke test of bench/peer_compare.sh (label "smoke": ~10 s, no figure is checked):
 # a tiny closed-loop run against both servers must succeed and print the three ratios.
 #   bench/peer_compare_smoke_test.sh <gemini-emulator> <vision-server> <vision-bench>
 set -uo pipefail
@@ -9,7 +9,7 @@ if [ $# -lt 3 ]; then
 fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 out=$(EMULATOR_BIN=$1 SERVER_BIN=$2 BENCH_BIN=$3 \
-      "$HERE/peer_compare.sh" --duration 0.5 --warmup 0.2 --concurrency 2 --channels 1 2>&1)
+      "$HERE/peer_compare.sh" --duration 2 --warmup 1 --concurrency 2 --channels 1 2>&1)
 rc=$?
 echo "$out"
 [ "$rc" -eq 77 ] && exit 77
