@@ -121,10 +121,7 @@ bool IsPlainGrey8(std::string_view png) {
   return false;
 }
 
-// Decodes the rows of an 8-bit grey PNG into `out` (width * height bytes) with libpng and no
-// transformation (every row inflated, unfiltered and CRC-checked; Adam7 passes combined). libpng
-// reports errors by longjmp, so this function holds nothing with a destructor; the message is
-// copied to `error`. Returns false on any error.
+// libpng reads from memory through this; errors are copied to `error` (longjmp-safe storage).
 struct PngReader {
   const char* data;
   size_t size;
@@ -148,6 +145,10 @@ void StoreError(png_structp png, png_const_charp message) {
 
 void IgnoreWarning(png_structp, png_const_charp) {}
 
+// Decodes the rows of an 8-bit grey PNG into `out` (width * height bytes) with libpng and no
+// transformation (every row inflated, unfiltered and CRC-checked; Adam7 passes combined). libpng
+// reports errors by longjmp, so this function holds nothing with a destructor; the message is
+// copied to reader->error. Returns false on any error.
 bool ReadGrey8Rows(PngReader* reader, uint8_t* out, int width, int height) {
   png_structp png =
       png_create_read_struct(PNG_LIBPNG_VER_STRING, reader, StoreError, IgnoreWarning);
