@@ -76,9 +76,16 @@ std::vector<uint32_t> RleCountsFromBoxMask(const BinaryMask& box_mask, int box_x
   runs.Add(false, static_cast<uint64_t>(x0) * h);  // whole columns left of the box
   for (int64_t x = x0; x < x1; ++x) {
     runs.Add(false, static_cast<uint64_t>(y0));  // above the box
+    // One Add per run, not per pixel: find where the run starting at y ends.
     const uint8_t* column = box_mask.data.data() + (x - box_x);
-    for (int64_t y = y0; y < y1; ++y) {
-      runs.Add(column[static_cast<size_t>(y - box_y) * box_mask.width] != 0, 1);
+    const size_t stride = static_cast<size_t>(box_mask.width);
+    const auto at = [&](int64_t y) { return column[static_cast<size_t>(y - box_y) * stride] != 0; };
+    for (int64_t y = y0; y < y1;) {
+      const bool set = at(y);
+      int64_t end = y + 1;
+      while (end < y1 && at(end) == set) ++end;
+      runs.Add(set, static_cast<uint64_t>(end - y));
+      y = end;
     }
     runs.Add(false, h - static_cast<uint64_t>(y1));  // below the box
   }

@@ -73,7 +73,15 @@ absl::Status CorruptError(const std::string& detail) {
 // Opens `bytes` with the loader for `format` (never a guessed one). Reads the header only;
 // pixels are decoded when something pulls them, failing on truncation and decoder errors.
 // `bytes` must outlive the image.
-absl::StatusOr<VipsImagePtr> Open(std::string_view bytes, ImageFormat format) {
+//
+// `jpeg_shrink` (1, 2, 4 or 8) asks libjpeg for a DCT-scaled decode ("shrink-on-load"): the image
+// is 1/jpeg_shrink of the size, and at 8 only each block's DC coefficient is transformed. The
+// entropy-coded data of every block is still read and decoded (the Huffman decoder must walk every
+// coefficient to find the next block), so truncated or corrupt data fails the same way as in a
+// full decode, at a fraction of the cost: no full-size inverse DCT, upsampling, colour conversion
+// or pixel buffers.
+absl::StatusOr<VipsImagePtr> Open(std::string_view bytes, ImageFormat format,
+                                  int jpeg_shrink = 1) {
   if (absl::Status s = internal::EnsureVips(); !s.ok()) return s;
   void* data = const_cast<char*>(bytes.data());  // libvips only reads it
   const size_t size = bytes.size();
@@ -86,7 +94,7 @@ absl::StatusOr<VipsImagePtr> Open(std::string_view bytes, ImageFormat format) {
       break;
     case ImageFormat::kJpeg:
       rc = vips_jpegload_buffer(data, size, &out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                VIPS_FAIL_ON_ERROR, nullptr);
+                                VIPS_FAIL_ON_ERROR, "shrink", jpeg_shrink, nullptr);
       break;
     case ImageFormat::kWebp:
       rc = vips_webpload_buffer(data, size, &out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
@@ -119,6 +127,32 @@ Header ReadHeader(VipsImage* image) {
   h.upright = swap ? ImageSize{h.stored_height, h.stored_width}
                    : ImageSize{h.stored_width, h.stored_height};
   return h;
+}
+
+// The JPEG scale for VerifyPixels: the largest of 8, 4, 2 that divides the stored height and is
+// at most the stored width, else 1 (full size). libvips sizes a shrunk JPEG by rounding down, so
+// with a height the factor does not divide, the last scanline libjpeg would produce, and with it
+// the last row of blocks, would never be decoded; a width below the factor is an image of width 0
+// to libvips (an assertion, not an error).
+int VerifyJpegShrink(const Header& header) {
+  for (int shrink : {8, 4, 2}) {
+    if (header.stored_height % shrink == 0 && header.stored_width >= shrink) return shrink;
+  }
+  return 1;
+}
+
+// Proves that an image sent on unchanged decodes to the end, without keeping its pixels. A JPEG
+// is decoded at 1/2, 1/4 or 1/8 scale where its size allows (see Open: every block's
+// entropy-coded data is still checked); other formats have no cheaper complete decode, so `image`
+// (opened at full size) is pulled row by row. Decoded on this thread: a threadpool sink
+// (vips_avg, ...) can lose the error.
+absl::Status VerifyPixels(std::string_view bytes, ImageFormat format, const Header& header,
+                          VipsImage* image) {
+  const int shrink = format == ImageFormat::kJpeg ? VerifyJpegShrink(header) : 1;
+  if (shrink == 1) return internal::ForEachRow(image, "image data", [](int, std::string_view) {});
+  absl::StatusOr<VipsImagePtr> scaled = Open(bytes, format, shrink);
+  if (!scaled.ok()) return scaled.status();
+  return internal::ForEachRow(scaled->get(), "image data", [](int, std::string_view) {});
 }
 
 struct Encoded {
@@ -258,9 +292,7 @@ absl::StatusOr<PreparedImage> PrepareImage(std::string bytes, const PrepareOptio
         options.max_dimension > 0 && std::max(result.width, result.height) > options.max_dimension;
     if (header.orientation == 1 && !resize) {
       if (options.verify_pixels) {
-        // Decoded on this thread: a threadpool sink (vips_avg, ...) can lose the error.
-        absl::Status decoded =
-            internal::ForEachRow(image->get(), "image data", [](int, std::string_view) {});
+        absl::Status decoded = VerifyPixels(bytes, *format, header, image->get());
         if (!decoded.ok()) return decoded;
       }
       result.format = *format;

@@ -51,9 +51,11 @@ struct PrepareOptions {
   // If > 0 and the upright image's longer side exceeds it, the image is downscaled (aspect
   // kept) so that its longer side is at most this.
   int max_dimension = 0;
-  // Decode every pixel of an image that is passed through unchanged, so that truncated or
-  // corrupt data is refused here rather than by Gemini. Re-encoded images are always fully
-  // decoded. Costs roughly one decode of the image (streamed, memory stays small).
+  // Decode an image that is passed through unchanged, so that truncated or corrupt data is
+  // refused here rather than by Gemini. Re-encoded images are always fully decoded. Costs one
+  // decode of the image (streamed, memory stays small); a JPEG is decoded at 1/8 scale where its
+  // size allows (every block's entropy-coded data is still read and checked, at a fraction of a
+  // full decode's cost).
   bool verify_pixels = true;
 };
 

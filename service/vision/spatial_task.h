@@ -16,14 +16,11 @@
 #include "service/gemini/gemini_client.h"
 #include "service/vision/caption_task.h"
 #include "service/vision/file_service.h"
+#include "service/vision/spatial_request.h"
 #include "service/vision/v1.h"
 #include "service/vision/vision_options.h"
 
 namespace vision_gateway::vision {
-
-inline constexpr int kDefaultMaxObjects = 25;
-inline constexpr int kMaxMaxObjects = 1000;
-inline constexpr float kDefaultMaskThreshold = 0.5f;
 
 // `record` (may be null) gets the objects emitted and the items dropped, by reason.
 //

@@ -356,6 +356,37 @@ TEST(PrepareImageTest, RejectsJpegCutInHalf) {
                        HasSubstr("image data is corrupt or truncated (")));
 }
 
+// A JPEG passed through unchanged is checked by a scaled decode (shrink-on-load), which must still
+// read every block's entropy-coded data: a file cut anywhere in its data is refused as a full
+// decode refuses it. Baseline and progressive; heights that 8 divides (with widths it does not:
+// libvips rounds a shrunk size down) and heights that no scale divides (checked at full size).
+TEST(PrepareImageTest, RejectsJpegsCutAnywhereOnTheScaledCheck) {
+  const auto truncated = StatusIs(absl::StatusCode::kInvalidArgument,
+                                  HasSubstr("image data is corrupt or truncated ("));
+  for (std::string_view suffix : {".jpg", ".jpg[interlace]"}) {
+    for (const auto& [width, height] :
+         {std::pair{512, 384}, std::pair{333, 136}, std::pair{333, 129}, std::pair{60, 36}}) {
+      const std::string jpeg = MustEncode(NoisePixels(width, height, 3), suffix);
+      ASSERT_THAT(PrepareImage(jpeg), IsOk()) << suffix << " " << width << "x" << height;
+      for (int percent : {20, 50, 80, 95, 99}) {
+        EXPECT_THAT(PrepareImage(jpeg.substr(0, jpeg.size() * percent / 100)), truncated)
+            << suffix << " " << width << "x" << height << " cut at " << percent << "%";
+      }
+    }
+  }
+}
+
+TEST(PrepareImageTest, PassesTinyJpegsThrough) {
+  for (int side : {1, 3, 7, 9}) {
+    const std::string jpeg = MustEncode(NoisePixels(side, side + 1, 3), ".jpg");
+    absl::StatusOr<PreparedImage> prepared = PrepareImage(jpeg);
+    ASSERT_THAT(prepared, IsOk()) << side;
+    EXPECT_FALSE(prepared->reencoded);
+    EXPECT_EQ(prepared->width, side);
+    EXPECT_EQ(prepared->height, side + 1);
+  }
+}
+
 TEST(PrepareImageTest, RejectsWebpCutInHalf) {
   const std::string webp = MustEncode(NoisePixels(256, 256, 3), ".webp");
   EXPECT_THAT(PrepareImage(webp.substr(0, webp.size() / 2)),

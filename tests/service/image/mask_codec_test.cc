@@ -166,6 +166,29 @@ TEST(MaskFromPngTest, RejectsAPngMissingItsLastBytesEveryTime) {
   }
 }
 
+// 8-bit grey masks (what Gemini sends) are decoded by libpng directly, other kinds by libvips:
+// both give every pixel as stored. At the PNG's own size the resampling is the identity, so the
+// mask is exactly value > 127. Interlaced (Adam7) and heavily filtered files; cut ones refused.
+TEST(MaskFromPngTest, DecodesEveryPixelOfGreyMasksHoweverStored) {
+  const Pixels p = testing::NoisePixels(37, 23, 1, 5);
+  for (const char* suffix : {".png", ".png[interlace]", ".png[compression=9]", ".png[bitdepth=8]"}) {
+    const std::string png = Encode(p, suffix).value_or("");
+    ASSERT_FALSE(png.empty()) << suffix;
+    absl::StatusOr<BinaryMask> mask = MaskFromPng(png, 37, 23, 0.5);
+    ASSERT_THAT(mask, IsOk()) << suffix;
+    int wrong = 0;
+    for (int y = 0; y < 23; ++y) {
+      for (int x = 0; x < 37; ++x) wrong += mask->data[y * 37 + x] != (p.at(x, y) > 127 ? 1 : 0);
+    }
+    EXPECT_EQ(wrong, 0) << suffix;
+    for (size_t cut : {png.size() / 2, png.size() - 20, png.size() - 13}) {
+      EXPECT_THAT(MaskFromPng(png.substr(0, cut), 37, 23, 0.5),
+                  StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("corrupt or truncated")))
+          << suffix << " cut to " << cut << " of " << png.size() << " bytes";
+    }
+  }
+}
+
 TEST(MaskFromPngTest, RejectsHugePngFromItsHeader) {
   EXPECT_THAT(MaskFromPng(testing::PngHeaderOnly(5000, 5000), 10, 10, 0.5),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("5000x5000")));
