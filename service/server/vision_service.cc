@@ -86,6 +86,7 @@ VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemin
       timer_(MakeThreadTimer()),
       hashes_(options_.file_hash_ttl, *timer_),
       detached_(timer_.get()),
+      filling_upload_chunks_(options_.max_filling_upload_chunks),
       files_{.gemini = gemini_.get(),
              .cpu = &cpu_,
              .timer = timer_.get(),

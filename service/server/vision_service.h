@@ -128,7 +128,7 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   // Every call the service started (RPCs and the upstream requests that outlive them): the
   // destructor cancels and waits for them before any member is destroyed.
   vision::DetachedCalls detached_;
-  std::atomic<int> filling_upload_chunks_{0};  // FilesContext::filling_upload_chunks
+  Semaphore filling_upload_chunks_;  // FilesContext::filling_upload_chunks
   vision::FilesContext files_;
   CallLimiter limiter_;
   Semaphore request_memory_;

@@ -35,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/common/semaphore.h"
 #include "service/common/thread_pool.h"
 #include "service/common/timer.h"
 #include "service/gemini/gemini_client.h"
@@ -93,9 +94,9 @@ struct FilesContext {
   const VisionOptions* options = nullptr;
   // Upstream requests that may outlive their call (detached_calls.h); null only in tests.
   DetachedCalls* detached = nullptr;
-  // Upload chunks being sent while they fill, service-wide (bounded by
+  // Upload chunks being sent while they fill, service-wide (its capacity is
   // options->max_filling_upload_chunks); null: no bound (tests).
-  std::atomic<int>* filling_upload_chunks = nullptr;
+  Semaphore* filling_upload_chunks = nullptr;
   // Whose files the call may see: the caller's owner tag (OwnerTagOf) with authentication on;
   // "" with it off (every file under the key). Files the call creates carry this tag.
   std::string owner_tag;

@@ -404,7 +404,7 @@ class StreamingUpload final : public UploadTask,
       current_->Append(chunk_);
       chunk_ = std::string();
       sent_ += n;
-      filling_permit_ = TakeFillingPermit();
+      filling_permit_ = TakeFillingPermitLocked();
       FeedChunkLocked();
       if (filling_permit_ || current_->complete()) {
         SendChunkLocked(actions);
@@ -457,21 +457,16 @@ class StreamingUpload final : public UploadTask,
 
   // A permit to send a chunk while it fills (it holds an upstream connection meanwhile); false
   // when max_filling_upload_chunks are filling already.
-  bool TakeFillingPermit() const {
-    std::atomic<int>* filling = context_.filling_upload_chunks;
-    if (filling == nullptr) return true;
-    const int limit = context_.options->max_filling_upload_chunks;
-    int now = filling->load();
-    while (now < limit) {
-      if (filling->compare_exchange_weak(now, now + 1)) return true;
-    }
-    return false;
+  bool TakeFillingPermitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (context_.filling_upload_chunks == nullptr) return true;
+    if (context_.options->max_filling_upload_chunks <= 0) return false;  // always assembled
+    filling_units_ = context_.filling_upload_chunks->TryAcquire(1);
+    return static_cast<bool>(filling_units_);
   }
 
   void ReturnFillingPermitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!filling_permit_) return;
     filling_permit_ = false;
-    if (context_.filling_upload_chunks != nullptr) context_.filling_upload_chunks->fetch_sub(1);
+    filling_units_.Release();
   }
 
   // The buffer of the chunk Gemini just confirmed holds the next chunk, once the upstream
@@ -634,6 +629,7 @@ class StreamingUpload final : public UploadTask,
   bool sending_ ABSL_GUARDED_BY(mu_) = false;     // a non-final chunk is sent, unconfirmed
   bool assembling_ ABSL_GUARDED_BY(mu_) = false;  // current_ fills before it is sent
   bool filling_permit_ ABSL_GUARDED_BY(mu_) = false;  // current_ is sent while it fills
+  Semaphore::Permit filling_units_ ABSL_GUARDED_BY(mu_);  // its unit of filling_upload_chunks
   bool reoriented_ ABSL_GUARDED_BY(mu_) = false;
   int64_t size_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t received_ ABSL_GUARDED_BY(mu_) = 0;

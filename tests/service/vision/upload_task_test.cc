@@ -126,7 +126,7 @@ class UploadTaskTest : public ::testing::Test {
 
   // An upload of four chunks and 5 bytes whose second chunk is being sent while it fills, with
   // 100 KiB of it received: its request, its buffer; `permits` counts the filling permit.
-  void StartFillingSecondChunk(std::atomic<int>& permits, std::shared_ptr<Call>& filling,
+  void StartFillingSecondChunk(Semaphore& permits, std::shared_ptr<Call>& filling,
                                std::shared_ptr<GrowingBuffer>& buffer) {
     const std::string bytes = PngOfSize(4 * kGranularity + 5);
     filling_ = &permits;
@@ -136,7 +136,7 @@ class UploadTaskTest : public ::testing::Test {
     filling = CallsOf("UploadChunk")[1];
     buffer = filling->chunk.data;
     ASSERT_NE(buffer, nullptr);
-    EXPECT_EQ(permits.load(), 1);
+    EXPECT_EQ(permits.in_use(), 1);
   }
 
   std::vector<std::shared_ptr<Call>> CallsOf(const std::string& method) {
@@ -243,7 +243,7 @@ class UploadTaskTest : public ::testing::Test {
   std::shared_ptr<telemetry::CallRecord> record_ =
       std::make_shared<telemetry::CallRecord>(telemetry::NoTelemetry(), "req-1", "");
 
-  std::atomic<int>* filling_ = nullptr;  // FilesContext::filling_upload_chunks
+  Semaphore* filling_ = nullptr;  // FilesContext::filling_upload_chunks
   std::shared_ptr<UploadTask> task_;
   int reads_ = 0;
   size_t answered_ = 0;
@@ -550,9 +550,9 @@ TEST_F(UploadTaskTest, AChunkIsSentWhileItFillsAndHoldsOneMessageOnceFull) {
 // with one gives it back once it is full.
 TEST_F(UploadTaskTest, WithoutAFillingPermitAChunkIsAssembledBeforeItIsSent) {
   const std::string bytes = PngOfSize(4 * kGranularity + 5);
-  std::atomic<int> filling{1};  // another upload's chunk fills
+  Semaphore filling(1);
+  Semaphore::Permit other = filling.TryAcquire(1);  // another upload's chunk fills
   filling_ = &filling;
-  options_.max_filling_upload_chunks = 1;
   StartWithFirstChunkInFlight(bytes);  // complete at once: sent without a permit
   AnswerUpstream();
   const size_t piece = 100 * 1024;
@@ -566,19 +566,19 @@ TEST_F(UploadTaskTest, WithoutAFillingPermitAChunkIsAssembledBeforeItIsSent) {
   EXPECT_TRUE(chunks[1]->chunk_complete());
   EXPECT_TRUE(chunks[1]->bytes() == bytes.substr(kSniffBytes, kGranularity));
   EXPECT_EQ(reads_, 0);
-  EXPECT_EQ(filling.load(), 1);
+  EXPECT_EQ(filling.in_use(), 1);
 
-  filling.store(0);  // the other chunk is full now
+  other.Release();  // the other chunk is full now
   AnswerUpstream();
   chunks = CallsOf("UploadChunk");
   ASSERT_EQ(chunks.size(), 3u) << "with a permit the next chunk goes out at once";
   EXPECT_FALSE(chunks[2]->chunk_complete());
-  EXPECT_EQ(filling.load(), 1);
+  EXPECT_EQ(filling.in_use(), 1);
   Feed(bytes.substr(kSniffBytes + 3 * piece), 64 * 1024);
   ASSERT_TRUE(result_.has_value());
   ASSERT_THAT(*result_, IsOk());
   EXPECT_TRUE(stored_ == bytes);
-  EXPECT_EQ(filling.load(), 0);
+  EXPECT_EQ(filling.in_use(), 0);
 }
 
 // A chunk that fails while it is still filling resumes like any other: from what Gemini holds,
@@ -613,14 +613,14 @@ TEST_F(UploadTaskTest, AChunkFailingWhileItFillsResumesFromGeminisCount) {
 // A failure while a chunk fills abandons its buffer, so that the request sending it ends at once
 // instead of waiting for bytes that will never come; the session is cancelled.
 TEST_F(UploadTaskTest, AnUploadEndingWhileAChunkFillsAbandonsTheChunk) {
-  std::atomic<int> permits{0};
+  Semaphore permits(128);
   std::shared_ptr<Call> filling;
   std::shared_ptr<GrowingBuffer> buffer;
   ASSERT_NO_FATAL_FAILURE(StartFillingSecondChunk(permits, filling, buffer));
   HalfClose();  // fewer bytes than size_bytes
   ASSERT_TRUE(result_.has_value());
   EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_EQ(permits.load(), 0) << "the filling permit is given back";
+  EXPECT_EQ(permits.in_use(), 0) << "the filling permit is given back";
   EXPECT_TRUE(buffer->abandoned());
   EXPECT_TRUE(filling->cancelled.HasBeenNotified());
   EXPECT_EQ(CallsOf("CancelUpload").size(), 1u);
@@ -656,7 +656,7 @@ TEST_F(UploadTaskTest, ACallerSendingNothingIsCutOffAfterTheIdleTimeout) {
 
 TEST_F(UploadTaskTest, ACallerStallingMidChunkGivesBackTheBufferPermitAndSession) {
   options_.upload_idle_timeout = absl::Seconds(60);
-  std::atomic<int> permits{0};
+  Semaphore permits(128);
   std::shared_ptr<Call> filling;
   std::shared_ptr<GrowingBuffer> buffer;
   ASSERT_NO_FATAL_FAILURE(StartFillingSecondChunk(permits, filling, buffer));
@@ -664,7 +664,7 @@ TEST_F(UploadTaskTest, ACallerStallingMidChunkGivesBackTheBufferPermitAndSession
   ASSERT_TRUE(result_.has_value());
   EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_EQ(ReasonOf(result_->status()), reasons::kUploadIdle);
-  EXPECT_EQ(permits.load(), 0) << "the filling permit is given back";
+  EXPECT_EQ(permits.in_use(), 0) << "the filling permit is given back";
   EXPECT_TRUE(buffer->abandoned()) << "the request sending the chunk ends (its connection too)";
   EXPECT_TRUE(filling->cancelled.HasBeenNotified());
   EXPECT_EQ(CallsOf("CancelUpload").size(), 1u);
