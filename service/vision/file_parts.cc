@@ -6,7 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "service/image/image_probe.h"
-#include "service/vision/upload_task.h"
+#include "service/vision/memory_upload.h"
 
 namespace vision_gateway::vision {
 namespace {

@@ -16,9 +16,9 @@
 #include "service/common/status_details.h"
 #include "service/image/image_probe.h"
 #include "service/vision/file_id.h"
+#include "service/vision/memory_upload.h"
 #include "service/vision/spatial_request.h"
 #include "service/vision/spatial_results.h"
-#include "service/vision/upload_task.h"
 
 namespace vision_gateway::vision {
 namespace {

@@ -17,22 +17,11 @@
 #include "service/image/image_probe.h"
 #include "service/vision/file_id.h"
 #include "service/vision/resumable_upload.h"
+#include "service/vision/upload_header.h"
 #include "service/vision/upstream_errors.h"
 
 namespace vision_gateway::vision {
 namespace {
-
-constexpr std::size_t kMaxMimeTypeBytes = 255;
-
-// Cancelling this cancels the resumable upload.
-class AbortUpload final : public gemini::PendingCall {
- public:
-  explicit AbortUpload(std::shared_ptr<ResumableUpload> upload) : upload_(std::move(upload)) {}
-  void Cancel() override { upload_->Abort(); }
-
- private:
-  std::shared_ptr<ResumableUpload> upload_;
-};
 
 class StreamingUpload final : public UploadTask,
                               public std::enable_shared_from_this<StreamingUpload> {
@@ -177,37 +166,13 @@ class StreamingUpload final : public UploadTask,
 
   void AcceptHeaderLocked(const v1::UploadHeader& header, Actions& actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const int64_t limit = std::min(context_.options->max_upload_bytes, kMaxGeminiFileBytes);
-    if (header.size_bytes() <= 0 || header.size_bytes() > limit) {
-      return FailLocked(absl::InvalidArgumentError(absl::StrCat(
-                            "header.size_bytes: required, 1 to ", limit, " bytes; got ",
-                            header.size_bytes())),
-                        actions);
-    }
-    if (header.display_name().size() > kMaxDisplayNameBytes) {
-      return FailLocked(absl::InvalidArgumentError(absl::StrCat(
-                            "header.display_name: at most ", kMaxDisplayNameBytes, " bytes")),
-                        actions);
-    }
-    if (ReservedMarkerIn(header.display_name())) {
-      // The gateway's own tags live behind it (file_id.h): a caller's name may not look like one.
-      return FailLocked(absl::InvalidArgumentError(
-                            "header.display_name: must not contain \"|vg-\" (reserved for the "
-                            "gateway's tags)"),
-                        actions);
-    }
-    if (header.mime_type().size() > kMaxMimeTypeBytes) {
-      return FailLocked(absl::InvalidArgumentError("header.mime_type: too long"), actions);
-    }
-    sha256_ = absl::AsciiStrToLower(header.sha256());
-    if (!sha256_.empty() && !IsSha256Hex(sha256_)) {
-      return FailLocked(absl::InvalidArgumentError(
-                            "header.sha256: must be 64 hex digits (SHA-256) or empty"),
-                        actions);
-    }
-    size_bytes_ = header.size_bytes();
-    display_name_ = header.display_name();
-    declared_mime_ = absl::AsciiStrToLower(header.mime_type());
+    absl::StatusOr<UploadHeaderFields> fields =
+        CheckUploadHeader(header, context_.options->max_upload_bytes);
+    if (!fields.ok()) return FailLocked(fields.status(), actions);
+    sha256_ = std::move(fields->sha256);
+    size_bytes_ = fields->size_bytes;
+    display_name_ = std::move(fields->display_name);
+    declared_mime_ = std::move(fields->mime_type);
     if (sha256_.empty()) {
       phase_ = Phase::kSniff;
       return ReadLocked(actions);
@@ -654,109 +619,12 @@ class StreamingUpload final : public UploadTask,
   std::shared_ptr<ResumableUpload> upload_ ABSL_GUARDED_BY(mu_);
 };
 
-// The inline→file switch: bytes in memory → an ACTIVE file.
-class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
- public:
-  MemoryUpload(const FilesContext& context, std::string bytes, std::string mime_type, int width,
-               int height, absl::Time deadline, std::shared_ptr<StagedCall> call,
-               absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done)
-      : context_(context),
-        bytes_(std::move(bytes)),
-        mime_type_(std::move(mime_type)),
-        width_(width),
-        height_(height),
-        deadline_(deadline),
-        call_(std::move(call)),
-        done_(std::move(done)),
-        sha256_(gemini::Sha256::HexOf(bytes_)) {}
-
-  void Begin() {
-    auto self = shared_from_this();
-    FindFileByHash(context_, sha256_, static_cast<int64_t>(bytes_.size()), deadline_, call_,
-                   [self](absl::StatusOr<std::optional<gemini::File>> found) {
-                     if (!found.ok()) return self->Done(found.status());
-                     if (found->has_value()) return self->Done(**std::move(found));
-                     self->Open();
-                   });
-  }
-
- private:
-  void Open() {
-    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timer, deadline_,
-                                                context_.record, context_.detached);
-    call_->SetStage(std::make_shared<AbortUpload>(upload_));
-    gemini::StartUploadRequest request;
-    request.size_bytes = static_cast<int64_t>(bytes_.size());
-    request.mime_type = mime_type_;
-    request.name = absl::StrCat("files/", NewFileId(width_, height_, context_.owner_tag));
-    auto self = shared_from_this();
-    upload_->Start(std::move(request), [self](absl::Status status) {
-      if (!status.ok()) return self->Done(ToCallerStatus(std::move(status)));
-      self->Next();
-    });
-  }
-
-  void Next() {
-    const int64_t granularity = upload_->granularity();
-    const int64_t remaining = static_cast<int64_t>(bytes_.size()) - sent_;
-    const bool last = remaining <= granularity;
-    const int64_t size = last ? remaining : granularity;
-    auto chunk =
-        GrowingBuffer::Of(bytes_.substr(static_cast<size_t>(sent_), static_cast<size_t>(size)));
-    sent_ += size;
-    auto self = shared_from_this();
-    upload_->Send(std::move(chunk), last, [self, last](absl::StatusOr<gemini::File> file) {
-      if (!file.ok()) return self->Done(ToCallerStatus(file.status()));
-      if (!last) return self->Next();
-      self->bytes_.clear();
-      self->bytes_.shrink_to_fit();
-      if (file->state == "ACTIVE") {
-        self->context_.hashes->Put(self->context_.owner_tag, self->sha256_, *file);
-        return self->Done(*std::move(file));
-      }
-      AwaitActiveFile(self->context_, file->name, self->deadline_, self->call_,
-                      [self](absl::StatusOr<gemini::File> active) {
-                        if (active.ok()) {
-                          self->context_.hashes->Put(self->context_.owner_tag, self->sha256_,
-                                                     *active);
-                        }
-                        self->Done(std::move(active));
-                      });
-    });
-  }
-
-  void Done(absl::StatusOr<gemini::File> result) {
-    auto done = std::move(done_);
-    if (done) done(std::move(result));
-  }
-
-  const FilesContext context_;
-  std::string bytes_;
-  const std::string mime_type_;
-  const int width_;
-  const int height_;
-  const absl::Time deadline_;
-  std::shared_ptr<StagedCall> call_;
-  absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done_;
-  const std::string sha256_;
-  std::shared_ptr<ResumableUpload> upload_;
-  int64_t sent_ = 0;
-};
-
 }  // namespace
 
 std::shared_ptr<UploadTask> MakeUpload(const FilesContext& context, absl::Time deadline,
                                        UploadCallbacks callbacks) {
   return std::make_shared<StreamingUpload>(context, deadline,
                                            std::move(callbacks));
-}
-
-void UploadBytes(const FilesContext& context, std::string bytes, std::string mime_type,
-                 int width, int height, absl::Time deadline, std::shared_ptr<StagedCall> call,
-                 absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done) {
-  std::make_shared<MemoryUpload>(context, std::move(bytes), std::move(mime_type), width, height,
-                                 deadline, std::move(call), std::move(done))
-      ->Begin();
 }
 
 }  // namespace vision_gateway::vision

@@ -68,13 +68,6 @@ class UploadTask {
 std::shared_ptr<UploadTask> MakeUpload(const FilesContext& context, absl::Time deadline,
                                        UploadCallbacks callbacks);
 
-// Uploads bytes held in memory (the inline→file switch): dedupe by hash first (among the files of
-// context.owner_tag), then a resumable upload in granularity-sized chunks under a file id that
-// carries context.owner_tag, then waits for ACTIVE. `done` gets the ACTIVE file.
-void UploadBytes(const FilesContext& context, std::string bytes, std::string mime_type,
-                 int width, int height, absl::Time deadline, std::shared_ptr<StagedCall> call,
-                 absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done);
-
 }  // namespace vision_gateway::vision
 
 #endif  // VISION_GATEWAY_SERVICE_VISION_UPLOAD_TASK_H_
