@@ -60,10 +60,11 @@ absl::AnyInvocable<void(Result)> HoldPermit(absl::AnyInvocable<void(Result)> don
 
 }  // namespace
 
-VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini,
+VisionServiceImpl::VisionServiceImpl(gemini::GeminiStubs gemini,
                                      vision::VisionOptions options, LimitOptions limits,
                                      const CallRegistry& calls, std::shared_ptr<CallerGate> gate)
-    : gemini_(std::move(gemini)),
+    : gemini_(std::move(gemini.generate)),
+      gemini_files_(std::move(gemini.files)),
       options_(std::move(options)),
       open_policy_(std::make_shared<const CallerPolicy>(CallerPolicy{{}, options_})),
       gate_(std::move(gate)),
@@ -71,7 +72,7 @@ VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemin
       calls_(calls),
       timer_(MakeThreadTimer()),
       hashes_(options_.file_hash_ttl, *timer_),
-      files_{.gemini = gemini_.get(),
+      files_{.gemini = gemini_files_.get(),
              .cpu = &cpu_,
              .timer = timer_.get(),
              .hashes = &hashes_,

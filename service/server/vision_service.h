@@ -42,7 +42,7 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
  public:
   // `calls` (outlives this) holds each call's CallRecord (see telemetry_interceptor.h).
   // `gate` authenticates and admits callers; null: authentication off, no per-caller limits.
-  VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini, vision::VisionOptions options,
+  VisionServiceImpl(gemini::GeminiStubs gemini, vision::VisionOptions options,
                     LimitOptions limits, const CallRegistry& calls,
                     std::shared_ptr<CallerGate> gate = nullptr);
 
@@ -92,7 +92,8 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   // `bytes` of --max_request_memory_mb for an admitted call, or the refusal.
   absl::StatusOr<Semaphore::Permit> ReserveRequestMemory(int64_t bytes);
 
-  std::shared_ptr<gemini::GeminiClient> gemini_;
+  std::shared_ptr<gemini::GenerateStub> gemini_;
+  std::shared_ptr<gemini::FilesStub> gemini_files_;
   vision::VisionOptions options_;
   std::shared_ptr<const CallerPolicy> open_policy_;  // when gate_ is null
   std::shared_ptr<CallerGate> gate_;

@@ -22,7 +22,7 @@ bool IsResumableUploadFailure(const absl::Status& status) {
   return gemini::IsTransient(status) || GetOutcome(status) == reasons::kUpstreamConnectionLost;
 }
 
-ResumableUpload::ResumableUpload(gemini::GeminiClient& gemini, Timer& timer, absl::Time deadline,
+ResumableUpload::ResumableUpload(gemini::FilesStub& gemini, Timer& timer, absl::Time deadline,
                                  std::shared_ptr<telemetry::CallRecord> record,
                                  DetachedCalls* detached)
     : gemini_(&gemini),

@@ -46,7 +46,7 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   // `detached` (may be null in tests) tracks the requests that may outlive this upload (the
   // session's opening, see Start, and the cancel of a session), so that the service can end them
   // before it goes away.
-  ResumableUpload(gemini::GeminiClient& gemini, Timer& timer, absl::Time deadline,
+  ResumableUpload(gemini::FilesStub& gemini, Timer& timer, absl::Time deadline,
                   std::shared_ptr<telemetry::CallRecord> record = nullptr,
                   DetachedCalls* detached = nullptr);
   ~ResumableUpload();
@@ -84,7 +84,7 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   gemini::CallOptions Options() const;
   int64_t ChunkEnd() const;
 
-  gemini::GeminiClient* const gemini_;
+  gemini::FilesStub* const gemini_;
   Timer* const timer_;
   DetachedCalls* const detached_;
   const absl::Time deadline_;
