@@ -207,7 +207,8 @@ void AsyncRetryLoop::OnAttemptDone(absl::Status status) {
   }
   const absl::Time now = options_.timer->Now();
   const absl::Time deadline = call_.deadline;
-  if (status.code() == absl::StatusCode::kDeadlineExceeded && now < deadline) {
+  if (verdict == Verdict::kPolicy && status.code() == absl::StatusCode::kDeadlineExceeded &&
+      now < deadline) {
     // Not the caller's deadline (their time is left): a default bound of the lower layers.
     status = WithOutcome(std::move(status), reasons::kUpstreamTimeout);
   }
