@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "service/gemini/async_retry_loop.h"
+#include "service/gemini/json_codec.h"
 
 namespace vision_gateway::gemini {
 namespace {
@@ -43,6 +45,25 @@ RetryLoopOptions LoopOptions(const std::shared_ptr<const Shared>& shared, const 
       .telemetry = &shared->telemetry,
       .keep_alive = shared,
   };
+}
+
+// The request as the attempts send it: encoded once into a shared buffer that every attempt
+// sends (the typed request, with its raw image bytes, is let go as soon as it is encoded), so a
+// call holds one copy of its images however many attempts it takes. A request that does not
+// encode is left as it is: the stub underneath reports the error, without a retry.
+template <typename Request>
+Request Encoded(Request request) {
+  if (request.encoded_body != nullptr) return request;
+  absl::StatusOr<std::string> body;
+  if constexpr (std::is_same_v<Request, GenerateContentRequest>) {
+    body = EncodeGenerateContentRequest(request);
+  } else {
+    body = EncodeCountTokensRequest(request);
+  }
+  if (!body.ok()) return request;
+  Request encoded;
+  encoded.encoded_body = GrowingBuffer::Of(*std::move(body));
+  return encoded;
 }
 
 // Sends one attempt of a call whose result is a T; `last` as in AsyncRetryLoop::Attempt.
@@ -85,7 +106,7 @@ class StreamRetry {
                                             std::shared_ptr<GenerateStub> inner,
                                             std::string model, GenerateContentRequest request,
                                             const CallOptions& options, StreamObserver observer) {
-    auto state = std::make_shared<StreamRetry>(std::move(model), std::move(request),
+    auto state = std::make_shared<StreamRetry>(std::move(model), Encoded(std::move(request)),
                                                std::move(observer));
     auto loop = AsyncRetryLoop::Create(
         LoopOptions(shared, "streamGenerateContent", Idempotency::kNonIdempotent), options,
@@ -148,7 +169,7 @@ class RetryingGenerateStub final : public GenerateStub {
       absl::AnyInvocable<void(absl::StatusOr<GenerateContentResponse>)> done) override {
     return RetryCall<GenerateContentResponse>(
         shared_, "generateContent", Idempotency::kNonIdempotent, options,
-        [inner = inner_, model, options, request = std::move(request)](
+        [inner = inner_, model, options, request = Encoded(std::move(request))](
             bool last, auto attempt_done) mutable {
           GenerateContentRequest sent = last ? std::move(request) : request;
           return inner->GenerateContent(model, std::move(sent), options, std::move(attempt_done));
@@ -162,7 +183,7 @@ class RetryingGenerateStub final : public GenerateStub {
       absl::AnyInvocable<void(absl::StatusOr<CountTokensResponse>)> done) override {
     return RetryCall<CountTokensResponse>(
         shared_, "countTokens", Idempotency::kIdempotent, options,
-        [inner = inner_, model, options, request = std::move(request)](
+        [inner = inner_, model, options, request = Encoded(std::move(request))](
             bool last, auto attempt_done) mutable {
           CountTokensRequest sent = last ? std::move(request) : request;
           return inner->CountTokens(model, std::move(sent), options, std::move(attempt_done));

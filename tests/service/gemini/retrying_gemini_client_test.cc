@@ -12,6 +12,7 @@
 #include "service/common/error_reasons.h"
 #include "service/common/status_details.h"
 #include "service/gemini/error_envelope.h"
+#include "service/gemini/json_codec.h"
 #include "service/gemini/retry_policy.h"
 #include "service/http/http_client.h"
 #include "service/telemetry/call_record.h"
@@ -37,6 +38,12 @@ absl::Status Http(int status, std::string body = "") {
 absl::Status RateLimited(const std::string& delay) {
   return StatusFromHttpError(429, R"({"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":")" +
                                       delay + R"("}]}})");
+}
+
+// The request an attempt sent, decoded from its encoded body (or as it is).
+absl::StatusOr<GenerateContentRequest> SentRequest(const FakeGeminiClient::Call& call) {
+  if (call.request.encoded_body == nullptr) return call.request;
+  return DecodeGenerateContentRequest(call.request.encoded_body->View());
 }
 
 struct StreamResult {
@@ -525,10 +532,40 @@ TEST_F(RetryingGeminiClientTest, StreamRequestIsResentWhole) {
       WithOutcome(absl::UnavailableError("refused"), reasons::kUpstreamUnreachable));
   timer_->Advance(absl::Seconds(1));
   ASSERT_EQ(fake_->calls().size(), 2u);
-  ASSERT_EQ(fake_->calls()[1]->request.contents.size(), 1u);
-  EXPECT_EQ(fake_->calls()[1]->request.contents[0].parts[0].text, "prompt");
+  // What the second attempt sends (encoded once, issue #17) is the whole request.
+  absl::StatusOr<GenerateContentRequest> resent = SentRequest(*fake_->calls()[1]);
+  ASSERT_THAT(resent, IsOk());
+  ASSERT_EQ(resent->contents.size(), 1u);
+  EXPECT_EQ(resent->contents[0].parts[0].text, "prompt");
   fake_->calls()[1]->observer.on_done(absl::OkStatus());
   EXPECT_THAT(*out.done, IsOk());
+}
+
+// Issue #17 (memory): the retrying stub keeps one copy of a request's images, the encoded body,
+// and every attempt sends that same buffer; the raw request is not kept to be copied per attempt.
+TEST_F(RetryingGeminiClientTest, ARequestIsHeldOnceEncodedAndEveryAttemptSendsThatBuffer) {
+  Make(Options());
+  GenerateContentRequest request;
+  Part& image = request.contents.emplace_back().parts.emplace_back();
+  image.inline_data = Blob{.mime_type = "image/png", .data = std::string(1 << 20, 'x')};
+  StreamResult out;
+  client_->StreamGenerateContent(
+      "m", std::move(request), CallOptions{.deadline = timer_->Now() + absl::Seconds(60)},
+      StreamObserver{.on_chunk = [](GenerateContentResponse) {},
+                     .on_done = [&out](absl::Status s) { out.done = s; }});
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  fake_->calls()[0]->observer.on_done(Http(503));
+  timer_->Advance(absl::Seconds(1));
+  ASSERT_EQ(fake_->calls().size(), 2u);
+  const GenerateContentRequest& first = fake_->calls()[0]->request;
+  const GenerateContentRequest& second = fake_->calls()[1]->request;
+  ASSERT_NE(first.encoded_body, nullptr);
+  EXPECT_EQ(first.encoded_body, second.encoded_body);  // one buffer, not a copy per attempt
+  EXPECT_TRUE(first.contents.empty());                  // no raw copy of the image beside it
+  absl::StatusOr<GenerateContentRequest> sent = SentRequest(*fake_->calls()[1]);
+  ASSERT_THAT(sent, IsOk());
+  EXPECT_EQ(sent->contents.at(0).parts.at(0).inline_data->data.size(), 1u << 20);
+  fake_->calls()[1]->observer.on_done(absl::OkStatus());
 }
 
 // --- The idempotency rule (issue #17) ---
