@@ -45,7 +45,8 @@ struct RetryOptions {
 
 // True for the failures worth another attempt: Gemini's 429, 500, 502, 503, 504 and 408
 // (outcomes UPSTREAM_RATE_LIMITED, _INTERNAL, _UNAVAILABLE, _TIMEOUT), and a connection refused
-// or reset before any response byte (UPSTREAM_UNREACHABLE). Not: a connection lost after response
+// or reset before any response byte (UPSTREAM_UNREACHABLE). Whether a request may be sent again
+// after it is the idempotency rule's question (async_retry_loop.h: MaySendAgain). Not: a connection lost after response
 // bytes (the request was processed and may be billed), TLS failures, malformed or oversized
 // answers, the caller's own deadline or cancellation, anything the caller or the key got wrong.
 bool IsTransient(const absl::Status& status);
