@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "service/common/error_reasons.h"
 #include "service/common/status_details.h"
+#include "service/gemini/async_retry_loop.h"
 #include "service/gemini/error_envelope.h"
 #include "service/gemini/json_codec.h"
 #include "service/gemini/retry_policy.h"
@@ -776,6 +777,61 @@ TEST_F(RetryingFilesStubTest, UploadChunkAndQueryPassThrough) {
   query(Http(503));
   EXPECT_EQ(answers, 2);
   EXPECT_EQ(timer_->Pending(), 0u);
+}
+
+// --- The loop on its own: attempts' verdicts, no count, the deadline ---
+
+TEST(AsyncRetryLoopTest, AnAttemptsVerdictOverridesThePolicyAndTheDeadlineEndsACountlessLoop) {
+  FakeTimer timer;
+  const absl::Time deadline = timer.Now() + absl::Seconds(1);
+  int attempts = 0;
+  std::optional<absl::Status> result;
+  AsyncRetryLoop::Start(
+      RetryLoopOptions{
+          .retry = RetryPolicy{.max_attempts = 0,
+                               .retryable = [](const absl::Status&) { return false; }},
+          .backoff = std::make_shared<ExponentialBackoff>(absl::Milliseconds(100),
+                                                          absl::Seconds(2)),
+          .timer = &timer,
+      },
+      CallOptions{.deadline = deadline},
+      [&attempts](int number, bool last, AsyncRetryLoop::AttemptDone done) {
+        EXPECT_EQ(number, ++attempts);
+        EXPECT_FALSE(last);  // no count: never the last by number
+        done(RetryableFailure(absl::DeadlineExceededError("still PROCESSING")));
+        return nullptr;
+      },
+      [&result](absl::Status status) { result = status; });
+  while (!result.has_value() && attempts < 50) {
+    auto due = timer.NextDue();
+    ASSERT_TRUE(due.has_value());
+    timer.Advance(*due - timer.Now());
+  }
+  ASSERT_TRUE(result.has_value());
+  // Waits of 100, 200, 400 ms; the next (800 ms) would pass the deadline: the last failure, as the
+  // attempt reported it (no outcome added, the verdict mark removed).
+  EXPECT_EQ(attempts, 4);
+  EXPECT_THAT(*result, StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("PROCESSING")));
+  EXPECT_EQ(GetOutcome(*result), "");
+  bool marked = false;
+  result->ForEachPayload([&marked](absl::string_view, const absl::Cord&) { marked = true; });
+  EXPECT_FALSE(marked);
+
+  // A final verdict ends the call at once, even for a failure the policy would retry.
+  std::optional<absl::Status> final_result;
+  AsyncRetryLoop::Start(
+      RetryLoopOptions{.backoff = std::make_shared<ExponentialBackoff>(absl::Milliseconds(1),
+                                                                       absl::Milliseconds(1)),
+                       .timer = &timer},
+      CallOptions{.deadline = timer.Now() + absl::Seconds(60)},
+      [](int, bool, AsyncRetryLoop::AttemptDone done) {
+        done(FinalFailure(Http(503)));
+        return nullptr;
+      },
+      [&final_result](absl::Status status) { final_result = status; });
+  ASSERT_TRUE(final_result.has_value());
+  EXPECT_THAT(*final_result, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(timer.Pending(), 0u);
 }
 
 }  // namespace
