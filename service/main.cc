@@ -615,12 +615,12 @@ int main(int argc, char** argv) {
   }
 
   // Each upstream exchange is measured right above the REST client.
-  std::shared_ptr<vision_gateway::gemini::GeminiClient> client =
-      vision_gateway::gemini::MakeInstrumentedGeminiClient(
+  vision_gateway::gemini::GeminiStubs client =
+      vision_gateway::gemini::MakeInstrumentedStubs(
           *std::move(gemini), options.telemetry != nullptr
                                   ? *options.telemetry
                                   : vision_gateway::telemetry::NoTelemetry());
-  // The REST client is the stub; policies wrap it as decorators of the same interface.
+  // The REST client implements the stubs; policies wrap each stub as decorators of its interface.
   vision_gateway::gemini::RetryOptions retry;
   retry.max_attempts = std::max(1, absl::GetFlag(FLAGS_max_attempts));
   retry.initial_backoff = absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_retry_initial_backoff_ms)));
@@ -629,7 +629,7 @@ int main(int argc, char** argv) {
   retry.attempt_timeout = absl::Seconds(std::max(0, absl::GetFlag(FLAGS_upstream_attempt_timeout_s)));
   retry.max_retry_delay = absl::Seconds(std::max(0, absl::GetFlag(FLAGS_max_retry_delay_s)));
   client =
-      vision_gateway::gemini::MakeRetryingGeminiClient(
+      vision_gateway::gemini::MakeRetryingStubs(
           std::move(client), retry, vision_gateway::MakeThreadTimer(),
           options.telemetry != nullptr ? *options.telemetry
                                        : vision_gateway::telemetry::NoTelemetry());

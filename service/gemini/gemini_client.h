@@ -1,27 +1,21 @@
-// The typed Gemini REST client that the vision layer depends on (and tests fake).
-//
-// Results arrive through callbacks on the HTTP layer's I/O threads; callbacks must not block.
-// Errors are absl::Status with the upstream error envelope mapped (see error_envelope.h) and an
-// outcome tag naming their row of the error table (service/common/error_reasons.h): transport
-// failures as the HTTP layer tagged them, DEADLINE_EXCEEDED when the caller's deadline passed,
-// CONTENT_BLOCKED (INVALID_ARGUMENT, ErrorInfo metadata block_reason) for a prompt Gemini refused,
-// UPSTREAM_BAD_RESPONSE for a body that is not what the API promises, UPSTREAM_CONNECTION_LOST
-// for a stream that ended without a finish reason. A Retry-After header becomes a RetryInfo.
+// The Gemini stubs the vision layer depends on (and tests fake), one per Gemini service:
+// GenerateStub (generate_stub.h: the models resource) and FilesStub (files_stub.h). The REST
+// client implements both over one HTTP client; decorators wrap each stub on its own
+// (instrumented_gemini_client.h, retrying_gemini_client.h) and main.cc composes them.
 #ifndef VISION_GATEWAY_SERVICE_GEMINI_GEMINI_CLIENT_H_
 #define VISION_GATEWAY_SERVICE_GEMINI_GEMINI_CLIENT_H_
 
 #include <chrono>
 #include <memory>
 #include <string>
-#include <string_view>
+#include <type_traits>
+#include <utility>
 
-#include "absl/functional/any_invocable.h"
-#include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "service/gemini/api_key.h"
-#include "service/gemini/types.h"
-#include "service/telemetry/call_record.h"
+#include "service/gemini/files_stub.h"
+#include "service/gemini/generate_stub.h"
+#include "service/gemini/pending_call.h"
 
 namespace vision_gateway::http {
 class HttpClient;
@@ -42,104 +36,31 @@ struct GeminiOptions {
   std::chrono::milliseconds default_timeout{120000};
 };
 
-struct CallOptions {
-  absl::Time deadline = absl::InfiniteFuture();
-  // The gRPC call this upstream call serves, if any: the instrumented client adds its attempts,
-  // upstream time and tokens; the REST client forwards its W3C traceparent.
-  std::shared_ptr<telemetry::CallRecord> record;
+// One object serving both stubs: the REST client, and test fakes.
+class GeminiClient : public GenerateStub, public FilesStub {};
+
+// The stubs a service uses, one per Gemini service. Built from one object serving both (the REST
+// client, a fake) or from two decorated stacks.
+struct GeminiStubs {
+  GeminiStubs() = default;
+  GeminiStubs(std::shared_ptr<GenerateStub> generate_stub, std::shared_ptr<FilesStub> files_stub)
+      : generate(std::move(generate_stub)), files(std::move(files_stub)) {}
+  template <typename Both,
+            typename = std::enable_if_t<std::is_base_of_v<GenerateStub, Both> &&
+                                        std::is_base_of_v<FilesStub, Both>>>
+  GeminiStubs(std::shared_ptr<Both> both)  // NOLINT(google-explicit-constructor)
+      : generate(both), files(both) {}
+  template <typename Both,
+            typename = std::enable_if_t<std::is_base_of_v<GenerateStub, Both> &&
+                                        std::is_base_of_v<FilesStub, Both>>>
+  GeminiStubs(std::unique_ptr<Both> both)  // NOLINT(google-explicit-constructor)
+      : GeminiStubs(std::shared_ptr<Both>(std::move(both))) {}
+
+  std::shared_ptr<GenerateStub> generate;
+  std::shared_ptr<FilesStub> files;
 };
 
-// A call in flight. Cancel() is thread-safe, idempotent and harmless after completion; the
-// call's completion callback then runs with CANCELLED (if it had not run yet).
-class PendingCall {
- public:
-  virtual ~PendingCall() = default;
-  virtual void Cancel() = 0;
-};
-
-struct StreamObserver {
-  // Each streamed GenerateContentResponse (one SSE event), in order.
-  absl::AnyInvocable<void(GenerateContentResponse)> on_chunk;
-  // Exactly once, after the last on_chunk. OK only when the stream ended cleanly. An error object
-  // sent mid-stream, a malformed event, or a body cut short all end the stream with an error.
-  absl::AnyInvocable<void(absl::Status)> on_done;
-};
-
-class GeminiClient {
- public:
-  virtual ~GeminiClient() = default;
-
-  // POST {base}/{version}/models/{model}:streamGenerateContent?alt=sse
-  virtual std::shared_ptr<PendingCall> StreamGenerateContent(const std::string& model,
-                                                             GenerateContentRequest request,
-                                                             CallOptions options,
-                                                             StreamObserver observer) = 0;
-
-  // POST {base}/{version}/models/{model}:generateContent
-  virtual std::shared_ptr<PendingCall> GenerateContent(
-      const std::string& model, GenerateContentRequest request, CallOptions options,
-      absl::AnyInvocable<void(absl::StatusOr<GenerateContentResponse>)> done) = 0;
-
-  // POST {base}/{version}/models/{model}:countTokens
-  virtual std::shared_ptr<PendingCall> CountTokens(
-      const std::string& model, CountTokensRequest request, CallOptions options,
-      absl::AnyInvocable<void(absl::StatusOr<CountTokensResponse>)> done) = 0;
-
-  // GET {base}/{version}/models?pageSize=N&pageToken=T (page_size 0: Gemini's default, 50; at
-  // most 1000). One page of Gemini's models list.
-  virtual std::shared_ptr<PendingCall> ListModels(
-      int page_size, const std::string& page_token, CallOptions options,
-      absl::AnyInvocable<void(absl::StatusOr<ListModelsResponse>)> done) = 0;
-
-  // --- Files API (gemini-wire.md §1.3, §4) ---
-  //
-  // Upload URLs are accepted only on the configured base_url's origin (scheme, host and port):
-  // the API key is never sent anywhere else. A start reply whose x-goog-upload-url points
-  // elsewhere is an INTERNAL error; so is an upload_url argument on another origin.
-  // Upload-endpoint errors may be plain text; they map like JSON envelopes (error_envelope.h).
-
-  // POST {base}/upload/{version}/files with X-Goog-Upload-Command: start.
-  virtual std::shared_ptr<PendingCall> StartUpload(
-      StartUploadRequest request, CallOptions options,
-      absl::AnyInvocable<void(absl::StatusOr<UploadSession>)> done) = 0;
-
-  // POST <upload_url> with X-Goog-Upload-Command "upload" (or "upload, finalize") and
-  // X-Goog-Upload-Offset. A non-final chunk's size must be a multiple of the session's
-  // granularity. The reply's status is "active" (or "final" with the File).
-  virtual std::shared_ptr<PendingCall> UploadChunk(
-      const std::string& upload_url, int64_t offset, ChunkBytes bytes, bool finalize,
-      CallOptions options, absl::AnyInvocable<void(absl::StatusOr<UploadStatus>)> done) = 0;
-
-  // X-Goog-Upload-Command: query — how many bytes Gemini holds (size_received).
-  virtual std::shared_ptr<PendingCall> QueryUpload(
-      const std::string& upload_url, CallOptions options,
-      absl::AnyInvocable<void(absl::StatusOr<UploadStatus>)> done) = 0;
-
-  // X-Goog-Upload-Command: cancel — drops the session and the bytes received.
-  virtual std::shared_ptr<PendingCall> CancelUpload(
-      const std::string& upload_url, CallOptions options,
-      absl::AnyInvocable<void(absl::Status)> done) = 0;
-
-  // GET {base}/{version}/files/{id}; `name` is "files/<id>".
-  virtual std::shared_ptr<PendingCall> GetFile(
-      const std::string& name, CallOptions options,
-      absl::AnyInvocable<void(absl::StatusOr<File>)> done) = 0;
-
-  // GET {base}/{version}/files?pageSize=N&pageToken=T (page_size 0: Gemini's default).
-  virtual std::shared_ptr<PendingCall> ListFiles(
-      int page_size, const std::string& page_token, CallOptions options,
-      absl::AnyInvocable<void(absl::StatusOr<ListFilesResponse>)> done) = 0;
-
-  // DELETE {base}/{version}/files/{id}.
-  virtual std::shared_ptr<PendingCall> DeleteFile(const std::string& name, CallOptions options,
-                                                  absl::AnyInvocable<void(absl::Status)> done) = 0;
-};
-
-// "files/<id>" with a valid id (1..40 of lowercase letters, digits, '-'; not starting or ending
-// with '-'): the id. Anything else: empty.
-std::string FileIdOf(std::string_view name);
-
-// The REST implementation over the HTTP client.
+// The REST implementation of both stubs over the HTTP client.
 absl::StatusOr<std::unique_ptr<GeminiClient>> MakeGeminiClient(
     GeminiOptions options, std::shared_ptr<http::HttpClient> http);
 

@@ -61,9 +61,34 @@ class Exchange {
   std::optional<UsageMetadata> usage_;
 };
 
-class InstrumentedGeminiClient final : public GeminiClient {
+// The completion of a call without a model (list, files), reporting its exchange first.
+template <typename T>
+absl::AnyInvocable<void(absl::StatusOr<T>)> Observe(
+    telemetry::Telemetry& telemetry, const char* operation, const CallOptions& options,
+    absl::AnyInvocable<void(absl::StatusOr<T>)> done) {
+  auto exchange = std::make_shared<Exchange>(telemetry, options, operation, std::string());
+  return [exchange, done = std::move(done)](absl::StatusOr<T> result) mutable {
+    if (result.ok()) exchange->FirstByte();
+    exchange->Done(result.status());
+    if (done) done(std::move(result));
+  };
+}
+
+absl::AnyInvocable<void(absl::Status)> ObserveStatus(telemetry::Telemetry& telemetry,
+                                                     const char* operation,
+                                                     const CallOptions& options,
+                                                     absl::AnyInvocable<void(absl::Status)> done) {
+  auto exchange = std::make_shared<Exchange>(telemetry, options, operation, std::string());
+  return [exchange, done = std::move(done)](absl::Status status) mutable {
+    if (status.ok()) exchange->FirstByte();
+    exchange->Done(status);
+    if (done) done(std::move(status));
+  };
+}
+
+class InstrumentedGenerateStub final : public GenerateStub {
  public:
-  InstrumentedGeminiClient(std::shared_ptr<GeminiClient> inner, telemetry::Telemetry& telemetry)
+  InstrumentedGenerateStub(std::shared_ptr<GenerateStub> inner, telemetry::Telemetry& telemetry)
       : inner_(std::move(inner)), telemetry_(telemetry) {}
 
   std::shared_ptr<PendingCall> StreamGenerateContent(const std::string& model,
@@ -123,15 +148,25 @@ class InstrumentedGeminiClient final : public GeminiClient {
   std::shared_ptr<PendingCall> ListModels(
       int page_size, const std::string& page_token, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<ListModelsResponse>)> done) override {
-    auto observed = Observe("models.list", options, std::move(done));
+    auto observed = Observe(telemetry_, "models.list", options, std::move(done));
     return inner_->ListModels(page_size, page_token, std::move(options), std::move(observed));
   }
+
+ private:
+  const std::shared_ptr<GenerateStub> inner_;
+  telemetry::Telemetry& telemetry_;
+};
+
+class InstrumentedFilesStub final : public FilesStub {
+ public:
+  InstrumentedFilesStub(std::shared_ptr<FilesStub> inner, telemetry::Telemetry& telemetry)
+      : inner_(std::move(inner)), telemetry_(telemetry) {}
 
   // Files API calls: one attempt each, under their operation name (no model).
   std::shared_ptr<PendingCall> StartUpload(
       StartUploadRequest request, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<UploadSession>)> done) override {
-    auto observed = Observe("uploadStart", options, std::move(done));
+    auto observed = Observe(telemetry_, "uploadStart", options, std::move(done));
     return inner_->StartUpload(std::move(request), std::move(options), std::move(observed));
   }
 
@@ -139,7 +174,7 @@ class InstrumentedGeminiClient final : public GeminiClient {
       const std::string& upload_url, int64_t offset, ChunkBytes bytes, bool finalize,
       CallOptions options, absl::AnyInvocable<void(absl::StatusOr<UploadStatus>)> done) override {
     if (options.record) options.record->AddUploadBytes(static_cast<int64_t>(bytes.size()));
-    auto observed = Observe("uploadChunk", options, std::move(done));
+    auto observed = Observe(telemetry_, "uploadChunk", options, std::move(done));
     return inner_->UploadChunk(upload_url, offset, std::move(bytes), finalize, std::move(options),
                                std::move(observed));
   }
@@ -147,68 +182,55 @@ class InstrumentedGeminiClient final : public GeminiClient {
   std::shared_ptr<PendingCall> QueryUpload(
       const std::string& upload_url, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<UploadStatus>)> done) override {
-    auto observed = Observe("uploadQuery", options, std::move(done));
+    auto observed = Observe(telemetry_, "uploadQuery", options, std::move(done));
     return inner_->QueryUpload(upload_url, std::move(options), std::move(observed));
   }
 
   std::shared_ptr<PendingCall> CancelUpload(const std::string& upload_url, CallOptions options,
                                             absl::AnyInvocable<void(absl::Status)> done) override {
-    auto observed = ObserveStatus("uploadCancel", options, std::move(done));
+    auto observed = ObserveStatus(telemetry_, "uploadCancel", options, std::move(done));
     return inner_->CancelUpload(upload_url, std::move(options), std::move(observed));
   }
 
   std::shared_ptr<PendingCall> GetFile(const std::string& name, CallOptions options,
                                        absl::AnyInvocable<void(absl::StatusOr<File>)> done) override {
-    auto observed = Observe("files.get", options, std::move(done));
+    auto observed = Observe(telemetry_, "files.get", options, std::move(done));
     return inner_->GetFile(name, std::move(options), std::move(observed));
   }
 
   std::shared_ptr<PendingCall> ListFiles(
       int page_size, const std::string& page_token, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<ListFilesResponse>)> done) override {
-    auto observed = Observe("files.list", options, std::move(done));
+    auto observed = Observe(telemetry_, "files.list", options, std::move(done));
     return inner_->ListFiles(page_size, page_token, std::move(options), std::move(observed));
   }
 
   std::shared_ptr<PendingCall> DeleteFile(const std::string& name, CallOptions options,
                                           absl::AnyInvocable<void(absl::Status)> done) override {
-    auto observed = ObserveStatus("files.delete", options, std::move(done));
+    auto observed = ObserveStatus(telemetry_, "files.delete", options, std::move(done));
     return inner_->DeleteFile(name, std::move(options), std::move(observed));
   }
 
  private:
-  template <typename T>
-  absl::AnyInvocable<void(absl::StatusOr<T>)> Observe(
-      const char* operation, const CallOptions& options,
-      absl::AnyInvocable<void(absl::StatusOr<T>)> done) {
-    auto exchange = std::make_shared<Exchange>(telemetry_, options, operation, std::string());
-    return [exchange, done = std::move(done)](absl::StatusOr<T> result) mutable {
-      if (result.ok()) exchange->FirstByte();
-      exchange->Done(result.status());
-      if (done) done(std::move(result));
-    };
-  }
-
-  absl::AnyInvocable<void(absl::Status)> ObserveStatus(const char* operation,
-                                                       const CallOptions& options,
-                                                       absl::AnyInvocable<void(absl::Status)> done) {
-    auto exchange = std::make_shared<Exchange>(telemetry_, options, operation, std::string());
-    return [exchange, done = std::move(done)](absl::Status status) mutable {
-      if (status.ok()) exchange->FirstByte();
-      exchange->Done(status);
-      if (done) done(std::move(status));
-    };
-  }
-
-  const std::shared_ptr<GeminiClient> inner_;
+  const std::shared_ptr<FilesStub> inner_;
   telemetry::Telemetry& telemetry_;
 };
 
 }  // namespace
 
-std::unique_ptr<GeminiClient> MakeInstrumentedGeminiClient(std::shared_ptr<GeminiClient> inner,
+std::unique_ptr<GenerateStub> MakeInstrumentedGenerateStub(std::shared_ptr<GenerateStub> inner,
                                                            telemetry::Telemetry& telemetry) {
-  return std::make_unique<InstrumentedGeminiClient>(std::move(inner), telemetry);
+  return std::make_unique<InstrumentedGenerateStub>(std::move(inner), telemetry);
+}
+
+std::unique_ptr<FilesStub> MakeInstrumentedFilesStub(std::shared_ptr<FilesStub> inner,
+                                                     telemetry::Telemetry& telemetry) {
+  return std::make_unique<InstrumentedFilesStub>(std::move(inner), telemetry);
+}
+
+GeminiStubs MakeInstrumentedStubs(GeminiStubs inner, telemetry::Telemetry& telemetry) {
+  return GeminiStubs(MakeInstrumentedGenerateStub(std::move(inner.generate), telemetry),
+                     MakeInstrumentedFilesStub(std::move(inner.files), telemetry));
 }
 
 }  // namespace vision_gateway::gemini

@@ -1,4 +1,4 @@
-// A GeminiClient decorator that records every upstream exchange: telemetry (requests by
+// Decorators of both Gemini stubs that record every upstream exchange: telemetry (requests by
 // operation/model/outcome, latency, time to first byte, tokens) and the call's CallRecord
 // (CallOptions::record: attempts, time waiting on Gemini, tokens). It sits directly on the REST
 // client, under any retrying decorator, so that each attempt is one exchange.
@@ -12,9 +12,13 @@
 
 namespace vision_gateway::gemini {
 
-// `telemetry` outlives the returned client.
-std::unique_ptr<GeminiClient> MakeInstrumentedGeminiClient(std::shared_ptr<GeminiClient> inner,
+// `telemetry` outlives the returned stubs.
+std::unique_ptr<GenerateStub> MakeInstrumentedGenerateStub(std::shared_ptr<GenerateStub> inner,
                                                            telemetry::Telemetry& telemetry);
+std::unique_ptr<FilesStub> MakeInstrumentedFilesStub(std::shared_ptr<FilesStub> inner,
+                                                     telemetry::Telemetry& telemetry);
+// Both stubs, each wrapped.
+GeminiStubs MakeInstrumentedStubs(GeminiStubs inner, telemetry::Telemetry& telemetry);
 
 }  // namespace vision_gateway::gemini
 

@@ -422,8 +422,7 @@ class RestGeminiClient final : public GeminiClient {
                                                      CallOptions options,
                                                      StreamObserver observer) override {
     absl::StatusOr<http::Request> http_request =
-        MakeRequest(model, "streamGenerateContent?alt=sse", EncodeGenerateContentRequest(request),
-                    options);
+        MakeRequest(model, "streamGenerateContent?alt=sse", Body(request), options);
     if (!http_request.ok()) {
       if (observer.on_done) observer.on_done(http_request.status());
       return std::make_shared<FinishedCall>();
@@ -437,16 +436,15 @@ class RestGeminiClient final : public GeminiClient {
   std::shared_ptr<PendingCall> GenerateContent(
       const std::string& model, GenerateContentRequest request, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<GenerateContentResponse>)> done) override {
-    return StartUnary<GenerateContentResponse>(model, "generateContent",
-                                               EncodeGenerateContentRequest(request), options,
+    return StartUnary<GenerateContentResponse>(model, "generateContent", Body(request), options,
                                                &DecodeGenerateContentResponse, std::move(done));
   }
 
   std::shared_ptr<PendingCall> CountTokens(
       const std::string& model, CountTokensRequest request, CallOptions options,
       absl::AnyInvocable<void(absl::StatusOr<CountTokensResponse>)> done) override {
-    return StartUnary<CountTokensResponse>(model, "countTokens", EncodeCountTokensRequest(request),
-                                           options, &DecodeCountTokensResponse, std::move(done));
+    return StartUnary<CountTokensResponse>(model, "countTokens", Body(request), options,
+                                           &DecodeCountTokensResponse, std::move(done));
   }
 
   std::shared_ptr<PendingCall> StartUpload(
@@ -592,6 +590,26 @@ class RestGeminiClient final : public GeminiClient {
   }
 
  private:
+  // A request's body: the encoding it already carries (shared, sent without a copy), or a new
+  // one (the HTTP request's own).
+  struct EncodedBody {
+    std::string text;
+    std::shared_ptr<GrowingBuffer> shared;
+  };
+  using RequestBody = absl::StatusOr<EncodedBody>;
+  template <typename T>
+  static RequestBody Body(const T& request) {
+    if (request.encoded_body != nullptr) return EncodedBody{.shared = request.encoded_body};
+    absl::StatusOr<std::string> body;
+    if constexpr (std::is_same_v<T, GenerateContentRequest>) {
+      body = EncodeGenerateContentRequest(request);
+    } else {
+      body = EncodeCountTokensRequest(request);
+    }
+    if (!body.ok()) return body.status();
+    return EncodedBody{.text = *std::move(body)};
+  }
+
   // {base}/{version}/{collection}?pageSize=N&pageToken=T for a list call (files, models).
   absl::StatusOr<std::string> ListUrl(const char* collection, int page_size,
                                       const std::string& page_token) const {
@@ -613,7 +631,7 @@ class RestGeminiClient final : public GeminiClient {
 
   template <typename T>
   std::shared_ptr<PendingCall> StartUnary(const std::string& model, std::string_view method,
-                                          absl::StatusOr<std::string> body,
+                                          RequestBody body,
                                           const CallOptions& options,
                                           typename UnaryCall<T>::Decoder decoder,
                                           typename UnaryCall<T>::Done done) {
@@ -703,7 +721,7 @@ class RestGeminiClient final : public GeminiClient {
   }
 
   absl::StatusOr<http::Request> MakeRequest(const std::string& model, std::string_view method,
-                                            absl::StatusOr<std::string> body,
+                                            RequestBody body,
                                             const CallOptions& options) const {
     absl::StatusOr<std::string> id = ModelId(model);
     if (!id.ok()) return id.status();
@@ -722,7 +740,12 @@ class RestGeminiClient final : public GeminiClient {
     if (options.record != nullptr && !options.record->traceparent().empty()) {
       request.headers.emplace_back("traceparent", options.record->traceparent());
     }
-    request.body = *std::move(body);
+    if (body->shared != nullptr) {
+      // Sent from the shared buffer: no copy of a large inline request.
+      request.streamed_body = std::move(body->shared);
+    } else {
+      request.body = std::move(body->text);
+    }
     // The caller's deadline rules, however far; the default bounds only a call without one.
     request.deadline = options.deadline != absl::InfiniteFuture()
                            ? options.deadline

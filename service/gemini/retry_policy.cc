@@ -76,4 +76,10 @@ absl::Duration Backoff::Delay(int retry) {
   return absl::Seconds(uniform(rng_));
 }
 
+absl::Duration ExponentialBackoff::Delay(int retry) {
+  const double seconds = absl::ToDoubleSeconds(initial_) *
+                         std::pow(multiplier_, std::min(std::max(0, retry - 1), 60));
+  return std::min(absl::Seconds(seconds), max_);
+}
+
 }  // namespace vision_gateway::gemini

@@ -1,6 +1,6 @@
 // The retry policy of Gemini calls: which failures are transient, how long to wait, and a budget
-// that keeps an outage from turning into a retry storm. Used by the retrying decorator
-// (retrying_gemini_client.h) and by anything else that re-sends to Gemini (upload chunk resume).
+// that keeps an outage from turning into a retry storm. The one retry loop that applies them
+// (with the idempotency rule) is async_retry_loop.h.
 #ifndef VISION_GATEWAY_SERVICE_GEMINI_RETRY_POLICY_H_
 #define VISION_GATEWAY_SERVICE_GEMINI_RETRY_POLICY_H_
 
@@ -45,7 +45,8 @@ struct RetryOptions {
 
 // True for the failures worth another attempt: Gemini's 429, 500, 502, 503, 504 and 408
 // (outcomes UPSTREAM_RATE_LIMITED, _INTERNAL, _UNAVAILABLE, _TIMEOUT), and a connection refused
-// or reset before any response byte (UPSTREAM_UNREACHABLE). Not: a connection lost after response
+// or reset before any response byte (UPSTREAM_UNREACHABLE). Whether a request may be sent again
+// after it is the idempotency rule's question (async_retry_loop.h: MaySendAgain). Not: a connection lost after response
 // bytes (the request was processed and may be billed), TLS failures, malformed or oversized
 // answers, the caller's own deadline or cancellation, anything the caller or the key got wrong.
 bool IsTransient(const absl::Status& status);
@@ -79,12 +80,19 @@ class RetryBudget {
   double previous_retries_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// Full-jitter backoff draws. Thread-safe.
-class Backoff {
+// How long to wait before each retry. Thread-safe.
+class BackoffPolicy {
+ public:
+  virtual ~BackoffPolicy() = default;
+  // The wait before retry `retry` (1 for the first retry).
+  virtual absl::Duration Delay(int retry) = 0;
+};
+
+// Full-jitter backoff draws (RetryOptions): the upstream calls' retries.
+class Backoff final : public BackoffPolicy {
  public:
   explicit Backoff(const RetryOptions& options);
-  // The wait before retry `retry` (1 for the first retry).
-  absl::Duration Delay(int retry);
+  absl::Duration Delay(int retry) override;
 
  private:
   const absl::Duration initial_;
@@ -92,6 +100,20 @@ class Backoff {
   const double multiplier_;
   absl::Mutex mu_;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
+};
+
+// min(max, initial * multiplier^(retry-1)), without jitter: the waits of one caller's own
+// sequence (polling a file, resuming an upload), where no crowd of callers retries in step.
+class ExponentialBackoff final : public BackoffPolicy {
+ public:
+  ExponentialBackoff(absl::Duration initial, absl::Duration max, double multiplier = 2.0)
+      : initial_(initial), max_(max), multiplier_(multiplier) {}
+  absl::Duration Delay(int retry) override;
+
+ private:
+  const absl::Duration initial_;
+  const absl::Duration max_;
+  const double multiplier_;
 };
 
 }  // namespace vision_gateway::gemini

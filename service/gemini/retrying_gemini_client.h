@@ -1,21 +1,24 @@
-// A GeminiClient decorator that retries transient failures (the "connection" layer
-// google-cloud-cpp puts between its client and its stub). Composed in main.cc around the REST
-// client; the vision tasks see one GeminiClient.
+// Decorators of the Gemini stubs that retry transient failures (the "connection" layer
+// google-cloud-cpp puts between its client and its stub). Composed in main.cc above the
+// instrumented stubs; the vision tasks see the stubs' interfaces only.
 //
-// Policy (retry_policy.h): a failure is retried when IsTransient() says so, the call has attempts
-// left (RetryOptions::max_attempts), the retry budget allows it, and the wait fits the caller's
-// deadline. The wait is full-jitter exponential backoff, never shorter than the delay Gemini
-// asked for (RetryInfo.retryDelay / Retry-After). When Gemini asks for a delay longer than the
-// deadline leaves, the call fails at once with RESOURCE_EXHAUSTED + RetryInfo (the caller
-// decides). A stream is retried only while nothing of it has reached the caller: once the first
-// event was delivered, its failure is final. Cancel() stops a waiting or running attempt; the
-// callback then runs with CANCELLED. Requests are kept (copied per attempt) for re-sending.
+// Every call runs on the one retry loop (async_retry_loop.h: the policy, the idempotency rule,
+// RetryInfo, the caller's deadline, --max_retry_delay_s, the budget), with RetryOptions'
+// attempts, full-jitter backoff, attempt timeout and budget shared by all calls of both stubs:
+//   generate stub  streamGenerateContent, generateContent  non-idempotent (Gemini bills them);
+//                  a stream is retried only while nothing of it has reached the caller
+//                  countTokens, models.list                idempotent
+//   files stub     files.get, files.list, upload cancel     idempotent
+//                  files.delete                             idempotent (a retry's 404: done)
+//                  upload start                             non-idempotent (opens a session)
+//                  upload chunk, upload query               passed through: the upload resumes
+//                                                           itself on the same loop
+// Cancel() stops a waiting or running attempt; the callback then runs with CANCELLED.
 //
-// Telemetry: each retry is counted with its backoff (Telemetry::UpstreamRetry, by operation:
-// streamGenerateContent, generateContent, countTokens), and the time the call really waited
-// before a retry is added to its CallRecord (CallOptions::record, AddUpstreamWait), so that the
-// gateway-overhead figure excludes backoff. Attempts themselves are recorded by the
-// instrumented client underneath (one exchange each).
+// Telemetry: each retry is counted with its backoff (Telemetry::UpstreamRetry, by operation),
+// and the time the call really waited before a retry is added to its CallRecord
+// (CallOptions::record, AddUpstreamWait), so that the gateway-overhead figure excludes backoff.
+// Attempts themselves are recorded by the instrumented stubs underneath (one exchange each).
 #ifndef VISION_GATEWAY_SERVICE_GEMINI_RETRYING_GEMINI_CLIENT_H_
 #define VISION_GATEWAY_SERVICE_GEMINI_RETRYING_GEMINI_CLIENT_H_
 
@@ -28,10 +31,17 @@
 
 namespace vision_gateway::gemini {
 
-// `telemetry` outlives the returned client.
-std::unique_ptr<GeminiClient> MakeRetryingGeminiClient(
-    std::shared_ptr<GeminiClient> inner, RetryOptions options, std::shared_ptr<Timer> timer,
+// `telemetry` outlives the returned stubs.
+std::unique_ptr<GenerateStub> MakeRetryingGenerateStub(
+    std::shared_ptr<GenerateStub> inner, RetryOptions options, std::shared_ptr<Timer> timer,
     telemetry::Telemetry& telemetry = telemetry::NoTelemetry());
+std::unique_ptr<FilesStub> MakeRetryingFilesStub(
+    std::shared_ptr<FilesStub> inner, RetryOptions options, std::shared_ptr<Timer> timer,
+    telemetry::Telemetry& telemetry = telemetry::NoTelemetry());
+// Both stubs, sharing one budget.
+GeminiStubs MakeRetryingStubs(GeminiStubs inner, RetryOptions options,
+                              std::shared_ptr<Timer> timer,
+                              telemetry::Telemetry& telemetry = telemetry::NoTelemetry());
 
 }  // namespace vision_gateway::gemini
 

@@ -68,6 +68,11 @@ struct GenerateContentRequest {
   std::vector<Content> contents;
   std::optional<GenerationConfig> generation_config;
   std::vector<SafetySetting> safety_settings;
+  // Instead of the fields above: the request already encoded (EncodeGenerateContentRequest, a
+  // complete buffer), set by a layer that keeps the request to send it again (the retrying
+  // stub). Shared with the HTTP request that sends it, never copied: a request is held once,
+  // encoded, however many attempts it takes. The REST client sends it as it is.
+  std::shared_ptr<GrowingBuffer> encoded_body;
 };
 
 struct UsageMetadata {
@@ -98,6 +103,8 @@ struct GenerateContentResponse {
 
 struct CountTokensRequest {
   std::vector<Content> contents;
+  // As GenerateContentRequest::encoded_body (EncodeCountTokensRequest).
+  std::shared_ptr<GrowingBuffer> encoded_body;
 };
 
 struct CountTokensResponse {

@@ -51,6 +51,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -62,6 +63,15 @@
 #include "service/common/status_details.h"
 
 namespace vision_gateway::http {
+
+absl::Status WithRequestWritten(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kRequestWrittenPayloadUrl, absl::Cord("1"));
+  return status;
+}
+
+bool RequestWritten(const absl::Status& status) {
+  return status.GetPayload(kRequestWrittenPayloadUrl).has_value();
+}
 
 std::string_view FindHeader(const Headers& headers, std::string_view name) {
   const absl::string_view wanted(name.data(), name.size());
@@ -1089,6 +1099,12 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     resolver_.cancel();
     resolve_timer_.cancel();
     rt_->Unregister(this);
+    // The whole request was on the wire when this failure came (a reply may have been cut
+    // short): say so, for the caller's idempotency policy.
+    if (!status.ok() && status.code() != absl::StatusCode::kCancelled &&
+        (phase_ == Phase::kReadHeader || phase_ == Phase::kReadBody)) {
+      status = WithRequestWritten(std::move(status));
+    }
     absl::AnyInvocable<void(absl::Status)> on_done = std::move(handler_.on_done);
     handler_ = StreamHandler();
     if (!on_done) return;

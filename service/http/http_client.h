@@ -103,9 +103,21 @@ struct StreamHandler {
   //                       SERVER_OVERLOADED (+ RetryInfo): max_waiting_requests_per_host
   //                       requests already wait for a connection to this host
   //   INVALID_ARGUMENT    (no tag) bad URL, http:// to a non-loopback host
+  // A failure that came after the whole request was written also carries the wire fact
+  // RequestWritten (below); CANCELLED never does.
   // A request is sent once: nothing here re-sends it (retries are the Gemini layer's policy).
   absl::AnyInvocable<void(absl::Status)> on_done;
 };
+
+// A wire fact on a failed call's status: the whole request (head and body) had been written when
+// the call failed, before a complete response. The server may have received the request and
+// acted on it (Gemini may be generating, and billing, an answer nobody will read); whether to
+// send it again is the caller's policy (the idempotency rule, gemini/async_retry_loop.h). A
+// failure without it left part of the request unsent (or never connected). Travels as a private
+// payload (never shown to a gateway caller, like the outcome tag of status_details.h).
+inline constexpr char kRequestWrittenPayloadUrl[] = "vision-gateway.internal/request-written";
+absl::Status WithRequestWritten(absl::Status status);
+bool RequestWritten(const absl::Status& status);
 
 // A call in flight. Cancel() is thread-safe, idempotent and harmless after completion; it closes
 // the connection (it is not returned to the pool) and on_done gets CANCELLED if it has not run.

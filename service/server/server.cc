@@ -130,7 +130,7 @@ std::vector<std::string> ConfiguredModels(const vision::VisionOptions& options) 
 // Reads Gemini's models list (waiting up to discovery.start_wait), reports configured models it
 // does not hold loudly, and refreshes it from then on.
 std::shared_ptr<vision::ModelCatalog> StartDiscovery(const ModelDiscoveryOptions& discovery,
-                                                     std::shared_ptr<gemini::GeminiClient> gemini,
+                                                     std::shared_ptr<gemini::GenerateStub> gemini,
                                                      const vision::VisionOptions& vision) {
   auto catalog = vision::ModelCatalog::Create(std::move(gemini), MakeThreadTimer(),
                                               discovery.catalog);
@@ -168,7 +168,7 @@ std::shared_ptr<vision::ModelCatalog> StartDiscovery(const ModelDiscoveryOptions
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
-    ServerOptions options, std::shared_ptr<gemini::GeminiClient> gemini) {
+    ServerOptions options, gemini::GeminiStubs gemini) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   // Reflection describes services from the generated descriptor pool, and gRPC's built-in health
@@ -183,7 +183,7 @@ absl::StatusOr<std::unique_ptr<VisionServer>> VisionServer::Start(
       options.telemetry != nullptr ? options.telemetry : &telemetry::NoTelemetry();
   options.vision.reroutes = std::make_shared<vision::RerouteReporter>(server->telemetry_);
   if (options.discovery.enabled) {
-    server->catalog_ = StartDiscovery(options.discovery, gemini, options.vision);
+    server->catalog_ = StartDiscovery(options.discovery, gemini.generate, options.vision);
     options.vision.catalog = server->catalog_;
     const std::vector<std::string> configured = ConfiguredModels(options.vision);
     server->telemetry_->SetProbe(

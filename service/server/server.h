@@ -104,7 +104,7 @@ int ChannelArgMs(absl::Duration d);
 class VisionServer {
  public:
   static absl::StatusOr<std::unique_ptr<VisionServer>> Start(
-      ServerOptions options, std::shared_ptr<gemini::GeminiClient> gemini);
+      ServerOptions options, gemini::GeminiStubs gemini);
   ~VisionServer();
 
   int port() const { return port_; }

@@ -74,10 +74,11 @@ absl::Status ShuttingDown() {
 
 }  // namespace
 
-VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini,
+VisionServiceImpl::VisionServiceImpl(gemini::GeminiStubs gemini,
                                      vision::VisionOptions options, LimitOptions limits,
                                      const CallRegistry& calls, std::shared_ptr<CallerGate> gate)
-    : gemini_(std::move(gemini)),
+    : gemini_(std::move(gemini.generate)),
+      gemini_files_(std::move(gemini.files)),
       options_(std::move(options)),
       open_policy_(std::make_shared<const CallerPolicy>(CallerPolicy{{}, options_})),
       gate_(std::move(gate)),
@@ -87,7 +88,7 @@ VisionServiceImpl::VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemin
       hashes_(options_.file_hash_ttl, *timer_),
       detached_(timer_.get()),
       filling_upload_chunks_(options_.max_filling_upload_chunks),
-      files_{.gemini = gemini_.get(),
+      files_{.gemini = gemini_files_.get(),
              .cpu = &cpu_,
              .timer = timer_.get(),
              .hashes = &hashes_,

@@ -46,7 +46,7 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
  public:
   // `calls` (outlives this) holds each call's CallRecord (see telemetry_interceptor.h).
   // `gate` authenticates and admits callers; null: authentication off, no per-caller limits.
-  VisionServiceImpl(std::shared_ptr<gemini::GeminiClient> gemini, vision::VisionOptions options,
+  VisionServiceImpl(gemini::GeminiStubs gemini, vision::VisionOptions options,
                     LimitOptions limits, const CallRegistry& calls,
                     std::shared_ptr<CallerGate> gate = nullptr);
   // Cancels the calls still running upstream and waits until they ended (bounded), before any
@@ -117,7 +117,8 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, int64_t request_bytes,
                                   Response* response, StartTask start_task);
 
-  std::shared_ptr<gemini::GeminiClient> gemini_;
+  std::shared_ptr<gemini::GenerateStub> gemini_;
+  std::shared_ptr<gemini::FilesStub> gemini_files_;
   vision::VisionOptions options_;
   std::shared_ptr<const CallerPolicy> open_policy_;  // when gate_ is null
   std::shared_ptr<CallerGate> gate_;

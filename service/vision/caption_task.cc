@@ -161,7 +161,7 @@ absl::StatusOr<gemini::Content> BuildCaptionContent(v1::CaptionRequest& request,
 }
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
-    gemini::GeminiClient& gemini, const VisionOptions& options, v1::CaptionRequest request,
+    gemini::GenerateStub& gemini, const VisionOptions& options, v1::CaptionRequest request,
     absl::Time deadline, TaskCallbacks<v1::CaptionResponse> callbacks,
     std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files) {
   auto model = ChooseModel(request.options(), options);
@@ -202,7 +202,7 @@ class CountTokensCall final : public gemini::PendingCall,
  public:
   using Done = absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)>;
 
-  CountTokensCall(gemini::GeminiClient& gemini, const VisionOptions& options, std::string model,
+  CountTokensCall(gemini::GenerateStub& gemini, const VisionOptions& options, std::string model,
                   std::string part_media_resolution, v1::CountTokensRequest request,
                   absl::Time deadline, Done done, std::shared_ptr<telemetry::CallRecord> record,
                   const FilesContext* files)
@@ -308,7 +308,7 @@ class CountTokensCall final : public gemini::PendingCall,
     if (done) done(std::move(result));
   }
 
-  gemini::GeminiClient& gemini_;
+  gemini::GenerateStub& gemini_;
   const VisionOptions options_;  // a copy: the caller's policy may not outlive the call
   const std::string model_;
   const std::string part_media_resolution_;
@@ -327,7 +327,7 @@ class CountTokensCall final : public gemini::PendingCall,
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
-    gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
+    gemini::GenerateStub& gemini, ThreadPool& cpu, const VisionOptions& options,
     v1::CountTokensRequest request, absl::Time deadline,
     absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done,
     std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files) {

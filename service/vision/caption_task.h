@@ -46,7 +46,7 @@ absl::StatusOr<gemini::Content> BuildCaptionContent(v1::CaptionRequest& request,
 // file reference is INVALID_ARGUMENT. `files` is copied: its owner_tag decides which files the
 // call may use and tags the files it creates (file isolation, file_service.h).
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
-    gemini::GeminiClient& gemini, const VisionOptions& options, v1::CaptionRequest request,
+    gemini::GenerateStub& gemini, const VisionOptions& options, v1::CaptionRequest request,
     absl::Time deadline, TaskCallbacks<v1::CaptionResponse> callbacks,
     std::shared_ptr<telemetry::CallRecord> record = nullptr, const FilesContext* files = nullptr);
 
@@ -56,7 +56,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
 // RESOURCE_EXHAUSTED, ErrorInfo SERVER_OVERLOADED); the estimate is summed in 64 bits and
 // saturates at INT32_MAX. The request's media_resolution is sent with each image part.
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCountTokens(
-    gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
+    gemini::GenerateStub& gemini, ThreadPool& cpu, const VisionOptions& options,
     v1::CountTokensRequest request, absl::Time deadline,
     absl::AnyInvocable<void(absl::StatusOr<v1::CountTokensResponse>)> done,
     std::shared_ptr<telemetry::CallRecord> record = nullptr, const FilesContext* files = nullptr);

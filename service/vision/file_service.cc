@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "service/common/status_details.h"
+#include "service/gemini/async_retry_loop.h"
 #include "service/vision/file_id.h"
 #include "service/vision/upstream_errors.h"
 
@@ -35,112 +36,33 @@ v1::File::State StateOf(const std::string& state) {
   return v1::File::STATE_UNSPECIFIED;
 }
 
-// The wait between two polls, as the stage of a StagedCall: cancelling it removes the pending
-// timer callback and ends the call at once (CANCELLED), instead of at the next poll, up to
-// kMaxPoll later. When the callback has already started, the poll it runs sees the cancellation.
-class PollWait final : public gemini::PendingCall {
- public:
-  PollWait(Timer& timer, absl::AnyInvocable<void()> on_cancelled)
-      : timer_(timer), on_cancelled_(std::move(on_cancelled)) {}
+// The waits between two polls of a PROCESSING file: 100 ms doubling to 2 s.
+std::shared_ptr<gemini::BackoffPolicy> PollBackoff() {
+  static const auto* const backoff = new std::shared_ptr<gemini::BackoffPolicy>(
+      std::make_shared<gemini::ExponentialBackoff>(kFirstPoll, kMaxPoll));
+  return *backoff;
+}
 
-  // The timer callback of this wait (RunAt's id). A Cancel() that came first takes effect now.
-  void Armed(Timer::Id id) {
-    bool cancel;
-    {
-      absl::MutexLock lock(&mu_);
-      id_ = id;
-      cancel = cancelled_;
-    }
-    if (cancel) CancelTimer(id);
+// One poll of a file: OK with the file once it left PROCESSING; still PROCESSING is the loop's
+// reason to poll again (RetryableFailure, and the caller's answer when the deadline comes first);
+// anything else is the caller's answer at once.
+absl::Status OnePoll(const std::string& name, absl::StatusOr<gemini::File> file,
+                     std::optional<gemini::File>& out) {
+  if (!file.ok()) return gemini::FinalFailure(FileErrorForCaller(file.status(), name));
+  if (file->state == "FAILED") {
+    return gemini::FinalFailure(WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            "file ", name, " failed processing at Gemini and cannot be used",
+            file->error_message.empty() ? "" : ": ", file->error_message.substr(0, 512))),
+        "FILE_FAILED", {{"file", name}}));
   }
-
-  void Cancel() override {
-    Timer::Id id;
-    {
-      absl::MutexLock lock(&mu_);
-      if (cancelled_) return;
-      cancelled_ = true;
-      id = id_;
-    }
-    if (id != 0) CancelTimer(id);
+  if (file->state == "PROCESSING") {
+    return gemini::RetryableFailure(absl::DeadlineExceededError(absl::StrCat(
+        "file ", name, " was still PROCESSING at Gemini when the deadline came")));
   }
-
- private:
-  // Runs on_cancelled_ when the callback was removed before it started (at most once: the
-  // timer removes a callback once, and only one of Armed and Cancel gets here).
-  void CancelTimer(Timer::Id id) {
-    if (!timer_.Cancel(id)) return;  // running or ran: that poll sees the cancellation
-    auto on_cancelled = std::move(on_cancelled_);
-    on_cancelled();
-  }
-
-  Timer& timer_;
-  absl::AnyInvocable<void()> on_cancelled_;
-  absl::Mutex mu_;
-  Timer::Id id_ ABSL_GUARDED_BY(mu_) = 0;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-};
-
-// Polls one file until it leaves PROCESSING.
-class FilePoller : public std::enable_shared_from_this<FilePoller> {
- public:
-  FilePoller(FilesContext context, std::string name, absl::Time deadline,
-             std::shared_ptr<StagedCall> call,
-             absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done)
-      : context_(context),
-        name_(std::move(name)),
-        deadline_(deadline),
-        call_(std::move(call)),
-        done_(std::move(done)) {}
-
-  void Get() {
-    if (call_->cancelled()) {
-      call_->Clear();  // a PollWait stage holds this poller
-      return Done(absl::CancelledError("cancelled"));
-    }
-    auto self = shared_from_this();
-    call_->SetStage(context_.gemini->GetFile(
-        name_, gemini::CallOptions{.deadline = deadline_, .record = context_.record},
-        [self](absl::StatusOr<gemini::File> file) { self->OnFile(std::move(file)); }));
-  }
-
- private:
-  void OnFile(absl::StatusOr<gemini::File> file) {
-    if (!file.ok()) return Done(FileErrorForCaller(file.status(), name_));
-    if (file->state == "FAILED") {
-      return Done(WithErrorInfo(
-          absl::FailedPreconditionError(absl::StrCat(
-              "file ", name_, " failed processing at Gemini and cannot be used",
-              file->error_message.empty() ? "" : ": ", file->error_message.substr(0, 512))),
-          "FILE_FAILED", {{"file", name_}}));
-    }
-    if (file->state != "PROCESSING") return Done(*std::move(file));
-    const absl::Time next = context_.timer->Now() + backoff_;
-    if (next >= deadline_) {
-      return Done(absl::DeadlineExceededError(absl::StrCat(
-          "file ", name_, " was still PROCESSING at Gemini when the deadline came")));
-    }
-    backoff_ = std::min(backoff_ * 2, kMaxPoll);
-    auto self = shared_from_this();
-    // The wait is the call's stage before the timer is armed: a cancel from now on ends it.
-    auto wait = std::make_shared<PollWait>(
-        *context_.timer, [self] { self->Done(absl::CancelledError("cancelled")); });
-    call_->SetStage(wait);
-    wait->Armed(context_.timer->RunAt(next, [self] { self->Get(); }));
-  }
-
-  void Done(absl::StatusOr<gemini::File> result) {
-    auto done = std::move(done_);
-    if (done) done(std::move(result));
-  }
-
-  const FilesContext context_;
-  const std::string name_;
-  const absl::Time deadline_;
-  std::shared_ptr<StagedCall> call_;
-  absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> done_;
-  absl::Duration backoff_ = kFirstPoll;
-};
+  out = *std::move(file);
+  return absl::OkStatus();
+}
 
 // Walks Gemini's file list looking for an ACTIVE file with a given hash.
 class HashFinder : public std::enable_shared_from_this<HashFinder> {
@@ -445,7 +367,35 @@ void AwaitActiveFile(const FilesContext& context, const std::string& name, absl:
     done(FileNotFound(name));
     return;
   }
-  std::make_shared<FilePoller>(context, name, deadline, std::move(call), std::move(done))->Get();
+  // Polled on the one retry loop: each attempt is a GetFile (itself retried by the retrying files
+  // stub when it fails transiently); only PROCESSING makes the loop poll again, with backoff,
+  // until the deadline. A cancel ends the wait at once.
+  auto file = std::make_shared<std::optional<gemini::File>>();
+  auto loop = gemini::AsyncRetryLoop::Create(
+      gemini::RetryLoopOptions{
+          .retry = gemini::RetryPolicy{.max_attempts = 0,
+                                       .retryable = [](const absl::Status&) { return false; }},
+          .backoff = PollBackoff(),
+          .timer = context.timer,
+      },
+      gemini::CallOptions{.deadline = deadline},
+      [files = context.gemini, name, record = context.record, deadline, file](
+          int, bool, gemini::AsyncRetryLoop::AttemptDone attempt_done) {
+        return files->GetFile(
+            name, gemini::CallOptions{.deadline = deadline, .record = record},
+            [name, file, attempt_done = std::move(attempt_done)](
+                absl::StatusOr<gemini::File> got) mutable {
+              attempt_done(OnePoll(name, std::move(got), *file));
+            });
+      },
+      [weak_call = std::weak_ptr<StagedCall>(call), file,
+       done = std::move(done)](absl::Status status) mutable {
+        if (auto staged = weak_call.lock()) staged->Clear();
+        if (!status.ok()) return done(std::move(status));
+        done(**std::move(file));
+      });
+  call->SetStage(loop);  // cancelled already: the loop ends before its first poll
+  loop->Run();
 }
 
 void FindFileByHash(const FilesContext& context, const std::string& sha256_hex,

@@ -86,7 +86,7 @@ class FileHashCache {
 
 // What the file-aware tasks need besides the Gemini client.
 struct FilesContext {
-  gemini::GeminiClient* gemini = nullptr;
+  gemini::FilesStub* gemini = nullptr;
   ThreadPool* cpu = nullptr;
   // Backoff of upload resumes and of polling a PROCESSING file.
   Timer* timer = nullptr;

@@ -110,14 +110,14 @@ struct ModelCatalog::Listing : std::enable_shared_from_this<Listing> {
   }
 };
 
-std::shared_ptr<ModelCatalog> ModelCatalog::Create(std::shared_ptr<gemini::GeminiClient> gemini,
+std::shared_ptr<ModelCatalog> ModelCatalog::Create(std::shared_ptr<gemini::GenerateStub> gemini,
                                                    std::shared_ptr<Timer> timer,
                                                    ModelCatalogOptions options) {
   return std::shared_ptr<ModelCatalog>(
       new ModelCatalog(std::move(gemini), std::move(timer), std::move(options)));
 }
 
-ModelCatalog::ModelCatalog(std::shared_ptr<gemini::GeminiClient> gemini,
+ModelCatalog::ModelCatalog(std::shared_ptr<gemini::GenerateStub> gemini,
                            std::shared_ptr<Timer> timer, ModelCatalogOptions options)
     : gemini_(std::move(gemini)), timer_(std::move(timer)), options_(std::move(options)) {}
 

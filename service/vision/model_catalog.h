@@ -58,7 +58,7 @@ struct ModelList {
 
 class ModelCatalog : public std::enable_shared_from_this<ModelCatalog> {
  public:
-  static std::shared_ptr<ModelCatalog> Create(std::shared_ptr<gemini::GeminiClient> gemini,
+  static std::shared_ptr<ModelCatalog> Create(std::shared_ptr<gemini::GenerateStub> gemini,
                                               std::shared_ptr<Timer> timer,
                                               ModelCatalogOptions options);
   ~ModelCatalog();
@@ -83,12 +83,12 @@ class ModelCatalog : public std::enable_shared_from_this<ModelCatalog> {
   std::shared_ptr<const ModelList> List() const;
 
  private:
-  ModelCatalog(std::shared_ptr<gemini::GeminiClient> gemini, std::shared_ptr<Timer> timer,
+  ModelCatalog(std::shared_ptr<gemini::GenerateStub> gemini, std::shared_ptr<Timer> timer,
                ModelCatalogOptions options);
   struct Listing;
   void ScheduleNext();
 
-  const std::shared_ptr<gemini::GeminiClient> gemini_;
+  const std::shared_ptr<gemini::GenerateStub> gemini_;
   const std::shared_ptr<Timer> timer_;
   const ModelCatalogOptions options_;
   mutable absl::Mutex mu_;

@@ -7,6 +7,7 @@
 #include "service/common/error_reasons.h"
 #include "service/common/log.h"
 #include "service/common/status_details.h"
+#include "service/gemini/async_retry_loop.h"
 #include "service/gemini/retry_policy.h"
 
 namespace vision_gateway::vision {
@@ -16,13 +17,20 @@ constexpr absl::Duration kFirstBackoff = absl::Milliseconds(50);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
 constexpr absl::Duration kCancelBound = absl::Seconds(5);
 
+// The waits between resumes: 50 ms doubling to 2 s.
+std::shared_ptr<gemini::BackoffPolicy> ResumeBackoff() {
+  static const auto* const backoff = new std::shared_ptr<gemini::BackoffPolicy>(
+      std::make_shared<gemini::ExponentialBackoff>(kFirstBackoff, kMaxBackoff));
+  return *backoff;
+}
+
 }  // namespace
 
 bool IsResumableUploadFailure(const absl::Status& status) {
   return gemini::IsTransient(status) || GetOutcome(status) == reasons::kUpstreamConnectionLost;
 }
 
-ResumableUpload::ResumableUpload(gemini::GeminiClient& gemini, Timer& timer, absl::Time deadline,
+ResumableUpload::ResumableUpload(gemini::FilesStub& gemini, Timer& timer, absl::Time deadline,
                                  std::shared_ptr<telemetry::CallRecord> record,
                                  DetachedCalls* detached)
     : gemini_(&gemini),
@@ -110,11 +118,58 @@ void ResumableUpload::Send(std::shared_ptr<GrowingBuffer> bytes, bool finalize,
   bytes_ = std::move(bytes);
   finalize_ = finalize;
   send_done_ = std::move(done);
+  result_.reset();
+  last_failure_ = absl::OkStatus();
+  last_retryable_ = false;
+  attempts_ = 0;
   {
     absl::MutexLock lock(&mu_);
     chunk_start_ = offset_;
   }
-  SendFrom(chunk_start_);
+  // The chunk's attempts run on the one retry loop: the first sends the chunk, each later one
+  // asks Gemini how much it holds and sends the rest. The attempts decide themselves which
+  // failures are worth a resume (RetryableFailure); the loop bounds them (kMaxResumes, the
+  // deadline, RetryInfo) and waits between them.
+  auto self = shared_from_this();
+  auto loop = gemini::AsyncRetryLoop::Create(
+      gemini::RetryLoopOptions{
+          .retry = gemini::RetryPolicy{.max_attempts = kMaxResumes + 1,
+                                       .retryable = [](const absl::Status&) { return false; }},
+          .backoff = ResumeBackoff(),
+          .timer = timer_,
+      },
+      gemini::CallOptions{.deadline = deadline_},
+      [self](int number, bool, gemini::AsyncRetryLoop::AttemptDone attempt_done) {
+        self->Attempt(number, std::move(attempt_done));
+        return nullptr;  // Abort cancels the attempt's current request (call_) itself
+      },
+      [self](absl::Status status) { self->OnSendDone(std::move(status)); });
+  bool aborted;
+  {
+    absl::MutexLock lock(&mu_);
+    loop_ = loop;
+    aborted = aborted_;
+  }
+  if (aborted) loop->Cancel();
+  loop->Run();
+}
+
+void ResumableUpload::Attempt(int number, gemini::AsyncRetryLoop::AttemptDone done) {
+  attempts_ = number;
+  attempt_done_ = std::move(done);
+  std::string url;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!aborted_) url = upload_url_;
+  }
+  if (url.empty()) return Report(absl::CancelledError("upload cancelled"));
+  if (number == 1) return SendFrom(chunk_start_);
+  LogInfo("upload chunk at %d failed (%s); asking Gemini how much it holds", chunk_start_,
+          std::string(last_failure_.message()).substr(0, 200));
+  auto self = shared_from_this();
+  SetCall(gemini_->QueryUpload(url, Options(), [self](absl::StatusOr<gemini::UploadStatus> status) {
+    self->OnQuery(std::move(status));
+  }));
 }
 
 void ResumableUpload::SendFrom(int64_t received) {
@@ -145,28 +200,28 @@ void ResumableUpload::OnChunk(absl::StatusOr<gemini::UploadStatus> status) {
         IsResumableUploadFailure(status.status())) {
       return Resume(status.status());
     }
-    return Complete(status.status());
+    return Report(status.status());
   }
   const int64_t end = ChunkEnd();
   if (finalize_) {
     if (status->status != "final" || !status->file.has_value()) {
-      return Complete(absl::InternalError(absl::StrCat(
+      return Report(absl::InternalError(absl::StrCat(
           "Gemini did not finalize the upload (status \"", status->status.substr(0, 32), "\")")));
     }
     if (status->file->size_bytes != end) {
-      return Complete(absl::DataLossError(absl::StrCat("Gemini stored ", status->file->size_bytes,
-                                                       " bytes of ", end)));
+      return Report(absl::DataLossError(absl::StrCat("Gemini stored ", status->file->size_bytes,
+                                                     " bytes of ", end)));
     }
     {
       absl::MutexLock lock(&mu_);
       offset_ = end;
       finalized_ = true;
     }
-    return Complete(*std::move(status->file));
+    return Report(*std::move(status->file));
   }
   if (status->status != "active") {
-    return Complete(absl::InternalError(absl::StrCat("Gemini ended the upload session (status \"",
-                                                     status->status.substr(0, 32), "\")")));
+    return Report(absl::InternalError(absl::StrCat("Gemini ended the upload session (status \"",
+                                                   status->status.substr(0, 32), "\")")));
   }
   if (status->size_received >= 0 && status->size_received != end) {
     // Gemini holds fewer (or more) bytes than sent: resume from what it says.
@@ -178,47 +233,25 @@ void ResumableUpload::OnChunk(absl::StatusOr<gemini::UploadStatus> status) {
     absl::MutexLock lock(&mu_);
     offset_ = end;
   }
-  Complete(gemini::File());
+  Report(gemini::File());
 }
 
 void ResumableUpload::Resume(absl::Status failure) {
-  const absl::Duration backoff =
-      std::min(kFirstBackoff * (int64_t{1} << std::min(resumes_, 10)), kMaxBackoff);
-  if (++resumes_ > kMaxResumes || timer_->Now() + backoff >= deadline_) {
-    return Complete(absl::Status(
-        failure.code(), absl::StrCat("upload to Gemini failed after ", resumes_ - 1,
-                                     " resumes: ", failure.message())));
-  }
-  LogInfo("upload chunk at %d failed (%s); asking Gemini how much it holds", chunk_start_,
-          std::string(failure.message()).substr(0, 200));
-  auto self = shared_from_this();
-  timer_->RunAt(timer_->Now() + backoff, [self, failure]() {
-    std::string url;
-    {
-      absl::MutexLock lock(&self->mu_);
-      if (self->aborted_) {
-        url.clear();
-      } else {
-        url = self->upload_url_;
-      }
-    }
-    if (url.empty()) return self->Complete(absl::CancelledError("upload cancelled"));
-    self->SetCall(self->gemini_->QueryUpload(
-        url, self->Options(),
-        [self, failure](absl::StatusOr<gemini::UploadStatus> status) {
-          self->OnQuery(failure, std::move(status));
-        }));
-  });
+  last_failure_ = failure;
+  last_retryable_ = true;
+  auto done = std::move(attempt_done_);
+  if (done) done(gemini::RetryableFailure(std::move(failure)));
 }
 
-void ResumableUpload::OnQuery(absl::Status failure, absl::StatusOr<gemini::UploadStatus> status) {
+void ResumableUpload::OnQuery(absl::StatusOr<gemini::UploadStatus> status) {
   {
     absl::MutexLock lock(&mu_);
     call_.reset();
     if (aborted_) status = absl::CancelledError("upload cancelled");
   }
+  const absl::Status failure = last_failure_;
   if (!status.ok()) {
-    if (status.status().code() == absl::StatusCode::kCancelled) return Complete(status.status());
+    if (status.status().code() == absl::StatusCode::kCancelled) return Report(status.status());
     if (finalize_ && !name_.empty() && !IsResumableUploadFailure(status.status())) {
       // The session is gone: the finalize may have worked and only its reply was lost. The file
       // was named by the gateway, so read it back.
@@ -237,26 +270,26 @@ void ResumableUpload::OnQuery(absl::Status failure, absl::StatusOr<gemini::Uploa
                 self->finalized_ = true;
                 self->offset_ = end;
               }
-              return self->Complete(*std::move(file));
+              return self->Report(*std::move(file));
             }
-            self->Complete(failure);
+            self->Report(failure);
           }));
       return;
     }
     if (IsResumableUploadFailure(status.status())) return Resume(failure);
-    return Complete(failure);
+    return Report(failure);
   }
   if (status->status == "final" && status->file.has_value()) {
     {
       absl::MutexLock lock(&mu_);
       finalized_ = true;
     }
-    return Complete(*std::move(status->file));
+    return Report(*std::move(status->file));
   }
   const int64_t end = ChunkEnd();
   const int64_t received = status->size_received;
   if (status->status != "active" || received < chunk_start_ || received > end) {
-    return Complete(absl::InternalError(absl::StrCat(
+    return Report(absl::InternalError(absl::StrCat(
         "cannot resume the upload: Gemini reports ", received, " bytes received, status \"",
         status->status.substr(0, 32), "\", chunk ", chunk_start_, "..", end)));
   }
@@ -265,27 +298,57 @@ void ResumableUpload::OnQuery(absl::Status failure, absl::StatusOr<gemini::Uploa
       absl::MutexLock lock(&mu_);
       offset_ = end;
     }
-    return Complete(gemini::File());
+    return Report(gemini::File());
   }
   SendFrom(received);
 }
 
-void ResumableUpload::Complete(absl::StatusOr<gemini::File> result) {
+void ResumableUpload::Report(absl::StatusOr<gemini::File> result) {
+  last_retryable_ = false;
+  absl::Status status = result.status();
+  if (result.ok()) result_ = *std::move(result);
+  auto done = std::move(attempt_done_);
+  if (done) done(gemini::FinalFailure(std::move(status)));
+}
+
+void ResumableUpload::OnSendDone(absl::Status status) {
+  {
+    absl::MutexLock lock(&mu_);
+    loop_.reset();
+  }
   bytes_.reset();
+  absl::StatusOr<gemini::File> result = gemini::File();
+  if (status.ok()) {
+    if (result_.has_value()) result = *std::move(result_);
+  } else {
+    result = status;
+  }
+  if (!status.ok() && last_retryable_ && status.code() != absl::StatusCode::kCancelled &&
+      GetRetryDelay(status) == std::nullopt) {
+    // The resumes ran out (their number, or the deadline).
+    result = absl::Status(status.code(), absl::StrCat("upload to Gemini failed after ",
+                                                      attempts_ - 1, " resumes: ",
+                                                      status.message()));
+  }
+  result_.reset();
   auto done = std::move(send_done_);
   if (done) done(std::move(result));
 }
 
 void ResumableUpload::Abort() {
   std::shared_ptr<gemini::PendingCall> call;
+  std::shared_ptr<gemini::AsyncRetryLoop> loop;
   std::string url;
   {
     absl::MutexLock lock(&mu_);
     if (aborted_) return;
     aborted_ = true;
     call = call_;
+    loop = loop_;
     if (!finalized_) url = upload_url_;
   }
+  // A wait between resumes ends at once; a running attempt ends when its request does.
+  if (loop) loop->Cancel();
   if (call) call->Cancel();
   if (!url.empty()) CancelSession(url);
 }

@@ -3,7 +3,8 @@
 // A chunk that fails transiently (IsResumableUploadFailure: the retry policy's transient failures,
 // or a connection lost mid-reply) is not simply resent: Gemini is asked how much it holds
 // (X-Goog-Upload-Command: query) and the upload resumes from there, at most kMaxResumes times per
-// upload and never past the deadline, with backoff. A finalize whose reply was lost is recovered
+// chunk and never past the deadline, with backoff (50 ms doubling to 2 s, never shorter than a
+// RetryInfo Gemini sent): the attempts run on the one retry loop (gemini/async_retry_loop.h). A finalize whose reply was lost is recovered
 // by reading the file back under the name the gateway chose. The result is the complete file or
 // an error — never a silent truncation.
 //
@@ -18,6 +19,7 @@
 #define VISION_GATEWAY_SERVICE_VISION_RESUMABLE_UPLOAD_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -27,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/common/timer.h"
+#include "service/gemini/async_retry_loop.h"
 #include "service/gemini/gemini_client.h"
 #include "service/telemetry/call_record.h"
 #include "service/vision/detached_calls.h"
@@ -46,7 +49,7 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   // `detached` (may be null in tests) tracks the requests that may outlive this upload (the
   // session's opening, see Start, and the cancel of a session), so that the service can end them
   // before it goes away.
-  ResumableUpload(gemini::GeminiClient& gemini, Timer& timer, absl::Time deadline,
+  ResumableUpload(gemini::FilesStub& gemini, Timer& timer, absl::Time deadline,
                   std::shared_ptr<telemetry::CallRecord> record = nullptr,
                   DetachedCalls* detached = nullptr);
   ~ResumableUpload();
@@ -75,23 +78,30 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   // X-Goog-Upload-Command: cancel, fire and forget (bounded by kCancelBound), tracked as
   // detached work.
   void CancelSession(const std::string& url);
+  // Attempt `number` of the current chunk: 1 sends it, each later one queries and resumes.
+  void Attempt(int number, gemini::AsyncRetryLoop::AttemptDone done);
   void SendFrom(int64_t received);
   void OnChunk(absl::StatusOr<gemini::UploadStatus> status);
+  void OnQuery(absl::StatusOr<gemini::UploadStatus> status);
+  // The attempt ends with `failure`, worth a resume.
   void Resume(absl::Status failure);
-  void OnQuery(absl::Status failure, absl::StatusOr<gemini::UploadStatus> status);
-  void Complete(absl::StatusOr<gemini::File> result);
+  // The attempt ends with the chunk's result (a File, an empty one for a non-final chunk), or
+  // with a failure no resume can help.
+  void Report(absl::StatusOr<gemini::File> result);
+  void OnSendDone(absl::Status status);
   void SetCall(std::shared_ptr<gemini::PendingCall> call);
   gemini::CallOptions Options() const;
   int64_t ChunkEnd() const;
 
-  gemini::GeminiClient* const gemini_;
+  gemini::FilesStub* const gemini_;
   Timer* const timer_;
   DetachedCalls* const detached_;
   const absl::Time deadline_;
   const std::shared_ptr<telemetry::CallRecord> record_;
 
   mutable absl::Mutex mu_;
-  std::shared_ptr<gemini::PendingCall> call_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<gemini::PendingCall> call_ ABSL_GUARDED_BY(mu_);  // the request in flight
+  std::shared_ptr<gemini::AsyncRetryLoop> loop_ ABSL_GUARDED_BY(mu_);  // the chunk's attempts
   bool aborted_ ABSL_GUARDED_BY(mu_) = false;
   bool finalized_ ABSL_GUARDED_BY(mu_) = false;
   std::string upload_url_ ABSL_GUARDED_BY(mu_);
@@ -104,7 +114,11 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   std::shared_ptr<GrowingBuffer> bytes_;  // shared with the HTTP request sending them
   int64_t chunk_start_ = 0;
   bool finalize_ = false;
-  int resumes_ = 0;
+  int attempts_ = 0;
+  absl::Status last_failure_;     // the failure the current resume started from
+  bool last_retryable_ = false;   // the last attempt ended with a failure worth a resume
+  std::optional<gemini::File> result_;
+  gemini::AsyncRetryLoop::AttemptDone attempt_done_;
   absl::AnyInvocable<void(absl::StatusOr<gemini::File>)> send_done_;
 };
 

@@ -29,7 +29,7 @@ template <typename Response>
 class SpatialCall final : public gemini::PendingCall,
                           public std::enable_shared_from_this<SpatialCall<Response>> {
  public:
-  SpatialCall(gemini::GeminiClient& gemini, ThreadPool& cpu, SpatialParams params,
+  SpatialCall(gemini::GenerateStub& gemini, ThreadPool& cpu, SpatialParams params,
               absl::Time deadline, TaskCallbacks<Response> callbacks,
               std::shared_ptr<telemetry::CallRecord> record)
       : gemini_(gemini),
@@ -303,7 +303,7 @@ class SpatialCall final : public gemini::PendingCall,
     results_.OnDone(std::move(status));
   }
 
-  gemini::GeminiClient& gemini_;
+  gemini::GenerateStub& gemini_;
   ThreadPool& cpu_;
   SpatialParams params_;
   const absl::Time deadline_;
@@ -327,7 +327,7 @@ class SpatialCall final : public gemini::PendingCall,
 
 template <typename Response, typename Request>
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSpatial(
-    gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
+    gemini::GenerateStub& gemini, ThreadPool& cpu, const VisionOptions& options,
     Request request, absl::Time deadline, TaskCallbacks<Response> callbacks, double threshold,
     std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files) {
   auto params = ValidateSpatialRequest(request, kIsSegment<Response>, options, files);
@@ -357,7 +357,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSpatial(
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDetect(
-    gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
+    gemini::GenerateStub& gemini, ThreadPool& cpu, const VisionOptions& options,
     v1::DetectRequest request, absl::Time deadline, TaskCallbacks<v1::DetectResponse> callbacks,
     std::shared_ptr<telemetry::CallRecord> record, const FilesContext* files) {
   return StartSpatial(gemini, cpu, options, std::move(request), deadline, std::move(callbacks),
@@ -365,7 +365,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDetect(
 }
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSegment(
-    gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
+    gemini::GenerateStub& gemini, ThreadPool& cpu, const VisionOptions& options,
     v1::SegmentRequest request, absl::Time deadline,
     TaskCallbacks<v1::SegmentResponse> callbacks, std::shared_ptr<telemetry::CallRecord> record,
     const FilesContext* files) {

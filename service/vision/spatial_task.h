@@ -34,12 +34,12 @@ namespace vision_gateway::vision {
 // Errors after the start arrive through on_done: INVALID_ARGUMENT for a bad image, INTERNAL with
 // ErrorInfo MODEL_OUTPUT_INVALID when the model's answer holds no JSON array, upstream errors.
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDetect(
-    gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
+    gemini::GenerateStub& gemini, ThreadPool& cpu, const VisionOptions& options,
     v1::DetectRequest request, absl::Time deadline, TaskCallbacks<v1::DetectResponse> callbacks,
     std::shared_ptr<telemetry::CallRecord> record = nullptr, const FilesContext* files = nullptr);
 
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSegment(
-    gemini::GeminiClient& gemini, ThreadPool& cpu, const VisionOptions& options,
+    gemini::GenerateStub& gemini, ThreadPool& cpu, const VisionOptions& options,
     v1::SegmentRequest request, absl::Time deadline, TaskCallbacks<v1::SegmentResponse> callbacks,
     std::shared_ptr<telemetry::CallRecord> record = nullptr, const FilesContext* files = nullptr);
 

@@ -56,7 +56,7 @@ v1::CaptionRequest RequestWith(const std::vector<std::string>& images) {
 }
 
 // The direct, non-streaming answer for the same content, through the Gemini client.
-std::string DirectCaption(gemini::GeminiClient& client, const std::vector<std::string>& images,
+std::string DirectCaption(gemini::GenerateStub& client, const std::vector<std::string>& images,
                           const std::string& prompt) {
   gemini::GenerateContentRequest request;
   gemini::Content content;
@@ -100,7 +100,7 @@ TEST_F(GatewayTest, CaptionStreamsThePiecesOfTheEmulatorsCaption) {
   ASSERT_GE(result.messages.size(), 3u) << "the caption should arrive in several pieces";
 
   const std::string text = result.Text();
-  EXPECT_EQ(text, DirectCaption(*gemini_, {png}, "Caption this image."));
+  EXPECT_EQ(text, DirectCaption(*gemini_.generate, {png}, "Caption this image."));
   EXPECT_TRUE(absl::StrContains(text, "320x240")) << text;
   EXPECT_TRUE(absl::StrContains(text, "red")) << text;
 

@@ -65,7 +65,7 @@ v1::Image FileImage(const std::string& name) {
 }
 
 // A file put straight into Gemini (the emulator), not through the gateway: no owner tag.
-std::string UploadOutsideTheGateway(gemini::GeminiClient& gemini, const std::string& bytes) {
+std::string UploadOutsideTheGateway(gemini::FilesStub& gemini, const std::string& bytes) {
   gemini::CallOptions options;
   options.deadline = absl::Now() + absl::Seconds(20);
   absl::Notification started;
@@ -298,7 +298,7 @@ TEST_F(FileIsolationTest, ListFilesPagesThroughOnlyTheCallersFiles) {
     ASSERT_TRUE(b.status.ok()) << b.status.error_message();
     bobs.insert(b.file.name());
   }
-  const std::string untagged = UploadOutsideTheGateway(*gemini_, ScenePng(200));
+  const std::string untagged = UploadOutsideTheGateway(*gemini_.files, ScenePng(200));
   ASSERT_FALSE(untagged.empty());
   for (const int page_size : {1, 3, 0, 100}) {
     const std::vector<std::string> seen = ListAll(kAliceToken, page_size);
@@ -316,7 +316,7 @@ TEST_F(FileIsolationTest, ListFilesPagesThroughOnlyTheCallersFiles) {
 }
 
 TEST_F(FileIsolationTest, UntaggedFilesAreNobodysWhileAuthenticationIsOn) {
-  const std::string untagged = UploadOutsideTheGateway(*gemini_, ScenePng());
+  const std::string untagged = UploadOutsideTheGateway(*gemini_.files, ScenePng());
   ASSERT_FALSE(untagged.empty());
   EXPECT_TRUE(vision::DecodeFileId(untagged).owner_tag.empty());
   for (const char* token : {kAliceToken, kBobToken}) {
@@ -393,7 +393,7 @@ TEST_F(InlineSwitchIsolationTest, TransparentUploadsCarryTheCallersTagAndDedupeP
 class NoAuthFilesTest : public GatewayTest {};
 
 TEST_F(NoAuthFilesTest, EveryFileIsVisibleWithoutAuthentication) {
-  const std::string untagged = UploadOutsideTheGateway(*gemini_, ScenePng());
+  const std::string untagged = UploadOutsideTheGateway(*gemini_.files, ScenePng());
   ASSERT_FALSE(untagged.empty());
   v1::GetFileRequest get;
   get.set_name(untagged);

@@ -87,10 +87,9 @@ class GatewayTest : public ::testing::Test {
     // above that.
     metrics_ = std::make_unique<metrics::PrometheusTelemetry>(
         metrics::PrometheusOptions{.known_models = {"gemini-3-flash-preview"}});
-    gemini_ = gemini::MakeInstrumentedGeminiClient(*std::move(gemini), *metrics_);
+    gemini_ = gemini::MakeInstrumentedStubs(*std::move(gemini), *metrics_);
     if (stack.retries) {
-      gemini_ =
-          gemini::MakeRetryingGeminiClient(gemini_, stack.retry, MakeThreadTimer(), *metrics_);
+      gemini_ = gemini::MakeRetryingStubs(gemini_, stack.retry, MakeThreadTimer(), *metrics_);
     }
     // Errors reaching callers pass the leak filter set up as main.cc sets it up.
     server::LeakFilterOptions leak;
@@ -145,7 +144,7 @@ class GatewayTest : public ::testing::Test {
   void TearDown() override {
     if (server_) server_->Shutdown(absl::Seconds(2));
     server_.reset();
-    gemini_.reset();
+    gemini_ = {};
     http_.reset();
     emulator_.reset();
     metrics_.reset();
@@ -155,7 +154,7 @@ class GatewayTest : public ::testing::Test {
   std::unique_ptr<metrics::PrometheusTelemetry> metrics_;
   std::unique_ptr<emulator::Emulator> emulator_;
   std::shared_ptr<http::HttpClient> http_;
-  std::shared_ptr<gemini::GeminiClient> gemini_;
+  gemini::GeminiStubs gemini_;
   std::unique_ptr<server::VisionServer> server_;
   std::unique_ptr<::vision::v1::VisionService::Stub> stub_;
 };

@@ -564,7 +564,7 @@ TEST_F(UploadTest, DetectOnAFileOfUnknownSizeGivesNormalizedBoxesOnly) {
   // Uploaded straight to Gemini (the emulator), not through the gateway: a Gemini-chosen id.
   const std::string png = ScenePng();
   auto http_upload = [&]() -> std::string {
-    auto& gemini = *gemini_;
+    auto& gemini = *gemini_.files;
     absl::Notification started;
     std::string url;
     gemini::StartUploadRequest request;

@@ -613,6 +613,27 @@ TEST_F(RestGeminiClientTest, CountTokensUsesItsEndpoint) {
   EXPECT_EQ(http_->requests()[0].body, R"({"contents":[{"role":"user","parts":[{"text":"count"}]}]})");
 }
 
+// Issue #17 (memory): a request that carries its encoding (the retrying stub's) is sent from
+// that buffer, not encoded or copied again.
+TEST_F(RestGeminiClientTest, AnEncodedBodyIsSentFromItsOwnBuffer) {
+  http_->Enqueue(ScriptedResponse{.body = R"({"totalTokens": 3})"});
+  absl::StatusOr<CountTokensResponse> out = absl::UnknownError("not called");
+  int calls = 0;
+  CountTokensRequest request;
+  request.encoded_body =
+      GrowingBuffer::Of(R"({"contents":[{"role":"user","parts":[{"text":"count"}]}]})");
+  const std::shared_ptr<GrowingBuffer> buffer = request.encoded_body;
+  client_->CountTokens("gemini-2.5-flash", request, CallOptions(),
+                       [&](absl::StatusOr<CountTokensResponse> r) {
+                         ++calls;
+                         out = std::move(r);
+                       });
+  ASSERT_THAT(Finish(&out, &calls), IsOk());
+  ASSERT_EQ(http_->requests().size(), 1u);
+  EXPECT_EQ(http_->requests()[0].streamed_body, buffer);
+  EXPECT_TRUE(http_->requests()[0].body.empty());
+}
+
 TEST_F(RestGeminiClientTest, CancelUnaryCall) {
   http_->Enqueue(ScriptedResponse{.body = R"({"totalTokens": 11})"});
   absl::StatusOr<CountTokensResponse> out = absl::UnknownError("not called");

@@ -11,8 +11,11 @@
 #include "gtest/gtest.h"
 #include "service/common/error_reasons.h"
 #include "service/common/status_details.h"
+#include "service/gemini/async_retry_loop.h"
 #include "service/gemini/error_envelope.h"
+#include "service/gemini/json_codec.h"
 #include "service/gemini/retry_policy.h"
+#include "service/http/http_client.h"
 #include "service/telemetry/call_record.h"
 #include "service/telemetry/telemetry.h"
 #include "tests/testing/fake_gemini_client.h"
@@ -36,6 +39,12 @@ absl::Status Http(int status, std::string body = "") {
 absl::Status RateLimited(const std::string& delay) {
   return StatusFromHttpError(429, R"({"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":")" +
                                       delay + R"("}]}})");
+}
+
+// The request an attempt sent, decoded from its encoded body (or as it is).
+absl::StatusOr<GenerateContentRequest> SentRequest(const FakeGeminiClient::Call& call) {
+  if (call.request.encoded_body == nullptr) return call.request;
+  return DecodeGenerateContentRequest(call.request.encoded_body->View());
 }
 
 struct StreamResult {
@@ -72,7 +81,7 @@ class RetryingGeminiClientTest : public ::testing::Test {
 
   void Make(RetryOptions options) {
     options.seed = 42;
-    client_ = MakeRetryingGeminiClient(fake_, options, timer_, telemetry_);
+    client_ = MakeRetryingGenerateStub(fake_, options, timer_, telemetry_);
   }
 
   RetryOptions Options() {
@@ -111,7 +120,7 @@ class RetryingGeminiClientTest : public ::testing::Test {
   std::shared_ptr<FakeGeminiClient> fake_ = std::make_shared<FakeGeminiClient>();
   std::shared_ptr<FakeTimer> timer_ = std::make_shared<FakeTimer>();
   RetryTelemetry telemetry_;
-  std::unique_ptr<GeminiClient> client_;
+  std::unique_ptr<GenerateStub> client_;
   int results_ = 0;
   std::optional<absl::StatusOr<CountTokensResponse>> result_;
 };
@@ -466,7 +475,7 @@ TEST_F(RetryingGeminiClientTest, LowerLayerTimeoutWithCallerTimeLeftIsRetried) {
 
 // Streams.
 
-std::shared_ptr<PendingCall> StartStream(GeminiClient& client, Timer& timer, StreamResult& out) {
+std::shared_ptr<PendingCall> StartStream(GenerateStub& client, Timer& timer, StreamResult& out) {
   return client.StreamGenerateContent(
       "m", GenerateContentRequest{}, CallOptions{.deadline = timer.Now() + absl::Seconds(60)},
       StreamObserver{
@@ -524,10 +533,305 @@ TEST_F(RetryingGeminiClientTest, StreamRequestIsResentWhole) {
       WithOutcome(absl::UnavailableError("refused"), reasons::kUpstreamUnreachable));
   timer_->Advance(absl::Seconds(1));
   ASSERT_EQ(fake_->calls().size(), 2u);
-  ASSERT_EQ(fake_->calls()[1]->request.contents.size(), 1u);
-  EXPECT_EQ(fake_->calls()[1]->request.contents[0].parts[0].text, "prompt");
+  // What the second attempt sends (encoded once, issue #17) is the whole request.
+  absl::StatusOr<GenerateContentRequest> resent = SentRequest(*fake_->calls()[1]);
+  ASSERT_THAT(resent, IsOk());
+  ASSERT_EQ(resent->contents.size(), 1u);
+  EXPECT_EQ(resent->contents[0].parts[0].text, "prompt");
   fake_->calls()[1]->observer.on_done(absl::OkStatus());
   EXPECT_THAT(*out.done, IsOk());
+}
+
+// Issue #17 (memory): the retrying stub keeps one copy of a request's images, the encoded body,
+// and every attempt sends that same buffer; the raw request is not kept to be copied per attempt.
+TEST_F(RetryingGeminiClientTest, ARequestIsHeldOnceEncodedAndEveryAttemptSendsThatBuffer) {
+  Make(Options());
+  GenerateContentRequest request;
+  Part& image = request.contents.emplace_back().parts.emplace_back();
+  image.inline_data = Blob{.mime_type = "image/png", .data = std::string(1 << 20, 'x')};
+  StreamResult out;
+  client_->StreamGenerateContent(
+      "m", std::move(request), CallOptions{.deadline = timer_->Now() + absl::Seconds(60)},
+      StreamObserver{.on_chunk = [](GenerateContentResponse) {},
+                     .on_done = [&out](absl::Status s) { out.done = s; }});
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  fake_->calls()[0]->observer.on_done(Http(503));
+  timer_->Advance(absl::Seconds(1));
+  ASSERT_EQ(fake_->calls().size(), 2u);
+  const GenerateContentRequest& first = fake_->calls()[0]->request;
+  const GenerateContentRequest& second = fake_->calls()[1]->request;
+  ASSERT_NE(first.encoded_body, nullptr);
+  EXPECT_EQ(first.encoded_body, second.encoded_body);  // one buffer, not a copy per attempt
+  EXPECT_TRUE(first.contents.empty());                  // no raw copy of the image beside it
+  absl::StatusOr<GenerateContentRequest> sent = SentRequest(*fake_->calls()[1]);
+  ASSERT_THAT(sent, IsOk());
+  EXPECT_EQ(sent->contents.at(0).parts.at(0).inline_data->data.size(), 1u << 20);
+  fake_->calls()[1]->observer.on_done(absl::OkStatus());
+}
+
+// --- The idempotency rule (issue #17) ---
+
+// A connection reset after the whole request was written, before any answer: what the HTTP
+// layer reports when Gemini may have received the request and be acting on it.
+absl::Status ResetAfterTheRequestWasWritten() {
+  return http::WithRequestWritten(WithOutcome(
+      absl::UnavailableError("connection reset while reading the response header"),
+      reasons::kUpstreamUnreachable));
+}
+
+// The same failure before the request was written (a stale pooled connection, say).
+absl::Status ResetWhileWriting() {
+  return WithOutcome(absl::UnavailableError("connection reset while writing"),
+                     reasons::kUpstreamUnreachable);
+}
+
+TEST_F(RetryingGeminiClientTest, GenerateContentThatGeminiMayHaveBilledIsNotResent) {
+  Make(Options());
+  std::optional<absl::StatusOr<GenerateContentResponse>> result;
+  client_->GenerateContent(
+      "m", GenerateContentRequest{}, CallOptions{.deadline = timer_->Now() + absl::Seconds(60)},
+      [&](absl::StatusOr<GenerateContentResponse> r) { result = std::move(r); });
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  auto first = std::move(fake_->calls()[0]->generate_done);
+  first(ResetAfterTheRequestWasWritten());
+  // The failure goes to the caller as it is: no retry waits, none is sent.
+  ASSERT_TRUE(result.has_value());
+  EXPECT_THAT(*result, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(timer_->Pending(), 0u);
+  timer_->Advance(absl::Seconds(100));
+  EXPECT_EQ(fake_->calls().size(), 1u);
+  EXPECT_TRUE(telemetry_.retries.empty());
+}
+
+TEST_F(RetryingGeminiClientTest, StreamThatGeminiMayHaveBilledIsNotResent) {
+  Make(Options());
+  StreamResult out;
+  StartStream(*client_, *timer_, out);
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  fake_->calls()[0]->observer.on_done(ResetAfterTheRequestWasWritten());
+  ASSERT_TRUE(out.done.has_value());
+  EXPECT_THAT(*out.done, StatusIs(absl::StatusCode::kUnavailable));
+  timer_->Advance(absl::Seconds(100));
+  EXPECT_EQ(fake_->calls().size(), 1u);
+}
+
+TEST_F(RetryingGeminiClientTest, GenerateContentNotWrittenWholeOrRefusedByGeminiIsResent) {
+  Make(Options());
+  std::optional<absl::StatusOr<GenerateContentResponse>> result;
+  client_->GenerateContent(
+      "m", GenerateContentRequest{}, CallOptions{.deadline = timer_->Now() + absl::Seconds(60)},
+      [&](absl::StatusOr<GenerateContentResponse> r) { result = std::move(r); });
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  auto first = std::move(fake_->calls()[0]->generate_done);
+  first(ResetWhileWriting());  // Gemini never had the whole request
+  timer_->Advance(absl::Seconds(1));
+  ASSERT_TRUE(fake_->WaitForCalls(2));
+  auto second = std::move(fake_->calls()[1]->generate_done);
+  second(Http(503));  // Gemini's answer: it did not do it
+  timer_->Advance(absl::Seconds(2));
+  ASSERT_TRUE(fake_->WaitForCalls(3));
+  auto third = std::move(fake_->calls()[2]->generate_done);
+  GenerateContentResponse answer;
+  answer.candidates.emplace_back().content.parts.emplace_back().text = "done";
+  third(answer);
+  ASSERT_TRUE(result.has_value());
+  ASSERT_THAT(*result, IsOk());
+  EXPECT_EQ(AnswerText(**result), "done");
+}
+
+// countTokens is free and changes nothing: idempotent, re-sent after the same failure.
+TEST_F(RetryingGeminiClientTest, IdempotentCountTokensIsResentAfterTheRequestWasWritten) {
+  Make(Options());
+  Count();
+  Fail(0, ResetAfterTheRequestWasWritten());
+  EXPECT_EQ(results_, 0);
+  timer_->Advance(absl::Seconds(1));
+  Succeed(1, 9);
+  ASSERT_EQ(results_, 1);
+  EXPECT_THAT(*result_, IsOk());
+}
+
+// The operator's attempt timeout re-sends whatever it abandons (its documented exception).
+TEST_F(RetryingGeminiClientTest, AttemptTimeoutResendsAStreamThatProducedNothing) {
+  RetryOptions o = Options();
+  o.attempt_timeout = absl::Seconds(5);
+  Make(o);
+  StreamResult out;
+  StartStream(*client_, *timer_, out);
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  timer_->Advance(absl::Seconds(5));
+  EXPECT_TRUE(fake_->calls()[0]->cancelled.HasBeenNotified());
+  timer_->Advance(absl::Seconds(2));
+  ASSERT_EQ(fake_->calls().size(), 2u);
+  fake_->calls()[1]->observer.on_chunk(Chunk("late"));
+  fake_->calls()[1]->observer.on_done(absl::OkStatus());
+  ASSERT_TRUE(out.done.has_value());
+  EXPECT_THAT(*out.done, IsOk());
+}
+
+// --- The files stub: GetFile, ListFiles and DeleteFile are retried (issue #17) ---
+
+class RetryingFilesStubTest : public RetryingGeminiClientTest {
+ protected:
+  void MakeFiles() {
+    RetryOptions o = Options();
+    o.seed = 42;
+    files_ = MakeRetryingFilesStub(fake_, o, timer_, telemetry_);
+  }
+  CallOptions Deadline() { return CallOptions{.deadline = timer_->Now() + absl::Seconds(60)}; }
+
+  std::unique_ptr<FilesStub> files_;
+};
+
+TEST_F(RetryingFilesStubTest, GetFileIsResentAfterTheRequestWasWritten) {
+  MakeFiles();
+  std::optional<absl::StatusOr<File>> got;
+  files_->GetFile("files/abc", Deadline(), [&](absl::StatusOr<File> f) { got = std::move(f); });
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  auto first = std::move(fake_->calls()[0]->file_done);
+  first(ResetAfterTheRequestWasWritten());
+  EXPECT_FALSE(got.has_value());
+  timer_->Advance(absl::Seconds(1));
+  ASSERT_TRUE(fake_->WaitForCalls(2));
+  EXPECT_EQ(fake_->calls()[1]->method, "GetFile");
+  EXPECT_EQ(fake_->calls()[1]->name, "files/abc");
+  auto second = std::move(fake_->calls()[1]->file_done);
+  second(File{.name = "files/abc", .state = "ACTIVE"});
+  ASSERT_TRUE(got.has_value());
+  ASSERT_THAT(*got, IsOk());
+  EXPECT_EQ((*got)->name, "files/abc");
+  ASSERT_EQ(telemetry_.retries.size(), 1u);
+  EXPECT_EQ(telemetry_.retries[0].operation, "files.get");
+}
+
+TEST_F(RetryingFilesStubTest, ListFilesIsRetriedWithItsPageToken) {
+  MakeFiles();
+  std::optional<absl::StatusOr<ListFilesResponse>> listed;
+  files_->ListFiles(100, "p2", Deadline(),
+                    [&](absl::StatusOr<ListFilesResponse> r) { listed = std::move(r); });
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  auto first = std::move(fake_->calls()[0]->list_done);
+  first(Http(503));
+  timer_->Advance(absl::Seconds(1));
+  ASSERT_TRUE(fake_->WaitForCalls(2));
+  EXPECT_EQ(fake_->calls()[1]->page_size, 100);
+  EXPECT_EQ(fake_->calls()[1]->page_token, "p2");
+  auto second = std::move(fake_->calls()[1]->list_done);
+  second(ListFilesResponse{.next_page_token = "p3"});
+  ASSERT_TRUE(listed.has_value());
+  ASSERT_THAT(*listed, IsOk());
+  EXPECT_EQ((*listed)->next_page_token, "p3");
+}
+
+TEST_F(RetryingFilesStubTest, DeleteFileRetriedFindingTheFileGoneIsDone) {
+  MakeFiles();
+  std::optional<absl::Status> deleted;
+  files_->DeleteFile("files/abc", Deadline(), [&](absl::Status s) { deleted = s; });
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  auto first = std::move(fake_->calls()[0]->status_done);
+  first(ResetAfterTheRequestWasWritten());  // it may have been deleted
+  timer_->Advance(absl::Seconds(1));
+  ASSERT_TRUE(fake_->WaitForCalls(2));
+  EXPECT_EQ(fake_->calls()[1]->method, "DeleteFile");
+  auto second = std::move(fake_->calls()[1]->status_done);
+  second(Http(404));
+  ASSERT_TRUE(deleted.has_value());
+  EXPECT_THAT(*deleted, IsOk());
+  // A first attempt's 404 is the caller's answer.
+  deleted.reset();
+  files_->DeleteFile("files/xyz", Deadline(), [&](absl::Status s) { deleted = s; });
+  ASSERT_TRUE(fake_->WaitForCalls(3));
+  auto third = std::move(fake_->calls()[2]->status_done);
+  third(Http(404));
+  ASSERT_TRUE(deleted.has_value());
+  EXPECT_THAT(*deleted, StatusIs(absl::StatusCode::kNotFound));
+}
+
+// An upload's start opens a session: not re-sent when Gemini may have opened one.
+TEST_F(RetryingFilesStubTest, UploadStartIsNotResentAfterTheRequestWasWritten) {
+  MakeFiles();
+  std::optional<absl::StatusOr<UploadSession>> session;
+  files_->StartUpload(StartUploadRequest{.size_bytes = 10, .mime_type = "image/png"}, Deadline(),
+                      [&](absl::StatusOr<UploadSession> s) { session = std::move(s); });
+  ASSERT_TRUE(fake_->WaitForCalls(1));
+  auto first = std::move(fake_->calls()[0]->session_done);
+  first(ResetAfterTheRequestWasWritten());
+  ASSERT_TRUE(session.has_value());
+  EXPECT_THAT(*session, StatusIs(absl::StatusCode::kUnavailable));
+  timer_->Advance(absl::Seconds(100));
+  EXPECT_EQ(fake_->calls().size(), 1u);
+}
+
+// Chunks and queries are the upload's own loop (resumable_upload.h): passed through, one attempt.
+TEST_F(RetryingFilesStubTest, UploadChunkAndQueryPassThrough) {
+  MakeFiles();
+  int answers = 0;
+  files_->UploadChunk("http://127.0.0.1/u", 0, std::string("abc"), true, Deadline(),
+                      [&](absl::StatusOr<UploadStatus>) { ++answers; });
+  files_->QueryUpload("http://127.0.0.1/u", Deadline(),
+                      [&](absl::StatusOr<UploadStatus>) { ++answers; });
+  ASSERT_TRUE(fake_->WaitForCalls(2));
+  auto chunk = std::move(fake_->calls()[0]->upload_done);
+  chunk(Http(503));
+  auto query = std::move(fake_->calls()[1]->upload_done);
+  query(Http(503));
+  EXPECT_EQ(answers, 2);
+  EXPECT_EQ(timer_->Pending(), 0u);
+}
+
+// --- The loop on its own: attempts' verdicts, no count, the deadline ---
+
+TEST(AsyncRetryLoopTest, AnAttemptsVerdictOverridesThePolicyAndTheDeadlineEndsACountlessLoop) {
+  FakeTimer timer;
+  const absl::Time deadline = timer.Now() + absl::Seconds(1);
+  int attempts = 0;
+  std::optional<absl::Status> result;
+  AsyncRetryLoop::Start(
+      RetryLoopOptions{
+          .retry = RetryPolicy{.max_attempts = 0,
+                               .retryable = [](const absl::Status&) { return false; }},
+          .backoff = std::make_shared<ExponentialBackoff>(absl::Milliseconds(100),
+                                                          absl::Seconds(2)),
+          .timer = &timer,
+      },
+      CallOptions{.deadline = deadline},
+      [&attempts](int number, bool last, AsyncRetryLoop::AttemptDone done) {
+        EXPECT_EQ(number, ++attempts);
+        EXPECT_FALSE(last);  // no count: never the last by number
+        done(RetryableFailure(absl::DeadlineExceededError("still PROCESSING")));
+        return nullptr;
+      },
+      [&result](absl::Status status) { result = status; });
+  while (!result.has_value() && attempts < 50) {
+    auto due = timer.NextDue();
+    ASSERT_TRUE(due.has_value());
+    timer.Advance(*due - timer.Now());
+  }
+  ASSERT_TRUE(result.has_value());
+  // Waits of 100, 200, 400 ms; the next (800 ms) would pass the deadline: the last failure, as the
+  // attempt reported it (no outcome added, the verdict mark removed).
+  EXPECT_EQ(attempts, 4);
+  EXPECT_THAT(*result, StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("PROCESSING")));
+  EXPECT_EQ(GetOutcome(*result), "");
+  bool marked = false;
+  result->ForEachPayload([&marked](absl::string_view, const absl::Cord&) { marked = true; });
+  EXPECT_FALSE(marked);
+
+  // A final verdict ends the call at once, even for a failure the policy would retry.
+  std::optional<absl::Status> final_result;
+  AsyncRetryLoop::Start(
+      RetryLoopOptions{.backoff = std::make_shared<ExponentialBackoff>(absl::Milliseconds(1),
+                                                                       absl::Milliseconds(1)),
+                       .timer = &timer},
+      CallOptions{.deadline = timer.Now() + absl::Seconds(60)},
+      [](int, bool, AsyncRetryLoop::AttemptDone done) {
+        done(FinalFailure(Http(503)));
+        return nullptr;
+      },
+      [&final_result](absl::Status status) { final_result = status; });
+  ASSERT_TRUE(final_result.has_value());
+  EXPECT_THAT(*final_result, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(timer.Pending(), 0u);
 }
 
 }  // namespace

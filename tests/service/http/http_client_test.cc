@@ -536,6 +536,38 @@ TEST(HttpClientTest, KeepAliveReusesOneConnection) {
   EXPECT_EQ(server->accept_count(), 1);
 }
 
+// Issue #17 (the idempotency rule): a failure that came after the whole request was written says
+// so, since the server may have acted on it; the Gemini layer decides what to re-send from it.
+TEST(HttpClientTest, RequestReadWholeThenDroppedCarriesTheRequestWrittenFact) {
+  auto server = TestHttpServer::Start(
+      [](const ServerRequest&, ServerConnection& conn) { conn.CloseAfterHandler(); });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  Request request = Get(server->base_url() + "/generate");
+  request.method = "POST";
+  request.body = std::string(100000, 'x');
+
+  absl::StatusOr<Response> response = FetchAndWait(*client, std::move(request));
+
+  ASSERT_THAT(response, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(server->request_count(), 1);
+  EXPECT_TRUE(RequestWritten(response.status()));
+}
+
+TEST(HttpClientTest, DeadlineWhileWaitingForTheAnswerCarriesTheRequestWrittenFact) {
+  auto server = TestHttpServer::Start(
+      [](const ServerRequest&, ServerConnection& conn) { conn.WaitForClose(); });
+  auto client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  Request request = Get(server->base_url() + "/slow");
+  request.deadline = absl::Now() + absl::Milliseconds(100);
+
+  absl::StatusOr<Response> response = FetchAndWait(*client, std::move(request));
+
+  ASSERT_THAT(response, StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_TRUE(RequestWritten(response.status()));
+}
+
 TEST(HttpClientTest, ConnectionCloseResponseIsNotPooled) {
   auto server = TestHttpServer::Start([](const ServerRequest&, ServerConnection& conn) {
     conn.WriteResponse(200, {{"Connection", "close"}}, "bye");
@@ -826,6 +858,8 @@ TEST(HttpClientTest, ConnectionRefusedIsUnavailableWithoutHeaderValues) {
                        AllOf(HasSubstr(absl::StrCat("127.0.0.1:", port)),
                              Not(HasSubstr("header-secret")), Not(HasSubstr("query-secret")))));
   EXPECT_EQ(GetOutcome(response.status()), reasons::kUpstreamUnreachable);
+  // Nothing was written: the request may go out again whatever it is.
+  EXPECT_FALSE(RequestWritten(response.status()));
 }
 
 TEST(HttpClientTest, ManyConcurrentCallsAllComplete) {

@@ -943,6 +943,31 @@ TEST(ResumableUploadTest, ShortAcknowledgementResendsTheRestFromTheSameBuffer) {
   EXPECT_EQ(upload->offset(), 10);
 }
 
+// Issue #17: the resume waits run on the one retry loop, which honours Gemini's RetryInfo (the
+// upload's own backoff did not: it asked again after 50 ms whatever Gemini said).
+TEST(ResumableUploadTest, AResumeWaitsAtLeastTheDelayGeminiAskedFor) {
+  auto gemini = std::make_shared<FakeGeminiClient>();
+  auto timer = std::make_shared<FakeTimer>();
+  auto upload =
+      std::make_shared<ResumableUpload>(*gemini, *timer, timer->Now() + absl::Minutes(1));
+  upload->Start(gemini::StartUploadRequest{.size_bytes = 5, .mime_type = "image/png",
+                                           .display_name = "", .name = ""},
+                [](absl::Status) {});
+  gemini->calls()[0]->session_done(gemini::UploadSession{.upload_url = kUploadUrl});
+  std::optional<absl::StatusOr<gemini::File>> result;
+  upload->Send(GrowingBuffer::Of("hello"), true,
+               [&](absl::StatusOr<gemini::File> f) { result = std::move(f); });
+  gemini->calls()[1]->upload_done(WithRetryInfo(
+      WithOutcome(absl::ResourceExhaustedError("quota"), reasons::kUpstreamRateLimited),
+      absl::Seconds(3)));
+  timer->Advance(absl::Milliseconds(2999));
+  EXPECT_EQ(gemini->calls().size(), 2u) << "asked again before the delay Gemini asked for";
+  timer->Advance(absl::Milliseconds(1));
+  ASSERT_EQ(gemini->calls().size(), 3u);
+  EXPECT_EQ(gemini->calls()[2]->method, "QueryUpload");
+  upload->Abort();
+}
+
 // --- Files helpers ---
 
 TEST(FileHashCacheTest, EntriesExpireAfterTheTtlOnTheInjectedClock) {
