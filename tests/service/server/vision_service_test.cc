@@ -387,6 +387,28 @@ TEST_F(VisionServiceTest, ClientCancelCancelsUpstream) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
+// A server on loopback (default model "gemini-test") over `fake`, and a stub to it.
+struct LoopbackServer {
+  std::unique_ptr<VisionServer> server;
+  std::unique_ptr<v1::VisionService::Stub> stub;
+};
+absl::StatusOr<LoopbackServer> StartLoopbackServer(ServerOptions options,
+                                                   std::shared_ptr<FakeGeminiClient> fake) {
+  options.listen_address = "127.0.0.1:0";
+  options.vision.default_model = "gemini-test";
+  auto server = VisionServer::Start(options, std::move(fake));
+  if (!server.ok()) return server.status();
+  auto stub = v1::VisionService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  return LoopbackServer{*std::move(server), std::move(stub)};
+}
+
+v1::CaptionRequest SmallCaption() {
+  v1::CaptionRequest request;
+  request.add_images()->set_content(MakePng(32, 16, {255, 255, 255}));
+  return request;
+}
+
 // A call whose client went away while a write was in flight ends for gRPC (the write fails: Finish,
 // OnDone) before its upstream task does. Destroying
 // the server must cancel such a task and wait for its end, since it still uses the service's
@@ -397,18 +419,14 @@ TEST(VisionServiceShutdownTest, DestroyingTheServerWaitsForUpstreamWorkOfCallsAl
   fake->DeferCancelCompletion();
   metrics::PrometheusTelemetry metrics{metrics::PrometheusOptions{}};
   ServerOptions options;
-  options.listen_address = "127.0.0.1:0";
-  options.vision.default_model = "gemini-test";
   options.telemetry = &metrics;
-  auto server = VisionServer::Start(options, fake);
-  ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::VisionService::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  auto started = StartLoopbackServer(std::move(options), fake);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<VisionServer>& server = started->server;
+  std::unique_ptr<v1::VisionService::Stub>& stub = started->stub;
   {
     grpc::ClientContext context;
-    v1::CaptionRequest request;
-    request.add_images()->set_content(MakePng(32, 16, {255, 255, 255}));
-    auto reader = stub->Caption(&context, request);
+    auto reader = stub->Caption(&context, SmallCaption());
     ASSERT_TRUE(fake->WaitForCalls(1));
     // Far more text than the stream's flow-control window, unread: a write stays in flight until
     // the client goes away, and then fails.
@@ -429,13 +447,13 @@ TEST(VisionServiceShutdownTest, DestroyingTheServerWaitsForUpstreamWorkOfCallsAl
     fake->CompleteCancelledCalls();  // else the server's Shutdown waits for it for ever
     FAIL() << "the call did not end for gRPC";
   }
-  EXPECT_EQ((*server)->active_calls(), 1);
+  EXPECT_EQ(server->active_calls(), 1);
   const int cancels_before = call->cancel_requests.load();
 
   absl::Notification destroyed;
   std::thread destroy([&] {
-    (*server)->Shutdown(absl::ZeroDuration());
-    server->reset();
+    server->Shutdown(absl::ZeroDuration());
+    server.reset();
     destroyed.Notify();
   });
   // The service cancels the call again as it drains, and waits for its end.
@@ -456,18 +474,14 @@ TEST(VisionServiceShutdownTest, DestroyingTheServerWaitsForUpstreamWorkOfCallsAl
 TEST(VisionServiceShutdownTest, CallsWithoutADeadlineEndAtTheMaxCallDuration) {
   auto fake = std::make_shared<FakeGeminiClient>();
   ServerOptions options;
-  options.listen_address = "127.0.0.1:0";
-  options.vision.default_model = "gemini-test";
   options.limits.max_call_duration = absl::Milliseconds(300);
-  auto server = VisionServer::Start(options, fake);
-  ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::VisionService::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  auto started = StartLoopbackServer(std::move(options), fake);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<VisionServer>& server = started->server;
+  std::unique_ptr<v1::VisionService::Stub>& stub = started->stub;
   {
     grpc::ClientContext context;
-    v1::CaptionRequest request;
-    request.add_images()->set_content(MakePng(32, 16, {255, 255, 255}));
-    auto reader = stub->Caption(&context, request);
+    auto reader = stub->Caption(&context, SmallCaption());
     ASSERT_TRUE(fake->WaitForCalls(1));
     v1::CaptionResponse response;
     while (reader->Read(&response)) {
@@ -485,8 +499,8 @@ TEST(VisionServiceShutdownTest, CallsWithoutADeadlineEndAtTheMaxCallDuration) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
     EXPECT_EQ(DetailsOf(status).info.reason(), reasons::kMaxCallDuration);
   }
-  EXPECT_EQ((*server)->active_calls(), 0);
-  (*server)->Shutdown(absl::Seconds(1));
+  EXPECT_EQ(server->active_calls(), 0);
+  server->Shutdown(absl::Seconds(1));
 }
 
 TEST_F(VisionServiceTest, InvalidRequestsFailBeforeCallingGemini) {
