@@ -653,7 +653,6 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       case ConnectionPool::Result::kReuse:
         holds_slot_ = true;
         conn_ = std::move(got.conn);
-        reused_ = true;
         Write();
         return;
       case ConnectionPool::Result::kOpen:
@@ -701,7 +700,6 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     conn_ = std::move(conn);
     if (cancel_requested_.load()) return;  // the queued Complete closes and releases it
     if (conn_) {
-      reused_ = true;
       Write();
     } else {
       Resolve();
@@ -1053,17 +1051,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
         absl::UnavailableError(absl::StrCat("error while ", where, ": ", ec.message())), outcome);
   }
 
-  void Fail(error_code ec) {
-    // A kept-alive connection the server closed while idle: the request went into a socket the
-    // server no longer read, so nothing was received or acted on (the race every HTTP/1.1 client
-    // meets; Go's net/http re-sends such requests whatever their method). It is not reported as
-    // written, so the retry policy may send even a generation again.
-    closed_while_idle_ = reused_ && BeforeResponse() && phase_ == Phase::kReadHeader &&
-                         (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-                          ec == net::error::connection_reset ||
-                          ec == ssl::error::stream_truncated);
-    Complete(ErrorStatus(ec));
-  }
+  void Fail(error_code ec) { Complete(ErrorStatus(ec)); }
 
   // Runs a handler callback. An exception (bad_alloc while decoding, ...) fails this call — the
   // process and the I/O thread live on. False when it threw (the call is then complete).
@@ -1113,7 +1101,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     rt_->Unregister(this);
     // The whole request was on the wire when this failure came (a reply may have been cut
     // short): say so, for the caller's idempotency policy.
-    if (!status.ok() && status.code() != absl::StatusCode::kCancelled && !closed_while_idle_ &&
+    if (!status.ok() && status.code() != absl::StatusCode::kCancelled &&
         (phase_ == Phase::kReadHeader || phase_ == Phase::kReadBody)) {
       status = WithRequestWritten(std::move(status));
     }
@@ -1144,8 +1132,6 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   net::steady_timer wait_timer_;  // bounds the wait for a free connection
   net::steady_timer body_timer_;  // bounds a wait for more streamed body bytes by the deadline
   std::unique_ptr<Connection> conn_;
-  bool reused_ = false;  // conn_ came from the pool (kept alive from an earlier request)
-  bool closed_while_idle_ = false;  // see Fail
   bool holds_slot_ = false;  // conn_ (or the one being opened) counts against the host's limit
   bool waiting_ = false;     // queued for a free connection as waiter_id_
   std::uint64_t waiter_id_ = 0;
