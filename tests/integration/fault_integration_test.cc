@@ -125,6 +125,10 @@ class FaultTest : public GatewayTest {
     // Still serving: a plain scene-mode caption works after the fault.
     if (server_ != nullptr && emulator_ != nullptr && check_serving_) {
       emulator_->ClearScript();
+      // A call's permit goes back when its reactor is gone, an instant after its client heard the
+      // status: on a one-permit server the next call would otherwise be refused (with RetryInfo).
+      EXPECT_TRUE(WaitForNoActiveCalls(absl::Seconds(10)))
+          << server_->active_calls() << " calls still hold a permit";
       Outcome after = Caption(*stub_);
       EXPECT_TRUE(after.status.ok()) << "after the fault: " << after.status.error_message();
     }
