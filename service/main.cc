@@ -628,6 +628,7 @@ int main(int argc, char** argv) {
   retry.budget_ratio = std::max(0.0, absl::GetFlag(FLAGS_retry_budget_ratio));
   retry.attempt_timeout = absl::Seconds(std::max(0, absl::GetFlag(FLAGS_upstream_attempt_timeout_s)));
   retry.max_retry_delay = absl::Seconds(std::max(0, absl::GetFlag(FLAGS_max_retry_delay_s)));
+  options.vision.max_retry_delay = retry.max_retry_delay;
   client =
       vision_gateway::gemini::MakeRetryingStubs(
           std::move(client), retry, vision_gateway::MakeThreadTimer(),

@@ -52,7 +52,8 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
  private:
   void Open() {
     upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timer, deadline_,
-                                                context_.record, context_.detached);
+                                                context_.record, context_.detached,
+                                                context_.options->max_retry_delay);
     call_->SetStage(std::make_shared<AbortUpload>(upload_));
     gemini::StartUploadRequest request;
     request.size_bytes = static_cast<int64_t>(bytes_.size());

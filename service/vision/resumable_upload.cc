@@ -32,10 +32,11 @@ bool IsResumableUploadFailure(const absl::Status& status) {
 
 ResumableUpload::ResumableUpload(gemini::FilesStub& gemini, Timer& timer, absl::Time deadline,
                                  std::shared_ptr<telemetry::CallRecord> record,
-                                 DetachedCalls* detached)
+                                 DetachedCalls* detached, absl::Duration max_retry_delay)
     : gemini_(&gemini),
       timer_(&timer),
       detached_(detached),
+      max_retry_delay_(max_retry_delay),
       deadline_(deadline),
       record_(std::move(record)) {}
 
@@ -136,6 +137,7 @@ void ResumableUpload::Send(std::shared_ptr<GrowingBuffer> bytes, bool finalize,
           .retry = gemini::RetryPolicy{.max_attempts = kMaxResumes + 1,
                                        .retryable = [](const absl::Status&) { return false; }},
           .backoff = ResumeBackoff(),
+          .max_retry_delay = max_retry_delay_,
           .timer = timer_,
       },
       gemini::CallOptions{.deadline = deadline_},

@@ -48,10 +48,12 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   // `record` (may be null) gets every upstream call's time and attempts, like the other RPCs.
   // `detached` (may be null in tests) tracks the requests that may outlive this upload (the
   // session's opening, see Start, and the cancel of a session), so that the service can end them
-  // before it goes away.
+  // before it goes away. A resume Gemini asks to delay longer than `max_retry_delay`
+  // (--max_retry_delay_s) fails at once with Gemini's RetryInfo instead of waiting.
   ResumableUpload(gemini::FilesStub& gemini, Timer& timer, absl::Time deadline,
                   std::shared_ptr<telemetry::CallRecord> record = nullptr,
-                  DetachedCalls* detached = nullptr);
+                  DetachedCalls* detached = nullptr,
+                  absl::Duration max_retry_delay = absl::InfiniteDuration());
   ~ResumableUpload();
 
   // Opens the session. `request.name` should be set (the gateway's file id) so that a lost
@@ -96,6 +98,7 @@ class ResumableUpload : public std::enable_shared_from_this<ResumableUpload> {
   gemini::FilesStub* const gemini_;
   Timer* const timer_;
   DetachedCalls* const detached_;
+  const absl::Duration max_retry_delay_;
   const absl::Time deadline_;
   const std::shared_ptr<telemetry::CallRecord> record_;
 

@@ -304,7 +304,8 @@ class StreamingUpload final : public UploadTask,
   void StartSessionLocked(int64_t size, Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     phase_ = Phase::kStarting;
     upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timer, deadline_,
-                                                context_.record, context_.detached);
+                                                context_.record, context_.detached,
+                                                context_.options->max_retry_delay);
     gemini::StartUploadRequest request;
     request.size_bytes = size;
     request.mime_type = mime_type_;

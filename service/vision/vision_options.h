@@ -62,6 +62,9 @@ struct VisionOptions {
   // uploaders cannot take every connection from the other RPCs. Beyond it a chunk is assembled
   // whole before it is sent (the same memory; receiving and sending then take turns). 0: always.
   int max_filling_upload_chunks = 128;
+  // Longest wait Gemini may ask for before an upload's chunk is resumed (RetryInfo); longer: the
+  // upload fails at once with Gemini's RetryInfo (--max_retry_delay_s, as for the other calls).
+  absl::Duration max_retry_delay = absl::Seconds(60);
   // An Upload whose caller sends no message for this long, while the gateway waits for one, ends
   // with DEADLINE_EXCEEDED (ErrorInfo UPLOAD_IDLE): the upstream session is cancelled and every
   // permit, buffer and connection is given back. Zero: no bound. Flag --upload_idle_timeout_s.

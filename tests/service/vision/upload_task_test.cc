@@ -968,6 +968,29 @@ TEST(ResumableUploadTest, AResumeWaitsAtLeastTheDelayGeminiAskedFor) {
   upload->Abort();
 }
 
+// --max_retry_delay_s reaches the resume too: a wait longer than the bound is not taken, the
+// upload fails at once with Gemini's RetryInfo (the caller decides).
+TEST(ResumableUploadTest, AResumeLongerThanTheMaxRetryDelayFailsAtOnce) {
+  auto gemini = std::make_shared<FakeGeminiClient>();
+  auto timer = std::make_shared<FakeTimer>();
+  auto upload = std::make_shared<ResumableUpload>(*gemini, *timer, absl::InfiniteFuture(),
+                                                  nullptr, nullptr, absl::Seconds(60));
+  upload->Start(gemini::StartUploadRequest{.size_bytes = 5, .mime_type = "image/png",
+                                           .display_name = "", .name = ""},
+                [](absl::Status) {});
+  gemini->calls()[0]->session_done(gemini::UploadSession{.upload_url = kUploadUrl});
+  std::optional<absl::StatusOr<gemini::File>> result;
+  upload->Send(GrowingBuffer::Of("hello"), true,
+               [&](absl::StatusOr<gemini::File> f) { result = std::move(f); });
+  gemini->calls()[1]->upload_done(WithRetryInfo(
+      WithOutcome(absl::ResourceExhaustedError("quota"), reasons::kUpstreamRateLimited),
+      absl::Hours(1)));
+  ASSERT_TRUE(result.has_value()) << "waited for the hour Gemini asked for";
+  EXPECT_EQ(result->status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(gemini->calls().size(), 2u);
+  upload->Abort();
+}
+
 // --- Files helpers ---
 
 TEST(FileHashCacheTest, EntriesExpireAfterTheTtlOnTheInjectedClock) {
