@@ -945,18 +945,28 @@ TEST(ResumableUploadTest, ShortAcknowledgementResendsTheRestFromTheSameBuffer) {
 
 // Issue #17: the resume waits run on the one retry loop, which honours Gemini's RetryInfo (the
 // upload's own backoff did not: it asked again after 50 ms whatever Gemini said).
-TEST(ResumableUploadTest, AResumeWaitsAtLeastTheDelayGeminiAskedFor) {
-  auto gemini = std::make_shared<FakeGeminiClient>();
-  auto timer = std::make_shared<FakeTimer>();
-  auto upload =
-      std::make_shared<ResumableUpload>(*gemini, *timer, timer->Now() + absl::Minutes(1));
+// A one-chunk upload whose chunk is on its way to Gemini (calls()[1], answered by the test);
+// `result` gets the upload's end.
+std::shared_ptr<ResumableUpload> SendOneChunk(FakeGeminiClient& gemini, FakeTimer& timer,
+                                              absl::Time deadline, absl::Duration max_retry_delay,
+                                              std::optional<absl::StatusOr<gemini::File>>& result) {
+  auto upload = std::make_shared<ResumableUpload>(gemini, timer, deadline, nullptr, nullptr,
+                                                  max_retry_delay);
   upload->Start(gemini::StartUploadRequest{.size_bytes = 5, .mime_type = "image/png",
                                            .display_name = "", .name = ""},
                 [](absl::Status) {});
-  gemini->calls()[0]->session_done(gemini::UploadSession{.upload_url = kUploadUrl});
-  std::optional<absl::StatusOr<gemini::File>> result;
+  gemini.calls()[0]->session_done(gemini::UploadSession{.upload_url = kUploadUrl});
   upload->Send(GrowingBuffer::Of("hello"), true,
-               [&](absl::StatusOr<gemini::File> f) { result = std::move(f); });
+               [&result](absl::StatusOr<gemini::File> f) { result = std::move(f); });
+  return upload;
+}
+
+TEST(ResumableUploadTest, AResumeWaitsAtLeastTheDelayGeminiAskedFor) {
+  auto gemini = std::make_shared<FakeGeminiClient>();
+  auto timer = std::make_shared<FakeTimer>();
+  std::optional<absl::StatusOr<gemini::File>> result;
+  auto upload = SendOneChunk(*gemini, *timer, timer->Now() + absl::Minutes(1),
+                             absl::InfiniteDuration(), result);
   gemini->calls()[1]->upload_done(WithRetryInfo(
       WithOutcome(absl::ResourceExhaustedError("quota"), reasons::kUpstreamRateLimited),
       absl::Seconds(3)));
@@ -973,15 +983,9 @@ TEST(ResumableUploadTest, AResumeWaitsAtLeastTheDelayGeminiAskedFor) {
 TEST(ResumableUploadTest, AResumeLongerThanTheMaxRetryDelayFailsAtOnce) {
   auto gemini = std::make_shared<FakeGeminiClient>();
   auto timer = std::make_shared<FakeTimer>();
-  auto upload = std::make_shared<ResumableUpload>(*gemini, *timer, absl::InfiniteFuture(),
-                                                  nullptr, nullptr, absl::Seconds(60));
-  upload->Start(gemini::StartUploadRequest{.size_bytes = 5, .mime_type = "image/png",
-                                           .display_name = "", .name = ""},
-                [](absl::Status) {});
-  gemini->calls()[0]->session_done(gemini::UploadSession{.upload_url = kUploadUrl});
   std::optional<absl::StatusOr<gemini::File>> result;
-  upload->Send(GrowingBuffer::Of("hello"), true,
-               [&](absl::StatusOr<gemini::File> f) { result = std::move(f); });
+  auto upload =
+      SendOneChunk(*gemini, *timer, absl::InfiniteFuture(), absl::Seconds(60), result);
   gemini->calls()[1]->upload_done(WithRetryInfo(
       WithOutcome(absl::ResourceExhaustedError("quota"), reasons::kUpstreamRateLimited),
       absl::Hours(1)));
