@@ -63,15 +63,22 @@ void DetachedCalls::Expire(State& state, uint64_t id) {
 
 void DetachedCalls::End(uint64_t id) {
   if (id == 0) return;
-  Running ended;  // released outside the lock
+  // The call still counts as running (CancelAndWait waits) until its entry is erased, the very
+  // last step: whoever waits may destroy this, and with it the timer, the moment it is gone.
+  // The local reference keeps the mutex alive until it is unlocked.
+  const std::shared_ptr<State> state = state_;
+  Running ended;
   {
-    absl::MutexLock lock(&state_->mu);
-    auto it = state_->running.find(id);
-    if (it == state_->running.end()) return;
-    ended = std::move(it->second);
-    state_->running.erase(it);
+    absl::MutexLock lock(&state->mu);
+    auto it = state->running.find(id);
+    if (it == state->running.end()) return;
+    ended = std::move(it->second);  // the entry stays, empty: Expire and the drain skip it
+    it->second = Running();
   }
   if (ended.expiry_timer != 0) timer_->Cancel(ended.expiry_timer);
+  ended = Running();  // the call's handle goes while the service still exists
+  absl::MutexLock lock(&state->mu);
+  state->running.erase(id);
 }
 
 int DetachedCalls::CancelAndWait(absl::Duration bound) {
