@@ -216,18 +216,12 @@ template <typename Response>
 template <typename Object>
 void SpatialResults<Response>::FillObject(const SpatialItem& item, const NormBox& norm,
                                           const PixelBox& box, Object& object) {
-  object.set_index(emitted_);
-  object.set_label(item.label);
+  FillNormalized(item, norm, object);
   v1::BoundingBox* pixels = object.mutable_box();
   pixels->set_x_min(box.x_min);
   pixels->set_y_min(box.y_min);
   pixels->set_x_max(box.x_max);
   pixels->set_y_max(box.y_max);
-  v1::NormalizedBox* normalized = object.mutable_normalized_box();
-  normalized->set_y_min(norm.y_min);
-  normalized->set_x_min(norm.x_min);
-  normalized->set_y_max(norm.y_max);
-  normalized->set_x_max(norm.x_max);
 }
 
 template <typename Response>
