@@ -1,5 +1,6 @@
 // The Gemini stubs the vision layer depends on (and tests fake), one per Gemini service:
-// GenerateStub (generate_stub.h: the models resource) and FilesStub (files_stub.h). The REST
+// GenerateStub (generate_stub.h: the models resource), FilesStub (files_stub.h) and BatchesStub
+// (batches_stub.h). The REST
 // client implements both over one HTTP client; decorators wrap each stub on its own
 // (instrumented_gemini_client.h, retrying_gemini_client.h) and main.cc composes them.
 #ifndef VISION_GATEWAY_SERVICE_GEMINI_GEMINI_CLIENT_H_
@@ -13,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "service/gemini/api_key.h"
+#include "service/gemini/batches_stub.h"
 #include "service/gemini/files_stub.h"
 #include "service/gemini/generate_stub.h"
 #include "service/gemini/pending_call.h"
@@ -58,6 +60,8 @@ struct GeminiStubs {
 
   std::shared_ptr<GenerateStub> generate;
   std::shared_ptr<FilesStub> files;
+  // The Batch API (batches_stub.h); null in a service that offers no batch jobs.
+  std::shared_ptr<BatchesStub> batches;
 };
 
 // The REST implementation of both stubs over the HTTP client.
