@@ -11,8 +11,8 @@ Invariants (each violation is reported with the object it is in):
   (service/server/server.h): readiness the one that turns NOT_SERVING on SIGTERM, liveness and
   startup the one that stays SERVING while draining;
 - every flag the manifests pass (container args and --flagfile files from ConfigMaps) is an
-  ABSL_FLAG of the binary in that image (service/main.cc, emulator/main.cc) with a value of the
-  flag's type; the gRPC container port equals --port;
+  ABSL_FLAG of the binary in that image (service/config/server_config.cc, emulator/main.cc) with
+  a value of the flag's type; the gRPC container port equals --port;
 - terminationGracePeriodSeconds > --drain_delay_s + --shutdown_grace_s; with a max connection
   age, its grace >= --upstream_timeout_s (recycling a connection never cuts a call);
 - Service ports are named, set appProtocol and target a port the selected pods expose; selectors
@@ -46,8 +46,8 @@ except ImportError:
     sys.exit(77)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-BINARIES = {  # image name part → the main.cc defining its flags
-    'vision-server': 'service/main.cc',
+BINARIES = {  # image name part → the file defining its flags
+    'vision-server': 'service/config/server_config.cc',
     'gemini-emulator': 'emulator/main.cc',
 }
 ABSL_BUILTIN_FLAGS = {'flagfile': 'string', 'fromenv': 'string', 'tryfromenv': 'string',

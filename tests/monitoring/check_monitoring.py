@@ -169,9 +169,9 @@ class MonitoringTest(unittest.TestCase):
     def test_saturation_alert_has_its_denominator(self):
         # vision_gateway:saturation:ratio divides by vision_gateway_concurrency_limit: a live
         # server must export the --max_concurrent_calls it runs with (here the flag's default).
-        with open(os.path.join(REPO, 'service', 'main.cc')) as f:
+        with open(os.path.join(REPO, 'service', 'config', 'server_config.cc')) as f:
             default = re.search(r'ABSL_FLAG\(int, max_concurrent_calls, (\d+),', f.read())
-        self.assertIsNotNone(default, 'no --max_concurrent_calls flag in service/main.cc')
+        self.assertIsNotNone(default, 'no --max_concurrent_calls flag in service/config/server_config.cc')
         value = re.search(r'^vision_gateway_concurrency_limit (\S+)$', self.exposition(), re.M)
         self.assertIsNotNone(value, 'vision_gateway_concurrency_limit is not exported')
         self.assertEqual(float(value.group(1)), float(default.group(1)))
