@@ -85,18 +85,9 @@ VisionServiceImpl::VisionServiceImpl(gemini::GeminiStubs gemini,
       cpu_(limits.cpu_threads, limits.max_queued_cpu_work),
       calls_(calls),
       timer_(MakeThreadTimer()),
-      hashes_(options_.file_hash_ttl, *timer_),
       detached_(timer_.get()),
-      filling_upload_chunks_(options_.max_filling_upload_chunks),
-      files_{.gemini = gemini_files_.get(),
-             .cpu = &cpu_,
-             .timer = timer_.get(),
-             .hashes = &hashes_,
-             .options = &options_,
-             .detached = &detached_,
-             .filling_upload_chunks = &filling_upload_chunks_,
-             .owner_tag = "",
-             .record = nullptr},
+      files_(std::make_shared<const vision::FilesRuntime>(gemini_files_, timer_, options_, &cpu_,
+                                                          &detached_)),
       limiter_(limits.max_concurrent_calls, limits.overload_retry_after),
       request_memory_(limits.max_request_memory_bytes),
       overload_retry_after_(limits.overload_retry_after),
@@ -203,9 +194,7 @@ absl::StatusOr<Semaphore::Permit> VisionServiceImpl::ReserveRequestMemory(int64_
 }
 
 vision::FilesContext VisionServiceImpl::FilesFor(const Admission& admission) const {
-  vision::FilesContext files = files_;
-  files.owner_tag = vision::OwnerTagOf(admission.caller);
-  return files;
+  return vision::FilesContext{.runtime = files_, .owner_tag = vision::OwnerTagOf(admission.caller)};
 }
 
 absl::StatusOr<Admission> VisionServiceImpl::Admit(grpc::CallbackServerContext* context) {

@@ -124,13 +124,13 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   std::shared_ptr<CallerGate> gate_;
   ThreadPool cpu_;
   const CallRegistry& calls_;
-  std::shared_ptr<Timer> timer_;  // upload resume backoff, file polling, the hash cache's clock
-  vision::FileHashCache hashes_;
+  std::shared_ptr<Timer> timer_;  // detached calls' expiry; shared with files_
   // Every call the service started (RPCs and the upstream requests that outlive them): the
   // destructor cancels and waits for them before any member is destroyed.
   vision::DetachedCalls detached_;
-  Semaphore filling_upload_chunks_;  // FilesContext::filling_upload_chunks
-  vision::FilesContext files_;
+  // What the file-aware calls share (they hold it; its CPU pool and detached_ are the members
+  // above, which outlive every call: see the destructor).
+  std::shared_ptr<const vision::FilesRuntime> files_;
   CallLimiter limiter_;
   Semaphore request_memory_;
   const absl::Duration overload_retry_after_;

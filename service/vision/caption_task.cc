@@ -135,7 +135,7 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> WithResolvedParts(
     }
     return start(std::move(content));
   }
-  if (!NeedsResolving(content.parts, *files->options)) return start(std::move(content));
+  if (!NeedsResolving(content.parts, files->runtime->options())) return start(std::move(content));
   auto call = std::make_shared<StagedCall>();
   std::string role = content.role;
   ResolveParts(files->WithRecord(std::move(record)), std::move(content.parts), deadline, call,

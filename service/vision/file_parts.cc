@@ -55,7 +55,7 @@ class PartsResolver : public std::enable_shared_from_this<PartsResolver> {
                 absl::AnyInvocable<void(absl::StatusOr<std::vector<gemini::Part>>)> done)
       : context_(context),
         parts_(std::move(parts)),
-        offload_(PartsToOffload(parts_, *context.options)),
+        offload_(PartsToOffload(parts_, context.runtime->options())),
         deadline_(deadline),
         call_(std::move(call)),
         done_(std::move(done)) {}

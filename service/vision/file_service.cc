@@ -80,7 +80,7 @@ class HashFinder : public std::enable_shared_from_this<HashFinder> {
   void Page(const std::string& token) {
     if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
     auto self = shared_from_this();
-    call_->SetStage(context_.gemini->ListFiles(
+    call_->SetStage(context_.runtime->gemini().ListFiles(
         kMaxPageSize, token, gemini::CallOptions{.deadline = deadline_, .record = context_.record},
         [self](absl::StatusOr<gemini::ListFilesResponse> page) { self->OnPage(std::move(page)); }));
   }
@@ -90,9 +90,9 @@ class HashFinder : public std::enable_shared_from_this<HashFinder> {
     if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
     if (!page.ok()) return Done(std::optional<gemini::File>());  // lookup failed: upload
     for (gemini::File& file : page->files) {
-      if (file.state == "ACTIVE" && FileHolds(file, hex_, size_, context_.options->file_tag_key) &&
+      if (file.state == "ACTIVE" && FileHolds(file, hex_, size_, context_.runtime->options().file_tag_key) &&
           FileVisibleTo(file.name, context_.owner_tag)) {
-        context_.hashes->Put(context_.owner_tag, hex_, file);
+        context_.runtime->hashes().Put(context_.owner_tag, hex_, file);
         return Done(std::optional<gemini::File>(std::move(file)));
       }
     }
@@ -172,7 +172,7 @@ class OwnFilesLister : public std::enable_shared_from_this<OwnFilesLister> {
   void Page() {
     if (call_->cancelled()) return Done(absl::CancelledError("cancelled"));
     auto self = shared_from_this();
-    call_->SetStage(context_.gemini->ListFiles(
+    call_->SetStage(context_.runtime->gemini().ListFiles(
         kMaxPageSize, position_.upstream_token,
         gemini::CallOptions{.deadline = deadline_, .record = context_.record},
         [self](absl::StatusOr<gemini::ListFilesResponse> page) { self->OnPage(std::move(page)); }));
@@ -184,7 +184,7 @@ class OwnFilesLister : public std::enable_shared_from_this<OwnFilesLister> {
     const std::size_t count = page->files.size();
     for (std::size_t i = static_cast<std::size_t>(position_.skip); i < count; ++i) {
       if (!FileVisibleTo(page->files[i].name, context_.owner_tag)) continue;
-      *out_.add_files() = ToV1File(page->files[i], context_.options->file_tag_key);
+      *out_.add_files() = ToV1File(page->files[i], context_.runtime->options().file_tag_key);
       if (out_.files_size() < page_size_) continue;
       // The page is full: go on after this file next time.
       if (i + 1 < count) {
@@ -222,6 +222,16 @@ class OwnFilesLister : public std::enable_shared_from_this<OwnFilesLister> {
 };
 
 }  // namespace
+
+FilesRuntime::FilesRuntime(std::shared_ptr<gemini::FilesStub> gemini, std::shared_ptr<Timer> timer,
+                           VisionOptions options, ThreadPool* cpu, DetachedCalls* detached)
+    : gemini_(std::move(gemini)),
+      timer_(std::move(timer)),
+      options_(std::move(options)),
+      cpu_(cpu),
+      detached_(detached),
+      hashes_(options_.file_hash_ttl, *timer_),
+      filling_upload_chunks_(options_.max_filling_upload_chunks) {}
 
 void StagedCall::SetStage(std::shared_ptr<gemini::PendingCall> stage) {
   bool cancel;
@@ -376,12 +386,12 @@ void AwaitActiveFile(const FilesContext& context, const std::string& name, absl:
           .retry = gemini::RetryPolicy{.max_attempts = 0,
                                        .retryable = [](const absl::Status&) { return false; }},
           .backoff = PollBackoff(),
-          .timer = context.timer,
+          .timer = &context.runtime->timer(),
       },
       gemini::CallOptions{.deadline = deadline},
-      [files = context.gemini, name, record = context.record, deadline, file](
+      [runtime = context.runtime, name, record = context.record, deadline, file](
           int, bool, gemini::AsyncRetryLoop::AttemptDone attempt_done) {
-        return files->GetFile(
+        return runtime->gemini().GetFile(
             name, gemini::CallOptions{.deadline = deadline, .record = record},
             [name, file, attempt_done = std::move(attempt_done)](
                 absl::StatusOr<gemini::File> got) mutable {
@@ -401,9 +411,9 @@ void AwaitActiveFile(const FilesContext& context, const std::string& name, absl:
 void FindFileByHash(const FilesContext& context, const std::string& sha256_hex,
                     int64_t size_bytes, absl::Time deadline, std::shared_ptr<StagedCall> call,
                     absl::AnyInvocable<void(absl::StatusOr<std::optional<gemini::File>>)> done) {
-  std::optional<gemini::File> cached = context.hashes->Find(context.owner_tag, sha256_hex);
+  std::optional<gemini::File> cached = context.runtime->hashes().Find(context.owner_tag, sha256_hex);
   // The cache holds only files found or uploaded for this hash; checked again all the same.
-  if (cached && FileHolds(*cached, sha256_hex, size_bytes, context.options->file_tag_key)) {
+  if (cached && FileHolds(*cached, sha256_hex, size_bytes, context.runtime->options().file_tag_key)) {
     done(std::move(cached));
     return;
   }
@@ -415,12 +425,12 @@ void FindFileByHash(const FilesContext& context, const std::string& sha256_hex,
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartGetFile(
     const FilesContext& context, const v1::GetFileRequest& request, absl::Time deadline,
     absl::AnyInvocable<void(absl::StatusOr<v1::File>)> done) {
-  auto name = FileNameOf(request.name(), "name", *context.options);
+  auto name = FileNameOf(request.name(), "name", context.runtime->options());
   if (!name.ok()) return name.status();
   if (!FileVisibleTo(*name, context.owner_tag)) return FileNotFound(*name);
-  return context.gemini->GetFile(
+  return context.runtime->gemini().GetFile(
       *name, gemini::CallOptions{.deadline = deadline, .record = context.record},
-      [name = *name, tag_key = context.options->file_tag_key,
+      [name = *name, tag_key = context.runtime->options().file_tag_key,
        done = std::move(done)](absl::StatusOr<gemini::File> file) mutable {
         if (!file.ok()) return done(FileErrorForCaller(file.status(), name));
         done(ToV1File(*file, tag_key));
@@ -447,10 +457,10 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartListFiles(
         ->Page();
     return call;
   }
-  return context.gemini->ListFiles(
+  return context.runtime->gemini().ListFiles(
       page_size, request.page_token(),
       gemini::CallOptions{.deadline = deadline, .record = context.record},
-      [tag_key = context.options->file_tag_key,
+      [tag_key = context.runtime->options().file_tag_key,
        done = std::move(done)](absl::StatusOr<gemini::ListFilesResponse> page) mutable {
         if (!page.ok()) return done(ToCallerStatus(page.status()));
         v1::ListFilesResponse out;
@@ -465,14 +475,13 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartListFiles(
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartDeleteFile(
     const FilesContext& context, const v1::DeleteFileRequest& request, absl::Time deadline,
     absl::AnyInvocable<void(absl::Status)> done) {
-  auto name = FileNameOf(request.name(), "name", *context.options);
+  auto name = FileNameOf(request.name(), "name", context.runtime->options());
   if (!name.ok()) return name.status();
   if (!FileVisibleTo(*name, context.owner_tag)) return FileNotFound(*name);
-  FileHashCache* hashes = context.hashes;
-  return context.gemini->DeleteFile(
+  return context.runtime->gemini().DeleteFile(
       *name, gemini::CallOptions{.deadline = deadline, .record = context.record},
-      [name = *name, hashes, done = std::move(done)](absl::Status status) mutable {
-        hashes->Forget(name);
+      [name = *name, runtime = context.runtime, done = std::move(done)](absl::Status status) mutable {
+        runtime->hashes().Forget(name);
         if (!status.ok()) return done(FileErrorForCaller(std::move(status), name));
         done(absl::OkStatus());
       });

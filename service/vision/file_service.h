@@ -84,23 +84,47 @@ class FileHashCache {
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 
-// What the file-aware tasks need besides the Gemini client.
+// What every file-aware call of one service shares. The service owns one (through a
+// shared_ptr) and each call's FilesContext holds it, so what the runtime owns — the Files stub,
+// the timer, the options, the SHA-256 cache and the bound on filling upload chunks — lives as
+// long as the last call using it, even a call that outlives its RPC. The CPU pool and the owner of
+// detached calls stay the service's: the service cancels and waits for every call
+// (DetachedCalls::CancelAndWait) before they go.
+class FilesRuntime {
+ public:
+  // `cpu` and `detached` may be null (tests): images are then prepared inline, and upstream
+  // requests are not tracked after their call ends.
+  FilesRuntime(std::shared_ptr<gemini::FilesStub> gemini, std::shared_ptr<Timer> timer,
+               VisionOptions options, ThreadPool* cpu, DetachedCalls* detached);
+  FilesRuntime(const FilesRuntime&) = delete;
+  FilesRuntime& operator=(const FilesRuntime&) = delete;
+
+  gemini::FilesStub& gemini() const { return *gemini_; }
+  // Backoff of upload resumes and of polling a PROCESSING file; the hash cache's clock.
+  Timer& timer() const { return *timer_; }
+  const VisionOptions& options() const { return options_; }
+  ThreadPool* cpu() const { return cpu_; }
+  DetachedCalls* detached() const { return detached_; }
+  FileHashCache& hashes() const { return hashes_; }
+  // Upload chunks being sent while they fill, service-wide (options().max_filling_upload_chunks).
+  Semaphore& filling_upload_chunks() const { return filling_upload_chunks_; }
+
+ private:
+  const std::shared_ptr<gemini::FilesStub> gemini_;
+  const std::shared_ptr<Timer> timer_;
+  const VisionOptions options_;
+  ThreadPool* const cpu_;
+  DetachedCalls* const detached_;
+  mutable FileHashCache hashes_;
+  mutable Semaphore filling_upload_chunks_;
+};
+
+// One call's view of the files: the shared runtime, and who is calling.
 struct FilesContext {
-  gemini::FilesStub* gemini = nullptr;
-  ThreadPool* cpu = nullptr;
-  // Backoff of upload resumes and of polling a PROCESSING file.
-  Timer* timer = nullptr;
-  FileHashCache* hashes = nullptr;
-  const VisionOptions* options = nullptr;
-  // Upstream requests that may outlive their call (detached_calls.h); null only in tests.
-  DetachedCalls* detached = nullptr;
-  // Upload chunks being sent while they fill, service-wide (its capacity is
-  // options->max_filling_upload_chunks); null: no bound (tests).
-  Semaphore* filling_upload_chunks = nullptr;
+  std::shared_ptr<const FilesRuntime> runtime;
   // Whose files the call may see: the caller's owner tag (OwnerTagOf) with authentication on;
   // "" with it off (every file under the key). Files the call creates carry this tag.
   std::string owner_tag;
-
   // The call's telemetry record (may be null): every upstream Files call adds its time and
   // attempts to it, as the other RPCs' upstream calls do.
   std::shared_ptr<telemetry::CallRecord> record;

@@ -51,9 +51,9 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
 
  private:
   void Open() {
-    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timer, deadline_,
-                                                context_.record, context_.detached,
-                                                context_.options->max_retry_delay);
+    upload_ = std::make_shared<ResumableUpload>(context_.runtime->gemini(), context_.runtime->timer(), deadline_,
+                                                context_.record, context_.runtime->detached(),
+                                                context_.runtime->options().max_retry_delay);
     call_->SetStage(std::make_shared<AbortUpload>(upload_));
     gemini::StartUploadRequest request;
     request.size_bytes = static_cast<int64_t>(bytes_.size());
@@ -81,13 +81,13 @@ class MemoryUpload : public std::enable_shared_from_this<MemoryUpload> {
       self->bytes_.clear();
       self->bytes_.shrink_to_fit();
       if (file->state == "ACTIVE") {
-        self->context_.hashes->Put(self->context_.owner_tag, self->sha256_, *file);
+        self->context_.runtime->hashes().Put(self->context_.owner_tag, self->sha256_, *file);
         return self->Done(*std::move(file));
       }
       AwaitActiveFile(self->context_, file->name, self->deadline_, self->call_,
                       [self](absl::StatusOr<gemini::File> active) {
                         if (active.ok()) {
-                          self->context_.hashes->Put(self->context_.owner_tag, self->sha256_,
+                          self->context_.runtime->hashes().Put(self->context_.owner_tag, self->sha256_,
                                                      *active);
                         }
                         self->Done(std::move(active));

@@ -119,18 +119,18 @@ class StreamingUpload final : public UploadTask,
   // The caller is idle only while the gateway waits for its next message: the clock runs from
   // each read request to its message (not while the gateway itself waits for Gemini).
   void ArmIdleTimerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const absl::Duration idle = context_.options->upload_idle_timeout;
+    const absl::Duration idle = context_.runtime->options().upload_idle_timeout;
     if (idle <= absl::ZeroDuration()) return;
     const uint64_t read = ++reads_requested_;
     std::weak_ptr<StreamingUpload> weak = weak_from_this();
-    idle_timer_ = context_.timer->RunAt(context_.timer->Now() + idle, [weak, read] {
+    idle_timer_ = context_.runtime->timer().RunAt(context_.runtime->timer().Now() + idle, [weak, read] {
       if (auto self = weak.lock()) self->OnIdle(read);
     });
   }
 
   void DisarmIdleTimerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (idle_timer_ == 0) return;
-    context_.timer->Cancel(idle_timer_);
+    context_.runtime->timer().Cancel(idle_timer_);
     idle_timer_ = 0;
   }
 
@@ -142,7 +142,7 @@ class StreamingUpload final : public UploadTask,
       idle_timer_ = 0;
       FailLocked(WithErrorInfo(absl::DeadlineExceededError(absl::StrCat(
                                    "the Upload's caller sent nothing for ",
-                                   absl::FormatDuration(context_.options->upload_idle_timeout),
+                                   absl::FormatDuration(context_.runtime->options().upload_idle_timeout),
                                    " (the server's --upload_idle_timeout_s); the upload was "
                                    "cancelled and nothing was kept")),
                                reasons::kUploadIdle),
@@ -167,7 +167,7 @@ class StreamingUpload final : public UploadTask,
   void AcceptHeaderLocked(const v1::UploadHeader& header, Actions& actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     absl::StatusOr<UploadHeaderFields> fields =
-        CheckUploadHeader(header, context_.options->max_upload_bytes);
+        CheckUploadHeader(header, context_.runtime->options().max_upload_bytes);
     if (!fields.ok()) return FailLocked(fields.status(), actions);
     sha256_ = std::move(fields->sha256);
     size_bytes_ = fields->size_bytes;
@@ -198,7 +198,7 @@ class StreamingUpload final : public UploadTask,
         FailLocked(found.status(), actions);
       } else if (found->has_value()) {
         // A dedupe hit: the file holds these bytes (FileHolds); the client may stop sending.
-        v1::File file = ToV1File(**found, context_.options->file_tag_key);
+        v1::File file = ToV1File(**found, context_.runtime->options().file_tag_key);
         phase_ = Phase::kDone;
         DisarmIdleTimerLocked();
         actions.push_back([self = shared_from_this(), file = std::move(file)]() mutable {
@@ -270,22 +270,22 @@ class StreamingUpload final : public UploadTask,
     const bool whole = static_cast<int64_t>(chunk_.size()) == size_bytes_;
     absl::StatusOr<image::ImageHeader> header = image::ProbeHeader(chunk_);
     if (header.ok()) {
-      if (context_.options->max_image_pixels > 0 &&
-          header->stored_pixels > context_.options->max_image_pixels) {
+      if (context_.runtime->options().max_image_pixels > 0 &&
+          header->stored_pixels > context_.runtime->options().max_image_pixels) {
         return FailLocked(absl::InvalidArgumentError(absl::StrCat(
                               "image is ", header->upright.width, "x", header->upright.height,
-                              " pixels; the limit is ", context_.options->max_image_pixels)),
+                              " pixels; the limit is ", context_.runtime->options().max_image_pixels)),
                           actions);
       }
       width_ = header->upright.width;
       height_ = header->upright.height;
       if (header->orientation != 1) {
-        if (size_bytes_ > context_.options->max_reorient_upload_bytes) {
+        if (size_bytes_ > context_.runtime->options().max_reorient_upload_bytes) {
           return FailLocked(absl::InvalidArgumentError(absl::StrCat(
                                 "the image has EXIF orientation ", header->orientation,
                                 " and must be turned upright before upload, which the gateway "
                                 "does for images up to ",
-                                context_.options->max_reorient_upload_bytes, " bytes; this one is ",
+                                context_.runtime->options().max_reorient_upload_bytes, " bytes; this one is ",
                                 size_bytes_, " (rotate it before uploading)")),
                             actions);
         }
@@ -303,9 +303,9 @@ class StreamingUpload final : public UploadTask,
 
   void StartSessionLocked(int64_t size, Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     phase_ = Phase::kStarting;
-    upload_ = std::make_shared<ResumableUpload>(*context_.gemini, *context_.timer, deadline_,
-                                                context_.record, context_.detached,
-                                                context_.options->max_retry_delay);
+    upload_ = std::make_shared<ResumableUpload>(context_.runtime->gemini(), context_.runtime->timer(), deadline_,
+                                                context_.record, context_.runtime->detached(),
+                                                context_.runtime->options().max_retry_delay);
     gemini::StartUploadRequest request;
     request.size_bytes = size;
     request.mime_type = mime_type_;
@@ -313,7 +313,7 @@ class StreamingUpload final : public UploadTask,
     request.name = absl::StrCat("files/", NewFileId(width_, height_, context_.owner_tag));
     request.display_name =
         reoriented_ ? TagDisplayName(display_name_, request.name, source_sha256_, size_bytes_,
-                                     context_.options->file_tag_key)
+                                     context_.runtime->options().file_tag_key)
                     : display_name_;
     auto self = shared_from_this();
     actions.push_back([self, upload = upload_, request = std::move(request)]() mutable {
@@ -424,9 +424,8 @@ class StreamingUpload final : public UploadTask,
   // A permit to send a chunk while it fills (it holds an upstream connection meanwhile); false
   // when max_filling_upload_chunks are filling already.
   bool TakeFillingPermitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (context_.filling_upload_chunks == nullptr) return true;
-    if (context_.options->max_filling_upload_chunks <= 0) return false;  // always assembled
-    filling_units_ = context_.filling_upload_chunks->TryAcquire(1);
+    if (context_.runtime->options().max_filling_upload_chunks <= 0) return false;  // always assembled
+    filling_units_ = context_.runtime->filling_upload_chunks().TryAcquire(1);
     return static_cast<bool>(filling_units_);
   }
 
@@ -489,10 +488,10 @@ class StreamingUpload final : public UploadTask,
         phase_ = Phase::kDone;
         DisarmIdleTimerLocked();
         if (file->state == "ACTIVE") {
-          context_.hashes->Put(context_.owner_tag, sha256_, *file);
-          if (reoriented_) context_.hashes->Put(context_.owner_tag, source_sha256_, *file);
+          context_.runtime->hashes().Put(context_.owner_tag, sha256_, *file);
+          if (reoriented_) context_.runtime->hashes().Put(context_.owner_tag, source_sha256_, *file);
         }
-        v1::File out = ToV1File(*file, context_.options->file_tag_key);
+        v1::File out = ToV1File(*file, context_.runtime->options().file_tag_key);
         if (out.sha256().empty()) out.set_sha256(sha256_);
         if (reoriented_) out.set_source_sha256(source_sha256_);
         out.set_declared_mime_type(contradicted_mime_);
@@ -514,8 +513,8 @@ class StreamingUpload final : public UploadTask,
     auto self = shared_from_this();
     actions.push_back([self, bytes = std::move(chunk_)]() mutable {
       const bool queued =
-          self->context_.cpu->TrySchedule([self, bytes = std::move(bytes)]() mutable {
-            image::PrepareOptions options{.max_pixels = self->context_.options->max_image_pixels};
+          self->context_.runtime->cpu()->TrySchedule([self, bytes = std::move(bytes)]() mutable {
+            image::PrepareOptions options{.max_pixels = self->context_.runtime->options().max_image_pixels};
             self->OnReoriented(image::PrepareImage(std::move(bytes), options));
           });
       if (!queued) {

@@ -55,12 +55,10 @@ std::string ReasonOf(const absl::Status& status) {
 class FileServiceTest : public ::testing::Test {
  protected:
   FilesContext Context(const std::string& owner_tag) {
-    return FilesContext{.gemini = gemini_.get(),
-                        .cpu = nullptr,
-                        .timer = timer_.get(),
-                        .hashes = &hashes_,
-                        .options = &options_,
-                        .owner_tag = owner_tag};
+    if (runtime_ == nullptr) {
+      runtime_ = std::make_shared<const FilesRuntime>(gemini_, timer_, options_, nullptr, nullptr);
+    }
+    return FilesContext{.runtime = runtime_, .owner_tag = owner_tag};
   }
 
   // Lists with `context` and answers each upstream ListFiles call from `pages` (keyed by the
@@ -97,7 +95,7 @@ class FileServiceTest : public ::testing::Test {
 
   std::shared_ptr<FakeGeminiClient> gemini_ = std::make_shared<FakeGeminiClient>();
   std::shared_ptr<FakeTimer> timer_ = std::make_shared<FakeTimer>();
-  FileHashCache hashes_{absl::Seconds(30), *timer_};
+  std::shared_ptr<const FilesRuntime> runtime_;  // made by the first Context()
   VisionOptions options_;
   std::vector<std::string> asked_;
   std::vector<int> page_sizes_;
@@ -325,7 +323,7 @@ TEST_F(FileServiceTest, DedupeTrustsOnlyFilesThatHoldTheBytes) {
   std::optional<gemini::File> found = find({planted, stored});
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->name, stored.name);
-  hashes_.Forget(stored.name);
+  runtime_->hashes().Forget(stored.name);
   gemini::File upright = ActiveFile(FileOf(""));
   upright.size_bytes = 99;  // the stored upright bytes differ from the client's
   upright.display_name =

@@ -67,15 +67,15 @@ std::string PngOfSize(size_t size) {
 
 class UploadTaskTest : public ::testing::Test {
  protected:
-  FilesContext Context() {
-    return FilesContext{.gemini = gemini_.get(),
-                        .cpu = &cpu_,
-                        .timer = timer_.get(),
-                        .hashes = &hashes_,
-                        .options = &options_,
-                        .filling_upload_chunks = filling_,
-                        .record = record_};
+  // The runtime the test's calls share, made with options_ as they are at the first call.
+  const std::shared_ptr<const FilesRuntime>& Runtime() {
+    if (runtime_ == nullptr) {
+      runtime_ = std::make_shared<const FilesRuntime>(gemini_, timer_, options_, &cpu_, nullptr);
+    }
+    return runtime_;
   }
+  Semaphore& Filling() { return Runtime()->filling_upload_chunks(); }
+  FilesContext Context() { return FilesContext{.runtime = Runtime(), .record = record_}; }
 
   // Starts an upload; reads the task asks for are counted in reads_.
   void Start() {
@@ -126,17 +126,16 @@ class UploadTaskTest : public ::testing::Test {
 
   // An upload of four chunks and 5 bytes whose second chunk is being sent while it fills, with
   // 100 KiB of it received: its request, its buffer; `permits` counts the filling permit.
-  void StartFillingSecondChunk(Semaphore& permits, std::shared_ptr<Call>& filling,
+  void StartFillingSecondChunk(std::shared_ptr<Call>& filling,
                                std::shared_ptr<GrowingBuffer>& buffer) {
     const std::string bytes = PngOfSize(4 * kGranularity + 5);
-    filling_ = &permits;
     StartWithFirstChunkInFlight(bytes);
     AnswerUpstream();
     Chunk(bytes.substr(kSniffBytes, 100 * 1024));
     filling = CallsOf("UploadChunk")[1];
     buffer = filling->chunk.data;
     ASSERT_NE(buffer, nullptr);
-    EXPECT_EQ(permits.in_use(), 1);
+    EXPECT_EQ(Filling().in_use(), 1);
   }
 
   std::vector<std::shared_ptr<Call>> CallsOf(const std::string& method) {
@@ -238,12 +237,11 @@ class UploadTaskTest : public ::testing::Test {
   std::shared_ptr<FakeGeminiClient> gemini_ = std::make_shared<FakeGeminiClient>();
   std::shared_ptr<FakeTimer> timer_ = std::make_shared<FakeTimer>();
   ThreadPool cpu_{1, 8};
-  FileHashCache hashes_{absl::Seconds(30), *timer_};
   VisionOptions options_;
   std::shared_ptr<telemetry::CallRecord> record_ =
       std::make_shared<telemetry::CallRecord>(telemetry::NoTelemetry(), "req-1", "");
 
-  Semaphore* filling_ = nullptr;  // FilesContext::filling_upload_chunks
+  std::shared_ptr<const FilesRuntime> runtime_;  // Runtime()
   std::shared_ptr<UploadTask> task_;
   int reads_ = 0;
   size_t answered_ = 0;
@@ -550,9 +548,8 @@ TEST_F(UploadTaskTest, AChunkIsSentWhileItFillsAndHoldsOneMessageOnceFull) {
 // with one gives it back once it is full.
 TEST_F(UploadTaskTest, WithoutAFillingPermitAChunkIsAssembledBeforeItIsSent) {
   const std::string bytes = PngOfSize(4 * kGranularity + 5);
-  Semaphore filling(1);
-  Semaphore::Permit other = filling.TryAcquire(1);  // another upload's chunk fills
-  filling_ = &filling;
+  options_.max_filling_upload_chunks = 1;
+  Semaphore::Permit other = Filling().TryAcquire(1);  // another upload's chunk fills
   StartWithFirstChunkInFlight(bytes);  // complete at once: sent without a permit
   AnswerUpstream();
   const size_t piece = 100 * 1024;
@@ -566,19 +563,19 @@ TEST_F(UploadTaskTest, WithoutAFillingPermitAChunkIsAssembledBeforeItIsSent) {
   EXPECT_TRUE(chunks[1]->chunk_complete());
   EXPECT_TRUE(chunks[1]->bytes() == bytes.substr(kSniffBytes, kGranularity));
   EXPECT_EQ(reads_, 0);
-  EXPECT_EQ(filling.in_use(), 1);
+  EXPECT_EQ(Filling().in_use(), 1);
 
   other.Release();  // the other chunk is full now
   AnswerUpstream();
   chunks = CallsOf("UploadChunk");
   ASSERT_EQ(chunks.size(), 3u) << "with a permit the next chunk goes out at once";
   EXPECT_FALSE(chunks[2]->chunk_complete());
-  EXPECT_EQ(filling.in_use(), 1);
+  EXPECT_EQ(Filling().in_use(), 1);
   Feed(bytes.substr(kSniffBytes + 3 * piece), 64 * 1024);
   ASSERT_TRUE(result_.has_value());
   ASSERT_THAT(*result_, IsOk());
   EXPECT_TRUE(stored_ == bytes);
-  EXPECT_EQ(filling.in_use(), 0);
+  EXPECT_EQ(Filling().in_use(), 0);
 }
 
 // A chunk that fails while it is still filling resumes like any other: from what Gemini holds,
@@ -613,14 +610,13 @@ TEST_F(UploadTaskTest, AChunkFailingWhileItFillsResumesFromGeminisCount) {
 // A failure while a chunk fills abandons its buffer, so that the request sending it ends at once
 // instead of waiting for bytes that will never come; the session is cancelled.
 TEST_F(UploadTaskTest, AnUploadEndingWhileAChunkFillsAbandonsTheChunk) {
-  Semaphore permits(128);
   std::shared_ptr<Call> filling;
   std::shared_ptr<GrowingBuffer> buffer;
-  ASSERT_NO_FATAL_FAILURE(StartFillingSecondChunk(permits, filling, buffer));
+  ASSERT_NO_FATAL_FAILURE(StartFillingSecondChunk(filling, buffer));
   HalfClose();  // fewer bytes than size_bytes
   ASSERT_TRUE(result_.has_value());
   EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_EQ(permits.in_use(), 0) << "the filling permit is given back";
+  EXPECT_EQ(Filling().in_use(), 0) << "the filling permit is given back";
   EXPECT_TRUE(buffer->abandoned());
   EXPECT_TRUE(filling->cancelled.HasBeenNotified());
   EXPECT_EQ(CallsOf("CancelUpload").size(), 1u);
@@ -656,15 +652,14 @@ TEST_F(UploadTaskTest, ACallerSendingNothingIsCutOffAfterTheIdleTimeout) {
 
 TEST_F(UploadTaskTest, ACallerStallingMidChunkGivesBackTheBufferPermitAndSession) {
   options_.upload_idle_timeout = absl::Seconds(60);
-  Semaphore permits(128);
   std::shared_ptr<Call> filling;
   std::shared_ptr<GrowingBuffer> buffer;
-  ASSERT_NO_FATAL_FAILURE(StartFillingSecondChunk(permits, filling, buffer));
+  ASSERT_NO_FATAL_FAILURE(StartFillingSecondChunk(filling, buffer));
   timer_->Advance(absl::Seconds(60));  // the caller stalls with the chunk half full
   ASSERT_TRUE(result_.has_value());
   EXPECT_THAT(*result_, StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_EQ(ReasonOf(result_->status()), reasons::kUploadIdle);
-  EXPECT_EQ(permits.in_use(), 0) << "the filling permit is given back";
+  EXPECT_EQ(Filling().in_use(), 0) << "the filling permit is given back";
   EXPECT_TRUE(buffer->abandoned()) << "the request sending the chunk ends (its connection too)";
   EXPECT_TRUE(filling->cancelled.HasBeenNotified());
   EXPECT_EQ(CallsOf("CancelUpload").size(), 1u);
@@ -766,7 +761,7 @@ TEST_F(UploadTaskTest, DedupeMissUploadsAndCachesTheNewFile) {
   Feed(bytes, 400);
   ASSERT_TRUE(result_.has_value());
   ASSERT_THAT(*result_, IsOk());
-  std::optional<gemini::File> cached = hashes_.Find("", hex);
+  std::optional<gemini::File> cached = Runtime()->hashes().Find("", hex);
   ASSERT_TRUE(cached.has_value());
   EXPECT_EQ(cached->name, (*result_)->name());
 }
@@ -821,9 +816,9 @@ TEST_F(UploadTaskTest, RotatedImageIsStoredUprightKeepingTheClientsHashForDedupe
 
   // Another replica (an empty cache) finds it by the client's hash in Gemini's list, although
   // the stored size differs from the header's.
-  FileHashCache other_cache(absl::Seconds(30), *timer_);
-  FilesContext other = Context();
-  other.hashes = &other_cache;
+  FilesContext other{
+      .runtime = std::make_shared<const FilesRuntime>(gemini_, timer_, options_, &cpu_, nullptr),
+      .record = record_};
   gemini::File listed;
   listed.name = starts[0]->start_request.name;
   listed.display_name = starts[0]->start_request.display_name;
@@ -1025,10 +1020,9 @@ class AwaitActiveFileTest : public ::testing::Test {
 
   std::shared_ptr<FakeGeminiClient> gemini = std::make_shared<FakeGeminiClient>();
   std::shared_ptr<FakeTimer> timer = std::make_shared<FakeTimer>();
-  FileHashCache cache{absl::Seconds(30), *timer};
   VisionOptions options;
-  FilesContext context{.gemini = gemini.get(), .cpu = nullptr, .timer = timer.get(), .hashes = &cache,
-                       .options = &options, .record = nullptr};
+  FilesContext context{
+      .runtime = std::make_shared<const FilesRuntime>(gemini, timer, options, nullptr, nullptr)};
 
   // Starts waiting for `name`; the result lands in `out`.
   void Await(const std::string& name, std::optional<absl::StatusOr<gemini::File>>& out) {
