@@ -1,0 +1,190 @@
+// Private to the Gemini JSON codecs (service/gemini/*_codec.cc): bounded parsing into an arena
+// and a reader that walks the parsed document collecting the first error, with the field's path
+// and never its value. Not part of the public API (json_codec.h); the only codec header that
+// names Boost.JSON types.
+#ifndef VISION_GATEWAY_SERVICE_GEMINI_JSON_READER_H_
+#define VISION_GATEWAY_SERVICE_GEMINI_JSON_READER_H_
+
+#include <charconv>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "boost/json.hpp"
+#include "service/gemini/json_codec_options.h"
+#include "service/gemini/types.h"
+
+namespace vision_gateway::gemini::internal {
+
+namespace json = ::boost::json;
+
+// Collects the first error found while walking a parsed document.
+class Reader {
+ public:
+  Reader(absl::StatusCode code, std::string_view prefix) : code_(code), prefix_(prefix) {}
+
+  bool ok() const { return status_.ok(); }
+  absl::Status status() const { return status_; }
+
+  void Fail(std::string_view path, std::string_view problem) {
+    if (!status_.ok()) return;
+    status_ = absl::Status(code_, absl::StrCat(std::string(prefix_), ": ", std::string(path), " ",
+                                               std::string(problem)));
+  }
+
+  // The member named `camel` (or `snake`, when given); nullptr when absent or null.
+  static const json::value* Find(const json::object& o, std::string_view camel,
+                                 std::string_view snake = {}) {
+    const json::value* v = o.if_contains(json::string_view(camel.data(), camel.size()));
+    if (v == nullptr && !snake.empty()) {
+      v = o.if_contains(json::string_view(snake.data(), snake.size()));
+    }
+    if (v != nullptr && v->is_null()) return nullptr;
+    return v;
+  }
+
+  const json::object* Object(const json::value* v, std::string_view path) {
+    if (v == nullptr) return nullptr;
+    if (!v->is_object()) {
+      Fail(path, "is not an object");
+      return nullptr;
+    }
+    return &v->get_object();
+  }
+
+  const json::array* Array(const json::value* v, std::string_view path) {
+    if (v == nullptr) return nullptr;
+    if (!v->is_array()) {
+      Fail(path, "is not an array");
+      return nullptr;
+    }
+    return &v->get_array();
+  }
+
+  void String(const json::value* v, std::string_view path, std::string& out) {
+    if (v == nullptr) return;
+    if (!v->is_string()) {
+      Fail(path, "is not a string");
+      return;
+    }
+    const json::string& s = v->get_string();
+    out.assign(s.data(), s.size());
+  }
+
+  // Enum values: names, or numbers as sent by some clients (kept as their decimal text).
+  void Enum(const json::value* v, std::string_view path, std::string& out) {
+    if (v != nullptr && (v->is_int64() || v->is_uint64())) {
+      out = v->is_int64() ? std::to_string(v->get_int64()) : std::to_string(v->get_uint64());
+      return;
+    }
+    if (v != nullptr && !v->is_string()) {
+      Fail(path, "is not an enum name");
+      return;
+    }
+    String(v, path, out);
+  }
+
+  void Bool(const json::value* v, std::string_view path, bool& out) {
+    if (v == nullptr) return;
+    if (!v->is_bool()) {
+      Fail(path, "is not a boolean");
+      return;
+    }
+    out = v->get_bool();
+  }
+
+  // int32 as a JSON number or (proto3 JSON mapping) a decimal string.
+  void Int32(const json::value* v, std::string_view path, int32_t& out) {
+    if (v == nullptr) return;
+    constexpr int64_t kMin = std::numeric_limits<int32_t>::min();
+    constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+    if (v->is_int64()) {
+      const int64_t n = v->get_int64();
+      if (n >= kMin && n <= kMax) {
+        out = static_cast<int32_t>(n);
+        return;
+      }
+    } else if (v->is_uint64()) {
+      // Always above int32 range: uint64 is used only for values above INT64_MAX.
+    } else if (v->is_double()) {
+      const double d = v->get_double();
+      if (std::isfinite(d) && d == std::floor(d) && d >= kMin && d <= kMax) {
+        out = static_cast<int32_t>(d);
+        return;
+      }
+    } else if (v->is_string()) {
+      const json::string& s = v->get_string();
+      int32_t n = 0;
+      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+      if (ec == std::errc() && end == s.data() + s.size() && !s.empty()) {
+        out = n;
+        return;
+      }
+    }
+    Fail(path, "is not a 32-bit integer");
+  }
+
+  void Number(const json::value* v, std::string_view path, double& out) {
+    if (v == nullptr) return;
+    if (v->is_double()) {
+      out = v->get_double();
+    } else if (v->is_int64()) {
+      out = static_cast<double>(v->get_int64());
+    } else if (v->is_uint64()) {
+      out = static_cast<double>(v->get_uint64());
+    } else {
+      Fail(path, "is not a number");
+    }
+  }
+
+ private:
+  absl::StatusCode code_;
+  std::string_view prefix_;
+  absl::Status status_;
+};
+
+// "path.field" ("field" when path is empty) and "path[i]".
+std::string Sub(std::string_view path, std::string_view field);
+std::string Index(std::string_view path, std::size_t i);
+
+// Base64 (standard or URL-safe alphabet, padding optional) into `out`. False on a bad character
+// or length.
+bool DecodeBase64(std::string_view in, std::string& out);
+
+// Content and Part, lowerCamelCase or snake_case keys; inlineData.data is decoded from base64.
+void ReadPart(Reader& r, const json::object& o, const std::string& path, Part& part);
+void ReadContent(Reader& r, const json::object& o, const std::string& path, Content& content);
+void ReadContents(Reader& r, const json::value* v, const std::string& path,
+                  std::vector<Content>& contents);
+
+inline constexpr char kResponsePrefix[] = "malformed Gemini response";
+inline constexpr char kRequestPrefix[] = "invalid request";
+
+// What is being decoded: a request (tooling, the emulator's side: INVALID_ARGUMENT) or a Gemini
+// response (our upstream: INTERNAL, or RESOURCE_EXHAUSTED when too big).
+enum class Side { kRequest, kResponse };
+
+Reader ReaderFor(Side side);
+
+// A parsed JSON document and the memory it lives in.
+struct Document {
+  json::monotonic_resource resource;
+  json::value value;
+  const json::object& object() const { return value.get_object(); }
+};
+
+// Checks the size of `text`, parses it into `doc` and checks it is a JSON object. Errors never
+// echo the text.
+absl::Status ParseBounded(std::string_view text, const JsonCodecOptions& options, Side side,
+                          Document& doc);
+
+}  // namespace vision_gateway::gemini::internal
+
+#endif  // VISION_GATEWAY_SERVICE_GEMINI_JSON_READER_H_
