@@ -19,6 +19,20 @@ using ::testing::Not;
 using ::vision_gateway::testing::IsOk;
 using ::vision_gateway::testing::StatusIs;
 
+TEST(JsonReaderTest, ParsedDocumentLivesInItsArenaWithoutACopy) {
+  // The value must use the document's arena: a value built in the arena and then assigned into a
+  // value of another memory resource is deep-copied to the heap (one allocation per node).
+  Document doc;
+  ASSERT_THAT(ParseBounded(R"({"candidates":[{"content":{"parts":[{"text":"a long enough text to be)"
+                           R"( stored out of line"}]}}],"modelVersion":"m"})",
+                           {}, Side::kResponse, doc),
+              IsOk());
+  EXPECT_EQ(doc.value.storage().get(), &doc.resource);
+  const json::value& text =
+      doc.object().at("candidates").at(0).at("content").at("parts").at(0).at("text");
+  EXPECT_EQ(text.storage().get(), &doc.resource);
+}
+
 TEST(JsonReaderTest, ParseRefusesNonObjectsBadJsonAndOversizeWithTheSidesCode) {
   Document a;
   EXPECT_THAT(ParseBounded("[1]", {}, Side::kResponse, a),
