@@ -20,6 +20,7 @@ namespace {
 
 using internal::Document;
 using internal::Index;
+using internal::Path;
 using internal::kResponsePrefix;
 using internal::ParseBounded;
 using internal::Reader;
@@ -30,7 +31,7 @@ namespace json = ::boost::json;
 
 constexpr std::size_t kMaxDisplayNameBytes = 512;
 
-void ReadTime(Reader& r, const json::value* v, std::string_view path, absl::Time& out) {
+void ReadTime(Reader& r, const json::value* v, const Path& path, absl::Time& out) {
   std::string text;
   r.String(v, path, text);
   if (!r.ok() || text.empty()) return;
@@ -43,7 +44,7 @@ void ReadTime(Reader& r, const json::value* v, std::string_view path, absl::Time
   out = t;
 }
 
-void ReadInt64(Reader& r, const json::value* v, std::string_view path, int64_t& out) {
+void ReadInt64(Reader& r, const json::value* v, const Path& path, int64_t& out) {
   if (v == nullptr) return;
   if (v->is_int64()) {
     out = v->get_int64();
@@ -56,7 +57,7 @@ void ReadInt64(Reader& r, const json::value* v, std::string_view path, int64_t& 
   r.Fail(path, "is not a 64-bit integer");
 }
 
-void ReadFile(Reader& r, const json::object& o, const std::string& path, File& file) {
+void ReadFile(Reader& r, const json::object& o, const Path& path, File& file) {
   r.String(Reader::Find(o, "name"), Sub(path, "name"), file.name);
   r.String(Reader::Find(o, "displayName", "display_name"), Sub(path, "displayName"),
            file.display_name);
@@ -142,7 +143,7 @@ absl::StatusOr<ListFilesResponse> DecodeListFilesResponse(std::string_view text,
   if (const json::array* files = r.Array(Reader::Find(doc.object(), "files"), "files")) {
     response.files.reserve(files->size());
     for (std::size_t i = 0; i < files->size() && r.ok(); ++i) {
-      const std::string path = Index("files", i);
+      const Path path("files", i);
       if (const json::object* f = r.Object(&(*files)[i], path)) {
         ReadFile(r, *f, path, response.files.emplace_back());
       }
@@ -168,7 +169,7 @@ absl::StatusOr<ListModelsResponse> DecodeListModelsResponse(std::string_view tex
     if (models->size() > kMaxModelsPerPage) r.Fail("models", "holds too many models");
     response.models.reserve(std::min(models->size(), kMaxModelsPerPage));
     for (std::size_t i = 0; i < models->size() && r.ok(); ++i) {
-      const std::string path = Index("models", i);
+      const Path path("models", i);
       const json::object* m = r.Object(&(*models)[i], path);
       if (m == nullptr) continue;
       Model& model = response.models.emplace_back();

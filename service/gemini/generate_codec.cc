@@ -18,6 +18,7 @@ namespace vision_gateway::gemini {
 using internal::Document;
 using internal::EstimateContent;
 using internal::Index;
+using internal::Path;
 using internal::JsonWriter;
 using internal::ParseBounded;
 using internal::ReadContent;
@@ -170,11 +171,11 @@ absl::StatusOr<GenerateContentResponse> DecodeGenerateContentResponse(
   if (const json::array* cands = r.Array(Reader::Find(o, "candidates"), "candidates")) {
     response.candidates.reserve(cands->size());
     for (std::size_t i = 0; i < cands->size() && r.ok(); ++i) {
-      const std::string path = Index("candidates", i);
+      const Path path("candidates", i);
       const json::object* c = r.Object(&(*cands)[i], path);
       if (c == nullptr) break;
       Candidate& candidate = response.candidates.emplace_back();
-      const std::string content_path = Sub(path, "content");
+      const Path content_path = Sub(path, "content");
       if (const json::object* content = r.Object(Reader::Find(*c, "content"), content_path)) {
         ReadContent(r, *content, content_path, candidate.content);
       }

@@ -21,12 +21,6 @@ absl::Status ResponseTooBig(std::size_t size, std::size_t limit) {
 
 }  // namespace
 
-std::string Sub(std::string_view path, std::string_view field) {
-  return path.empty() ? std::string(field) : absl::StrCat(std::string(path), ".", std::string(field));
-}
-std::string Index(std::string_view path, std::size_t i) {
-  return absl::StrCat(std::string(path), "[", i, "]");
-}
 
 // Base64 (standard or URL-safe alphabet, padding optional) into `out`. False on a bad character
 // or length.
@@ -58,11 +52,11 @@ bool DecodeBase64(std::string_view in, std::string& out) {
   return true;
 }
 
-void ReadPart(Reader& r, const json::object& o, const std::string& path, Part& part) {
+void ReadPart(Reader& r, const json::object& o, const Path& path, Part& part) {
   r.String(Reader::Find(o, "text"), Sub(path, "text"), part.text);
   if (const json::object* blob =
           r.Object(Reader::Find(o, "inlineData", "inline_data"), Sub(path, "inlineData"))) {
-    const std::string blob_path = Sub(path, "inlineData");
+    const Path blob_path = Sub(path, "inlineData");
     Blob& b = part.inline_data.emplace();
     r.String(Reader::Find(*blob, "mimeType", "mime_type"), Sub(blob_path, "mimeType"), b.mime_type);
     std::string encoded;
@@ -71,13 +65,13 @@ void ReadPart(Reader& r, const json::object& o, const std::string& path, Part& p
   }
   if (const json::object* file =
           r.Object(Reader::Find(o, "fileData", "file_data"), Sub(path, "fileData"))) {
-    const std::string file_path = Sub(path, "fileData");
+    const Path file_path = Sub(path, "fileData");
     FileData& f = part.file_data.emplace();
     r.String(Reader::Find(*file, "mimeType", "mime_type"), Sub(file_path, "mimeType"), f.mime_type);
     r.String(Reader::Find(*file, "fileUri", "file_uri"), Sub(file_path, "fileUri"), f.file_uri);
   }
   if (const json::value* mr = Reader::Find(o, "mediaResolution", "media_resolution")) {
-    const std::string mr_path = Sub(path, "mediaResolution");
+    const Path mr_path = Sub(path, "mediaResolution");
     if (mr->is_object()) {
       r.Enum(Reader::Find(mr->get_object(), "level"), Sub(mr_path, "level"), part.media_resolution);
     } else {
@@ -89,13 +83,13 @@ void ReadPart(Reader& r, const json::object& o, const std::string& path, Part& p
            part.thought_signature);
 }
 
-void ReadContent(Reader& r, const json::object& o, const std::string& path, Content& content) {
+void ReadContent(Reader& r, const json::object& o, const Path& path, Content& content) {
   r.String(Reader::Find(o, "role"), Sub(path, "role"), content.role);
-  const std::string parts_path = Sub(path, "parts");
+  const Path parts_path = Sub(path, "parts");
   if (const json::array* parts = r.Array(Reader::Find(o, "parts"), parts_path)) {
     content.parts.reserve(parts->size());
     for (std::size_t i = 0; i < parts->size() && r.ok(); ++i) {
-      const std::string part_path = Index(parts_path, i);
+      const Path part_path = Index(parts_path, i);
       if (const json::object* p = r.Object(&(*parts)[i], part_path)) {
         ReadPart(r, *p, part_path, content.parts.emplace_back());
       }
@@ -103,13 +97,13 @@ void ReadContent(Reader& r, const json::object& o, const std::string& path, Cont
   }
 }
 
-void ReadContents(Reader& r, const json::value* v, const std::string& path,
+void ReadContents(Reader& r, const json::value* v, const Path& path,
                   std::vector<Content>& contents) {
   const json::array* arr = r.Array(v, path);
   if (arr == nullptr) return;
   contents.reserve(arr->size());
   for (std::size_t i = 0; i < arr->size() && r.ok(); ++i) {
-    const std::string item_path = Index(path, i);
+    const Path item_path = Index(path, i);
     if (const json::object* c = r.Object(&(*arr)[i], item_path)) {
       ReadContent(r, *c, item_path, contents.emplace_back());
     }

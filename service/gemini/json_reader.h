@@ -25,6 +25,41 @@ namespace vision_gateway::gemini::internal {
 
 namespace json = ::boost::json;
 
+// The path of a field in a document, for error messages: "candidates[0].content.parts[1].text".
+// Built only when an error names it: a Path is a chain of segments that point to their parents
+// (on the caller's stack), so walking a valid document allocates no path strings. A Path must
+// not outlive its parent.
+class Path {
+ public:
+  // A root: "contents", "usageMetadata.promptTokenCount", or "" (the document itself).
+  Path(const char* root) : text_(root) {}  // NOLINT(google-explicit-constructor)
+  Path(std::string_view root) : text_(root) {}  // NOLINT(google-explicit-constructor)
+  Path(const std::string& root) : text_(root) {}  // NOLINT(google-explicit-constructor)
+  // root[index], e.g. Path("candidates", 0).
+  Path(std::string_view root, std::size_t index) : text_(root), index_(index), indexed_(true) {}
+  Path(const char* root, std::size_t index) : Path(std::string_view(root), index) {}
+  // parent.field ("field" when the parent's text is empty).
+  Path(const Path& parent, std::string_view field) : parent_(&parent), text_(field) {}
+  // parent[index].
+  Path(const Path& parent, std::size_t index) : parent_(&parent), index_(index), indexed_(true) {}
+
+  std::string ToString() const {
+    std::string out = parent_ != nullptr ? parent_->ToString() : std::string();
+    if (!text_.empty()) {
+      if (!out.empty()) out += '.';
+      out.append(text_.data(), text_.size());
+    }
+    if (indexed_) absl::StrAppend(&out, "[", index_, "]");
+    return out;
+  }
+
+ private:
+  const Path* parent_ = nullptr;
+  std::string_view text_;
+  std::size_t index_ = 0;
+  bool indexed_ = false;
+};
+
 // Collects the first error found while walking a parsed document.
 class Reader {
  public:
@@ -33,9 +68,9 @@ class Reader {
   bool ok() const { return status_.ok(); }
   absl::Status status() const { return status_; }
 
-  void Fail(std::string_view path, std::string_view problem) {
+  void Fail(const Path& path, std::string_view problem) {
     if (!status_.ok()) return;
-    status_ = absl::Status(code_, absl::StrCat(std::string(prefix_), ": ", std::string(path), " ",
+    status_ = absl::Status(code_, absl::StrCat(std::string(prefix_), ": ", path.ToString(), " ",
                                                std::string(problem)));
   }
 
@@ -50,7 +85,7 @@ class Reader {
     return v;
   }
 
-  const json::object* Object(const json::value* v, std::string_view path) {
+  const json::object* Object(const json::value* v, const Path& path) {
     if (v == nullptr) return nullptr;
     if (!v->is_object()) {
       Fail(path, "is not an object");
@@ -59,7 +94,7 @@ class Reader {
     return &v->get_object();
   }
 
-  const json::array* Array(const json::value* v, std::string_view path) {
+  const json::array* Array(const json::value* v, const Path& path) {
     if (v == nullptr) return nullptr;
     if (!v->is_array()) {
       Fail(path, "is not an array");
@@ -68,7 +103,7 @@ class Reader {
     return &v->get_array();
   }
 
-  void String(const json::value* v, std::string_view path, std::string& out) {
+  void String(const json::value* v, const Path& path, std::string& out) {
     if (v == nullptr) return;
     if (!v->is_string()) {
       Fail(path, "is not a string");
@@ -79,7 +114,7 @@ class Reader {
   }
 
   // Enum values: names, or numbers as sent by some clients (kept as their decimal text).
-  void Enum(const json::value* v, std::string_view path, std::string& out) {
+  void Enum(const json::value* v, const Path& path, std::string& out) {
     if (v != nullptr && (v->is_int64() || v->is_uint64())) {
       out = v->is_int64() ? std::to_string(v->get_int64()) : std::to_string(v->get_uint64());
       return;
@@ -91,7 +126,7 @@ class Reader {
     String(v, path, out);
   }
 
-  void Bool(const json::value* v, std::string_view path, bool& out) {
+  void Bool(const json::value* v, const Path& path, bool& out) {
     if (v == nullptr) return;
     if (!v->is_bool()) {
       Fail(path, "is not a boolean");
@@ -101,7 +136,7 @@ class Reader {
   }
 
   // int32 as a JSON number or (proto3 JSON mapping) a decimal string.
-  void Int32(const json::value* v, std::string_view path, int32_t& out) {
+  void Int32(const json::value* v, const Path& path, int32_t& out) {
     if (v == nullptr) return;
     constexpr int64_t kMin = std::numeric_limits<int32_t>::min();
     constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
@@ -131,7 +166,7 @@ class Reader {
     Fail(path, "is not a 32-bit integer");
   }
 
-  void Number(const json::value* v, std::string_view path, double& out) {
+  void Number(const json::value* v, const Path& path, double& out) {
     if (v == nullptr) return;
     if (v->is_double()) {
       out = v->get_double();
@@ -151,17 +186,17 @@ class Reader {
 };
 
 // "path.field" ("field" when path is empty) and "path[i]".
-std::string Sub(std::string_view path, std::string_view field);
-std::string Index(std::string_view path, std::size_t i);
+inline Path Sub(const Path& path, std::string_view field) { return Path(path, field); }
+inline Path Index(const Path& path, std::size_t i) { return Path(path, i); }
 
 // Base64 (standard or URL-safe alphabet, padding optional) into `out`. False on a bad character
 // or length.
 bool DecodeBase64(std::string_view in, std::string& out);
 
 // Content and Part, lowerCamelCase or snake_case keys; inlineData.data is decoded from base64.
-void ReadPart(Reader& r, const json::object& o, const std::string& path, Part& part);
-void ReadContent(Reader& r, const json::object& o, const std::string& path, Content& content);
-void ReadContents(Reader& r, const json::value* v, const std::string& path,
+void ReadPart(Reader& r, const json::object& o, const Path& path, Part& part);
+void ReadContent(Reader& r, const json::object& o, const Path& path, Content& content);
+void ReadContents(Reader& r, const json::value* v, const Path& path,
                   std::vector<Content>& contents);
 
 inline constexpr char kResponsePrefix[] = "malformed Gemini response";

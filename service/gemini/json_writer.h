@@ -29,20 +29,20 @@ class JsonWriter {
   void BeginObject() {
     BeforeValue();
     out_ += '{';
-    first_.push_back(true);
+    Push();
   }
   void EndObject() {
     out_ += '}';
-    first_.pop_back();
+    --depth_;
   }
   void BeginArray() {
     BeforeValue();
     out_ += '[';
-    first_.push_back(true);
+    Push();
   }
   void EndArray() {
     out_ += ']';
-    first_.pop_back();
+    --depth_;
   }
   void Key(std::string_view key) {
     BeforeValue();
@@ -56,7 +56,9 @@ class JsonWriter {
   }
   void Int(int64_t value) {
     BeforeValue();
-    out_ += std::to_string(value);
+    char buf[24];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+    out_.append(buf, end);
   }
   void Bool(bool value) {
     BeforeValue();
@@ -104,14 +106,24 @@ class JsonWriter {
       after_key_ = false;
       return;
     }
-    if (!first_.empty()) {
-      if (!first_.back()) out_ += ',';
-      first_.back() = false;
+    if (depth_ > 0) {
+      const uint64_t bit = uint64_t{1} << ((depth_ - 1) % 64);
+      if ((has_value_ & bit) != 0) out_ += ',';
+      has_value_ |= bit;
     }
   }
 
   std::string& out_;
-  std::vector<bool> first_;
+  // A new object or array: nothing written in it yet. Nesting deeper than 64 levels (never, for
+  // Gemini's messages) would reuse bits; the writer's callers nest at most 8.
+  void Push() {
+    ++depth_;
+    has_value_ &= ~(uint64_t{1} << ((depth_ - 1) % 64));
+  }
+
+  // Bit d-1: the container open at depth d already holds a value (a comma goes before the next).
+  uint64_t has_value_ = 0;
+  int depth_ = 0;
   bool after_key_ = false;
 };
 

@@ -19,6 +19,7 @@ namespace {
 using internal::Document;
 using internal::EstimateContent;
 using internal::Index;
+using internal::Path;
 using internal::JsonWriter;
 using internal::ParseBounded;
 using internal::ReadContent;
@@ -90,7 +91,7 @@ absl::StatusOr<GenerateContentRequest> DecodeGenerateContentRequest(
   if (const json::array* ss =
           r.Array(Reader::Find(o, "safetySettings", "safety_settings"), "safetySettings")) {
     for (std::size_t i = 0; i < ss->size() && r.ok(); ++i) {
-      const std::string path = Index("safetySettings", i);
+      const Path path("safetySettings", i);
       if (const json::object* s = r.Object(&(*ss)[i], path)) {
         SafetySetting& setting = request.safety_settings.emplace_back();
         r.Enum(Reader::Find(*s, "category"), Sub(path, "category"), setting.category);

@@ -19,7 +19,7 @@ bool IsField(std::string_view line, std::string_view name) {
 
 }  // namespace
 
-absl::Status SseSplitter::Feed(std::string_view bytes, absl::FunctionRef<void(SseEvent)> on_event) {
+absl::Status SseSplitter::Feed(std::string_view bytes, absl::FunctionRef<void(const SseEvent&)> on_event) {
   if (failed_) {
     return absl::ResourceExhaustedError(
         absl::StrCat("server-sent event larger than ", max_event_bytes_, " bytes"));
@@ -61,14 +61,14 @@ absl::Status SseSplitter::Feed(std::string_view bytes, absl::FunctionRef<void(Ss
   return absl::OkStatus();
 }
 
-void SseSplitter::Finish(absl::FunctionRef<void(SseEvent)> on_event) {
+void SseSplitter::Finish(absl::FunctionRef<void(const SseEvent&)> on_event) {
   if (failed_) return;
   if (!line_.empty()) EndLine(on_event);
   Dispatch(on_event);
   last_was_cr_ = false;
 }
 
-void SseSplitter::EndLine(absl::FunctionRef<void(SseEvent)> on_event) {
+void SseSplitter::EndLine(absl::FunctionRef<void(const SseEvent&)> on_event) {
   if (line_.empty()) {
     Dispatch(on_event);
     return;
@@ -93,9 +93,11 @@ void SseSplitter::EndLine(absl::FunctionRef<void(SseEvent)> on_event) {
   line_.clear();
 }
 
-void SseSplitter::Dispatch(absl::FunctionRef<void(SseEvent)> on_event) {
-  if (event_has_content_) on_event(std::move(event_));
-  event_ = SseEvent();
+void SseSplitter::Dispatch(absl::FunctionRef<void(const SseEvent&)> on_event) {
+  if (event_has_content_) on_event(event_);
+  // Cleared, not replaced: the next event reuses the storage (no allocation per event).
+  event_.data.clear();
+  event_.raw.clear();
   event_has_content_ = false;
   has_data_ = false;
   event_bytes_ = 0;

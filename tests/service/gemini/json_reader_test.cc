@@ -121,3 +121,21 @@ TEST(JsonReaderTest, ReadContentsNamesTheIndexOfABadPart) {
 
 }  // namespace
 }  // namespace vision_gateway::gemini::internal
+
+namespace vision_gateway::gemini::internal {
+namespace {
+
+TEST(JsonPathTest, NamesNestedFieldsAndIndicesOnlyWhenAsked) {
+  const Path root("candidates", 2);
+  const Path content = Sub(root, "content");
+  const Path parts = Sub(content, "parts");
+  const Path part = Index(parts, 1);
+  EXPECT_EQ(Sub(part, "text").ToString(), "candidates[2].content.parts[1].text");
+  const Path document("");
+  EXPECT_EQ(Sub(document, "name").ToString(), "name");
+  EXPECT_EQ(Index(Path("files"), 0).ToString(), "files[0]");
+  EXPECT_EQ(Path("usageMetadata.totalTokenCount").ToString(), "usageMetadata.totalTokenCount");
+}
+
+}  // namespace
+}  // namespace vision_gateway::gemini::internal
