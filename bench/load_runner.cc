@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -72,6 +73,27 @@ double ReadProcessCpuSeconds(int pid) {
     return -1;
   }
   return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+}
+
+// Voluntary + involuntary context switches of every thread of `pid` so far; -1 when unreadable.
+int64_t ReadProcessContextSwitches(int pid) {
+  std::error_code ec;
+  std::filesystem::directory_iterator tasks(absl::StrCat("/proc/", pid, "/task"), ec);
+  if (ec) return -1;
+  int64_t total = 0;
+  for (const auto& task : tasks) {
+    std::ifstream in(task.path() / "status");
+    std::string line;
+    while (std::getline(in, line)) {
+      absl::string_view view(line);
+      if (absl::ConsumePrefix(&view, "voluntary_ctxt_switches:") ||
+          absl::ConsumePrefix(&view, "nonvoluntary_ctxt_switches:")) {
+        int64_t n;
+        if (absl::SimpleAtoi(absl::StripAsciiWhitespace(view), &n)) total += n;
+      }
+    }
+  }
+  return total;
 }
 
 // Shared by the generator and every completion callback; kept alive by the callbacks, so that a
@@ -149,8 +171,11 @@ RunReport RunLoad(LoadTarget& target, const RunOptions& options) {
   ProcessSample before, peak;
   int samples = 0;
   double cpu_before = -1;
+  int64_t switches_before = -1;
+  int64_t switches_after = -1;
   if (options.server_pid > 0) {
     cpu_before = ReadProcessCpuSeconds(options.server_pid);
+    switches_before = ReadProcessContextSwitches(options.server_pid);
     before = ReadProcessStatus(options.server_pid);
     peak = before;
     samples = 1;
@@ -229,6 +254,7 @@ RunReport RunLoad(LoadTarget& target, const RunOptions& options) {
   }
   if (options.server_pid > 0) {
     const double cpu_after = ReadProcessCpuSeconds(options.server_pid);
+    switches_after = ReadProcessContextSwitches(options.server_pid);
     if (cpu_before >= 0 && cpu_after >= cpu_before) {
       report.server_cpu_s = cpu_after - cpu_before;
       report.server_cores = report.server_cpu_s / wall_s;
@@ -265,6 +291,10 @@ RunReport RunLoad(LoadTarget& target, const RunOptions& options) {
   const int64_t finished = report.warmup_requests + report.ok + report.failed;
   if (report.server_cpu_s >= 0 && finished > 0) {
     report.server_cpu_ms_per_request = report.server_cpu_s * 1000 / finished;
+  }
+  if (switches_before >= 0 && switches_after >= switches_before && finished > 0) {
+    report.server_context_switches_per_request =
+        static_cast<double>(switches_after - switches_before) / finished;
   }
   report.latency = Summarize(latency);
   report.first_message = Summarize(first);
@@ -310,6 +340,10 @@ std::string FormatHuman(const RunReport& r) {
                             "          CPU %.2f s over the run = %.2f cores on average, %.3f ms "
                             "per request\n",
                             r.server_cpu_s, r.server_cores, r.server_cpu_ms_per_request);
+    }
+    if (r.server_context_switches_per_request >= 0) {
+      absl::StrAppendFormat(&out, "          %.1f context switches per request (all threads)\n",
+                            r.server_context_switches_per_request);
     }
   }
   return out;
@@ -358,10 +392,11 @@ std::string FormatJson(const RunReport& r, const std::string& label) {
     absl::StrAppendFormat(&out,
                           ",\"server\":{\"pid\":%d,\"rss_kb_before\":%d,\"rss_kb_max\":%d,"
                           "\"threads_before\":%d,\"threads_max\":%d,\"samples\":%d,"
-                          "\"cpu_s\":%.3f,\"cores\":%.3f,\"cpu_ms_per_request\":%.4f}",
+                          "\"cpu_s\":%.3f,\"cores\":%.3f,\"cpu_ms_per_request\":%.4f,"
+                          "\"context_switches_per_request\":%.2f}",
                           r.server_pid, r.rss_kb_before, r.rss_kb_max, r.threads_before,
                           r.threads_max, r.resource_samples, r.server_cpu_s, r.server_cores,
-                          r.server_cpu_ms_per_request);
+                          r.server_cpu_ms_per_request, r.server_context_switches_per_request);
   }
   out += "}";
   return out;

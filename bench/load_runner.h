@@ -63,6 +63,9 @@ struct RunReport {
   double server_cpu_s = -1;                // user + system CPU over the run (-1: unknown)
   double server_cores = 0;                 // server_cpu_s / wall time of the run
   double server_cpu_ms_per_request = 0;    // server_cpu_s / requests finished in the run
+  // Context switches (voluntary + involuntary, summed over the server's threads in
+  // /proc/PID/task/*/status) during the run, per request finished; -1: unknown.
+  double server_context_switches_per_request = -1;
 };
 
 RunReport RunLoad(LoadTarget& target, const RunOptions& options);

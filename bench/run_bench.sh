@@ -164,7 +164,9 @@ if (gateway.server) {
   console.log(`vision-server: RSS max ${(gateway.server.rss_kb_max / 1024).toFixed(1)} MiB, ` +
               `threads max ${gateway.server.threads_max}, ` +
               `${gateway.server.cpu_ms_per_request.toFixed(3)} ms CPU per request ` +
-              `(${gateway.server.cores.toFixed(2)} cores)`);
+              `(${gateway.server.cores.toFixed(2)} cores), ` +
+              `${gateway.server.context_switches_per_request?.toFixed(1)} context switches ` +
+              `per request`);
 }
 JS
 fi

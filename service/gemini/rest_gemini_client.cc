@@ -194,11 +194,12 @@ class StreamCall final : public PendingCall, public std::enable_shared_from_this
       if (bytes.size() > room) Fail(HttpError());
       return;
     }
-    absl::Status fed = splitter_.Feed(bytes, [this](http::SseEvent event) { OnEvent(std::move(event)); });
+    absl::Status fed =
+        splitter_.Feed(bytes, [this](const http::SseEvent& event) { OnEvent(event); });
     if (!fed.ok()) Fail(BadResponse(std::move(fed)));
   }
 
-  void OnEvent(http::SseEvent event) {
+  void OnEvent(const http::SseEvent& event) {
     if (finished_.load() || cancelled_.load()) return;
     if (!event.raw.empty()) {
       // Text outside SSE fields: Gemini's way of reporting an error after a 200.
@@ -243,7 +244,7 @@ class StreamCall final : public PendingCall, public std::enable_shared_from_this
     }
     if (!IsSuccess(http_status_)) return Finish(HttpError());
     if (!status.ok()) return Finish(TransportStatus(std::move(status), caller_deadline_));
-    splitter_.Finish([this](http::SseEvent event) { OnEvent(std::move(event)); });
+    splitter_.Finish([this](const http::SseEvent& event) { OnEvent(event); });
     if (finished_.load()) return;
     if (!saw_finish_) {
       return Finish(WithOutcome(

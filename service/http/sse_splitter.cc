@@ -1,6 +1,7 @@
 #include "service/http/sse_splitter.h"
 
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,9 +18,23 @@ bool IsField(std::string_view line, std::string_view name) {
   return line.size() == name.size() || line[name.size()] == ':';
 }
 
+// The position of the first CR or LF at or after `pos`, or npos. Two memchr scans instead of
+// find_first_of("\r\n"), which tests each byte against the set one call at a time (it was a
+// tenth of the gateway's instructions per Caption call).
+std::size_t FindLineEnd(std::string_view bytes, std::size_t pos) {
+  const char* begin = bytes.data() + pos;
+  const std::size_t size = bytes.size() - pos;
+  const void* lf = std::memchr(begin, '\n', size);
+  const std::size_t lf_at = lf == nullptr ? size : static_cast<const char*>(lf) - begin;
+  const void* cr = std::memchr(begin, '\r', lf_at);
+  if (cr != nullptr) return pos + (static_cast<const char*>(cr) - begin);
+  return lf == nullptr ? std::string_view::npos : pos + lf_at;
+}
+
 }  // namespace
 
-absl::Status SseSplitter::Feed(std::string_view bytes, absl::FunctionRef<void(SseEvent)> on_event) {
+absl::Status SseSplitter::Feed(std::string_view bytes,
+                               absl::FunctionRef<void(const SseEvent&)> on_event) {
   if (failed_) {
     return absl::ResourceExhaustedError(
         absl::StrCat("server-sent event larger than ", max_event_bytes_, " bytes"));
@@ -34,7 +49,7 @@ absl::Status SseSplitter::Feed(std::string_view bytes, absl::FunctionRef<void(Ss
         continue;
       }
     }
-    const std::size_t end = bytes.find_first_of("\r\n", pos);
+    const std::size_t end = FindLineEnd(bytes, pos);
     const std::size_t run_end = end == std::string_view::npos ? bytes.size() : end;
     if (run_end > pos) {
       const std::size_t run = run_end - pos;
@@ -61,14 +76,14 @@ absl::Status SseSplitter::Feed(std::string_view bytes, absl::FunctionRef<void(Ss
   return absl::OkStatus();
 }
 
-void SseSplitter::Finish(absl::FunctionRef<void(SseEvent)> on_event) {
+void SseSplitter::Finish(absl::FunctionRef<void(const SseEvent&)> on_event) {
   if (failed_) return;
   if (!line_.empty()) EndLine(on_event);
   Dispatch(on_event);
   last_was_cr_ = false;
 }
 
-void SseSplitter::EndLine(absl::FunctionRef<void(SseEvent)> on_event) {
+void SseSplitter::EndLine(absl::FunctionRef<void(const SseEvent&)> on_event) {
   if (line_.empty()) {
     Dispatch(on_event);
     return;
@@ -93,9 +108,11 @@ void SseSplitter::EndLine(absl::FunctionRef<void(SseEvent)> on_event) {
   line_.clear();
 }
 
-void SseSplitter::Dispatch(absl::FunctionRef<void(SseEvent)> on_event) {
-  if (event_has_content_) on_event(std::move(event_));
-  event_ = SseEvent();
+void SseSplitter::Dispatch(absl::FunctionRef<void(const SseEvent&)> on_event) {
+  if (event_has_content_) on_event(event_);
+  // Cleared, not replaced: the next event reuses the storage (no allocation per event).
+  event_.data.clear();
+  event_.raw.clear();
   event_has_content_ = false;
   has_data_ = false;
   event_bytes_ = 0;

@@ -23,7 +23,8 @@ struct SseEvent {
 };
 
 // Feed() body bytes split at any point; every complete event (ended by a blank line: CRLF CRLF,
-// LF LF, CR CR, or mixed) is passed to the callback in order. Finish() at end of body flushes a
+// LF LF, CR CR, or mixed) is passed to the callback in order; the event is valid only during the
+// callback (the splitter reuses its storage for the next one). Finish() at end of body flushes a
 // last event that was not terminated by a blank line.
 class SseSplitter {
  public:
@@ -32,15 +33,15 @@ class SseSplitter {
 
   // RESOURCE_EXHAUSTED if one event grows beyond max_event_bytes; the splitter then stays failed
   // (every later Feed returns the same error, Finish emits nothing).
-  absl::Status Feed(std::string_view bytes, absl::FunctionRef<void(SseEvent)> on_event);
+  absl::Status Feed(std::string_view bytes, absl::FunctionRef<void(const SseEvent&)> on_event);
   // Emits the unterminated last event, if any text is left.
-  void Finish(absl::FunctionRef<void(SseEvent)> on_event);
+  void Finish(absl::FunctionRef<void(const SseEvent&)> on_event);
 
  private:
   // Interprets the completed line in line_ (an empty line ends the event).
-  void EndLine(absl::FunctionRef<void(SseEvent)> on_event);
+  void EndLine(absl::FunctionRef<void(const SseEvent&)> on_event);
   // Emits the pending event if it has any data or raw line, then starts a new one.
-  void Dispatch(absl::FunctionRef<void(SseEvent)> on_event);
+  void Dispatch(absl::FunctionRef<void(const SseEvent&)> on_event);
 
   std::size_t max_event_bytes_;
   std::string line_;        // the unterminated current line
