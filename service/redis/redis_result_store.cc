@@ -20,6 +20,9 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -200,7 +203,16 @@ class RedisResultStore final : public result_cache::ResultStore {
         backoff_(options.min_reconnect_backoff),
         rng_(std::random_device{}()) {
     asio::post(io_, [this] { Connect(); });
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+      // hiredis writes with write(2), which raises SIGPIPE on a connection Redis closed: blocked
+      // on this thread (the only one that writes to Redis), the write fails EPIPE instead, the
+      // connection is closed and reopened, and the process-wide disposition is left alone.
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+      io_.run();
+    });
   }
 
   ~RedisResultStore() override {
