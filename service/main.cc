@@ -220,6 +220,11 @@ ABSL_FLAG(std::string, log_format, "text",
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log lines written: debug (adds the access log of grpc.health.v1 health "
           "checks), info (the access log of every other call), warning, error.");
+// ---- result cache redis (#21) ----
+ABSL_FLAG(std::string, result_cache_redis, "",
+          "HOST:PORT of a Redis shared by every replica as the result cache's store (empty: "
+          "none). Bounded: a Redis that is slow or down costs a call at most a few ms (the call "
+          "goes upstream as on a miss) and is reconnected to with backoff.");
 
 namespace {
 
