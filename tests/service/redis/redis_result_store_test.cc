@@ -79,6 +79,19 @@ bool WaitUntilServing(ResultStore& store, absl::Duration limit = absl::Seconds(1
   return false;
 }
 
+// Redis's total_connections_received (INFO stats); -1 if unreadable.
+int64_t ConnectionsReceived(const RedisServer& redis) {
+  absl::StatusOr<std::string> info = redis.Command({"INFO", "stats"});
+  if (!info.ok()) return -1;
+  const std::string kField = "total_connections_received:";
+  const size_t at = info->find(kField);
+  if (at == std::string::npos) return -1;
+  const size_t end = info->find("\r\n", at);
+  int64_t n = -1;
+  if (!absl::SimpleAtoi(info->substr(at + kField.size(), end - at - kField.size()), &n)) return -1;
+  return n;
+}
+
 RedisOptions OptionsFor(uint16_t port) {
   RedisOptions options;
   options.port = port;
@@ -235,6 +248,39 @@ TEST(RedisResultStoreTest, FailsFastWhileRedisIsDownAndRecoversWhenItIsBack) {
   EXPECT_EQ(ValueOrError(GetNow(*store, "k")), std::string("after"));
 }
 
+TEST(RedisResultStoreTest, AConnectionResetWhileWritingFailsThePendingCallsAndReconnects) {
+  // Resets the connection on the first command while the store still has megabytes to write
+  // (its next write fails ECONNRESET): every call is answered with an error, and the store
+  // reconnects.
+  FakeRedis resetting([](int n, const std::vector<std::string>&) {
+    return n == 0 ? std::string("+PONG\r\n") : std::string(FakeRedis::kReset);
+  });
+  RedisOptions options = OptionsFor(resetting.port());
+  options.max_put_bytes_in_flight = 64 << 20;
+  std::unique_ptr<ResultStore> store = MakeStore(options);
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (resetting.connections() < 3 && absl::Now() < give_up) {
+    absl::Mutex mu;
+    int answered = 0;
+    int failed = 0;
+    constexpr int kPuts = 16;
+    for (int i = 0; i < kPuts; ++i) {
+      store->Put(absl::StrCat("k", i), std::string(1 << 20, 'v'), absl::Seconds(5),
+                 [&](absl::Status s) {
+                   absl::MutexLock lock(&mu);
+                   ++answered;
+                   failed += !s.ok();
+                 });
+    }
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(mu.AwaitWithTimeout(
+        absl::Condition(+[](int* n) { return *n == kPuts; }, &answered), kHang));
+    EXPECT_EQ(failed, kPuts);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_GE(resetting.connections(), 3);
+}
+
 TEST(RedisResultStoreTest, ARedisThatNeverAnswersIsDeadlineExceededWithinTheBound) {
   // Answers the store's PING, then nothing.
   FakeRedis silent([](int n, const std::vector<std::string>&) {
@@ -301,10 +347,14 @@ TEST(RedisResultStoreTest, ValuesBeyondTheBoundAreRefusedNotHeld) {
   EXPECT_THAT(GetNow(*reader, "big"), StatusIs(absl::StatusCode::kResourceExhausted));
   ASSERT_THAT(PutNow(*reader, "small", std::string(1024, 'y')), IsOk());
   EXPECT_THAT(GetNow(*reader, "small"), IsOk());
-  // A value still arriving beyond the bound closes the connection; the store comes back.
+  // A value still arriving beyond the bound closes the connection (Redis counts the store's
+  // new one; each INFO is a connection of its own too); the store comes back.
   ASSERT_THAT(PutNow(*writer, "huge", BinaryValue(4 << 20)), IsOk());
+  const int64_t connections_before = ConnectionsReceived(redis);
   EXPECT_THAT(GetNow(*reader, "huge"), StatusIs(absl::StatusCode::kResourceExhausted));
   ASSERT_TRUE(WaitUntilServing(*reader));
+  EXPECT_GE(ConnectionsReceived(redis) - connections_before, 2)
+      << "the reader should have reopened its connection";
   EXPECT_EQ(ValueOrError(GetNow(*reader, "small")), std::string(1024, 'y'));
 }
 

@@ -254,6 +254,12 @@ void FakeRedis::Serve() {
       while (open && (used = ParseCommand(buffer, &args)) > 0) {
         buffer.erase(0, used);
         const std::string reply = answer_(n++, args);
+        if (reply == kReset) {
+          const linger reset{.l_onoff = 1, .l_linger = 0};
+          setsockopt(connection, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+          open = false;
+          break;
+        }
         for (size_t sent = 0; open && sent < reply.size();) {
           const ssize_t wrote = send(connection, reply.data() + sent, reply.size() - sent,
                                      MSG_NOSIGNAL);

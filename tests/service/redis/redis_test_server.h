@@ -57,6 +57,8 @@ class RedisServer {
 class FakeRedis {
  public:
   using Answer = std::function<std::string(int n, const std::vector<std::string>& args)>;
+  // An answer that resets the connection (RST: SO_LINGER 0, then close) instead of replying.
+  static constexpr char kReset[] = "<reset the connection>";
   explicit FakeRedis(Answer answer);
   ~FakeRedis();
   FakeRedis(const FakeRedis&) = delete;
