@@ -19,7 +19,6 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-
 #include <pthread.h>
 #include <signal.h>
 
@@ -77,8 +76,8 @@ absl::StatusOr<RedisEndpoint> ParseRedisEndpoint(absl::string_view text) {
   if (host.empty()) return invalid("empty host");
   if (host.size() > 253) return invalid("host longer than 253 characters");
   for (char c : host) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' &&
-        c != '_' && c != ':') {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_' &&
+        c != ':') {
       return invalid("the host has a character that no host name or address has");
     }
   }
@@ -116,10 +115,10 @@ absl::Status StatusFromRedisError(absl::string_view text) {
 
 // One Get or Put, from the call to its answer.
 struct Command {
-  std::string key;                 // with the prefix
-  std::string value;               // Put only; emptied once hiredis holds a copy
-  int64_t ttl_ms = -1;             // Put only; -1: no expiry
-  std::size_t put_bytes = 0;       // counted against max_put_bytes_in_flight until answered
+  std::string key;            // with the prefix
+  std::string value;          // Put only; emptied once hiredis holds a copy
+  int64_t ttl_ms = -1;        // Put only; -1: no expiry
+  std::size_t put_bytes = 0;  // counted against max_put_bytes_in_flight until answered
   Clock::time_point deadline;
   absl::AnyInvocable<void(absl::StatusOr<std::string>)> get_done;  // set for a Get
   absl::AnyInvocable<void(absl::Status)> put_done;                 // set for a Put
@@ -139,7 +138,9 @@ class SocketWatcher : public std::enable_shared_from_this<SocketWatcher> {
   absl::Status Attach() {
     boost::system::error_code ec;
     fd_.assign(ac_->c.fd, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("watching the Redis socket: ", ec.message()));
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat("watching the Redis socket: ", ec.message()));
+    }
     ac_->ev.data = this;
     ac_->ev.addRead = [](void* self) { static_cast<SocketWatcher*>(self)->Want(true, true); };
     ac_->ev.delRead = [](void* self) { static_cast<SocketWatcher*>(self)->Want(true, false); };
@@ -155,12 +156,8 @@ class SocketWatcher : public std::enable_shared_from_this<SocketWatcher> {
     if (on) Arm(read);
   }
 
-  // hiredis frees the context: stop watching, give the fd back (hiredis closes it).
-  void Cleanup() {
-    ac_ = nullptr;
-    want_read_ = want_write_ = false;
-    ReleaseFd();
-  }
+  // hiredis frees the context: stop watching, give the fd back (hiredis closes it), tell the store.
+  void Cleanup();
 
   void ReleaseFd() {
     if (!fd_.is_open()) return;
@@ -244,9 +241,9 @@ class RedisResultStore final : public result_cache::ResultStore {
   void Put(std::string key, std::string value, absl::Duration ttl,
            absl::AnyInvocable<void(absl::Status)> done) override {
     if (value.size() > options_.max_value_bytes) {
-      done(absl::ResourceExhaustedError(
-          absl::StrCat("a value of ", value.size(), " bytes is larger than the Redis store's ",
-                       options_.max_value_bytes, "-byte bound")));
+      done(absl::ResourceExhaustedError(absl::StrCat("a value of ", value.size(),
+                                                     " bytes is larger than the Redis store's ",
+                                                     options_.max_value_bytes, "-byte bound")));
       return;
     }
     if (ttl <= absl::ZeroDuration()) {
@@ -277,6 +274,7 @@ class RedisResultStore final : public result_cache::ResultStore {
   }
   std::size_t max_value_bytes() const { return options_.max_value_bytes; }
   void AfterRead(redisAsyncContext* ac);
+  void ContextGone(const redisAsyncContext* ac);
 
  private:
   enum class State { kWaiting, kConnecting, kReady, kShutDown };
@@ -296,9 +294,9 @@ class RedisResultStore final : public result_cache::ResultStore {
         put_bytes_in_flight_.fetch_add(put_bytes) + put_bytes > options_.max_put_bytes_in_flight) {
       put_bytes_in_flight_.fetch_sub(put_bytes);
       in_flight_.fetch_sub(1);
-      return absl::ResourceExhaustedError(
-          absl::StrCat("the Redis result store is writing ", options_.max_put_bytes_in_flight,
-                       " bytes of values already"));
+      return absl::ResourceExhaustedError(absl::StrCat("the Redis result store is writing ",
+                                                       options_.max_put_bytes_in_flight,
+                                                       " bytes of values already"));
     }
     return absl::OkStatus();
   }
@@ -321,13 +319,13 @@ class RedisResultStore final : public result_cache::ResultStore {
     }
     if (state_ != State::kReady || ac_ == nullptr) {
       Answer(std::move(command),
-             absl::UnavailableError(absl::StrCat("the connection to Redis at ", options_.host,
-                                                 ":", options_.port, " was lost")));
+             absl::UnavailableError(absl::StrCat("the connection to Redis at ", options_.host, ":",
+                                                 options_.port, " was lost")));
       return;
     }
     if (Clock::now() >= command->deadline) {
-      Answer(std::move(command), absl::DeadlineExceededError(
-                                     "the Redis result store's thread was too busy to send"));
+      Answer(std::move(command),
+             absl::DeadlineExceededError("the Redis result store's thread was too busy to send"));
       return;
     }
     std::string ttl;
@@ -353,7 +351,8 @@ class RedisResultStore final : public result_cache::ResultStore {
     if (redisAsyncCommandArgv(ac_, &RedisResultStore::OnReply, command.get(),
                               static_cast<int>(argv.size()), argv.data(),
                               lengths.data()) != REDIS_OK) {
-      Answer(std::move(command), absl::UnavailableError("Redis refused a command: connection closing"));
+      Answer(std::move(command),
+             absl::UnavailableError("Redis refused a command: connection closing"));
       return;
     }
     std::string().swap(command->value);  // hiredis holds the bytes to write
@@ -378,12 +377,14 @@ class RedisResultStore final : public result_cache::ResultStore {
     ArmCommandTimer();
     if (reply == nullptr) {
       Answer(std::move(command),
-             absl::UnavailableError(refusal_.empty()
-                                        ? std::string("the connection to Redis was lost")
-                                        : absl::StrCat("closed the connection to Redis: ",
-                                                       refusal_)));
+             absl::UnavailableError(
+                 refusal_.empty() ? std::string("the connection to Redis was lost")
+                                  : absl::StrCat("closed the connection to Redis: ", refusal_)));
       return;
     }
+    // The backoff starts over only once a command was answered: a server that answers PING and
+    // then misbehaves is retried ever more slowly.
+    backoff_ = options_.min_reconnect_backoff;
     Answer(std::move(command), ResultOf(*reply, command->get_done != nullptr));
   }
 
@@ -437,7 +438,6 @@ class RedisResultStore final : public result_cache::ResultStore {
   // Frees the context (if any), answers every pending command with `status`, and plans the next
   // connection unless shutting down.
   void CloseConnection(absl::Status status) {
-    const bool was_ready = state_ == State::kReady;
     ready_.store(false, std::memory_order_release);
     ++connect_generation_;
     connect_timer_.cancel();
@@ -451,11 +451,13 @@ class RedisResultStore final : public result_cache::ResultStore {
     watcher_.reset();
     refusal_.clear();
     for (auto& command : answering) Answer(std::move(command), status);
-    if (was_ready) {
-      LogWarning("result cache: lost the connection to Redis at %s:%d: %s", options_.host,
-                 options_.port, std::string(status.message()));
-    }
     if (state_ == State::kShutDown) return;
+    // One line per outage (and one when it ends), however many attempts it takes.
+    if (!reported_down_) {
+      LogWarning("result cache: Redis at %s:%d is unavailable, reconnecting: %s", options_.host,
+                 options_.port, std::string(status.message()));
+      reported_down_ = true;
+    }
     state_ = State::kWaiting;
     const double jitter = std::uniform_real_distribution<double>(0.5, 1.0)(rng_);
     backoff_timer_.expires_after(ToChrono(backoff_ * jitter));
@@ -512,8 +514,6 @@ class RedisResultStore final : public result_cache::ResultStore {
     }
     ac_ = ac;
     watcher_ = std::move(watcher);
-    redisAsyncSetConnectCallback(ac, &RedisResultStore::OnConnect);
-    redisAsyncSetDisconnectCallback(ac, &RedisResultStore::OnDisconnect);
     // Ready once Redis answers PING: a server that accepts and never answers, or is still loading
     // its data set, is not used.
     if (redisAsyncCommand(ac, &RedisResultStore::OnPong, nullptr, "PING") != REDIS_OK) {
@@ -521,26 +521,6 @@ class RedisResultStore final : public result_cache::ResultStore {
       return;
     }
     ping_pending_ = true;
-  }
-
-  static void OnConnect(const redisAsyncContext* ac, int status) {
-    auto* self = static_cast<RedisResultStore*>(ac->data);
-    if (status == REDIS_OK || ac != self->ac_) return;
-    // hiredis frees the context once this returns.
-    self->ac_ = nullptr;
-    self->CloseConnection(absl::UnavailableError(
-        absl::StrCat("connecting to Redis failed: ", ac->errstr != nullptr ? ac->errstr : "")));
-  }
-
-  static void OnDisconnect(const redisAsyncContext* ac, int /*status*/) {
-    auto* self = static_cast<RedisResultStore*>(ac->data);
-    if (ac != self->ac_) return;
-    // hiredis closed the connection (EOF, an I/O error, a refused reply) and answered every
-    // callback with NULL already; it frees the context once this returns.
-    self->ac_ = nullptr;
-    self->CloseConnection(absl::UnavailableError(
-        self->refusal_.empty() ? std::string("Redis closed the connection")
-                               : absl::StrCat("closed the connection to Redis: ", self->refusal_)));
   }
 
   static void OnPong(redisAsyncContext* ac, void* reply, void* /*privdata*/) {
@@ -553,23 +533,18 @@ class RedisResultStore final : public result_cache::ResultStore {
       ++self->connect_generation_;  // the connect timer no longer applies
       self->connect_timer_.cancel();
       self->state_ = State::kReady;
-      self->backoff_ = self->options_.min_reconnect_backoff;
       self->ready_.store(true, std::memory_order_release);
-      if (self->logged_unready_) {
+      if (self->reported_down_ || !self->reported_up_) {
         LogInfo("result cache: connected to Redis at %s:%d", self->options_.host,
                 self->options_.port);
       }
-      self->logged_unready_ = false;
+      self->reported_down_ = false;
+      self->reported_up_ = true;
       return;
     }
     absl::Status why = r->type == REDIS_REPLY_ERROR && r->str != nullptr
                            ? StatusFromRedisError(absl::string_view(r->str, r->len))
                            : absl::UnavailableError("Redis did not answer PING with PONG");
-    if (!self->logged_unready_) {
-      LogWarning("result cache: Redis at %s:%d is not usable: %s", self->options_.host,
-                 self->options_.port, std::string(why.message()));
-      self->logged_unready_ = true;
-    }
     self->CloseConnection(absl::UnavailableError(why.message()));
   }
 
@@ -649,7 +624,8 @@ class RedisResultStore final : public result_cache::ResultStore {
   uint64_t connect_generation_ = 0;
   absl::Duration backoff_;
   std::minstd_rand rng_;
-  bool logged_unready_ = true;  // so the first connection is logged
+  bool reported_up_ = false;    // the first connection was logged
+  bool reported_down_ = false;  // the current outage was logged
 
   std::thread thread_;
 };
@@ -671,6 +647,31 @@ void SocketWatcher::OnReady(bool read, const boost::system::error_code& ec) {
   if (ac_ != nullptr && (read ? want_read_ : want_write_)) Arm(read);
 }
 
+void SocketWatcher::Cleanup() {
+  const std::shared_ptr<SocketWatcher> keep = shared_from_this();  // the store lets go of it
+  const redisAsyncContext* gone = std::exchange(ac_, nullptr);
+  want_read_ = want_write_ = false;
+  ReleaseFd();
+  if (gone != nullptr) store_->ContextGone(gone);
+}
+
+// Every way hiredis frees a context ends here (its cleanup hook): a failed connect, EOF, an I/O
+// error, a reply the reply functions refused; the callbacks it carried were answered (NULL reply)
+// already. A context the store freed itself is no longer ac_.
+void RedisResultStore::ContextGone(const redisAsyncContext* ac) {
+  if (ac != ac_) return;
+  ac_ = nullptr;
+  std::string why;
+  if (!refusal_.empty()) {
+    why = absl::StrCat("closed the connection to Redis: ", refusal_);
+  } else if (ac->errstr != nullptr && ac->errstr[0] != '\0') {
+    why = absl::StrCat("the connection to Redis failed: ", ac->errstr);
+  } else {
+    why = "Redis closed the connection";
+  }
+  CloseConnection(absl::UnavailableError(why));
+}
+
 // A reply still arriving is held whole by hiredis's reader (the replies before it were consumed
 // already): beyond the value bound plus its header, the connection is closed rather than the
 // memory taken.
@@ -683,9 +684,9 @@ void RedisResultStore::AfterRead(redisAsyncContext* ac) {
     std::unique_ptr<Command> oversize = std::move(pending_.front());
     pending_.pop_front();
     Answer(std::move(oversize),
-           absl::ResourceExhaustedError(absl::StrCat(
-               "Redis is sending a reply longer than the ", options_.max_value_bytes,
-               "-byte bound; the connection is being reopened")));
+           absl::ResourceExhaustedError(
+               absl::StrCat("Redis is sending a reply longer than the ", options_.max_value_bytes,
+                            "-byte bound; the connection is being reopened")));
   }
   CloseConnection(absl::UnavailableError(
       "Redis sent a reply longer than the value bound: the connection is being reopened"));
@@ -702,7 +703,8 @@ absl::StatusOr<std::unique_ptr<result_cache::ResultStore>> MakeRedisResultStore(
       options.min_reconnect_backoff <= absl::ZeroDuration() ||
       options.max_reconnect_backoff < options.min_reconnect_backoff) {
     return absl::InvalidArgumentError(
-        "Redis store: timeouts must be positive and max_reconnect_backoff >= min_reconnect_backoff");
+        "Redis store: timeouts must be positive and max_reconnect_backoff >= "
+        "min_reconnect_backoff");
   }
   if (options.max_in_flight <= 0 || options.max_value_bytes == 0 ||
       options.max_put_bytes_in_flight < options.max_value_bytes) {

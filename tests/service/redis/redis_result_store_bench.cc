@@ -27,8 +27,8 @@ void Report(const char* what, std::vector<absl::Duration> samples, int failures)
   const auto at = [&](double q) {
     return absl::ToDoubleMicroseconds(samples[static_cast<size_t>(q * (samples.size() - 1))]);
   };
-  std::printf("%-4s n=%zu failures=%d p50=%.0f us p99=%.0f us max=%.0f us\n", what,
-              samples.size(), failures, at(0.5), at(0.99), at(1.0));
+  std::printf("%-4s n=%zu failures=%d p50=%.0f us p99=%.0f us max=%.0f us\n", what, samples.size(),
+              failures, at(0.5), at(0.99), at(1.0));
 }
 
 }  // namespace

@@ -12,8 +12,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -27,13 +27,13 @@
 namespace vision_gateway::redis {
 namespace {
 
+using result_cache::ResultStore;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::vision_gateway::testing::FakeRedis;
 using ::vision_gateway::testing::IsOk;
 using ::vision_gateway::testing::RedisServer;
 using ::vision_gateway::testing::StatusIs;
-using result_cache::ResultStore;
 
 // A guard against a store that never answers: far beyond any bound under test.
 constexpr absl::Duration kHang = absl::Seconds(20);
@@ -131,9 +131,9 @@ TEST(ParseRedisEndpointTest, AcceptsHostPortAndBracketedIpv6) {
 }
 
 TEST(ParseRedisEndpointTest, RejectsWhatIsNotHostPort) {
-  for (const char* bad : {"", "redis", "redis:", ":6379", "redis:0", "redis:65536", "redis:-1",
-                          "redis:63 79", "redis:6379x", "::1:6379", "[::1]", "[::1:6379",
-                          "red is:6379", "redis/x:6379"}) {
+  for (const char* bad :
+       {"", "redis", "redis:", ":6379", "redis:0", "redis:65536", "redis:-1", "redis:63 79",
+        "redis:6379x", "::1:6379", "[::1]", "[::1:6379", "red is:6379", "redis/x:6379"}) {
     EXPECT_THAT(ParseRedisEndpoint(bad),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("HOST:PORT")))
         << bad;
@@ -273,8 +273,9 @@ TEST(RedisResultStoreTest, AConnectionResetWhileWritingFailsThePendingCallsAndRe
                  });
     }
     absl::MutexLock lock(&mu);
-    ASSERT_TRUE(mu.AwaitWithTimeout(
-        absl::Condition(+[](int* n) { return *n == kPuts; }, &answered), kHang));
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
+                                        +[](int* n) { return *n == kPuts; }, &answered),
+                                    kHang));
     EXPECT_EQ(failed, kPuts);
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
@@ -477,19 +478,20 @@ TEST(RedisResultStoreTest, ManyConcurrentCallsFromSeveralThreads) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kCallsPerThread; ++i) {
         const int k = (t * 7 + i) % kKeys;
-        store->Get(absl::StrCat("key", k),
-                   [&, k](absl::StatusOr<std::string> r) {
-                     absl::MutexLock lock(&mu);
-                     ++answered;
-                     if (!r.ok() || *r != absl::StrCat("value", k, BinaryValue(k))) ++wrong;
-                   });
+        store->Get(absl::StrCat("key", k), [&, k](absl::StatusOr<std::string> r) {
+          absl::MutexLock lock(&mu);
+          ++answered;
+          if (!r.ok() || *r != absl::StrCat("value", k, BinaryValue(k))) ++wrong;
+        });
       }
     });
   }
   for (std::thread& thread : threads) thread.join();
   absl::MutexLock lock(&mu);
-  EXPECT_TRUE(mu.AwaitWithTimeout(
-      absl::Condition(+[](int* n) { return *n == kThreads * kCallsPerThread; }, &answered), kHang));
+  EXPECT_TRUE(
+      mu.AwaitWithTimeout(absl::Condition(
+                              +[](int* n) { return *n == kThreads * kCallsPerThread; }, &answered),
+                          kHang));
   EXPECT_EQ(wrong, 0);
 }
 

@@ -84,8 +84,7 @@ long ParseCommand(absl::string_view buffer, std::vector<std::string>* args) {
 }  // namespace
 
 RedisServer::RedisServer() {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "vg-redis-test-XXXXXX").string();
+  std::string pattern = (std::filesystem::temp_directory_path() / "vg-redis-test-XXXXXX").string();
   if (mkdtemp(pattern.data()) != nullptr) dir_ = pattern;
 }
 
@@ -124,10 +123,10 @@ void RedisServer::Kill() {
 absl::Status RedisServer::Launch() {
   if (dir_.empty()) return absl::InternalError("no temporary directory");
   const std::string port = absl::StrCat(port_);
-  std::vector<std::string> args = {"redis-server", "--port",       port,  "--bind",
-                                   "127.0.0.1",    "--save",       "",    "--appendonly",
-                                   "no",           "--dir",        dir_,  "--daemonize",
-                                   "no",           "--loglevel",   "warning"};
+  std::vector<std::string> args = {"redis-server", "--port",     port,     "--bind",
+                                   "127.0.0.1",    "--save",     "",       "--appendonly",
+                                   "no",           "--dir",      dir_,     "--daemonize",
+                                   "no",           "--loglevel", "warning"};
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
@@ -146,8 +145,8 @@ absl::Status RedisServer::Launch() {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      return absl::UnavailableError(absl::StrCat(kRedisServer, " exited (status ", status,
-                                                 ") on port ", port_));
+      return absl::UnavailableError(
+          absl::StrCat(kRedisServer, " exited (status ", status, ") on port ", port_));
     }
     if (absl::StatusOr<std::string> pong = Command({"PING"}); pong.ok() && *pong == "+PONG") {
       return absl::OkStatus();
@@ -181,8 +180,8 @@ absl::StatusOr<std::string> RedisServer::Command(const std::vector<std::string>&
     const size_t end = reply.find("\r\n");
     if (end != std::string::npos) {
       long length = -1;
-      if (reply[0] != '$' || !absl::SimpleAtoi(absl::string_view(reply).substr(1, end - 1),
-                                               &length) || length < 0) {
+      if (reply[0] != '$' ||
+          !absl::SimpleAtoi(absl::string_view(reply).substr(1, end - 1), &length) || length < 0) {
         reply.resize(end);
         break;
       }
@@ -261,8 +260,8 @@ void FakeRedis::Serve() {
           break;
         }
         for (size_t sent = 0; open && sent < reply.size();) {
-          const ssize_t wrote = send(connection, reply.data() + sent, reply.size() - sent,
-                                     MSG_NOSIGNAL);
+          const ssize_t wrote =
+              send(connection, reply.data() + sent, reply.size() - sent, MSG_NOSIGNAL);
           if (wrote > 0) {
             sent += wrote;
           } else if (wrote < 0 && errno == EAGAIN) {
