@@ -97,6 +97,10 @@ RedisServer::~RedisServer() {
 }
 
 absl::Status RedisServer::Start() {
+  if (access(kRedisServer, X_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        kRedisServer, " is not installed (Debian package redis-server: scripts/install-deps.sh)"));
+  }
   absl::Status last = absl::UnavailableError("not started");
   for (int attempt = 0; attempt < 8; ++attempt) {
     absl::StatusOr<uint16_t> port = FreePort();
