@@ -305,6 +305,12 @@ TEST(RedisResultStoreTest, ARedisThatNeverAnswersIsDeadlineExceededWithinTheBoun
   EXPECT_THAT(got, StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_GE(took, absl::Milliseconds(40));
   EXPECT_LT(took, kFast);
+  // The stalled connection is given up and a new one opened (answering PING again).
+  const absl::Time reopened_by = absl::Now() + absl::Seconds(10);
+  while (silent.connections() < 2 && absl::Now() < reopened_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_GE(silent.connections(), 2) << "a command timeout should reopen the connection";
   // A Put is bounded the same way (or refused at once while the stalled connection is reopened).
   const absl::Time start = absl::Now();
   EXPECT_THAT(PutNow(*store, "k", "v", absl::Seconds(5)),
