@@ -1,12 +1,6 @@
-// RedisResultStore: hiredis's asynchronous API driven by an Asio io_context on one thread.
-//
-// hiredis (0.14, Debian 12) asks an event library to watch its socket through five hooks
-// (ev.addRead/delRead/addWrite/delWrite/cleanup) and expects redisAsyncHandleRead/Write to be
-// called while the socket is readable/writable and the interest lasts. SocketWatcher is that event
-// library: it borrows the context's fd in a posix::stream_descriptor (released, never closed: the
-// fd stays hiredis's) and re-arms async_wait(wait_read/wait_write) after each event. 0.14 has no
-// timer hook and no connect timeout, so the timers (command deadlines, connect, backoff) are Asio
-// timers of the store.
+// RedisResultStore: hiredis's asynchronous API driven by an Asio io_context on one thread
+// (hiredis_asio.h adapts the two). 0.14 has no timer hook and no connect timeout, so the timers
+// (command deadlines, connect, backoff) are Asio timers of the store.
 //
 // Everything hiredis and Asio touch lives on the store's thread. Callers only read two atomics
 // (ready, commands in flight) and post the command to the thread.
@@ -36,58 +30,17 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "service/common/log.h"
+#include "service/redis/hiredis_asio.h"
 
 namespace vision_gateway::redis {
-
-absl::StatusOr<RedisEndpoint> ParseRedisEndpoint(absl::string_view text) {
-  const auto invalid = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Redis address \"", text.substr(0, 256), "\": ", why, " (want HOST:PORT)"));
-  };
-  absl::string_view host;
-  absl::string_view port;
-  if (!text.empty() && text.front() == '[') {
-    const size_t close = text.find(']');
-    if (close == absl::string_view::npos) return invalid("unterminated '[' of an IPv6 address");
-    host = text.substr(1, close - 1);
-    absl::string_view rest = text.substr(close + 1);
-    if (rest.empty() || rest.front() != ':') return invalid("no :PORT after the IPv6 address");
-    port = rest.substr(1);
-  } else {
-    const size_t colon = text.rfind(':');
-    if (colon == absl::string_view::npos) return invalid("no :PORT");
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != absl::string_view::npos) {
-      return invalid("an IPv6 address must be in brackets, e.g. [::1]:6379");
-    }
-  }
-  if (host.empty()) return invalid("empty host");
-  if (host.size() > 253) return invalid("host longer than 253 characters");
-  for (char c : host) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_' &&
-        c != ':') {
-      return invalid("the host has a character that no host name or address has");
-    }
-  }
-  uint32_t number = 0;
-  if (port.empty() || !std::all_of(port.begin(), port.end(), absl::ascii_isdigit) ||
-      !absl::SimpleAtoi(port, &number) || number < 1 || number > 65535) {
-    return invalid("the port is not a number in 1..65535");
-  }
-  return RedisEndpoint{.host = std::string(host), .port = static_cast<uint16_t>(number)};
-}
 
 namespace {
 
@@ -122,70 +75,6 @@ struct Command {
   Clock::time_point deadline;
   absl::AnyInvocable<void(absl::StatusOr<std::string>)> get_done;  // set for a Get
   absl::AnyInvocable<void(absl::Status)> put_done;                 // set for a Put
-};
-
-class RedisResultStore;
-
-// hiredis's event library for one context (see the top of the file). Owned by the store while
-// the context lives, and by its own pending waits; `ac` is null once hiredis cleaned up.
-class SocketWatcher : public std::enable_shared_from_this<SocketWatcher> {
- public:
-  SocketWatcher(asio::io_context& io, redisAsyncContext* ac, RedisResultStore* store)
-      : fd_(io), ac_(ac), store_(store) {}
-  ~SocketWatcher() { ReleaseFd(); }
-
-  // Borrows the context's fd and installs the hooks. On failure the context is untouched.
-  absl::Status Attach() {
-    boost::system::error_code ec;
-    fd_.assign(ac_->c.fd, ec);
-    if (ec) {
-      return absl::UnavailableError(absl::StrCat("watching the Redis socket: ", ec.message()));
-    }
-    ac_->ev.data = this;
-    ac_->ev.addRead = [](void* self) { static_cast<SocketWatcher*>(self)->Want(true, true); };
-    ac_->ev.delRead = [](void* self) { static_cast<SocketWatcher*>(self)->Want(true, false); };
-    ac_->ev.addWrite = [](void* self) { static_cast<SocketWatcher*>(self)->Want(false, true); };
-    ac_->ev.delWrite = [](void* self) { static_cast<SocketWatcher*>(self)->Want(false, false); };
-    ac_->ev.cleanup = [](void* self) { static_cast<SocketWatcher*>(self)->Cleanup(); };
-    return absl::OkStatus();
-  }
-
- private:
-  void Want(bool read, bool on) {
-    (read ? want_read_ : want_write_) = on;
-    if (on) Arm(read);
-  }
-
-  // hiredis frees the context: stop watching, give the fd back (hiredis closes it), tell the store.
-  void Cleanup();
-
-  void ReleaseFd() {
-    if (!fd_.is_open()) return;
-    boost::system::error_code ignored;
-    fd_.cancel(ignored);
-    fd_.release();
-  }
-
-  void Arm(bool read) {
-    bool& waiting = read ? reading_ : writing_;
-    if (ac_ == nullptr || waiting) return;
-    waiting = true;
-    fd_.async_wait(read ? asio::posix::stream_descriptor::wait_read
-                        : asio::posix::stream_descriptor::wait_write,
-                   [self = shared_from_this(), read](const boost::system::error_code& ec) {
-                     self->OnReady(read, ec);
-                   });
-  }
-
-  void OnReady(bool read, const boost::system::error_code& ec);
-
-  asio::posix::stream_descriptor fd_;
-  redisAsyncContext* ac_;
-  RedisResultStore* store_;
-  bool want_read_ = false;
-  bool want_write_ = false;
-  bool reading_ = false;
-  bool writing_ = false;
 };
 
 class RedisResultStore final : public result_cache::ResultStore {
@@ -267,16 +156,18 @@ class RedisResultStore final : public result_cache::ResultStore {
     asio::post(io_, [this, command = std::move(command)]() mutable { Send(std::move(command)); });
   }
 
-  // For the reply functions and the socket watcher (store thread).
+  // For the reply functions (store thread).
   bool ExpectingReply() const { return ping_pending_ || !pending_.empty(); }
   void RefuseReply(absl::string_view why) {
     if (refusal_.empty()) refusal_ = std::string(why);
   }
   std::size_t max_value_bytes() const { return options_.max_value_bytes; }
+
+ private:
+  // The socket watcher's notifications (below).
   void AfterRead(redisAsyncContext* ac);
   void ContextGone(const redisAsyncContext* ac);
 
- private:
   enum class State { kWaiting, kConnecting, kReady, kShutDown };
 
   // Caller side: fail fast instead of queueing.
@@ -510,7 +401,11 @@ class RedisResultStore final : public result_cache::ResultStore {
     // every larger reply was a fresh allocation, and its release trimmed the thread's malloc
     // arena (madvise + page faults: ~0.3 ms per 50 KiB Get here). A buffer up to 1 MiB stays.
     ac->c.reader->maxbuf = std::min<std::size_t>(options_.max_value_bytes + 1024, 1 << 20);
-    auto watcher = std::make_shared<SocketWatcher>(io_, ac, this);
+    auto watcher = std::make_shared<SocketWatcher>(
+        io_, ac,
+        SocketWatcher::Notifications{
+            .after_read = [this](redisAsyncContext* read) { AfterRead(read); },
+            .gone = [this](const redisAsyncContext* gone) { ContextGone(gone); }});
     if (absl::Status attached = watcher->Attach(); !attached.ok()) {
       redisAsyncFree(ac);
       CloseConnection(std::move(attached));
@@ -637,27 +532,6 @@ class RedisResultStore final : public result_cache::ResultStore {
 redisReplyObjectFunctions RedisResultStore::kReplyFunctions = {
     &RedisResultStore::CreateString, &RedisResultStore::CreateArray,
     &RedisResultStore::CreateInteger, &RedisResultStore::CreateNil, &RedisResultStore::FreeReply};
-
-void SocketWatcher::OnReady(bool read, const boost::system::error_code& ec) {
-  (read ? reading_ : writing_) = false;
-  if (ec || ac_ == nullptr || !(read ? want_read_ : want_write_)) return;
-  redisAsyncContext* ac = ac_;
-  if (read) {
-    redisAsyncHandleRead(ac);
-    if (ac_ != nullptr) store_->AfterRead(ac);
-  } else {
-    redisAsyncHandleWrite(ac);
-  }
-  if (ac_ != nullptr && (read ? want_read_ : want_write_)) Arm(read);
-}
-
-void SocketWatcher::Cleanup() {
-  const std::shared_ptr<SocketWatcher> keep = shared_from_this();  // the store lets go of it
-  const redisAsyncContext* gone = std::exchange(ac_, nullptr);
-  want_read_ = want_write_ = false;
-  ReleaseFd();
-  if (gone != nullptr) store_->ContextGone(gone);
-}
 
 // Every way hiredis frees a context ends here (its cleanup hook): a failed connect, EOF, an I/O
 // error, a reply the reply functions refused; the callbacks it carried were answered (NULL reply)

@@ -33,18 +33,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "service/redis/redis_endpoint.h"
 #include "service/result_cache/result_store.h"
 
 namespace vision_gateway::redis {
-
-struct RedisEndpoint {
-  std::string host;
-  uint16_t port = 0;
-};
-
-// "HOST:PORT" (a host name, an IPv4 address, or an IPv6 address in brackets: "[::1]:6379"), port
-// 1..65535. Anything else is INVALID_ARGUMENT naming what is wrong.
-absl::StatusOr<RedisEndpoint> ParseRedisEndpoint(absl::string_view text);
 
 struct RedisOptions {
   // Resolved (asynchronously, on the store's thread) at every connection attempt, so a Service's
