@@ -24,7 +24,13 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev
   # Benchmarks (bench/run_bench.sh resets the emulator between runs with curl).
   curl
+  # Result cache (#21): hiredis, the Redis client library service/redis/ uses (its runtime
+  # package, libhiredis0.14, reaches the image through image_packages.py like every library).
+  libhiredis-dev
 )
+# Result cache (#21): the tests start a real redis-server (Redis 7) on a free loopback port. Not
+# in the Containerfile's build stage (--apt-only): nothing there runs Redis.
+((APT_ONLY)) || APT_PACKAGES+=(redis-server)
 # Container images (#24): ctest's image_build_and_start builds both images (buildah, chroot
 # isolation, on a Debian 12 base made with mmdebstrap) and starts them. Not needed inside the
 # Containerfile's build stage (--apt-only).

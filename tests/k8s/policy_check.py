@@ -28,10 +28,13 @@ Invariants (each violation is reported with the object it is in):
 - the key, TLS and token file flags point into mounted Secrets, mounted without subPath (subPath mounts never
   see a rotated Secret);
 - NetworkPolicy: ingress only to named container ports of the selected pods, egress only to
-  DNS (53) and HTTPS (443); the gRPC port reachable; the metrics port (plaintext,
+  DNS (53) and HTTPS (443), or to a port that pods of a rendered Deployment expose when every
+  destination is a podSelector selecting such pods (the result cache's Redis, #21); the gRPC
+  port reachable; the metrics port (plaintext,
   unauthenticated /metrics) reachable, but only from selected pods of another namespace
   (Prometheus), never from every source or an IP block;
-- topology spread constraints never repeat a (topologyKey, whenUnsatisfiable) pair.
+- topology spread constraints never repeat a (topologyKey, whenUnsatisfiable) pair;
+- third-party images (THIRD_PARTY_IMAGES) get every check above but the flags.
 """
 import copy
 import os
@@ -53,6 +56,10 @@ BINARIES = {  # image name part → the file defining its flags
 ABSL_BUILTIN_FLAGS = {'flagfile': 'string', 'fromenv': 'string', 'tryfromenv': 'string',
                       'undefok': 'string'}
 ALLOWED_EGRESS_PORTS = {53, 443}
+# Images the repository does not build, by repository name: no flags of ours to check.
+THIRD_PARTY_IMAGES = {
+    'redis': 'the result cache store (k8s/components/result-cache-redis, #21)',
+}
 
 
 def flags_of(main_cc):
@@ -103,6 +110,11 @@ def selects(selector, labels):
     if not isinstance(match, dict) or not match:
         return False
     return all(labels.get(k) == v for k, v in match.items())
+
+
+def third_party(image):
+    repository = image.split('@', 1)[0].rsplit('/', 1)[-1].partition(':')[0]
+    return repository in THIRD_PARTY_IMAGES
 
 
 def image_binary(image):
@@ -253,6 +265,11 @@ class Checker:
                           % (where, mount['name']))
 
         binary, main_cc = image_binary(image)
+        if binary is None and third_party(image):
+            for probe_kind in ('startupProbe', 'readinessProbe', 'livenessProbe'):
+                if probe_kind not in container:
+                    self.fail(deployment, '%s: no %s' % (where, probe_kind))
+            return
         if binary is None:
             self.fail(deployment, '%s: image %r is neither vision-server nor gemini-emulator'
                       % (where, image))
@@ -419,9 +436,24 @@ class Checker:
             if not rule.get('ports'):
                 self.fail(policy, 'an egress rule allows every port')
             for port in rule.get('ports', []):
-                if port.get('port') not in ALLOWED_EGRESS_PORTS:
-                    self.fail(policy, 'egress to port %r (only DNS 53 and HTTPS 443)'
-                              % port.get('port'))
+                if port.get('port') not in ALLOWED_EGRESS_PORTS and \
+                        not self.egress_to_own_pods(rule, port.get('port')):
+                    self.fail(policy, 'egress to port %r (only DNS 53 and HTTPS 443, or a port '
+                              'of pods of this render named by podSelector)' % port.get('port'))
+
+    def egress_to_own_pods(self, rule, port):
+        """Whether every destination of `rule` is a podSelector (same namespace, no IP block)
+        selecting pods of a rendered Deployment that expose `port`."""
+        peers = rule.get('to') or []
+        if not peers:
+            return False
+        for peer in peers:
+            if set(peer) != {'podSelector'}:
+                return False
+            targets = self.pods_selected(peer['podSelector'])
+            if not targets or port not in self.container_ports(targets):
+                return False
+        return True
 
 
 def check(docs, source):
@@ -496,7 +528,19 @@ def self_test(docs):
     if any(d.get('kind') == 'NetworkPolicy' for d in docs):
         cases.append(('egress to any port', 'egress',
                       lambda b: [p['spec']['egress'][1]['ports'].append({'port': 80})
-                                 for p in b if p.get('kind') == 'NetworkPolicy']))
+                                 for p in b if p.get('kind') == 'NetworkPolicy' and
+                                 len(p['spec'].get('egress', [])) > 1]))
+
+        def own_pod_egress(b):
+            return [r for p in b if p.get('kind') == 'NetworkPolicy'
+                    for r in p['spec'].get('egress', [])
+                    if any(x.get('port') not in ALLOWED_EGRESS_PORTS for x in r.get('ports', []))]
+        if own_pod_egress(docs):
+            cases.append(('egress to Redis open to every destination', 'egress to port',
+                          lambda b: [r.pop('to') for r in own_pod_egress(b)]))
+            cases.append(('egress to Redis open to another namespace', 'egress to port',
+                          lambda b: [r['to'][0].__setitem__('namespaceSelector', {})
+                                     for r in own_pod_egress(b)]))
 
         def policies(b):
             return [p for p in b if p.get('kind') == 'NetworkPolicy']
