@@ -125,7 +125,9 @@ class TelemetryInterceptor final : public grpc::experimental::Interceptor {
     methods->GetSendTrailingMetadata()->emplace(
         kServerTimingTrailer,
         absl::StrCat("gateway;dur=", telemetry::FormatMillis(gateway),
-                     ", upstream;dur=", telemetry::FormatMillis(upstream)));
+                     ", upstream;dur=", telemetry::FormatMillis(upstream),
+                     stats.cache.has_value() ? ", cache;desc=" : "",
+                     stats.cache.has_value() ? telemetry::CacheEventName(*stats.cache) : ""));
 
     rpc_.Handled(code, duration);
     rpc_.GatewayOverhead(gateway);
