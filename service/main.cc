@@ -27,6 +27,9 @@
 #include "service/gemini/instrumented_gemini_client.h"
 #include "service/gemini/retrying_gemini_client.h"
 #include "service/http/http_client.h"
+#include "service/common/thread_pool.h"
+#include "service/result_cache/caching_generate_stub.h"
+#include "service/result_cache/memory_result_store.h"
 #include "service/server/caller_gate.h"
 #include "service/server/leak_filter.h"
 #include "service/metrics/prometheus_telemetry.h"
@@ -220,6 +223,21 @@ ABSL_FLAG(std::string, log_format, "text",
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log lines written: debug (adds the access log of grpc.health.v1 health "
           "checks), info (the access log of every other call), warning, error.");
+
+// ---- Result cache (#21) ----
+ABSL_FLAG(int, result_cache_mb, 0,
+          "In-memory result cache (README \"Result cache\"), in MiB: identical Caption/Detect/"
+          "Segment calls are answered from it without calling Gemini. 0 (the default): off.");
+ABSL_FLAG(int, result_cache_ttl_s, 3600, "How long a cached result is served, in seconds.");
+ABSL_FLAG(bool, result_cache_shared, false,
+          "Serve one caller's cached results to every caller. Default: with authentication on, "
+          "each caller sees only results of its own calls.");
+ABSL_FLAG(int, result_cache_max_entry_kb, 4096,
+          "Largest result cached, in KiB (its encoded answer); larger results are not cached.");
+ABSL_FLAG(std::string, result_cache_redis, "",
+          "HOST:PORT of a Redis 7 shared by every replica as the result cache (instead of "
+          "--result_cache_mb). Empty: no Redis.");
+// ---- end Result cache (#21) ----
 
 namespace {
 
@@ -634,6 +652,54 @@ int main(int argc, char** argv) {
           std::move(client), retry, vision_gateway::MakeThreadTimer(),
           options.telemetry != nullptr ? *options.telemetry
                                        : vision_gateway::telemetry::NoTelemetry());
+  // ---- Result cache (#21): above the retrying and instrumented stubs, so that a hit makes no
+  // upstream attempt and bills nothing. ----
+  // Replays are delivered from their own threads (never a store's or a caller's); the pool
+  // outlives the server, which is declared after it.
+  std::unique_ptr<vision_gateway::ThreadPool> result_cache_pool;
+  {
+    const int cache_mb = absl::GetFlag(FLAGS_result_cache_mb);
+    const int ttl_s = absl::GetFlag(FLAGS_result_cache_ttl_s);
+    const int max_entry_kb = absl::GetFlag(FLAGS_result_cache_max_entry_kb);
+    const std::string redis = absl::GetFlag(FLAGS_result_cache_redis);
+    if (cache_mb < 0 || cache_mb > (1 << 20) || ttl_s < 1 || max_entry_kb < 1 ||
+        max_entry_kb > (1 << 20)) {
+      LogError("--result_cache_mb must be 0..1048576, --result_cache_ttl_s at least 1 and "
+               "--result_cache_max_entry_kb 1..1048576");
+      return 2;
+    }
+    std::shared_ptr<vision_gateway::result_cache::ResultStore> store;
+    if (!redis.empty()) {
+      // TODO-for-merge (#21): the Redis store (service/redis/redis_result_store.h) plugs in here:
+      //   store = vision_gateway::redis::MakeRedisStore(redis, ...);
+      LogError("--result_cache_redis: this build has no Redis store yet");
+      return 2;
+    }
+    if (cache_mb > 0) {
+      store = std::make_shared<vision_gateway::result_cache::MemoryResultStore>(
+          vision_gateway::result_cache::MemoryResultStoreOptions{
+              .max_bytes = static_cast<std::size_t>(cache_mb) << 20});
+    }
+    if (store != nullptr) {
+      result_cache_pool = std::make_unique<vision_gateway::ThreadPool>(
+          std::max(1, absl::GetFlag(FLAGS_io_threads)));
+      vision_gateway::result_cache::CachingOptions cache;
+      cache.ttl = absl::Seconds(ttl_s);
+      cache.shared = absl::GetFlag(FLAGS_result_cache_shared);
+      cache.max_entry_bytes = static_cast<std::size_t>(max_entry_kb) << 10;
+      cache.timer = vision_gateway::MakeThreadTimer();
+      cache.executor = [pool = result_cache_pool.get()](absl::AnyInvocable<void()> work) {
+        pool->ScheduleContinuation(std::move(work));
+      };
+      client.generate = vision_gateway::result_cache::MakeCachingGenerateStub(
+          std::move(client.generate), std::move(store), std::move(cache),
+          options.telemetry != nullptr ? *options.telemetry
+                                       : vision_gateway::telemetry::NoTelemetry());
+      LogInfo("result cache: %s, ttl %ds, %s", redis.empty() ? absl::StrCat(cache_mb, " MiB in memory") : redis,
+              ttl_s, absl::GetFlag(FLAGS_result_cache_shared) ? "shared by every caller" : "per caller");
+    }
+  }
+  // ---- end Result cache (#21) ----
   auto server = vision_gateway::server::VisionServer::Start(options, client);
   if (!server.ok()) {
     LogError("%s", server.status().ToString());

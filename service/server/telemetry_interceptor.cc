@@ -126,8 +126,10 @@ class TelemetryInterceptor final : public grpc::experimental::Interceptor {
         kServerTimingTrailer,
         absl::StrCat("gateway;dur=", telemetry::FormatMillis(gateway),
                      ", upstream;dur=", telemetry::FormatMillis(upstream),
-                     stats.cache.has_value() ? ", cache;desc=" : "",
-                     stats.cache.has_value() ? telemetry::CacheEventName(*stats.cache) : ""));
+                     stats.cache.has_value()
+                         ? absl::StrCat(", cache;desc=",
+                                        std::string(telemetry::CacheEventName(*stats.cache)))
+                         : std::string()));
 
     rpc_.Handled(code, duration);
     rpc_.GatewayOverhead(gateway);
