@@ -9,11 +9,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
+#include "emulator/gemini_wire.h"
 #include "service/common/thread_pool.h"
 #include "service/result_cache/caching_generate_stub.h"
 #include "service/result_cache/memory_result_store.h"
@@ -253,6 +255,39 @@ TEST_F(ResultCacheTest, SegmentAndCaptionReplaysArePostProcessedAsLive) {
   EXPECT_FALSE(second.messages.back().has_usage());
   EXPECT_EQ(second.messages.back().cached_usage().SerializeAsString(),
             first.messages.back().usage().SerializeAsString());
+}
+
+// Identical calls in flight at the same moment share one upstream call: Gemini's answer is held
+// until every caller has joined, then each gets the whole stream.
+TEST_F(ResultCacheTest, IdenticalCallsInFlightShareOneUpstreamCall) {
+  constexpr int kCallers = 4;
+  emulator::ScriptedResponse held = emulator::ScriptedStream({"A red", " square", " here"});
+  held.hold_last_write_until = [this] {
+    return absl::StrContains(
+        metrics_->Scrape(),
+        absl::StrCat("vision_gateway_result_cache_events_total{event=\"coalesced\","
+                     "task=\"caption\"} ",
+                     kCallers - 1));
+  };
+  emulator_->Enqueue(held);
+  v1::CaptionRequest caption;
+  caption.add_images()->set_content(ScenePng());
+  std::vector<Stream<v1::CaptionResponse>> results(kCallers);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kCallers; ++i) {
+    callers.emplace_back([&, i] { results[i] = Caption(caption); });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(UpstreamCalls(), 1);
+  int cached = 0;
+  for (const auto& result : results) {
+    ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+    std::string text;
+    for (const auto& m : result.messages) text += m.text();
+    EXPECT_EQ(text, "A red square here");
+    cached += result.messages.back().cached();
+  }
+  EXPECT_EQ(cached, kCallers - 1) << "one caller paid, the others shared its call";
 }
 
 class ResultCacheAuthTest : public ResultCacheTest {
