@@ -167,6 +167,8 @@ TEST_F(ResultCacheTest, TheSameDetectTwiceIsAnsweredOnce) {
   auto second = Detect(DetectOf(png));
   ASSERT_TRUE(second.status.ok()) << second.status.error_message();
   EXPECT_EQ(UpstreamCalls(), 1) << "the hit must not reach Gemini";
+  ASSERT_EQ(store_->size(), 1u);
+  RecordProperty("cached_detect_bytes", static_cast<int>(store_->bytes()));  // README figure
   EXPECT_EQ(Objects(second), Objects(first)) << "a hit is the same answer";
   const v1::Summary& hit = second.messages.back().summary();
   EXPECT_TRUE(hit.cached());
@@ -237,6 +239,8 @@ TEST_F(ResultCacheTest, SegmentAndCaptionReplaysArePostProcessedAsLive) {
   EXPECT_EQ(Objects(hit), Objects(live));
   EXPECT_TRUE(hit.messages.back().summary().cached());
   EXPECT_EQ(UpstreamCalls(), 1);
+  ASSERT_EQ(store_->size(), 1u);
+  RecordProperty("cached_segment_bytes", static_cast<int>(store_->bytes()));  // README figure
 
   v1::CaptionRequest caption;
   caption.add_images()->set_content(png);
