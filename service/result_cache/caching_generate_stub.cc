@@ -180,8 +180,10 @@ class Flight final : public std::enable_shared_from_this<Flight> {
     while (true) {
       std::optional<GenerateContentResponse> chunk;
       absl::Status status;
+      bool cached = false;
       {
         absl::MutexLock lock(&mu_);
+        cached = share->cached_;
         if (share->cancelled_) {
           status = absl::CancelledError("cancelled");
         } else if (share->next_ < chunks_.size()) {
@@ -199,7 +201,7 @@ class Flight final : public std::enable_shared_from_this<Flight> {
         }
       }
       if (chunk.has_value()) {
-        chunk->cached = share->cached_;
+        chunk->cached = cached;
         if (share->observer_.on_chunk) share->observer_.on_chunk(*std::move(chunk));
         continue;
       }
