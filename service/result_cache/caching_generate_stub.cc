@@ -322,7 +322,10 @@ class Flight final : public std::enable_shared_from_this<Flight> {
       for (auto& share : shares) Deliver(std::move(share));
       return;
     }
-    StartUpstream(std::move(upstream_options));
+    // Off the thread that answered the lookup (a store's I/O thread, the timer's).
+    core_->Post([self = shared_from_this(), options = std::move(upstream_options)]() mutable {
+      self->StartUpstream(std::move(options));
+    });
   }
 
   void StartUpstream(CallOptions options) {

@@ -70,9 +70,9 @@ struct CachingOptions {
   // The longest a call waits for a lookup before it goes upstream (needs `timer`).
   absl::Duration lookup_timeout = absl::Milliseconds(250);
   std::shared_ptr<Timer> timer;
-  // Where replayed results are delivered from; null: inline, on the thread that found them (the
-  // caller's thread for an in-process hit).
-  // Called from any thread; must be thread-safe and never run the work inline.
+  // Where work that follows a lookup runs: replaying a hit, starting the upstream call after a
+  // miss (never on a store's or the timer's thread, nor a hit on the caller's). Called from any
+  // thread, so thread-safe. Null: inline, on the thread that answered the lookup (tests).
   std::function<void(absl::AnyInvocable<void()>)> executor;
 };
 

@@ -594,6 +594,38 @@ TEST_F(CachingGenerateStubTest, ConcurrentCallersEachGetTheWholeStream) {
   EXPECT_EQ(fake_->calls().size(), 1u);
 }
 
+// A hit's replay and a miss's upstream call run on the executor, never on the thread that
+// answered the lookup (a store's I/O thread, the timer's, or the caller's for an in-process hit).
+TEST_F(CachingGenerateStubTest, WorkAfterALookupRunsOnTheExecutor) {
+  auto queue = std::make_shared<std::vector<absl::AnyInvocable<void()>>>();
+  CachingOptions options;
+  options.executor = [queue](absl::AnyInvocable<void()> work) {
+    queue->push_back(std::move(work));
+  };
+  Build(std::move(options));
+  auto run_queue = [&queue] {
+    auto work = std::move(*queue);
+    queue->clear();
+    for (auto& w : work) w();
+  };
+  Collector miss;
+  Start(miss);
+  EXPECT_EQ(fake_->calls().size(), 0u) << "started on the caller's thread";
+  run_queue();
+  ASSERT_EQ(fake_->calls().size(), 1u);
+  Answer(*fake_->calls()[0]);
+  ASSERT_TRUE(miss.Wait().ok());
+
+  Collector hit;
+  Start(hit);
+  EXPECT_FALSE(hit.done());
+  EXPECT_TRUE(hit.texts().empty()) << "replayed on the caller's thread";
+  run_queue();
+  ASSERT_TRUE(hit.Wait().ok());
+  EXPECT_EQ(hit.texts(), kAbc);
+  EXPECT_EQ(fake_->calls().size(), 1u);
+}
+
 TEST(ChunksTest, RoundTripAndRejectGarbage) {
   std::vector<GenerateContentResponse> chunks = {Chunk("x\ny"), Chunk("z", "STOP", 9)};
   auto decoded = DecodeChunks(EncodeChunks(chunks));
