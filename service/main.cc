@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/common/log.h"
+#include "service/common/thread_pool.h"
 #include "service/common/timer.h"
 #include "service/config/server_config.h"
 #include "service/gemini/gemini_client.h"
@@ -23,6 +25,9 @@
 #include "service/gemini/retrying_gemini_client.h"
 #include "service/http/http_client.h"
 #include "service/metrics/prometheus_telemetry.h"
+#include "service/redis/redis_result_store.h"
+#include "service/result_cache/caching_generate_stub.h"
+#include "service/result_cache/memory_result_store.h"
 #include "service/server/leak_filter.h"
 #include "service/server/server.h"
 
@@ -119,6 +124,39 @@ int main(int argc, char** argv) {
       vision_gateway::gemini::MakeInstrumentedStubs(*std::move(gemini), telemetry);
   client = vision_gateway::gemini::MakeRetryingStubs(std::move(client), config->retry,
                                                      vision_gateway::MakeThreadTimer(), telemetry);
+  // The result cache sits above the retrying and instrumented stubs, so that a hit makes no
+  // upstream attempt and bills nothing. Replays run on their own threads (never a store's or a
+  // caller's); the pool outlives the server, which is declared after it.
+  std::unique_ptr<vision_gateway::ThreadPool> result_cache_pool;
+  if (const vision_gateway::config::ResultCacheConfig& cache = config->result_cache;
+      cache.enabled()) {
+    std::shared_ptr<vision_gateway::result_cache::ResultStore> store;
+    if (cache.redis) {
+      auto redis = vision_gateway::redis::MakeRedisResultStore(*cache.redis);
+      if (!redis.ok()) {
+        LogError("--result_cache_redis: %s", redis.status().ToString());
+        return 1;
+      }
+      store = *std::move(redis);
+    } else {
+      store = std::make_shared<vision_gateway::result_cache::MemoryResultStore>(
+          vision_gateway::result_cache::MemoryResultStoreOptions{.max_bytes = cache.memory_bytes});
+    }
+    result_cache_pool = std::make_unique<vision_gateway::ThreadPool>(
+        std::max(1, config->http.io_threads));
+    vision_gateway::result_cache::CachingOptions caching = cache.caching;
+    caching.timer = vision_gateway::MakeThreadTimer();
+    caching.executor = [pool = result_cache_pool.get()](absl::AnyInvocable<void()> work) {
+      pool->ScheduleContinuation(std::move(work));
+    };
+    client.generate = vision_gateway::result_cache::MakeCachingGenerateStub(
+        std::move(client.generate), std::move(store), std::move(caching), telemetry);
+    LogInfo("result cache: %s, ttl %s, %s",
+            cache.redis ? absl::StrCat("Redis at ", cache.redis->host, ":", cache.redis->port)
+                        : absl::StrCat(cache.memory_bytes >> 20, " MiB in memory"),
+            absl::FormatDuration(cache.caching.ttl),
+            cache.caching.shared ? "shared by every caller" : "per caller");
+  }
   auto server = vision_gateway::server::VisionServer::Start(options, client);
   if (!server.ok()) {
     LogError("%s", server.status().ToString());

@@ -211,6 +211,21 @@ ABSL_FLAG(std::string, log_level, "info",
           "checks), info (the access log of every other call), warning, error.");
 
 
+// Result cache (#21).
+ABSL_FLAG(int, result_cache_mb, 0,
+          "In-memory result cache (README \"Result cache\"), in MiB: identical Caption/Detect/"
+          "Segment calls are answered from it without calling Gemini. 0 (the default): off.");
+ABSL_FLAG(int, result_cache_ttl_s, 3600, "How long a cached result is served, in seconds.");
+ABSL_FLAG(bool, result_cache_shared, false,
+          "Serve one caller's cached results to every caller. Default: with authentication on, "
+          "each caller sees only results of its own calls.");
+ABSL_FLAG(int, result_cache_max_entry_kb, 4096,
+          "Largest result cached, in KiB (its encoded answer); larger results are not cached.");
+ABSL_FLAG(std::string, result_cache_redis, "",
+          "HOST:PORT of a Redis 7 shared by every replica as the result cache's store (instead of "
+          "--result_cache_mb; empty: none). Bounded: a Redis that is slow or down costs a call at "
+          "most a few ms (the call goes upstream as on a miss) and is reconnected to with backoff.");
+
 namespace vision_gateway::config {
 namespace {
 
@@ -545,6 +560,36 @@ absl::Status MetricsFromFlags(ServerConfig& config, const EnvLookup& env) {
   return absl::OkStatus();
 }
 
+
+absl::Status ResultCacheFromFlags(ServerConfig& config) {
+  ResultCacheConfig& cache = config.result_cache;
+  const int cache_mb = absl::GetFlag(FLAGS_result_cache_mb);
+  const int ttl_s = absl::GetFlag(FLAGS_result_cache_ttl_s);
+  const int max_entry_kb = absl::GetFlag(FLAGS_result_cache_max_entry_kb);
+  if (cache_mb < 0 || cache_mb > (1 << 20)) {
+    return Invalid("--result_cache_mb must be 0..1048576 (0: off)");
+  }
+  if (ttl_s < 1) return Invalid("--result_cache_ttl_s must be >= 1");
+  if (max_entry_kb < 1 || max_entry_kb > (1 << 20)) {
+    return Invalid("--result_cache_max_entry_kb must be 1..1048576");
+  }
+  cache.memory_bytes = static_cast<std::size_t>(cache_mb) << 20;
+  cache.caching.ttl = absl::Seconds(ttl_s);
+  cache.caching.shared = absl::GetFlag(FLAGS_result_cache_shared);
+  cache.caching.max_entry_bytes = static_cast<std::size_t>(max_entry_kb) << 10;
+  if (const std::string endpoint = absl::GetFlag(FLAGS_result_cache_redis); !endpoint.empty()) {
+    absl::StatusOr<redis::RedisEndpoint> parsed = redis::ParseRedisEndpoint(endpoint);
+    if (!parsed.ok()) return Invalid("--result_cache_redis: %s", parsed.status().message());
+    redis::RedisOptions options;
+    options.host = parsed->host;
+    options.port = parsed->port;
+    // A stored result larger than the cache takes is not stored; Redis need not take more.
+    options.max_value_bytes = cache.caching.max_entry_bytes;
+    cache.redis = std::move(options);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 EnvLookup ProcessEnvironment() {
@@ -584,6 +629,7 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags(const EnvLookup& env) {
   if (status.ok()) status = VisionFromFlags(config, env);
   if (status.ok()) status = SecurityFromFlags(config);
   if (status.ok()) status = MetricsFromFlags(config, env);
+  if (status.ok()) status = ResultCacheFromFlags(config);
   if (!status.ok()) return status;
   return config;
 }

@@ -20,6 +20,8 @@
 #include "service/gemini/retry_policy.h"
 #include "service/http/http_client.h"
 #include "service/metrics/prometheus_telemetry.h"
+#include "service/redis/redis_result_store.h"
+#include "service/result_cache/caching_generate_stub.h"
 #include "service/server/leak_filter.h"
 #include "service/server/server.h"
 
@@ -38,6 +40,18 @@ struct LogConfig {
   LogSeverity min_severity = LogSeverity::kInfo;
 };
 absl::StatusOr<LogConfig> LogConfigFromFlags();
+
+// The result cache (README "Result cache"): off unless a store is configured.
+struct ResultCacheConfig {
+  // --result_cache_mb: an in-memory LRU of this many bytes (0: none).
+  std::size_t memory_bytes = 0;
+  // --result_cache_redis: a Redis shared by every replica (wins over the in-memory store).
+  std::optional<redis::RedisOptions> redis;
+  // TTL, scope and the largest entry; main.cc adds the timer and the executor.
+  result_cache::CachingOptions caching;
+
+  bool enabled() const { return memory_bytes > 0 || redis.has_value(); }
+};
 
 struct ServerConfig {
   // --listen_host: where the gRPC port, the health-only port and the metrics port listen.
@@ -59,6 +73,7 @@ struct ServerConfig {
   // $VISION_GATEWAY_METRICS_PORT) and the models that keep their own label value.
   int metrics_port = -1;
   metrics::PrometheusOptions metrics;
+  ResultCacheConfig result_cache;
   // Shutdown: health NOT_SERVING while still serving for `drain_delay`, then in-flight calls get
   // `shutdown_grace` before they are cancelled.
   absl::Duration drain_delay = absl::ZeroDuration();

@@ -27,6 +27,10 @@ absl::StatusOr<std::string> EncodeGenerateContentRequest(const GenerateContentRe
 absl::StatusOr<std::string> EncodeCountTokensRequest(const CountTokensRequest& request,
                                                      const JsonCodecOptions& options = {});
 
+// Compact JSON as Gemini sends it (zero token counts and empty strings are omitted): what the
+// result cache stores, and what the emulator and tests answer with.
+std::string EncodeGenerateContentResponse(const GenerateContentResponse& response);
+
 // INTERNAL "malformed Gemini response: ..." when the text is not JSON or a field has the wrong
 // type; RESOURCE_EXHAUSTED when bigger than max_body_bytes.
 absl::StatusOr<GenerateContentResponse> DecodeGenerateContentResponse(

@@ -10,11 +10,23 @@
 
 namespace vision_gateway::gemini {
 
+// What a call may do with the result cache (#21; result_cache/caching_generate_stub.h). Stubs
+// other than the caching one ignore it.
+enum class CacheControl {
+  kUse,      // answer from a stored result or an identical call in flight; store the answer
+  kBypass,   // neither read nor write
+  kRefresh,  // do not read; store the fresh answer
+};
+
 struct CallOptions {
   absl::Time deadline = absl::InfiniteFuture();
   // The gRPC call this upstream call serves, if any: the instrumented stubs add its attempts,
   // upstream time and tokens; the REST client forwards its W3C traceparent.
   std::shared_ptr<telemetry::CallRecord> record;
+  // The result cache (#21): what this call may do with it, and the task it serves (a metric
+  // label from a fixed set: "caption", "detect", "segment"; a static string).
+  CacheControl cache = CacheControl::kUse;
+  const char* task = "";
 };
 
 // A call in flight. Cancel() is thread-safe, idempotent and harmless after completion; the

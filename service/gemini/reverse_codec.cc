@@ -127,53 +127,6 @@ absl::StatusOr<CountTokensRequest> DecodeCountTokensRequest(std::string_view tex
 // ---------------------------------------------------------------------------------------------
 // Responses, as Gemini sends them
 
-std::string EncodeGenerateContentResponse(const GenerateContentResponse& response) {
-  SizeEstimate size;
-  size.Add(JsonStringSize(response.model_version) + JsonStringSize(response.response_id), 512);
-  for (const Candidate& c : response.candidates) {
-    EstimateContent(c.content, size);
-    size.Add(JsonStringSize(c.finish_reason), 96);
-  }
-  if (response.prompt_feedback) size.Add(JsonStringSize(response.prompt_feedback->block_reason), 48);
-  std::string body;
-  body.reserve(size.bound);
-  JsonWriter w(body);
-  w.BeginObject();
-  if (!response.candidates.empty()) {
-    w.Key("candidates");
-    w.BeginArray();
-    for (const Candidate& c : response.candidates) {
-      w.BeginObject();
-      w.Key("content");
-      WriteContent(w, c.content);
-      w.StringMemberIfSet("finishReason", c.finish_reason);
-      w.Key("index");
-      w.Int(c.index);
-      w.EndObject();
-    }
-    w.EndArray();
-  }
-  if (response.prompt_feedback) {
-    w.Key("promptFeedback");
-    w.BeginObject();
-    w.StringMemberIfSet("blockReason", response.prompt_feedback->block_reason);
-    w.EndObject();
-  }
-  if (const auto& u = response.usage_metadata) {
-    w.Key("usageMetadata");
-    w.BeginObject();
-    w.IntMemberIfNonZero("promptTokenCount", u->prompt_token_count);
-    w.IntMemberIfNonZero("candidatesTokenCount", u->candidates_token_count);
-    w.IntMemberIfNonZero("totalTokenCount", u->total_token_count);
-    w.IntMemberIfNonZero("thoughtsTokenCount", u->thoughts_token_count);
-    w.IntMemberIfNonZero("cachedContentTokenCount", u->cached_content_token_count);
-    w.EndObject();
-  }
-  w.StringMemberIfSet("modelVersion", response.model_version);
-  w.StringMemberIfSet("responseId", response.response_id);
-  w.EndObject();
-  return body;
-}
 
 std::string EncodeCountTokensResponse(const CountTokensResponse& response) {
   std::string body;

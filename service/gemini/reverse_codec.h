@@ -23,7 +23,7 @@ absl::StatusOr<CountTokensRequest> DecodeCountTokensRequest(std::string_view jso
                                                             const JsonCodecOptions& options = {});
 
 // Compact JSON as Gemini sends it (zero token counts and empty strings are omitted).
-std::string EncodeGenerateContentResponse(const GenerateContentResponse& response);
+// EncodeGenerateContentResponse is in generate_codec.h (the result cache stores responses).
 std::string EncodeCountTokensResponse(const CountTokensResponse& response);
 
 // A File as Gemini writes it (for the emulator's round-trip tests and tooling).

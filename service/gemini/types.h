@@ -99,6 +99,10 @@ struct GenerateContentResponse {
   std::optional<UsageMetadata> usage_metadata;
   std::string model_version;
   std::string response_id;
+  // Not on the wire: set by the result cache (#21) on a response this call did not pay for (a
+  // stored result replayed, or an identical call in flight shared); its usage_metadata is then
+  // the original call's.
+  bool cached = false;
 };
 
 struct CountTokensRequest {

@@ -366,7 +366,14 @@ class PrometheusTelemetry::Impl {
                           .Name("vision_gateway_upload_bytes_total")
                           .Help("Bytes of files uploaded to Gemini.")
                           .Register(*registry_)
-                          .Add({})) {
+                          .Add({})),
+        result_cache_(prometheus::BuildCounter()
+                          .Name("vision_gateway_result_cache_events_total")
+                          .Help("What the result cache did, by task (caption, detect, segment) "
+                                "and event: hit, coalesced (shared a call in flight), miss, "
+                                "bypass, refresh, store, too_large (not stored), error (the "
+                                "store failed or was slow; the call went on without it).")
+                          .Register(*registry_)) {
     registry_shared_ = registry_;
     // Series at 0 from the start (as go-grpc-prometheus's InitializeMetrics does for methods), so
     // that dashboards show them and rate()/increase() count their first events.
@@ -581,6 +588,25 @@ class PrometheusTelemetry::Impl {
         static_cast<double>(count));
   }
 
+  // Series appear on first use (a server without a result cache shows none).
+  void ResultCache(std::string_view task, telemetry::CacheEvent event) {
+    static constexpr std::array<std::string_view, 3> kTasks = {"caption", "detect", "segment"};
+    std::size_t t = 0;
+    while (t < kTasks.size() && kTasks[t] != task) ++t;  // kTasks.size(): "other"
+    const int e = static_cast<int>(event);
+    Counter* counter;
+    {
+      absl::MutexLock lock(&cache_mu_);
+      counter = result_cache_counters_[t][e];
+      if (counter == nullptr) {
+        counter = result_cache_counters_[t][e] = &result_cache_.Add(
+            {{"task", t < kTasks.size() ? std::string(kTasks[t]) : "other"},
+             {"event", std::string(telemetry::CacheEventName(event))}});
+      }
+    }
+    counter->Increment();
+  }
+
   void ModelRerouted(std::string_view requested, std::string_view served) {
     absl::MutexLock lock(&mu_);
     reroutes_.Add({{"requested", std::string(ModelLabel(requested))},
@@ -640,6 +666,11 @@ class PrometheusTelemetry::Impl {
   Family<Counter>& caller_tokens_;
   Gauge& in_flight_;
   Counter& upload_bytes_;
+  Family<Counter>& result_cache_;
+  absl::Mutex cache_mu_;
+  // By task (caption, detect, segment, other), then by telemetry::CacheEvent.
+  std::array<std::array<Counter*, telemetry::kNumCacheEvents>, 4> result_cache_counters_
+      ABSL_GUARDED_BY(cache_mu_){};
 
   absl::Mutex mu_;
   // By RpcType, then by "/pkg.Service/Method".
@@ -699,6 +730,10 @@ void PrometheusTelemetry::Tokens(std::string_view model, telemetry::TokenKind ki
 
 void PrometheusTelemetry::ModelRerouted(std::string_view requested, std::string_view served) {
   impl_->ModelRerouted(requested, served);
+}
+
+void PrometheusTelemetry::ResultCache(std::string_view task, telemetry::CacheEvent event) {
+  impl_->ResultCache(task, event);
 }
 
 void PrometheusTelemetry::UploadBytes(int64_t bytes) {

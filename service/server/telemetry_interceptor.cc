@@ -125,7 +125,11 @@ class TelemetryInterceptor final : public grpc::experimental::Interceptor {
     methods->GetSendTrailingMetadata()->emplace(
         kServerTimingTrailer,
         absl::StrCat("gateway;dur=", telemetry::FormatMillis(gateway),
-                     ", upstream;dur=", telemetry::FormatMillis(upstream)));
+                     ", upstream;dur=", telemetry::FormatMillis(upstream),
+                     stats.cache.has_value()
+                         ? absl::StrCat(", cache;desc=",
+                                        std::string(telemetry::CacheEventName(*stats.cache)))
+                         : std::string()));
 
     rpc_.Handled(code, duration);
     rpc_.GatewayOverhead(gateway);

@@ -35,6 +35,9 @@ std::vector<LogField> AccessLogFields(const AccessEntry& e) {
   if (e.stats.upload_bytes > 0) {
     fields.push_back({"upload_bytes", absl::StrCat(e.stats.upload_bytes), true});
   }
+  if (e.stats.cache.has_value()) {
+    fields.push_back({"cache", std::string(CacheEventName(*e.stats.cache))});
+  }
   fields.push_back({"request_id", std::string(e.request_id)});
   if (!e.traceparent.empty()) fields.push_back({"traceparent", std::string(e.traceparent)});
   return fields;

@@ -28,6 +28,11 @@ void CallRecord::AddTokens(TokenKind kind, int64_t count) {
   data_.tokens[static_cast<int>(kind)] += count;
 }
 
+void CallRecord::SetCache(CacheEvent event) {
+  absl::MutexLock lock(&mu_);
+  data_.cache = event;
+}
+
 void CallRecord::AddObjects(int64_t count) {
   absl::MutexLock lock(&mu_);
   data_.objects += count;

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,9 @@ class CallRecord {
   void AddObjects(int64_t count);
   void AddDropped(DropReason reason, int64_t count = 1);
   void AddUploadBytes(int64_t bytes);
+  // What the result cache (#21) did for this call: kHit, kCoalesced, kMiss, kBypass or kRefresh
+  // (the last one set wins; unset when the cache is off or took no part).
+  void SetCache(CacheEvent event);
 
   struct Snapshot {
     absl::Duration upstream;
@@ -52,6 +56,11 @@ class CallRecord {
     int64_t objects = 0;
     std::array<int64_t, kNumDropReasons> dropped{};
     int64_t upload_bytes = 0;
+    std::optional<CacheEvent> cache;
+    // True when the answer came from the result cache or a shared call (nothing billed here).
+    bool cached() const {
+      return cache == CacheEvent::kHit || cache == CacheEvent::kCoalesced;
+    }
     int64_t TotalDropped() const;
   };
   Snapshot Read() const;

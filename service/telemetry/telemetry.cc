@@ -44,6 +44,28 @@ std::string_view DropReasonName(DropReason reason) {
   return "malformed";
 }
 
+std::string_view CacheEventName(CacheEvent event) {
+  switch (event) {
+    case CacheEvent::kHit:
+      return "hit";
+    case CacheEvent::kCoalesced:
+      return "coalesced";
+    case CacheEvent::kMiss:
+      return "miss";
+    case CacheEvent::kBypass:
+      return "bypass";
+    case CacheEvent::kRefresh:
+      return "refresh";
+    case CacheEvent::kStore:
+      return "store";
+    case CacheEvent::kTooLarge:
+      return "too_large";
+    case CacheEvent::kError:
+      return "error";
+  }
+  return "error";
+}
+
 std::string_view GrpcCodeName(absl::StatusCode code) {
   switch (code) {
     case absl::StatusCode::kOk:

@@ -38,10 +38,24 @@ enum class DropReason {
 };
 inline constexpr int kNumDropReasons = 5;
 
+// What the result cache (#21) did for one call, or for one of its entries.
+enum class CacheEvent {
+  kHit,        // answered from a stored result
+  kCoalesced,  // shared an identical call in flight (single flight)
+  kMiss,       // looked up, not found: went upstream
+  kBypass,     // the caller asked for no cache (neither read nor written)
+  kRefresh,    // the caller asked for a fresh answer (not read, written)
+  kStore,      // a result was stored
+  kTooLarge,   // a result was not stored: larger than --result_cache_max_entry_kb
+  kError,      // the store failed or was slow (lookup or store); the call went on without it
+};
+inline constexpr int kNumCacheEvents = 8;
+
 // Label spellings.
 std::string_view RpcTypeName(RpcType type);          // "unary", "server_stream", ...
 std::string_view TokenKindName(TokenKind kind);      // "prompt", "output", "thinking"
 std::string_view DropReasonName(DropReason reason);  // "malformed", "over_limit", ...
+std::string_view CacheEventName(CacheEvent event);   // "hit", "coalesced", "miss", ...
 // gRPC code names as go-grpc-prometheus spells them: "OK", "InvalidArgument",
 // "ResourceExhausted", ... (Go's codes.Code.String()).
 std::string_view GrpcCodeName(absl::StatusCode code);
@@ -104,6 +118,9 @@ class Telemetry {
   // Gemini answered a call for `requested` with a model of another family (its modelVersion
   // names `served`): Google rerouted the call. Model labels are folded as for Tokens.
   virtual void ModelRerouted(std::string_view /*requested*/, std::string_view /*served*/) {}
+  // The result cache (#21) did `event` for a call of `task` ("caption", "detect", "segment";
+  // a fixed set, "" when unknown).
+  virtual void ResultCache(std::string_view /*task*/, CacheEvent /*event*/) {}
 
   // A value read when metrics are collected (e.g. CPU work waiting for a thread). Replaces the
   // previous probe of that kind; an empty function removes it. The function must stay valid until

@@ -105,7 +105,12 @@ class CaptionStream {
       out.set_finish_reason(finish);
       out.set_model_version(chunk.model_version);
       out.set_model_rerouted(CheckRerouted(reroutes_.get(), model_, chunk.model_version));
-      if (chunk.usage_metadata) *out.mutable_usage() = ToUsage(*chunk.usage_metadata);
+      if (chunk.usage_metadata) {
+        // A cached answer billed this call nothing: the original usage is reported apart.
+        *(chunk.cached ? out.mutable_cached_usage() : out.mutable_usage()) =
+            ToUsage(*chunk.usage_metadata);
+      }
+      out.set_cached(chunk.cached);
       finished_ = true;
     }
     if (out.text().empty() && !finished_) return;  // e.g. a chunk with only a thought
@@ -176,7 +181,8 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
   return WithResolvedParts(
       files, record, *std::move(content), deadline,
       [&gemini, model = *model, config = std::move(fitted->config), deadline, stream,
-       record = std::move(record)](gemini::Content ready) mutable {
+       record = std::move(record),
+       cache = ToCacheControl(request.options().cache())](gemini::Content ready) mutable {
         gemini::GenerateContentRequest upstream;
         upstream.contents.push_back(std::move(ready));
         upstream.generation_config = std::move(config);
@@ -188,7 +194,10 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartCaption(
         };
         return gemini.StreamGenerateContent(
             model, std::move(upstream),
-            gemini::CallOptions{.deadline = deadline, .record = std::move(record)},
+            gemini::CallOptions{.deadline = deadline,
+                                .record = std::move(record),
+                                .cache = cache,
+                                .task = "caption"},
             std::move(observer));
       },
       [stream](absl::Status status) { stream->OnDone(std::move(status)); });

@@ -124,6 +124,17 @@ absl::StatusOr<FittedConfig> ModelConfigFor(const v1::ModelOptions& options,
   return FitToModel(model, *std::move(config));
 }
 
+gemini::CacheControl ToCacheControl(v1::CacheControl cache) {
+  switch (cache) {
+    case v1::CACHE_CONTROL_BYPASS:
+      return gemini::CacheControl::kBypass;
+    case v1::CACHE_CONTROL_REFRESH:
+      return gemini::CacheControl::kRefresh;
+    default:
+      return gemini::CacheControl::kUse;
+  }
+}
+
 v1::Usage ToUsage(const gemini::UsageMetadata& usage) {
   v1::Usage out;
   out.set_prompt_tokens(usage.prompt_token_count);

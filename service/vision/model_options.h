@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "service/gemini/pending_call.h"
 #include "service/gemini/types.h"
 #include "service/vision/cost_guard.h"
 #include "service/vision/model_family.h"
@@ -46,6 +47,9 @@ absl::StatusOr<FittedConfig> ModelConfigFor(const v1::ModelOptions& options,
                                             const std::string& model,
                                             const TaskDefaults& defaults,
                                             const CostLimits& limits);
+
+// The result cache control of a call (#21): UNSPECIFIED is USE.
+gemini::CacheControl ToCacheControl(v1::CacheControl cache);
 
 // vision.v1.Usage from Gemini's usageMetadata.
 v1::Usage ToUsage(const gemini::UsageMetadata& usage);

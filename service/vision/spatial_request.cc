@@ -112,6 +112,7 @@ absl::StatusOr<SpatialParams> ValidateSpatialRequest(const Request& request, boo
   if (!model.ok()) return model.status();
   params.model = *model;
   params.reroutes = options.reroutes;
+  params.cache = ToCacheControl(request.options().cache());
   auto fitted = ModelConfigFor(request.options(), params.model,
                                TaskDefaults{.temperature = 0.5f, .minimal_thinking = true},
                                options.cost);

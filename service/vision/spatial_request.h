@@ -37,6 +37,7 @@ struct SpatialParams {
   gemini::GenerateContentRequest upstream;  // everything but the image part
   std::string part_media_resolution;        // set on the image part (model_family.h)
   std::shared_ptr<RerouteReporter> reroutes;  // VisionOptions::reroutes
+  gemini::CacheControl cache = gemini::CacheControl::kUse;  // ModelOptions.cache (#21)
 };
 
 // Checks what can be checked without touching the image, and builds the upstream request.

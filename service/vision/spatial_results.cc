@@ -51,6 +51,7 @@ void SpatialResults<Response>::OnChunk(const gemini::GenerateContentResponse& ch
     finish_reason_ = chunk.candidates.front().finish_reason;
   }
   if (chunk.usage_metadata) usage_ = *chunk.usage_metadata;
+  if (chunk.cached) cached_ = true;
   if (!chunk.model_version.empty()) model_version_ = chunk.model_version;
   if (!failure_.ok()) return;
 
@@ -106,7 +107,9 @@ void SpatialResults<Response>::OnDone(absl::Status status) {
   }
   summary->set_model_rerouted(
       CheckRerouted(params_.reroutes.get(), params_.model, model_version_));
-  *summary->mutable_usage() = ToUsage(usage_);
+  // A cached answer billed this call nothing: the original usage is reported apart.
+  *(cached_ ? summary->mutable_cached_usage() : summary->mutable_usage()) = ToUsage(usage_);
+  summary->set_cached(cached_);
   callbacks_.on_response(std::move(summary_message));
   ReportDone(absl::OkStatus());
 }

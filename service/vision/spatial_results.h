@@ -86,6 +86,7 @@ class SpatialResults {
   std::string finish_reason_;
   std::string model_version_;
   gemini::UsageMetadata usage_;
+  bool cached_ = false;  // the answer came from the result cache (#21)
   std::string excerpt_;
   absl::Status failure_;
   bool done_reported_ = false;

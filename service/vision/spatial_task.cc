@@ -183,10 +183,13 @@ class SpatialCall final : public gemini::PendingCall,
     std::string thrown = "unknown exception";
     bool threw = true;
     try {
-      upstream = gemini_.StreamGenerateContent(params_.model, std::move(params_.upstream),
-                                               gemini::CallOptions{.deadline = deadline_,
-                                                                   .record = record_},
-                                               std::move(observer));
+      upstream = gemini_.StreamGenerateContent(
+          params_.model, std::move(params_.upstream),
+          gemini::CallOptions{.deadline = deadline_,
+                              .record = record_,
+                              .cache = params_.cache,
+                              .task = params_.segment ? "segment" : "detect"},
+          std::move(observer));
       threw = false;
     } catch (const std::exception& e) {
       thrown = e.what();

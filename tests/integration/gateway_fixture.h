@@ -53,6 +53,10 @@ struct StackOptions {
   // When set, the HTTP client the Gemini client uses is this function's result for the real one
   // (a test decorator, e.g. one that injects faults into its callbacks).
   std::function<std::shared_ptr<http::HttpClient>(std::shared_ptr<http::HttpClient>)> wrap_http;
+  // When set, the generate stub the server uses is this function's result for the composed one
+  // (a decorator main.cc puts on top, e.g. the result cache).
+  std::function<std::shared_ptr<gemini::GenerateStub>(std::shared_ptr<gemini::GenerateStub>)>
+      wrap_generate;
 };
 
 class GatewayTest : public ::testing::Test {
@@ -91,6 +95,7 @@ class GatewayTest : public ::testing::Test {
     if (stack.retries) {
       gemini_ = gemini::MakeRetryingStubs(gemini_, stack.retry, MakeThreadTimer(), *metrics_);
     }
+    if (stack.wrap_generate) gemini_.generate = stack.wrap_generate(gemini_.generate);
     // Errors reaching callers pass the leak filter set up as main.cc sets it up.
     server::LeakFilterOptions leak;
     leak.secret_source = [key = stack.gateway_key] { return key.Current(); };

@@ -208,6 +208,26 @@ TEST(AccessLogTest, OkCallWithoutTraceparentOmitsReasonAndTraceparent) {
                               "thinking_tokens=0 objects=0 dropped=0 request_id=abc"));
   EXPECT_THAT(line, Not(HasSubstr("reason=")));
   EXPECT_THAT(line, Not(HasSubstr("traceparent=")));
+  EXPECT_THAT(line, Not(HasSubstr("cache=")));
+}
+
+TEST(AccessLogTest, SaysWhatTheResultCacheDid) {
+  CallRecord record(NoTelemetry(), "abc", "");
+  record.SetCache(CacheEvent::kHit);
+  EXPECT_TRUE(record.Read().cached());
+  AccessEntry entry;
+  entry.method = "/m/x";
+  entry.peer = "p";
+  entry.stats = record.Read();
+  entry.request_id = "abc";
+  const std::string line = FormatLogLine(LogFormat::kText, LogSeverity::kInfo, kAccessLogMessage,
+                                         AccessLogFields(entry));
+  EXPECT_THAT(line, HasSubstr(" dropped=0 cache=hit request_id=abc"));
+  record.SetCache(CacheEvent::kCoalesced);
+  EXPECT_TRUE(record.Read().cached());
+  record.SetCache(CacheEvent::kMiss);
+  EXPECT_FALSE(record.Read().cached());
+  EXPECT_EQ(CacheEventName(CacheEvent::kTooLarge), "too_large");
 }
 
 TEST(GrpcCodeNameTest, SpelledAsGoGrpcPrometheus) {
