@@ -25,6 +25,7 @@
 #include "service/gemini/api_key_file.h"
 #include "service/gemini/gemini_client.h"
 #include "service/gemini/instrumented_gemini_client.h"
+#include "service/gemini/rest_batches_stub.h"
 #include "service/gemini/retrying_gemini_client.h"
 #include "service/http/http_client.h"
 #include "service/server/caller_gate.h"
@@ -620,6 +621,17 @@ int main(int argc, char** argv) {
           *std::move(gemini), options.telemetry != nullptr
                                   ? *options.telemetry
                                   : vision_gateway::telemetry::NoTelemetry());
+  // ---- batch jobs (#20) ----
+  // The Batch API's REST stub; the retrying decorator below wraps it (no instrumentation yet).
+  {
+    auto batches = vision_gateway::gemini::MakeRestBatchesStub(gemini_options, *http);
+    if (!batches.ok()) {
+      LogError("Gemini batches stub: %s", batches.status().ToString());
+      return 1;
+    }
+    client.batches = *std::move(batches);
+  }
+  // ---- end batch jobs (#20) ----
   // The REST client implements the stubs; policies wrap each stub as decorators of its interface.
   vision_gateway::gemini::RetryOptions retry;
   retry.max_attempts = std::max(1, absl::GetFlag(FLAGS_max_attempts));
