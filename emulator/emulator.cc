@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -18,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "emulator/batches.h"
 #include "emulator/files.h"
 #include "emulator/gemini_api.h"
 #include "emulator/gemini_wire.h"
@@ -230,7 +232,9 @@ json::object ConfigJson(const EmulatorConfig& config) {
                       {"model_version", Js(config.model_version)},
                       {"strict_fields", config.strict_fields},
                       {"file_processing_ms", config.file_processing.count()},
-                      {"fail_file_processing", config.fail_file_processing}};
+                      {"fail_file_processing", config.fail_file_processing},
+                      {"batch_processing_ms", config.batch_processing.count()},
+                      {"fail_batches", config.fail_batches}};
 }
 
 
@@ -278,6 +282,14 @@ absl::Status MergeConfig(const json::object& object, EmulatorConfig& config) {
     } else if (key == "fail_file_processing") {
       if (!value.is_bool()) return bad();
       config.fail_file_processing = value.get_bool();
+    } else if (key == "batch_processing_ms") {
+      // Up to 30 days: longer than the 48 h after which a job expires.
+      std::optional<int64_t> n = AsInt(value);
+      if (!n.has_value() || *n < 0 || *n > int64_t{30} * 24 * 3'600'000) return bad();
+      config.batch_processing = std::chrono::milliseconds(*n);
+    } else if (key == "fail_batches") {
+      if (!value.is_bool()) return bad();
+      config.fail_batches = value.get_bool();
     } else if (key == "models") {
       if (!value.is_array() || value.get_array().size() > 1000) return bad();
       std::vector<EmulatorModel> models;
@@ -410,6 +422,8 @@ struct Emulator::State {
   EmulatorConfig config ABSL_GUARDED_BY(mu);
   std::string api_key ABSL_GUARDED_BY(mu);  // empty: accept any non-empty key
   std::deque<ScriptedResponse> script ABSL_GUARDED_BY(mu);
+  // Script entries for the batch line with a given key (admin script field "batch_key").
+  std::multimap<std::string, ScriptedResponse> keyed_script ABSL_GUARDED_BY(mu);
   // Gates released through POST /emulator/release (script field "hold_last_write").
   std::set<std::string> released_gates ABSL_GUARDED_BY(mu);
   std::deque<RecordedRequest> requests ABSL_GUARDED_BY(mu);
@@ -419,6 +433,7 @@ struct Emulator::State {
   int64_t total_connections ABSL_GUARDED_BY(mu) = 0;
   uint64_t sequence ABSL_GUARDED_BY(mu) = 0;
   FileStore files;
+  BatchStore batches{&files};
 
   void Record(const HttpRequest& request) {
     RecordedRequest record;
@@ -469,6 +484,18 @@ struct Emulator::State {
           if (request.method != "POST") return NotFound(target.path);
           return HandleModel(request, target, std::move(call));
         }
+        if (call.method == "batchGenerateContent") {
+          if (request.method != "POST") return NotFound(target.path);
+          if (!Authorized(request, target)) {
+            return ErrorResponse(400, kApiKeyMessage, ApiKeyInvalidDetails());
+          }
+          EmulatorConfig current;
+          {
+            absl::MutexLock lock(&mu);
+            current = config;
+          }
+          return batches.Create(call.api_version, call.model, request.body, current);
+        }
       }
     }
     // models.list and models.get.
@@ -486,6 +513,22 @@ struct Emulator::State {
       if (segments.size() == 3) return HandleGetModel(current, segments[0], segments[2]);
       return HandleListModels(current, target.Param("pageSize").value_or(""),
                               target.Param("pageToken").value_or(""));
+    }
+    if (versioned && !upload && segments.size() >= 2 && segments[1] == "batches") {
+      if (!Authorized(request, target)) {
+        return ErrorResponse(400, kApiKeyMessage, ApiKeyInvalidDetails());
+      }
+      BatchRequest batch_request;
+      batch_request.method = request.method;
+      batch_request.api_version = segments[0];
+      batch_request.segments.assign(segments.begin() + 1, segments.end());
+      batch_request.query = target.query;
+      return batches.Handle(batch_request,
+                            [this](const std::string& api_version, const std::string& model,
+                                   std::string request_json, const std::string& key) {
+                              return RunBatchLine(api_version, model, std::move(request_json),
+                                                  key);
+                            });
     }
     if (versioned && (upload || (segments.size() >= 2 && segments[1] == "files"))) {
       if (!Authorized(request, target)) {
@@ -537,6 +580,61 @@ struct Emulator::State {
                            [this](std::string_view uri) { return files.Resolve(uri); });
   }
 
+  // One line of a batch, through the online generateContent path: a script entry for its key,
+  // else the next FIFO script entry, else scene mode.
+  BatchLineResult RunBatchLine(const std::string& api_version, const std::string& model,
+                               std::string request_json, const std::string& key) {
+    ModelCall call;
+    call.api_version = api_version;
+    call.model = model;
+    call.method = "generateContent";
+    call.body = request_json;
+    std::optional<ScriptedResponse> scripted;
+    EmulatorConfig current;
+    {
+      absl::MutexLock lock(&mu);
+      if (auto it = keyed_script.find(key); it != keyed_script.end()) {
+        scripted = std::move(it->second);
+        keyed_script.erase(it);
+      } else if (!script.empty()) {
+        scripted = std::move(script.front());
+        script.pop_front();
+      } else {
+        current = config;
+        call.sequence = ++sequence;
+      }
+    }
+    ScriptedResponse response =
+        scripted.has_value()
+            ? *std::move(scripted)
+            : HandleModelCall(call, current,
+                              [this](std::string_view uri) { return files.Resolve(uri); });
+    BatchLineResult result;
+    json::error_code ec;
+    json::value body = json::parse(Js(response.body), ec);
+    if (response.status == 200 && response.stream_writes.empty() &&
+        !response.drop_connection_after_writes && !ec && body.is_object()) {
+      result.ok = true;
+      result.json = json::serialize(body);
+      return result;
+    }
+    int code = response.status == 200 ? 500 : response.status;
+    json::object error{{"code", code},
+                       {"message", response.status == 200
+                                       ? "The emulator cannot answer a batch line with a "
+                                         "streamed or dropped scripted response."
+                                       : "Scripted error."},
+                       {"status", Js(StatusNameForHttpCode(code))}};
+    if (!ec && body.is_object()) {
+      if (const json::value* inner = body.get_object().if_contains("error");
+          inner != nullptr && inner->is_object()) {
+        error = inner->get_object();
+      }
+    }
+    result.json = json::serialize(error);
+    return result;
+  }
+
   ScriptedResponse HandleAdmin(const HttpRequest& request, const Target& target) {
     const std::string_view what = std::string_view(target.path).substr(kAdminPrefix.size());
     const std::string& method = request.method;
@@ -545,8 +643,20 @@ struct Emulator::State {
       json::value value = json::parse(Js(request.body), ec);
       if (ec) return AdminError(400, "script body is not JSON");
       std::vector<ScriptedResponse> entries;
-      auto add = [&](const json::value& entry) -> absl::Status {
+      std::vector<std::string> batch_keys;  // per entry; "" for the FIFO
+      auto add = [&](json::value entry) -> absl::Status {
         std::string gate;
+        std::string batch_key;
+        if (entry.is_object()) {
+          if (const json::value* key = entry.get_object().if_contains("batch_key")) {
+            if (!key->is_string() || key->get_string().empty()) {
+              return absl::InvalidArgumentError("bad value for script field batch_key");
+            }
+            batch_key = std::string(Sv(key->get_string()));
+            entry.get_object().erase("batch_key");
+          }
+        }
+        batch_keys.push_back(std::move(batch_key));
         absl::StatusOr<ScriptedResponse> parsed = ScriptFromJson(entry, gate);
         if (!parsed.ok()) return parsed.status();
         if (!gate.empty()) {
@@ -566,7 +676,13 @@ struct Emulator::State {
         }
       }
       absl::MutexLock lock(&mu);
-      for (auto& entry : entries) script.push_back(std::move(entry));
+      for (size_t i = 0; i < entries.size(); ++i) {
+        if (batch_keys[i].empty()) {
+          script.push_back(std::move(entries[i]));
+        } else {
+          keyed_script.emplace(batch_keys[i], std::move(entries[i]));
+        }
+      }
       return JsonReply(200, json::object{{"queued", entries.size()}, {"pending", script.size()}});
     }
     if (what == "release" && method == "POST") {
@@ -582,6 +698,7 @@ struct Emulator::State {
     if (what == "script" && method == "DELETE") {
       absl::MutexLock lock(&mu);
       script.clear();
+      keyed_script.clear();
       return JsonReply(200, json::object{{"pending", 0}});
     }
     if (what == "config" && (method == "POST" || method == "GET")) {
@@ -621,6 +738,7 @@ struct Emulator::State {
       {
         absl::MutexLock lock(&mu);
         script.clear();
+        keyed_script.clear();
         released_gates.clear();
         requests.clear();
         recorded_bytes = 0;
@@ -628,6 +746,7 @@ struct Emulator::State {
         config = options.config;
         api_key = options.api_key;
       }
+      batches.Clear();
       files.Clear();
       return JsonReply(200, json::object{});
     }
@@ -675,10 +794,13 @@ struct Emulator::State {
       return JsonReply(200, json::object{{"queued", faults.size()}});
     }
     if (what == "status" && method == "GET") {
+      const int batch_count = batches.JobCount();  // not under mu: lines run under its lock
       absl::MutexLock lock(&mu);
       return JsonReply(200, json::object{{"open_connections", open_connections},
                                          {"total_connections", total_connections},
                                          {"pending_script", script.size()},
+                                         {"pending_batch_key_script", keyed_script.size()},
+                                         {"batches", batch_count},
                                          {"recorded_requests", requests_seen}});
     }
     return AdminError(404, absl::StrCat("no admin route ", method, " ", target.path));
@@ -728,6 +850,11 @@ std::string Emulator::base_url() const { return state_->base_url; }
 void Emulator::Enqueue(ScriptedResponse response) {
   absl::MutexLock lock(&state_->mu);
   state_->script.push_back(std::move(response));
+}
+
+void Emulator::EnqueueForBatchKey(std::string key, ScriptedResponse response) {
+  absl::MutexLock lock(&state_->mu);
+  state_->keyed_script.emplace(std::move(key), std::move(response));
 }
 
 std::size_t Emulator::PendingScripted() const {
@@ -804,6 +931,8 @@ void Emulator::InjectUploadFault(UploadChunkFault fault) {
 int Emulator::OpenUploads() const { return state_->files.OpenUploads(); }
 
 int Emulator::FileCount() const { return state_->files.FileCount(); }
+
+int Emulator::BatchCount() const { return state_->batches.JobCount(); }
 
 absl::Status Emulator::WaitForOpenUploads(int count, absl::Duration timeout) const {
   if (state_->files.WaitForOpenUploads(count, timeout)) return absl::OkStatus();

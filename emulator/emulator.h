@@ -129,6 +129,11 @@ struct EmulatorConfig {
   std::chrono::milliseconds file_processing{0};
   // Files uploaded while this is set end processing FAILED instead of ACTIVE.
   bool fail_file_processing = false;
+  // Batch jobs (batches.h) are PENDING for the first half of this, RUNNING for the second, then
+  // done; the clock is the files' advanceable one (AdvanceClock). Read at a job's creation.
+  std::chrono::milliseconds batch_processing{100};
+  // Batch jobs created while this is set end FAILED instead of SUCCEEDED.
+  bool fail_batches = false;
   // The models list and what each model accepts (see EmulatorModel).
   std::vector<EmulatorModel> models = DefaultModels();
 };
@@ -175,6 +180,10 @@ class Emulator {
 
   // Script mode: the next model request gets `response` verbatim (FIFO).
   void Enqueue(ScriptedResponse response);
+  // Script mode for batch lines: the next batch line whose key (JSONL "key", inline metadata.key)
+  // is `key` gets `response` (before any FIFO entry): a status other than 200 makes that line an
+  // error line ({"code", "message", "status"} of the error envelope in `body`).
+  void EnqueueForBatchKey(std::string key, ScriptedResponse response);
   std::size_t PendingScripted() const;
   void ClearScript();
 
@@ -199,6 +208,7 @@ class Emulator {
   void InjectUploadFault(UploadChunkFault fault);
   int OpenUploads() const;
   int FileCount() const;
+  int BatchCount() const;
   // Waits until OpenUploads() == count (e.g. 0 once a cancelled upload's session is gone).
   absl::Status WaitForOpenUploads(int count, absl::Duration timeout) const;
 

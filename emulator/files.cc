@@ -226,6 +226,10 @@ ScriptedResponse FileStore::Handle(const FileRequest& request) {
     return ErrorResponse(404, "Method not found.");
   }
   const std::string& id = segments[1];
+  if (absl::EndsWith(id, ":download")) {
+    if (request.method != "GET") return ErrorResponse(404, "Method not found.");
+    return DownloadFile(id.substr(0, id.size() - 9), request);
+  }
   if (request.method == "GET") return GetFile(id);
   if (request.method == "DELETE") return DeleteFile(id);
   return ErrorResponse(404, "Method not found.");
@@ -447,7 +451,7 @@ std::string FileStore::FileJson(const File& file) const {
   object["sha256Hash"] = Js(file.sha256_hash);
   object["uri"] = Js(absl::StrCat(Absl(kFileUriBase), "v1beta/files/", file.id));
   object["state"] = !active ? "PROCESSING" : file.fails ? "FAILED" : "ACTIVE";
-  object["source"] = "UPLOADED";
+  object["source"] = file.generated ? "GENERATED" : "UPLOADED";
   if (active && file.fails) {
     object["error"] = json::object{{"code", 3}, {"message", "The emulator failed this file."}};
   }
@@ -511,6 +515,76 @@ ScriptedResponse FileStore::DeleteFile(const std::string& id) {
   std::remove(it->second.path.c_str());
   files_.erase(it);
   return JsonResponse("{}");
+}
+
+ScriptedResponse FileStore::DownloadFile(const std::string& id, const FileRequest& request) {
+  if (Param(request, "alt") != "media") {
+    return ErrorResponse(400, "Downloads need alt=media.");
+  }
+  std::string path;
+  int64_t size = 0;
+  ScriptedResponse response;
+  {
+    absl::MutexLock lock(&mu_);
+    ExpireLocked();
+    auto it = files_.find(id);
+    if (it == files_.end()) return NoSuchFile(absl::StrCat("files/", id));
+    path = it->second.path;
+    size = it->second.size;
+    response.headers.emplace_back("Content-Type", it->second.mime_type);
+  }
+  std::shared_ptr<const std::string> bytes = ReadAll(path, size);
+  if (bytes == nullptr) return NoSuchFile(absl::StrCat("files/", id));  // deleted meanwhile
+  AddGoogleHeaders(response.headers);
+  response.body = *bytes;
+  return response;
+}
+
+absl::StatusOr<std::string> FileStore::AddGeneratedFile(std::string id, std::string display_name,
+                                                        std::string mime_type,
+                                                        std::string_view bytes) {
+  std::string directory = options_.directory;
+  if (directory.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    directory = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  }
+  HashState hash;
+  hash.Update(bytes);
+  absl::MutexLock lock(&mu_);
+  const int64_t size = static_cast<int64_t>(bytes.size());
+  if (stored_bytes_ + size > options_.max_stored_bytes) {
+    return absl::ResourceExhaustedError("The emulator's file storage is full; delete files first.");
+  }
+  std::string path = absl::StrCat(directory, "/gemini-emulator-generated-XXXXXX");
+  const int fd = mkstemp(path.data());
+  if (fd < 0) return absl::InternalError("The emulator could not create a file.");
+  const bool written = WriteAll(fd, bytes, 0);
+  close(fd);
+  if (!written) {
+    std::remove(path.c_str());
+    return absl::InternalError("The emulator could not store a file.");
+  }
+  File file;
+  file.id = ValidFileId(id) ? std::move(id) : std::string();
+  while (file.id.empty() || files_.count(file.id) != 0) file.id = NewId(++counter_, 12);
+  file.display_name = std::move(display_name);
+  file.mime_type = std::move(mime_type);
+  file.sha256_hash = hash.Sha256HashField();
+  file.path = std::move(path);
+  file.size = size;
+  file.create_time = Now();
+  file.active_time = file.create_time;
+  file.generated = true;
+  file.order = ++counter_;
+  stored_bytes_ += size;
+  std::string result = file.id;
+  files_.emplace(file.id, std::move(file));
+  return result;
+}
+
+absl::Time FileStore::ClockNow() const {
+  absl::MutexLock lock(&mu_);
+  return Now();
 }
 
 std::optional<FileContent> FileStore::Resolve(std::string_view uri) const {

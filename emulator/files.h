@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "emulator/emulator.h"
@@ -72,6 +73,15 @@ class FileStore {
   // Content of "files/<id>" (or any URI ending so), for fileData parts.
   std::optional<FileContent> Resolve(std::string_view uri) const;
 
+  // Stores `bytes` as a new ACTIVE file made by the service itself (source GENERATED: a batch's
+  // responses file), under `id` when it is free, else a fresh id. Returns the id; 429-like
+  // RESOURCE_EXHAUSTED when the store is full.
+  absl::StatusOr<std::string> AddGeneratedFile(std::string id, std::string display_name,
+                                               std::string mime_type, std::string_view bytes);
+
+  // The store's clock: the wall clock plus what AdvanceClock added (batches use it too).
+  absl::Time ClockNow() const;
+
   void Clear();
 
   // Moves the store's clock forward (expiry, PROCESSING → ACTIVE).
@@ -105,6 +115,7 @@ class FileStore {
     absl::Time create_time;
     absl::Time active_time;  // PROCESSING before, ACTIVE (or FAILED) from then on
     bool fails = false;
+    bool generated = false;  // made by the emulator (a batch's responses file), not uploaded
     uint64_t order = 0;      // creation order
   };
 
@@ -117,6 +128,8 @@ class FileStore {
   ScriptedResponse GetFile(const std::string& id);
   ScriptedResponse ListFiles(const FileRequest& request);
   ScriptedResponse DeleteFile(const std::string& id);
+  // GET files/{id}:download?alt=media: the bytes, as stored.
+  ScriptedResponse DownloadFile(const std::string& id, const FileRequest& request);
   std::string FileJson(const File& file) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const FileStoreOptions options_;

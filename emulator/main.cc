@@ -34,12 +34,15 @@ ABSL_FLAG(std::string, file_dir, "",
           "Directory for uploaded bytes (one file per upload); empty: $TMPDIR or /tmp.");
 ABSL_FLAG(int64_t, max_stored_file_mb, 20480,
           "Bound on all uploaded bytes kept at once, in MiB (429 beyond it).");
+ABSL_FLAG(int64_t, batch_processing_ms, 100,
+          "Batch jobs stay PENDING for the first half of this, RUNNING for the second, then "
+          "end (on the clock POST /emulator/clock advances).");
 ABSL_FLAG(bool, strict_fields, true, "Reject unknown request fields with 400, like the real API.");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Offline Gemini REST API emulator (generateContent, streamGenerateContent, countTokens, "
-      "files). Admin: POST /emulator/script, POST|GET /emulator/config, GET /emulator/requests, "
+      "files, batches). Admin: POST /emulator/script, POST|GET /emulator/config, GET /emulator/requests, "
       "POST /emulator/reset, GET /emulator/status, POST /emulator/clock {\"advance_ms\": N}, "
       "POST /emulator/upload_faults [{\"status\": 503, \"keep_bytes\": false, "
       "\"drop_connection\": false}].");
@@ -70,11 +73,13 @@ int main(int argc, char** argv) {
   config.model_version = absl::GetFlag(FLAGS_model_version);
   config.strict_fields = absl::GetFlag(FLAGS_strict_fields);
   config.file_processing = std::chrono::milliseconds(absl::GetFlag(FLAGS_file_processing_ms));
+  config.batch_processing = std::chrono::milliseconds(absl::GetFlag(FLAGS_batch_processing_ms));
   options.file_directory = absl::GetFlag(FLAGS_file_dir);
   options.max_stored_file_bytes = absl::GetFlag(FLAGS_max_stored_file_mb) << 20;
   if (options.port < 0 || options.port > 65535 || config.stream_chunk_chars < 1 ||
       options.threads < 1 || config.response_delay.count() < 0 ||
       config.stream_event_delay.count() < 0 || config.file_processing.count() < 0 ||
+      config.batch_processing.count() < 0 ||
       options.max_stored_file_bytes <= 0) {
     std::fprintf(stderr, "gemini-emulator: invalid flag value\n");
     return 2;

@@ -22,6 +22,7 @@
 #include "service/config/server_config.h"
 #include "service/gemini/gemini_client.h"
 #include "service/gemini/instrumented_gemini_client.h"
+#include "service/gemini/rest_batches_stub.h"
 #include "service/gemini/retrying_gemini_client.h"
 #include "service/http/http_client.h"
 #include "service/metrics/prometheus_telemetry.h"
@@ -120,8 +121,15 @@ int main(int argc, char** argv) {
 
   // The REST client implements the stubs; policies wrap each stub as decorators of its interface.
   // Each upstream exchange is measured right above the REST client, retries above that.
-  vision_gateway::gemini::GeminiStubs client =
-      vision_gateway::gemini::MakeInstrumentedStubs(*std::move(gemini), telemetry);
+  vision_gateway::gemini::GeminiStubs client(*std::move(gemini));
+  // The Batch API has its own REST stub over the same HTTP client (batch jobs, #20).
+  auto batches = vision_gateway::gemini::MakeRestBatchesStub(config->gemini, *http);
+  if (!batches.ok()) {
+    LogError("Gemini batches stub: %s", batches.status().ToString());
+    return 1;
+  }
+  client.batches = *std::move(batches);
+  client = vision_gateway::gemini::MakeInstrumentedStubs(std::move(client), telemetry);
   client = vision_gateway::gemini::MakeRetryingStubs(std::move(client), config->retry,
                                                      vision_gateway::MakeThreadTimer(), telemetry);
   // The result cache sits above the retrying and instrumented stubs, so that a hit makes no

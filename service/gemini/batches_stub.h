@@ -88,6 +88,11 @@ struct ListBatchesResponse {
 // the next piece; nothing further is read from the connection until then, so a slow reader holds
 // at most one piece. on_done runs exactly once, after the last on_data, OK only when the whole body
 // arrived. Cancelling the call ends it (on_done gets CANCELLED) whether or not `more` ran.
+// Pieces are at most 64 KiB and split anywhere (mid-line, mid-UTF-8): splitting the file into
+// lines is the consumer's job, and it must bound a line to kMaxBatchResponseLineBytes
+// (batch_codec.h, 16 MiB) before handing it to DecodeBatchResponseLine. on_done comes only after
+// the last piece's `more` ran. A non-2xx answer delivers no piece: on_done gets the mapped error.
+// The CallOptions deadline bounds the whole download, the reader's pauses included.
 struct DownloadObserver {
   absl::AnyInvocable<void(std::string_view data, absl::AnyInvocable<void()> more)> on_data;
   absl::AnyInvocable<void(absl::Status)> on_done;

@@ -229,8 +229,11 @@ std::unique_ptr<FilesStub> MakeInstrumentedFilesStub(std::shared_ptr<FilesStub> 
 }
 
 GeminiStubs MakeInstrumentedStubs(GeminiStubs inner, telemetry::Telemetry& telemetry) {
-  return GeminiStubs(MakeInstrumentedGenerateStub(std::move(inner.generate), telemetry),
-                     MakeInstrumentedFilesStub(std::move(inner.files), telemetry));
+  GeminiStubs stubs(MakeInstrumentedGenerateStub(std::move(inner.generate), telemetry),
+                    MakeInstrumentedFilesStub(std::move(inner.files), telemetry));
+  // Batch calls are not instrumented yet (#20): passed through.
+  stubs.batches = std::move(inner.batches);
+  return stubs;
 }
 
 }  // namespace vision_gateway::gemini

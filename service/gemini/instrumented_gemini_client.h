@@ -17,7 +17,7 @@ std::unique_ptr<GenerateStub> MakeInstrumentedGenerateStub(std::shared_ptr<Gener
                                                            telemetry::Telemetry& telemetry);
 std::unique_ptr<FilesStub> MakeInstrumentedFilesStub(std::shared_ptr<FilesStub> inner,
                                                      telemetry::Telemetry& telemetry);
-// Both stubs, each wrapped.
+// Both stubs, each wrapped; the batches stub (when set) passes through unwrapped.
 GeminiStubs MakeInstrumentedStubs(GeminiStubs inner, telemetry::Telemetry& telemetry);
 
 }  // namespace vision_gateway::gemini

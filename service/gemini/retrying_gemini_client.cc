@@ -297,6 +297,116 @@ class RetryingFilesStub final : public FilesStub {
   const std::shared_ptr<const Shared> shared_;
 };
 
+// The Batch API (#20): get, list, cancel, delete and the download are idempotent; a create is
+// not (it starts a job Gemini bills) and is sent again only when Gemini cannot have acted on it;
+// a download is retried only while none of it has reached the reader.
+class RetryingBatchesStub final : public BatchesStub {
+ public:
+  RetryingBatchesStub(std::shared_ptr<BatchesStub> inner, std::shared_ptr<const Shared> shared)
+      : inner_(std::move(inner)), shared_(std::move(shared)) {}
+
+  std::shared_ptr<PendingCall> CreateBatch(
+      const std::string& model, CreateBatchRequest request, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<BatchJob>)> done) override {
+    auto shared_request = std::make_shared<CreateBatchRequest>(std::move(request));
+    return RetryCall<BatchJob>(
+        shared_, "batches.create", Idempotency::kNonIdempotent, options,
+        [inner = inner_, model, shared_request, options](bool last, auto attempt_done) {
+          // The last attempt may move the request instead of copying it.
+          CreateBatchRequest request =
+              last ? std::move(*shared_request) : CreateBatchRequest(*shared_request);
+          return inner->CreateBatch(model, std::move(request), options, std::move(attempt_done));
+        },
+        std::move(done));
+  }
+
+  std::shared_ptr<PendingCall> GetBatch(
+      const std::string& name, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<BatchJob>)> done) override {
+    return RetryCall<BatchJob>(
+        shared_, "batches.get", Idempotency::kIdempotent, options,
+        [inner = inner_, name, options](bool, auto attempt_done) {
+          return inner->GetBatch(name, options, std::move(attempt_done));
+        },
+        std::move(done));
+  }
+
+  std::shared_ptr<PendingCall> ListBatches(
+      int page_size, const std::string& page_token, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<ListBatchesResponse>)> done) override {
+    return RetryCall<ListBatchesResponse>(
+        shared_, "batches.list", Idempotency::kIdempotent, options,
+        [inner = inner_, page_size, page_token, options](bool, auto attempt_done) {
+          return inner->ListBatches(page_size, page_token, options, std::move(attempt_done));
+        },
+        std::move(done));
+  }
+
+  std::shared_ptr<PendingCall> CancelBatch(const std::string& name, CallOptions options,
+                                           absl::AnyInvocable<void(absl::Status)> done) override {
+    return AsyncRetryLoop::Start(
+        LoopOptions(shared_, "batches.cancel", Idempotency::kIdempotent), options,
+        [inner = inner_, name, options](int, bool, AsyncRetryLoop::AttemptDone attempt_done) {
+          return inner->CancelBatch(name, options, std::move(attempt_done));
+        },
+        std::move(done));
+  }
+
+  // As files.delete: a retry that finds the job gone (404) reports success.
+  std::shared_ptr<PendingCall> DeleteBatch(const std::string& name, CallOptions options,
+                                           absl::AnyInvocable<void(absl::Status)> done) override {
+    return AsyncRetryLoop::Start(
+        LoopOptions(shared_, "batches.delete", Idempotency::kIdempotent), options,
+        [inner = inner_, name, options](int number, bool,
+                                        AsyncRetryLoop::AttemptDone attempt_done) {
+          return inner->DeleteBatch(
+              name, options,
+              [number, attempt_done = std::move(attempt_done)](absl::Status status) mutable {
+                if (number > 1 && status.code() == absl::StatusCode::kNotFound) {
+                  status = absl::OkStatus();
+                }
+                attempt_done(std::move(status));
+              });
+        },
+        std::move(done));
+  }
+
+  std::shared_ptr<PendingCall> DownloadFile(const std::string& name, CallOptions options,
+                                            DownloadObserver observer) override {
+    struct State {
+      DownloadObserver observer;
+      std::weak_ptr<AsyncRetryLoop> loop;
+    };
+    auto state = std::make_shared<State>();
+    state->observer = std::move(observer);
+    auto loop = AsyncRetryLoop::Create(
+        LoopOptions(shared_, "files.download", Idempotency::kIdempotent), options,
+        [state, inner = inner_, name, options](int, bool,
+                                               AsyncRetryLoop::AttemptDone attempt_done) {
+          DownloadObserver attempt;
+          attempt.on_data = [state](std::string_view piece, absl::AnyInvocable<void()> more) {
+            std::shared_ptr<AsyncRetryLoop> loop = state->loop.lock();
+            // The call is over (cancelled, timed out): the piece is dropped with the attempt.
+            if (loop == nullptr || !loop->MarkDelivered()) return;
+            if (state->observer.on_data) state->observer.on_data(piece, std::move(more));
+          };
+          attempt.on_done = std::move(attempt_done);
+          return inner->DownloadFile(name, options, std::move(attempt));
+        },
+        [state](absl::Status status) {
+          auto on_done = std::move(state->observer.on_done);
+          if (on_done) on_done(std::move(status));
+        });
+    state->loop = loop;
+    loop->Run();
+    return loop;
+  }
+
+ private:
+  const std::shared_ptr<BatchesStub> inner_;
+  const std::shared_ptr<const Shared> shared_;
+};
+
 std::shared_ptr<const Shared> MakeShared(RetryOptions options, std::shared_ptr<Timer> timer,
                                          telemetry::Telemetry& telemetry) {
   options.max_attempts = std::max(1, options.max_attempts);
@@ -321,12 +431,24 @@ std::unique_ptr<FilesStub> MakeRetryingFilesStub(std::shared_ptr<FilesStub> inne
                                              MakeShared(options, std::move(timer), telemetry));
 }
 
+std::unique_ptr<BatchesStub> MakeRetryingBatchesStub(std::shared_ptr<BatchesStub> inner,
+                                                     RetryOptions options,
+                                                     std::shared_ptr<Timer> timer,
+                                                     telemetry::Telemetry& telemetry) {
+  return std::make_unique<RetryingBatchesStub>(std::move(inner),
+                                               MakeShared(options, std::move(timer), telemetry));
+}
+
 GeminiStubs MakeRetryingStubs(GeminiStubs inner, RetryOptions options,
                               std::shared_ptr<Timer> timer, telemetry::Telemetry& telemetry) {
   // One budget and one jitter generator for every call of both stubs.
   std::shared_ptr<const Shared> shared = MakeShared(options, std::move(timer), telemetry);
-  return GeminiStubs(std::make_unique<RetryingGenerateStub>(std::move(inner.generate), shared),
-                     std::make_unique<RetryingFilesStub>(std::move(inner.files), shared));
+  GeminiStubs stubs(std::make_unique<RetryingGenerateStub>(std::move(inner.generate), shared),
+                    std::make_unique<RetryingFilesStub>(std::move(inner.files), shared));
+  if (inner.batches != nullptr) {
+    stubs.batches = std::make_shared<RetryingBatchesStub>(std::move(inner.batches), shared);
+  }
+  return stubs;
 }
 
 }  // namespace vision_gateway::gemini

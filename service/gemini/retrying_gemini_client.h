@@ -38,7 +38,13 @@ std::unique_ptr<GenerateStub> MakeRetryingGenerateStub(
 std::unique_ptr<FilesStub> MakeRetryingFilesStub(
     std::shared_ptr<FilesStub> inner, RetryOptions options, std::shared_ptr<Timer> timer,
     telemetry::Telemetry& telemetry = telemetry::NoTelemetry());
-// Both stubs, sharing one budget.
+// The Batch API (#20): batches get/list/cancel/delete idempotent (a delete's retry that finds
+// the job gone: done); batchGenerateContent non-idempotent (a job Gemini bills); the responses
+// download idempotent, retried only while none of it has reached the reader.
+std::unique_ptr<BatchesStub> MakeRetryingBatchesStub(
+    std::shared_ptr<BatchesStub> inner, RetryOptions options, std::shared_ptr<Timer> timer,
+    telemetry::Telemetry& telemetry = telemetry::NoTelemetry());
+// Every stub (batches when set), sharing one budget.
 GeminiStubs MakeRetryingStubs(GeminiStubs inner, RetryOptions options,
                               std::shared_ptr<Timer> timer,
                               telemetry::Telemetry& telemetry = telemetry::NoTelemetry());

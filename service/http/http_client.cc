@@ -95,6 +95,8 @@ using boost::system::error_code;
 constexpr std::string_view kUserAgent = "vision-gateway/0.1";
 // Size of the buffer body pieces are read into (and so the largest on_body piece).
 constexpr std::size_t kReadPieceBytes = 64 * 1024;
+// Largest paced body (StreamHandler::on_paced_body): above the Files API's 2 GB per file.
+constexpr std::uint64_t kMaxPacedBodyBytes = std::uint64_t{4} << 30;
 // Socket read buffer kept by each connection.
 constexpr std::size_t kReadBufferBytes = 16 * 1024;
 // Deadlines further away than this are treated as "no deadline" (avoids clock overflow).
@@ -510,7 +512,8 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     kWrite,
     kWaitBody,
     kReadHeader,
-    kReadBody
+    kReadBody,
+    kWaitReader  // a paced body: waiting for the handler to ask for the next piece
   };
 
   static const char* PhaseName(Phase phase) {
@@ -531,6 +534,8 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
         return "reading the response header from";
       case Phase::kReadBody:
         return "reading the response body from";
+      case Phase::kWaitReader:
+        return "waiting for the reader of the response body from";
     }
     return "talking to";
   }
@@ -893,7 +898,11 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(rt_->options.max_response_header_bytes, UINT32_MAX)));
-    parser_->body_limit(static_cast<std::uint64_t>(rt_->options.max_response_body_bytes));
+    // A paced body is held one piece at a time, so max_response_body_bytes (a bound on what is
+    // buffered) does not apply; kMaxPacedBodyBytes bounds how long such a reader may read.
+    parser_->body_limit(handler_.on_paced_body
+                            ? kMaxPacedBodyBytes
+                            : static_cast<std::uint64_t>(rt_->options.max_response_body_bytes));
     if (req_.method() == bhttp::verb::head) parser_->skip(true);
     StartPhase(Phase::kReadHeader);
     WithStream([this](auto& stream) {
@@ -953,6 +962,16 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       parser_->put_eof(ec);
     }
     const std::size_t n = piece_.size() - parser_->get().body().size;
+    if (handler_.on_paced_body) {
+      if (ec) {
+        Fail(ec);
+      } else if (n == 0) {
+        ReadBody();
+      } else {
+        WaitForReader(n);
+      }
+      return;
+    }
     if (n > 0 && handler_.on_body &&
         !Deliver([&] { handler_.on_body(std::string_view(piece_.data(), n)); })) {
       return;
@@ -962,6 +981,34 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       return;
     }
     ReadBody();
+  }
+
+  // A paced body: hands the piece over and reads nothing more until the handler resumes.
+  void WaitForReader(std::size_t n) {
+    phase_ = Phase::kWaitReader;
+    if (deadline_) {
+      body_timer_.expires_at(*deadline_);
+      body_timer_.async_wait(OnStrand([self = shared_from_this()](error_code ec) {
+        if (ec || self->Abandoned() || self->phase_ != Phase::kWaitReader) return;
+        self->Complete(self->TimeoutStatus());
+      }));
+    }
+    // No I/O is pending to keep the call alive while the reader holds the piece.
+    waiting_self_ = shared_from_this();
+    const std::uint64_t wait = ++reader_waits_;
+    absl::AnyInvocable<void()> resume = [weak = weak_from_this(), wait] {
+      if (auto self = weak.lock()) {
+        net::post(self->strand_, [self, wait] {
+          if (self->done_ || self->phase_ != Phase::kWaitReader || self->reader_waits_ != wait) {
+            return;
+          }
+          self->waiting_self_.reset();
+          self->body_timer_.cancel();
+          self->ReadBody();
+        });
+      }
+    };
+    Deliver([&] { handler_.on_paced_body(std::string_view(piece_.data(), n), std::move(resume)); });
   }
 
   void Succeed() {
@@ -1102,7 +1149,8 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     // The whole request was on the wire when this failure came (a reply may have been cut
     // short): say so, for the caller's idempotency policy.
     if (!status.ok() && status.code() != absl::StatusCode::kCancelled &&
-        (phase_ == Phase::kReadHeader || phase_ == Phase::kReadBody)) {
+        (phase_ == Phase::kReadHeader || phase_ == Phase::kReadBody ||
+         phase_ == Phase::kWaitReader)) {
       status = WithRequestWritten(std::move(status));
     }
     absl::AnyInvocable<void(absl::Status)> on_done = std::move(handler_.on_done);
@@ -1137,6 +1185,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   std::uint64_t waiter_id_ = 0;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
   std::string piece_;
+  std::uint64_t reader_waits_ = 0;  // paced pieces handed over so far (a resume names its own)
   std::optional<Clock::time_point> deadline_;
   Clock::time_point phase_expiry_;
   Phase phase_ = Phase::kResolve;

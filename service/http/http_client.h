@@ -89,6 +89,15 @@ struct Response {
 struct StreamHandler {
   absl::AnyInvocable<void(const ResponseHead&)> on_head;
   absl::AnyInvocable<void(std::string_view)> on_body;
+  // Instead of on_body, a body paced by its reader: each piece (at most 64 KiB) comes with
+  // `resume`, which the handler runs (once, from any thread, possibly inside the callback) when it
+  // wants the next piece. Until then nothing more is read from the connection, so a slow reader
+  // holds one piece plus what the socket buffers; TCP flow control holds back the sender. Such a
+  // body is not bounded by max_response_body_bytes (nothing is buffered) but by 4 GiB. on_done
+  // follows the last piece once that piece's `resume` ran. The wait for `resume` is bounded by the
+  // request's deadline (DEADLINE_EXCEEDED, UPSTREAM_TIMEOUT) and ended by Cancel(); a handler that
+  // drops `resume` without running it must cancel the call.
+  absl::AnyInvocable<void(std::string_view, absl::AnyInvocable<void()> resume)> on_paced_body;
   // OK: the body ended as framed (Content-Length or chunked). Errors carry an outcome tag
   // (GetOutcome, service/common/status_details.h) naming their row of the error table:
   //   DEADLINE_EXCEEDED   UPSTREAM_TIMEOUT: the deadline (or, without one, a phase timeout) passed,
