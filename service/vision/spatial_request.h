@@ -39,6 +39,10 @@ struct SpatialParams {
   std::shared_ptr<RerouteReporter> reroutes;  // VisionOptions::reroutes
 };
 
+// Segment's mask threshold as the request gives it ((0, 1]; 0: kDefaultMaskThreshold), or
+// INVALID_ARGUMENT. Shared by the online Segment and batch items.
+absl::StatusOr<double> MaskThresholdOf(float threshold);
+
 // Checks what can be checked without touching the image, and builds the upstream request.
 // Defined for v1::DetectRequest (segment = false) and v1::SegmentRequest (segment = true).
 template <typename Request>
