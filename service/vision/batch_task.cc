@@ -76,8 +76,10 @@ void BuildCaptionItem(const FilesContext& files, const v1::CreateBatchHeader& he
   if (!content.ok()) return done(content.status());
   SetPartMediaResolution(fitted->part_media_resolution, *content);
   BatchItemRequest out;
-  out.line_key = EncodeBatchItemKey(
-      BatchItemKey{.task = v1::BATCH_TASK_CAPTION, .caller_key = item.key()});
+  BatchItemKey key;
+  key.task = v1::BATCH_TASK_CAPTION;
+  key.caller_key = item.key();
+  out.line_key = EncodeBatchItemKey(key);
   out.request.generation_config = std::move(fitted->config);
   if (!NeedsResolving(content->parts, options)) {
     out.request.contents.push_back(*std::move(content));
@@ -168,11 +170,10 @@ void BuildSpatialItem(const FilesContext& files, const v1::CreateBatchHeader& he
   if (!threshold.ok()) return done(threshold.status());
   auto build = std::make_shared<SpatialItemBuild>();
   build->params = *std::move(validated);
-  build->key = BatchItemKey{.task = header.task(),
-                            .max_objects = build->params.max_objects,
-                            .threshold_milli = segment ? static_cast<int>(*threshold * 1000 + 0.5)
-                                                       : 0,
-                            .caller_key = item.key()};
+  build->key.task = header.task();
+  build->key.max_objects = build->params.max_objects;
+  build->key.threshold_milli = segment ? static_cast<int>(*threshold * 1000 + 0.5) : 0;
+  build->key.caller_key = item.key();
   if (segment && build->key.threshold_milli < 1) build->key.threshold_milli = 1;
   build->done = std::move(done);
   if (!build->params.file_name.empty()) {
