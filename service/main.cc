@@ -156,6 +156,12 @@ ABSL_FLAG(int, upload_idle_timeout_s, 60,
           "An Upload whose caller sends no message for this long while the gateway waits for one "
           "ends with DEADLINE_EXCEEDED (ErrorInfo UPLOAD_IDLE), cancelling the upstream session "
           "and giving back its slots, buffer and connection. 0: no bound.");
+// ---- Batch jobs (#20) ----
+ABSL_FLAG(std::string, batch_spool_dir, "/tmp",
+          "Where CreateBatch writes a job's JSONL request file while its items arrive (deleted "
+          "when the call ends; up to 2 GiB per CreateBatch in flight).");
+ABSL_FLAG(int, max_batch_items, 10000,
+          "Most items per batch job (CreateBatch refuses more with INVALID_ARGUMENT), 1..1000000.");
 ABSL_FLAG(int, file_hash_cache_ttl_s, 30,
           "How long a replica trusts what it learnt about which ACTIVE file holds which SHA-256 "
           "(Upload dedupe, the inline->file switch), in seconds. 0: no cache (every lookup reads "
@@ -568,6 +574,18 @@ int main(int argc, char** argv) {
     options.vision.max_upload_bytes = int64_t{upload_mb} << 20;
     options.vision.max_reorient_upload_bytes = int64_t{reorient_mb} << 20;
     options.vision.file_hash_ttl = absl::Seconds(hash_ttl_s);
+  }
+  // ---- Batch jobs (#20) ----
+  // The batches stub (GeminiStubs::batches) comes with the REST Batch API; until it is set the
+  // batch RPCs answer UNIMPLEMENTED.
+  {
+    const int max_items = absl::GetFlag(FLAGS_max_batch_items);
+    if (max_items < 1 || max_items > 1'000'000) {
+      LogError("--max_batch_items must be 1..1000000");
+      return 2;
+    }
+    options.vision.max_batch_items = max_items;
+    options.vision.batch_spool_dir = absl::GetFlag(FLAGS_batch_spool_dir);
   }
   // Upload chunks sending while their callers still send them hold a connection each: at most
   // half of them, so that slow uploaders leave the other half to the other RPCs.

@@ -1,8 +1,9 @@
-// Test-only stand-ins for the Batch API codec functions declared in service/gemini/batches_stub.h
-// (BatchIdOf, DecodeBatchResponseLine, EncodeBatchRequestLine), whose real implementation
-// (service/gemini/batch_codec.cc, issue #20) lands with the REST half of the Batch API. These
-// read and write exactly the line shapes of gemini-wire.md's Batch API addendum, enough for the
-// vision and server tests; at merge this file goes and the tests link the real codec.
+// INTERIM (issue #20): stand-ins for the Batch API codec functions declared in
+// service/gemini/batches_stub.h (BatchIdOf, DecodeBatchResponseLine, EncodeBatchRequestLine),
+// whose real implementation (service/gemini/batch_codec.cc) lands with the REST half of the Batch
+// API. Compiled only while that file does not exist (service/vision/CMakeLists.txt), so that the
+// tree links meanwhile; delete this file at merge. They read and write the line shapes of
+// gemini-wire.md's Batch API addendum; a line's error object maps to its code and message only.
 #include <string>
 #include <string_view>
 
