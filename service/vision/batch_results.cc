@@ -55,7 +55,8 @@ absl::Status CheckAnswer(const gemini::GenerateContentResponse& response) {
 template <typename Response>
 absl::Status RunSpatial(const gemini::GenerateContentResponse& response, const BatchItemKey& key,
                         const std::string& model, const VisionOptions& options,
-                        std::vector<Response>& out) {
+                        std::vector<Response>& out,
+                        const std::shared_ptr<telemetry::CallRecord>& record) {
   SpatialParams params;
   params.segment = kIsSegment<Response>;
   params.model = model;
@@ -76,7 +77,7 @@ absl::Status RunSpatial(const gemini::GenerateContentResponse& response, const B
   image_info->set_mime_type(key.mime_type);
   image_info->set_size_unknown(key.width == 0);
   out.push_back(std::move(info));
-  SpatialResults<Response> results(params, callbacks, nullptr, [] {});
+  SpatialResults<Response> results(params, callbacks, record, [] {});
   results.SetImageSize(key.width, key.height);
   results.OnChunk(response);
   results.OnDone(absl::OkStatus());
@@ -101,7 +102,8 @@ v1::BatchItemStatus ToBatchItemStatus(const absl::Status& status) {
 
 std::string ProcessBatchLine(const gemini::BatchResponseLine& line, v1::BatchTask job_task,
                              const std::string& model, const VisionOptions& options,
-                             absl::FunctionRef<void(v1::BatchResult)> emit) {
+                             absl::FunctionRef<void(v1::BatchResult)> emit,
+                             const std::shared_ptr<telemetry::CallRecord>& record) {
   auto key = DecodeBatchItemKey(line.key);
   if (!key.ok() || key->task != job_task) {
     v1::BatchResult result;
@@ -151,7 +153,7 @@ std::string ProcessBatchLine(const gemini::BatchResponseLine& line, v1::BatchTas
     }
     case v1::BATCH_TASK_DETECT: {
       std::vector<v1::DetectResponse> out;
-      absl::Status status = RunSpatial(*line.response, *key, model, options, out);
+      absl::Status status = RunSpatial(*line.response, *key, model, options, out, record);
       if (!status.ok()) {
         emit_error(status);
         break;
@@ -166,7 +168,7 @@ std::string ProcessBatchLine(const gemini::BatchResponseLine& line, v1::BatchTas
     }
     case v1::BATCH_TASK_SEGMENT: {
       std::vector<v1::SegmentResponse> out;
-      absl::Status status = RunSpatial(*line.response, *key, model, options, out);
+      absl::Status status = RunSpatial(*line.response, *key, model, options, out, record);
       if (!status.ok()) {
         emit_error(status);
         break;
@@ -407,8 +409,9 @@ class ResultsReader final : public gemini::PendingCall,
       if (key.ok() && key->caller_key == start_after_key_) skipping_ = false;
       return;
     }
-    ProcessBatchLine(line, task_, model_, *context_.options,
-                     [this](v1::BatchResult result) { Queue(std::move(result)); });
+    ProcessBatchLine(
+        line, task_, model_, *context_.options,
+        [this](v1::BatchResult result) { Queue(std::move(result)); }, context_.record);
   }
 
   void Queue(v1::BatchResult result) {

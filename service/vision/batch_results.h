@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/gemini/batches_stub.h"
+#include "service/telemetry/call_record.h"
 #include "service/vision/batch_service.h"
 #include "service/vision/v1.h"
 #include "service/vision/vision_options.h"
@@ -39,9 +40,11 @@ v1::BatchItemStatus ToBatchItemStatus(const absl::Status& status);
 // (UPSTREAM_BAD_RESPONSE); an item whose answer is unusable is one error result with its key,
 // exactly as the online RPC would have failed (MODEL_OUTPUT_INVALID, CONTENT_BLOCKED, Gemini's
 // error through the error table). Returns the caller key of the line ("" when unknown).
+// `record` (may be null) gets the objects emitted and dropped, as the online call's does.
 std::string ProcessBatchLine(const gemini::BatchResponseLine& line, v1::BatchTask job_task,
                              const std::string& model, const VisionOptions& options,
-                             absl::FunctionRef<void(v1::BatchResult)> emit);
+                             absl::FunctionRef<void(v1::BatchResult)> emit,
+                             const std::shared_ptr<telemetry::CallRecord>& record = nullptr);
 
 struct BatchResultsCallbacks {
   // One result; the reader sends the next one only after `next` ran (once, from any thread).
