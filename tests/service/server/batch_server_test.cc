@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
+#include "client/vision_client.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
@@ -203,6 +206,58 @@ TEST_F(BatchServerTest, CreateBatchStreamsItemsIntoAJob) {
   const std::string input = batches_->created()[0].second.input_file;
   const std::string file = files_->uploaded().at(input);
   EXPECT_EQ(std::count(file.begin(), file.end(), '\n'), 2);
+}
+
+// The C++ client library's batch calls (what `vision batch` runs): images read from paths, the
+// path as each item's key, then the typed results.
+TEST_F(BatchServerTest, ClientLibraryCreatesAndReadsBatches) {
+  Start(true);
+  const std::string path = ::testing::TempDir() + "/batch-client-one.png";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << MakePng(64, 32, {255, 255, 255}, {0, 0, 255}, 8, 8, 24, 24);
+  }
+  client::ClientOptions options;
+  options.target = "127.0.0.1:" + std::to_string(server_->port());
+  auto client = client::VisionClient::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  v1::CreateBatchHeader header;
+  header.set_task(v1::BATCH_TASK_DETECT);
+  auto job = (*client)->CreateBatch(header, {path});
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::BatchJob::STATE_PENDING);
+  const std::string input = batches_->created()[0].second.input_file;
+  EXPECT_NE(files_->uploaded().at(input).find(
+                absl::StrCat("\"key\":\"", vision::EncodeBatchItemKey([&] {
+                               vision::BatchItemKey key;
+                               key.task = v1::BATCH_TASK_DETECT;
+                               key.max_objects = 25;
+                               key.width = 64;
+                               key.height = 32;
+                               key.mime_type = "image/png";
+                               key.caller_key = path;
+                               return key;
+                             }()))),
+            std::string::npos);
+  // A missing local image fails locally, and no job is created.
+  EXPECT_FALSE((*client)->CreateBatch(header, {path + ".missing"}).ok());
+  EXPECT_EQ(batches_->created().size(), 1u);
+
+  PutDetectJob("BATCH_STATE_SUCCEEDED", {path});
+  std::vector<v1::BatchResult> results;
+  ASSERT_TRUE((*client)
+                  ->ReadBatchResults("batches/b1", "",
+                                     [&](const v1::BatchResult& r) { results.push_back(r); })
+                  .ok());
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].key(), path);
+  auto listed = (*client)->ListBatches(0, "");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->batches_size(), 2);
+  EXPECT_TRUE((*client)->CancelBatch("batches/b1").ok());
+  EXPECT_TRUE((*client)->DeleteBatch("batches/b1").ok());
+  EXPECT_EQ(batches_->cancelled_or_deleted(),
+            (std::vector<std::string>{"cancel batches/b1", "delete batches/b1"}));
 }
 
 }  // namespace
