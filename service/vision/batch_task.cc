@@ -383,15 +383,16 @@ class BatchCreate final : public BatchCreateTask,
 
   void Upload() {
     const std::string file_name = absl::StrCat("files/", NewFileId(0, 0, context_.files.owner_tag));
-    upload_ = std::make_shared<ResumableUpload>(
+    auto upload = std::make_shared<ResumableUpload>(
         *context_.files.gemini, *context_.files.timer, deadline_, context_.files.record,
         context_.files.detached, context_.files.options->max_retry_delay);
     {
       absl::MutexLock lock(&mu_);
       if (done_) return;
+      upload_ = upload;  // End() aborts it from here on
     }
     auto self = shared_from_this();
-    upload_->Start(
+    upload->Start(
         gemini::StartUploadRequest{.size_bytes = spool_.size(),
                                    .mime_type = kRequestFileMimeType,
                                    .display_name = "vision-gateway batch requests",
@@ -404,14 +405,19 @@ class BatchCreate final : public BatchCreateTask,
 
   // On the CPU pool: reads the next chunk of the spool back and sends it.
   void SendChunk() {
-    const int64_t offset = upload_->offset();
+    std::shared_ptr<ResumableUpload> upload;
+    {
+      absl::MutexLock lock(&mu_);
+      upload = upload_;
+    }
+    const int64_t offset = upload->offset();
     const int64_t left = spool_.size() - offset;
-    const int64_t granularity = std::max<int64_t>(upload_->granularity(), 1);
+    const int64_t granularity = std::max<int64_t>(upload->granularity(), 1);
     const bool last = left <= granularity;
     auto chunk = spool_.Read(offset, last ? left : granularity);
     if (!chunk.ok()) return Fail(WithErrorInfo(chunk.status(), reasons::kInternalError));
     auto self = shared_from_this();
-    upload_->Send(*std::move(chunk), last, [self, last](absl::StatusOr<gemini::File> file) {
+    upload->Send(*std::move(chunk), last, [self, last](absl::StatusOr<gemini::File> file) {
       if (!file.ok()) return self->Fail(ToCallerStatus(file.status()));
       if (!last) {
         self->context_.files.cpu->ScheduleContinuation([self] { self->SendChunk(); });
@@ -520,9 +526,11 @@ class BatchCreate final : public BatchCreateTask,
   int items_ = 0;
   absl::flat_hash_set<std::string> keys_;
   SpoolFile spool_;
-  std::shared_ptr<ResumableUpload> upload_;
 
   absl::Mutex mu_;
+  // Set once under mu_ (End reads it from any thread); the steps use it after that.
+  std::shared_ptr<ResumableUpload> upload_ ABSL_GUARDED_BY(mu_);
+
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t reads_requested_ ABSL_GUARDED_BY(mu_) = 0;
