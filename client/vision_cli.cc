@@ -6,6 +6,7 @@
 // (grpcurl's convention: NOT_FOUND → 69, RESOURCE_EXHAUSTED → 72, UNAVAILABLE → 78), with the
 // code's name, the message, the ErrorInfo reason, the RetryInfo delay, field violations and the
 // request id on stderr.
+#include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
@@ -29,6 +30,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/overlay.h"
 #include "client/vision_client.h"
@@ -70,6 +73,13 @@ ABSL_FLAG(bool, sha256, true,
           "already uploaded is returned without uploading again).");
 ABSL_FLAG(int, page_size, 0, "Files per page (0: the server's default, 10).");
 ABSL_FLAG(std::string, page_token, "", "The next_page_token of the previous page.");
+// ---- Batch jobs (#20) ----
+ABSL_FLAG(std::string, task, "detect", "batch create: caption, detect or segment.");
+ABSL_FLAG(bool, wait, false,
+          "batch create: poll the job every 30 s until it ends, then print it (a long wait: "
+          "Gemini's target is 24 h).");
+ABSL_FLAG(std::string, start_after_key, "",
+          "batch results: resume after the item with this key.");
 ABSL_FLAG(std::string, service, "",
           "The service to check (empty: the server as a whole; e.g. vision.v1.VisionService).");
 
@@ -117,6 +127,13 @@ const std::vector<Command>& Commands() {
        {"display_name", "sha256"}, 0, "vision upload big-photo.jpg --display_name 'site photo'"},
       {"files", "list | get NAME | delete NAME", "Your uploaded files.",
        {"page_size", "page_token"}, 30, "vision files get files/g1-00hs00dc-k3x9q2m1z8aa"},
+      {"batch",
+       "create IMAGE... | get NAME | list | cancel NAME | delete NAME | results NAME",
+       "Batch jobs at half the price (results within 24 h): typed results per image, keyed by "
+       "its path.",
+       {"task", "prompt", "model", "max_objects", "threshold", "display_name", "wait",
+        "page_size", "page_token", "start_after_key"},
+       0, "vision batch create --task detect a.jpg b.jpg --wait"},
       {"models", "", "The models you may use, with token limits and thinking controls.", {}, 30,
        "vision models"},
       {"health", "", "grpc.health.v1 Check: prints SERVING (exit 0) or the status (exit 1).",
@@ -635,6 +652,111 @@ int RunFiles(VisionClient& client, const std::vector<std::string>& args) {
   return UsageError("usage: vision files list | files get NAME | files delete NAME");
 }
 
+// ---- Batch jobs (#20) ----
+
+bool BatchEnded(const v1::BatchJob& job) {
+  return job.state() == v1::BatchJob::STATE_SUCCEEDED ||
+         job.state() == v1::BatchJob::STATE_FAILED ||
+         job.state() == v1::BatchJob::STATE_CANCELLED ||
+         job.state() == v1::BatchJob::STATE_EXPIRED;
+}
+
+void PrintBatch(const v1::BatchJob& job) {
+  if (Json()) return PrintJson(job);
+  std::cout << job.name() << "  " << v1::BatchJob::State_Name(job.state()) << "  "
+            << v1::BatchTask_Name(job.task()) << "  " << job.model() << "  items "
+            << job.item_count() << " (ok " << job.succeeded_count() << ", failed "
+            << job.failed_count() << ", pending " << job.pending_count() << ")";
+  if (!job.display_name().empty()) std::cout << "  \"" << job.display_name() << "\"";
+  if (!job.error_message().empty()) std::cout << "  error: " << job.error_message();
+  std::cout << "\n";
+}
+
+int RunBatch(VisionClient& client, const std::vector<std::string>& args) {
+  const std::string what = args.empty() ? "" : args[0];
+  if (what == "create" && args.size() >= 2) {
+    v1::CreateBatchHeader header;
+    const std::string task = absl::GetFlag(FLAGS_task);
+    if (task == "caption") {
+      header.set_task(v1::BATCH_TASK_CAPTION);
+    } else if (task == "detect") {
+      header.set_task(v1::BATCH_TASK_DETECT);
+    } else if (task == "segment") {
+      header.set_task(v1::BATCH_TASK_SEGMENT);
+    } else {
+      return UsageError("--task must be caption, detect or segment");
+    }
+    header.set_prompt(absl::GetFlag(FLAGS_prompt));
+    header.mutable_options()->set_model(absl::GetFlag(FLAGS_model));
+    header.set_max_objects(absl::GetFlag(FLAGS_max_objects));
+    header.set_threshold(static_cast<float>(absl::GetFlag(FLAGS_threshold)));
+    header.set_display_name(absl::GetFlag(FLAGS_display_name));
+    auto job = client.CreateBatch(header, std::vector<std::string>(args.begin() + 1, args.end()));
+    if (!job.ok()) return Fail(job.status());
+    PrintBatch(*job);
+    if (!absl::GetFlag(FLAGS_wait)) return 0;
+    while (!BatchEnded(*job)) {
+      absl::SleepFor(absl::Seconds(30));
+      job = client.GetBatch(job->name());
+      if (!job.ok()) return Fail(job.status());
+      PrintBatch(*job);
+    }
+    return job->state() == v1::BatchJob::STATE_SUCCEEDED ? 0 : kExitLocal;
+  }
+  if (what == "get" && args.size() == 2) {
+    auto job = client.GetBatch(args[1]);
+    if (!job.ok()) return Fail(job.status());
+    PrintBatch(*job);
+    return 0;
+  }
+  if (what == "list" && args.size() == 1) {
+    auto page =
+        client.ListBatches(absl::GetFlag(FLAGS_page_size), absl::GetFlag(FLAGS_page_token));
+    if (!page.ok()) return Fail(page.status());
+    if (Json()) {
+      PrintJson(*page);
+      return 0;
+    }
+    for (const v1::BatchJob& job : page->batches()) PrintBatch(job);
+    if (!page->next_page_token().empty()) {
+      std::cout << "next_page_token: " << page->next_page_token() << "\n";
+    }
+    return 0;
+  }
+  if ((what == "cancel" || what == "delete") && args.size() == 2) {
+    absl::Status s = what == "cancel" ? client.CancelBatch(args[1]) : client.DeleteBatch(args[1]);
+    if (!s.ok()) return Fail(s);
+    if (Json()) {
+      PrintJson(google::protobuf::Empty());
+    } else {
+      std::cout << (what == "cancel" ? "cancelling " : "deleted ") << args[1] << "\n";
+    }
+    return 0;
+  }
+  if (what == "results" && args.size() == 2) {
+    // Text: one line per message, "<key>  <message>"; json: one object per message.
+    absl::Status status = client.ReadBatchResults(
+        args[1], absl::GetFlag(FLAGS_start_after_key), [](const v1::BatchResult& r) {
+          if (Json()) return PrintJson(r);
+          std::string text;
+          google::protobuf::TextFormat::Printer printer;
+          printer.SetSingleLineMode(true);
+          if (r.has_caption()) printer.PrintToString(r.caption(), &text);
+          if (r.has_detect()) printer.PrintToString(r.detect(), &text);
+          if (r.has_segment()) printer.PrintToString(r.segment(), &text);
+          if (r.has_error()) {
+            text = absl::StrCat("error ", r.error().code(), ": ", r.error().message());
+          }
+          std::cout << r.key() << "  " << text << "\n";
+        });
+    if (!status.ok()) return Fail(status);
+    return 0;
+  }
+  return UsageError(
+      "usage: vision batch create IMAGE... | get NAME | list | cancel NAME | delete NAME | "
+      "results NAME");
+}
+
 int RunHealth(VisionClient& client) {
   auto response = client.Health(absl::GetFlag(FLAGS_service));
   if (!response.ok()) return Fail(response.status());
@@ -697,6 +819,7 @@ int main(int argc, char** argv) {
   if (name == "upload") return RunUpload(**client, args);
   if (name == "files") return RunFiles(**client, args);
   if (name == "health") return RunHealth(**client);
+  if (name == "batch") return RunBatch(**client, args);
   auto models = client.value()->ListModels();
   if (!models.ok()) return Fail(models.status());
   PrintModels(*models);

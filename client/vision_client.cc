@@ -281,6 +281,87 @@ absl::Status VisionClient::DeleteFile(const std::string& name) {
   return FromGrpc(stub_->DeleteFile(context.get(), request, &empty), *context);
 }
 
+absl::StatusOr<::vision::v1::BatchJob> VisionClient::CreateBatch(
+    const ::vision::v1::CreateBatchHeader& header, const std::vector<std::string>& paths) {
+  auto context = NewContext();
+  ::vision::v1::BatchJob job;
+  auto writer = stub_->CreateBatch(context.get(), &job);
+  ::vision::v1::CreateBatchRequest message;
+  *message.mutable_header() = header;
+  bool open = writer->Write(message);
+  absl::Status local;
+  for (size_t i = 0; open && i < paths.size(); ++i) {
+    auto image = ImageFromPath(paths[i]);
+    if (!image.ok()) {
+      local = image.status();
+      context->TryCancel();
+      break;
+    }
+    ::vision::v1::CreateBatchRequest item;
+    item.mutable_item()->set_key(paths[i]);
+    *item.mutable_item()->mutable_image() = *std::move(image);
+    open = writer->Write(item);
+  }
+  if (open) writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  if (!local.ok()) return local;
+  if (absl::Status s = FromGrpc(status, *context); !s.ok()) return s;
+  return job;
+}
+
+absl::StatusOr<::vision::v1::BatchJob> VisionClient::GetBatch(const std::string& name) {
+  auto context = NewContext();
+  ::vision::v1::GetBatchRequest request;
+  request.set_name(name);
+  ::vision::v1::BatchJob job;
+  if (absl::Status s = FromGrpc(stub_->GetBatch(context.get(), request, &job), *context);
+      !s.ok()) {
+    return s;
+  }
+  return job;
+}
+
+absl::StatusOr<::vision::v1::ListBatchesResponse> VisionClient::ListBatches(
+    int page_size, const std::string& page_token) {
+  auto context = NewContext();
+  ::vision::v1::ListBatchesRequest request;
+  request.set_page_size(page_size);
+  request.set_page_token(page_token);
+  ::vision::v1::ListBatchesResponse response;
+  if (absl::Status s = FromGrpc(stub_->ListBatches(context.get(), request, &response), *context);
+      !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
+absl::Status VisionClient::CancelBatch(const std::string& name) {
+  auto context = NewContext();
+  ::vision::v1::CancelBatchRequest request;
+  request.set_name(name);
+  google::protobuf::Empty empty;
+  return FromGrpc(stub_->CancelBatch(context.get(), request, &empty), *context);
+}
+
+absl::Status VisionClient::DeleteBatch(const std::string& name) {
+  auto context = NewContext();
+  ::vision::v1::DeleteBatchRequest request;
+  request.set_name(name);
+  google::protobuf::Empty empty;
+  return FromGrpc(stub_->DeleteBatch(context.get(), request, &empty), *context);
+}
+
+absl::Status VisionClient::ReadBatchResults(
+    const std::string& name, const std::string& start_after_key,
+    const std::function<void(const ::vision::v1::BatchResult&)>& on_message) {
+  auto context = NewContext();
+  ::vision::v1::ReadBatchResultsRequest request;
+  request.set_name(name);
+  request.set_start_after_key(start_after_key);
+  auto reader = stub_->ReadBatchResults(context.get(), request);
+  return ReadStream(reader, *context, on_message);
+}
+
 absl::StatusOr<::vision::v1::ListModelsResponse> VisionClient::ListModels() {
   auto context = NewContext();
   ::vision::v1::ListModelsResponse response;

@@ -114,6 +114,20 @@ class VisionClient {
                                                             const std::string& page_token);
   absl::Status DeleteFile(const std::string& name);
 
+  // ---- Batch jobs (#20) ----
+  // Creates a job from `header` and one item per path (the path is the item's key; a "files/..."
+  // name is sent as a file reference). Each image is read only when its item is sent.
+  absl::StatusOr<::vision::v1::BatchJob> CreateBatch(const ::vision::v1::CreateBatchHeader& header,
+                                                     const std::vector<std::string>& paths);
+  absl::StatusOr<::vision::v1::BatchJob> GetBatch(const std::string& name);
+  absl::StatusOr<::vision::v1::ListBatchesResponse> ListBatches(int page_size,
+                                                                const std::string& page_token);
+  absl::Status CancelBatch(const std::string& name);
+  absl::Status DeleteBatch(const std::string& name);
+  absl::Status ReadBatchResults(
+      const std::string& name, const std::string& start_after_key,
+      const std::function<void(const ::vision::v1::BatchResult&)>& on_message);
+
   // The models this caller may use (the server's allowlist of Gemini's current models).
   absl::StatusOr<::vision::v1::ListModelsResponse> ListModels();
 

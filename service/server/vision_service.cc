@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "service/server/batch_reactors.h"
 #include "service/server/reactors.h"
 #include "service/server/upload_reactor.h"
 #include "service/vision/file_id.h"
@@ -68,6 +69,23 @@ absl::AnyInvocable<void(Result)> HoldUntilDone(absl::AnyInvocable<void(Result)> 
   };
 }
 
+vision::BatchResultsCallbacks HoldUntilDone(vision::BatchResultsCallbacks callbacks, Held held) {
+  callbacks.on_done = [held = std::move(held),
+                       on_done = std::move(callbacks.on_done)](absl::Status status) mutable {
+    const vision::DetachedCalls::Ender end = held.end;
+    { Held release = std::move(held); }
+    on_done(std::move(status));
+    end();
+  };
+  return callbacks;
+}
+
+absl::Status NoBatches() {
+  return absl::UnimplementedError(
+      "batch jobs are not available on this gateway (it was started without the Gemini Batch "
+      "API)");
+}
+
 absl::Status ShuttingDown() {
   return absl::UnavailableError("the gateway is shutting down; retry on another replica");
 }
@@ -79,6 +97,7 @@ VisionServiceImpl::VisionServiceImpl(gemini::GeminiStubs gemini,
                                      const CallRegistry& calls, std::shared_ptr<CallerGate> gate)
     : gemini_(std::move(gemini.generate)),
       gemini_files_(std::move(gemini.files)),
+      gemini_batches_(std::move(gemini.batches)),
       options_(std::move(options)),
       open_policy_(std::make_shared<const CallerPolicy>(CallerPolicy{{}, options_})),
       gate_(std::move(gate)),
@@ -194,7 +213,8 @@ absl::StatusOr<Semaphore::Permit> VisionServiceImpl::ReserveRequestMemory(int64_
 }
 
 vision::FilesContext VisionServiceImpl::FilesFor(const Admission& admission) const {
-  return vision::FilesContext{.runtime = files_, .owner_tag = vision::OwnerTagOf(admission.caller)};
+  return vision::FilesContext{
+      .runtime = files_, .owner_tag = vision::OwnerTagOf(admission.caller), .record = nullptr};
 }
 
 absl::StatusOr<Admission> VisionServiceImpl::Admit(grpc::CallbackServerContext* context) {
@@ -319,6 +339,113 @@ grpc::ServerUnaryReactor* VisionServiceImpl::DeleteFile(grpc::CallbackServerCont
           done(google::protobuf::Empty());
         });
   });
+}
+
+// ---- Batch jobs (#20) ----
+
+vision::BatchContext VisionServiceImpl::BatchFor(const Admission& admission,
+                                                 grpc::CallbackServerContext* context) {
+  return vision::BatchContext{.batches = gemini_batches_.get(),
+                              .cpu = &cpu_,
+                              .options = &admission.policy->vision,
+                              .owner_tag = vision::OwnerTagOf(admission.caller),
+                              .record = calls_.Find(context)};
+}
+
+grpc::ServerReadReactor<v1::CreateBatchRequest>* VisionServiceImpl::CreateBatch(
+    grpc::CallbackServerContext* context, v1::BatchJob* response) {
+  if (gemini_batches_ == nullptr) return new CreateBatchReactor(NoBatches(), response);
+  Semaphore::Permit call_permit = limiter_.TryAcquire();
+  if (!call_permit) return new CreateBatchReactor(limiter_.Refusal(), response);
+  absl::StatusOr<Admission> admission = Admit(context);
+  if (!admission.ok()) return new CreateBatchReactor(admission.status(), response);
+  // A CreateBatch holds one item at a time (its message, within the receive limit, and its
+  // encoded line), then one upload chunk read back from the spool: counted as one image of
+  // the largest size a request may carry.
+  absl::StatusOr<Semaphore::Permit> memory =
+      ReserveRequestMemory(std::min<int64_t>(admission->policy->vision.max_image_bytes,
+                                             request_memory_.capacity() > 0
+                                                 ? request_memory_.capacity()
+                                                 : admission->policy->vision.max_image_bytes));
+  if (!memory.ok()) return new CreateBatchReactor(memory.status(), response);
+  const uint64_t id = detached_.Begin();
+  if (id == 0) return new CreateBatchReactor(ShuttingDown(), response);
+  vision::BatchCreateContext batch{
+      .files = FilesFor(*admission).WithRecord(calls_.Find(context)),
+      .options = std::shared_ptr<const vision::VisionOptions>(admission->policy,
+                                                              &admission->policy->vision),
+      .batches = gemini_batches_.get(),
+      .spool_dir = admission->policy->vision.batch_spool_dir,
+      .max_items = admission->policy->vision.max_batch_items};
+  return new CreateBatchReactor(batch, CallDeadline(context), response, std::move(call_permit),
+                                std::move(admission->permit), *std::move(memory),
+                                UploadTracking{&detached_, id, ExpiryFor(context)});
+}
+
+grpc::ServerUnaryReactor* VisionServiceImpl::GetBatch(grpc::CallbackServerContext* context,
+                                                      const v1::GetBatchRequest* request,
+                                                      v1::BatchJob* response) {
+  return Unary(context, 0, response, [&](const Admission& admission, auto done) -> StartedCall {
+    if (gemini_batches_ == nullptr) return NoBatches();
+    return vision::StartGetBatch(BatchFor(admission, context), *request, CallDeadline(context),
+                                 std::move(done));
+  });
+}
+
+grpc::ServerUnaryReactor* VisionServiceImpl::ListBatches(grpc::CallbackServerContext* context,
+                                                         const v1::ListBatchesRequest* request,
+                                                         v1::ListBatchesResponse* response) {
+  return Unary(context, 0, response, [&](const Admission& admission, auto done) -> StartedCall {
+    if (gemini_batches_ == nullptr) return NoBatches();
+    return vision::StartListBatches(BatchFor(admission, context), *request,
+                                    CallDeadline(context), std::move(done));
+  });
+}
+
+grpc::ServerUnaryReactor* VisionServiceImpl::CancelBatch(grpc::CallbackServerContext* context,
+                                                         const v1::CancelBatchRequest* request,
+                                                         google::protobuf::Empty* response) {
+  return Unary(context, 0, response, [&](const Admission& admission, auto done) -> StartedCall {
+    if (gemini_batches_ == nullptr) return NoBatches();
+    return vision::StartCancelBatch(
+        BatchFor(admission, context), *request, CallDeadline(context),
+        [done = std::move(done)](absl::Status status) mutable {
+          if (!status.ok()) return done(std::move(status));
+          done(google::protobuf::Empty());
+        });
+  });
+}
+
+grpc::ServerUnaryReactor* VisionServiceImpl::DeleteBatch(grpc::CallbackServerContext* context,
+                                                         const v1::DeleteBatchRequest* request,
+                                                         google::protobuf::Empty* response) {
+  return Unary(context, 0, response, [&](const Admission& admission, auto done) -> StartedCall {
+    if (gemini_batches_ == nullptr) return NoBatches();
+    return vision::StartDeleteBatch(
+        BatchFor(admission, context), *request, CallDeadline(context),
+        [done = std::move(done)](absl::Status status) mutable {
+          if (!status.ok()) return done(std::move(status));
+          done(google::protobuf::Empty());
+        });
+  });
+}
+
+grpc::ServerWriteReactor<v1::BatchResult>* VisionServiceImpl::ReadBatchResults(
+    grpc::CallbackServerContext* context, const v1::ReadBatchResultsRequest* request) {
+  auto permit = limiter_.TryAcquire();
+  const bool has_call_permit = static_cast<bool>(permit);
+  std::shared_ptr<vision::CallExpiry> expiry = ExpiryFor(context);
+  auto start_task = [&](const Admission& admission,
+                        vision::BatchResultsCallbacks callbacks) -> StartedCall {
+    if (gemini_batches_ == nullptr) return NoBatches();
+    return vision::StartReadBatchResults(BatchFor(admission, context), *request,
+                                         CallDeadline(context), std::move(callbacks));
+  };
+  return new BatchResultsReactor(
+      std::move(permit), expiry, [&](vision::BatchResultsCallbacks callbacks) -> StartedCall {
+        return StartAdmitted(context, has_call_permit, 0, expiry, std::move(callbacks),
+                             start_task);
+      });
 }
 
 }  // namespace vision_gateway::server

@@ -9,6 +9,7 @@
 #include "service/common/thread_pool.h"
 #include "service/server/caller_gate.h"
 #include "service/common/timer.h"
+#include "service/vision/batch_service.h"
 #include "service/vision/file_service.h"
 #include "service/common/semaphore.h"
 #include "service/server/call_limiter.h"
@@ -90,7 +91,29 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
                                        const ::vision::v1::DeleteFileRequest* request,
                                        google::protobuf::Empty* response) override;
 
+  // ---- Batch jobs (#20): UNIMPLEMENTED when the service has no batches stub. ----
+  grpc::ServerReadReactor<::vision::v1::CreateBatchRequest>* CreateBatch(
+      grpc::CallbackServerContext* context, ::vision::v1::BatchJob* response) override;
+  grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
+                                     const ::vision::v1::GetBatchRequest* request,
+                                     ::vision::v1::BatchJob* response) override;
+  grpc::ServerUnaryReactor* ListBatches(grpc::CallbackServerContext* context,
+                                        const ::vision::v1::ListBatchesRequest* request,
+                                        ::vision::v1::ListBatchesResponse* response) override;
+  grpc::ServerUnaryReactor* CancelBatch(grpc::CallbackServerContext* context,
+                                        const ::vision::v1::CancelBatchRequest* request,
+                                        google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* DeleteBatch(grpc::CallbackServerContext* context,
+                                        const ::vision::v1::DeleteBatchRequest* request,
+                                        google::protobuf::Empty* response) override;
+  grpc::ServerWriteReactor<::vision::v1::BatchResult>* ReadBatchResults(
+      grpc::CallbackServerContext* context,
+      const ::vision::v1::ReadBatchResultsRequest* request) override;
+
  private:
+  // The batch context of an admitted call: the caller's owner tag and policy.
+  vision::BatchContext BatchFor(const Admission& admission,
+                                grpc::CallbackServerContext* context);
   // The caller of `context` and its policy and permit, or why the call may not go ahead.
   absl::StatusOr<Admission> Admit(grpc::CallbackServerContext* context);
   // The Files context of an admitted call: with authentication on, the caller's owner tag makes
@@ -119,6 +142,7 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
 
   std::shared_ptr<gemini::GenerateStub> gemini_;
   std::shared_ptr<gemini::FilesStub> gemini_files_;
+  std::shared_ptr<gemini::BatchesStub> gemini_batches_;  // null: no batch jobs
   vision::VisionOptions options_;
   std::shared_ptr<const CallerPolicy> open_policy_;  // when gate_ is null
   std::shared_ptr<CallerGate> gate_;

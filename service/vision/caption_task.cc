@@ -89,43 +89,6 @@ absl::StatusOr<gemini::Content> BuildContent(google::protobuf::RepeatedPtrField<
   return content;
 }
 
-// Turns the upstream chunks of one Caption into CaptionResponses.
-class CaptionStream {
- public:
-  CaptionStream(TaskCallbacks<v1::CaptionResponse> callbacks, std::string model,
-                std::shared_ptr<RerouteReporter> reroutes)
-      : callbacks_(std::move(callbacks)), model_(std::move(model)), reroutes_(std::move(reroutes)) {}
-
-  void OnChunk(gemini::GenerateContentResponse chunk) {
-    v1::CaptionResponse out;
-    out.set_text(gemini::AnswerText(chunk));
-    std::string finish;
-    if (!chunk.candidates.empty()) finish = chunk.candidates.front().finish_reason;
-    if (!finish.empty()) {
-      out.set_finish_reason(finish);
-      out.set_model_version(chunk.model_version);
-      out.set_model_rerouted(CheckRerouted(reroutes_.get(), model_, chunk.model_version));
-      if (chunk.usage_metadata) {
-        // A cached answer billed this call nothing: the original usage is reported apart.
-        *(chunk.cached ? out.mutable_cached_usage() : out.mutable_usage()) =
-            ToUsage(*chunk.usage_metadata);
-      }
-      out.set_cached(chunk.cached);
-      finished_ = true;
-    }
-    if (out.text().empty() && !finished_) return;  // e.g. a chunk with only a thought
-    callbacks_.on_response(std::move(out));
-  }
-
-  void OnDone(absl::Status status) { callbacks_.on_done(ToCallerStatus(std::move(status))); }
-
- private:
-  TaskCallbacks<v1::CaptionResponse> callbacks_;
-  const std::string model_;
-  const std::shared_ptr<RerouteReporter> reroutes_;
-  bool finished_ = false;
-};
-
 // Starts `start` with the parts made ready (file_parts.h), or at once when nothing needs it.
 absl::StatusOr<std::shared_ptr<gemini::PendingCall>> WithResolvedParts(
     const FilesContext* files, std::shared_ptr<telemetry::CallRecord> record,
@@ -159,6 +122,35 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> WithResolvedParts(
 }
 
 }  // namespace
+
+CaptionStream::CaptionStream(TaskCallbacks<v1::CaptionResponse> callbacks, std::string model,
+                             std::shared_ptr<RerouteReporter> reroutes)
+    : callbacks_(std::move(callbacks)), model_(std::move(model)), reroutes_(std::move(reroutes)) {}
+
+void CaptionStream::OnChunk(gemini::GenerateContentResponse chunk) {
+  v1::CaptionResponse out;
+  out.set_text(gemini::AnswerText(chunk));
+  std::string finish;
+  if (!chunk.candidates.empty()) finish = chunk.candidates.front().finish_reason;
+  if (!finish.empty()) {
+    out.set_finish_reason(finish);
+    out.set_model_version(chunk.model_version);
+    out.set_model_rerouted(CheckRerouted(reroutes_.get(), model_, chunk.model_version));
+    if (chunk.usage_metadata) {
+      // A cached answer billed this call nothing: the original usage is reported apart.
+      *(chunk.cached ? out.mutable_cached_usage() : out.mutable_usage()) =
+          ToUsage(*chunk.usage_metadata);
+    }
+    out.set_cached(chunk.cached);
+    finished_ = true;
+  }
+  if (out.text().empty() && !finished_) return;  // e.g. a chunk with only a thought
+  callbacks_.on_response(std::move(out));
+}
+
+void CaptionStream::OnDone(absl::Status status) {
+  callbacks_.on_done(ToCallerStatus(std::move(status)));
+}
 
 absl::StatusOr<gemini::Content> BuildCaptionContent(v1::CaptionRequest& request,
                                                     const VisionOptions& options) {

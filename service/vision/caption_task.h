@@ -3,6 +3,7 @@
 #define VISION_GATEWAY_SERVICE_VISION_CAPTION_TASK_H_
 
 #include <memory>
+#include <string>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
@@ -25,6 +26,25 @@ template <typename Response>
 struct TaskCallbacks {
   absl::AnyInvocable<void(Response)> on_response;
   absl::AnyInvocable<void(absl::Status)> on_done;
+};
+
+// Turns the upstream chunks of one Caption into CaptionResponses: each chunk's answer text is
+// one CaptionResponse; the chunk carrying finishReason also carries usage, finish_reason and
+// model_version. The online Caption streams through it; a batch item's one response goes
+// through it whole (batch_results.h).
+class CaptionStream {
+ public:
+  CaptionStream(TaskCallbacks<v1::CaptionResponse> callbacks, std::string model,
+                std::shared_ptr<RerouteReporter> reroutes);
+  void OnChunk(gemini::GenerateContentResponse chunk);
+  // Ends the stream with `status` in the caller's terms (ToCallerStatus).
+  void OnDone(absl::Status status);
+
+ private:
+  TaskCallbacks<v1::CaptionResponse> callbacks_;
+  const std::string model_;
+  const std::shared_ptr<RerouteReporter> reroutes_;
+  bool finished_ = false;
 };
 
 // The Gemini request for a Caption (or CountTokens) call: every image part, then the prompt.

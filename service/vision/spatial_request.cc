@@ -1,5 +1,6 @@
 #include "service/vision/spatial_request.h"
 
+#include <cmath>
 #include <string>
 #include <utility>
 
@@ -59,6 +60,14 @@ std::string ResponseSchema(bool segment, int max_objects) {
 }
 
 }  // namespace
+
+absl::StatusOr<double> MaskThresholdOf(float threshold) {
+  if (std::isnan(threshold) || threshold < 0.0f || threshold > 1.0f ||
+      (threshold == 0.0f && std::signbit(threshold))) {
+    return absl::InvalidArgumentError("threshold: must be in (0, 1]; 0 means the default 0.5");
+  }
+  return threshold == 0.0f ? kDefaultMaskThreshold : threshold;
+}
 
 template <typename Request>
 absl::StatusOr<SpatialParams> ValidateSpatialRequest(const Request& request, bool segment,

@@ -40,6 +40,10 @@ struct SpatialParams {
   gemini::CacheControl cache = gemini::CacheControl::kUse;  // ModelOptions.cache (#21)
 };
 
+// Segment's mask threshold as the request gives it ((0, 1]; 0: kDefaultMaskThreshold), or
+// INVALID_ARGUMENT. Shared by the online Segment and batch items.
+absl::StatusOr<double> MaskThresholdOf(float threshold);
+
 // Checks what can be checked without touching the image, and builds the upstream request.
 // Defined for v1::DetectRequest (segment = false) and v1::SegmentRequest (segment = true).
 template <typename Request>

@@ -372,14 +372,10 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> StartSegment(
     v1::SegmentRequest request, absl::Time deadline,
     TaskCallbacks<v1::SegmentResponse> callbacks, std::shared_ptr<telemetry::CallRecord> record,
     const FilesContext* files) {
-  const float threshold = request.threshold();
-  if (std::isnan(threshold) || threshold < 0.0f || threshold > 1.0f ||
-      (threshold == 0.0f && std::signbit(threshold))) {
-    return absl::InvalidArgumentError("threshold: must be in (0, 1]; 0 means the default 0.5");
-  }
+  auto threshold = MaskThresholdOf(request.threshold());
+  if (!threshold.ok()) return threshold.status();
   return StartSpatial(gemini, cpu, options, std::move(request), deadline, std::move(callbacks),
-                      threshold == 0.0f ? kDefaultMaskThreshold : threshold, std::move(record),
-                      files);
+                      *threshold, std::move(record), files);
 }
 
 }  // namespace vision_gateway::vision

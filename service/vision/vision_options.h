@@ -73,6 +73,12 @@ struct VisionOptions {
   // upright (file_id.h). main.cc derives it from the Gemini API key (FileTagKeyFrom), so every
   // replica verifies every other's tags; the default, a random key, verifies only this process's.
   std::string file_tag_key = RandomFileTagKey();
+  // ---- Batch jobs (#20) ----
+  // Where CreateBatch writes a job's JSONL request file while its items arrive (deleted when the
+  // call ends; at most 2 GiB per call in flight). Flag --batch_spool_dir.
+  std::string batch_spool_dir = "/tmp";
+  // Most items per batch job. Flag --max_batch_items.
+  int max_batch_items = 10'000;
 };
 
 }  // namespace vision_gateway::vision
