@@ -734,10 +734,40 @@ int RunBatch(VisionClient& client, const std::vector<std::string>& args) {
     return 0;
   }
   if (what == "results" && args.size() == 2) {
-    // Text: one line per message, "<key>  <message>"; json: one object per message.
+    // Text: one line per message, "<key>  <message>". JSON: one object per item,
+    // {"key": ..., "results": [the item's messages, in order]} (an item's messages arrive
+    // together), printed once the item's last message arrived.
+    std::string item_key;
+    std::vector<std::string> item_results;
+    bool have_item = false;
+    auto flush = [&] {
+      if (!have_item) return;
+      v1::BatchResult key_only;
+      key_only.set_key(item_key);
+      std::string json;
+      google::protobuf::util::JsonPrintOptions options;
+      options.always_print_primitive_fields = true;
+      (void)google::protobuf::util::MessageToJsonString(key_only, &json, options);
+      json.pop_back();  // the closing brace: the results follow
+      std::cout << json << ",\"results\":[" << absl::StrJoin(item_results, ",") << "]}\n"
+                << std::flush;
+      item_results.clear();
+      have_item = false;
+    };
     absl::Status status = client.ReadBatchResults(
-        args[1], absl::GetFlag(FLAGS_start_after_key), [](const v1::BatchResult& r) {
-          if (Json()) return PrintJson(r);
+        args[1], absl::GetFlag(FLAGS_start_after_key), [&](const v1::BatchResult& r) {
+          if (Json()) {
+            if (have_item && r.key() != item_key) flush();
+            item_key = r.key();
+            have_item = true;
+            v1::BatchResult body = r;
+            body.clear_key();
+            std::string json;
+            google::protobuf::util::JsonPrintOptions options;
+            (void)google::protobuf::util::MessageToJsonString(body, &json, options);
+            item_results.push_back(std::move(json));
+            return;
+          }
           std::string text;
           google::protobuf::TextFormat::Printer printer;
           printer.SetSingleLineMode(true);
@@ -749,6 +779,7 @@ int RunBatch(VisionClient& client, const std::vector<std::string>& args) {
           }
           std::cout << r.key() << "  " << text << "\n";
         });
+    flush();  // the last item (also after an error: what arrived is printed)
     if (!status.ok()) return Fail(status);
     return 0;
   }

@@ -226,6 +226,13 @@ ABSL_FLAG(std::string, result_cache_redis, "",
           "--result_cache_mb; empty: none). Bounded: a Redis that is slow or down costs a call at "
           "most a few ms (the call goes upstream as on a miss) and is reconnected to with backoff.");
 
+// Batch jobs (#20).
+ABSL_FLAG(std::string, batch_spool_dir, "/tmp",
+          "Where CreateBatch writes a job's JSONL request file while its items arrive (deleted "
+          "when the call ends; up to 2 GiB per CreateBatch in flight).");
+ABSL_FLAG(int, max_batch_items, 10000,
+          "Most items per batch job (CreateBatch refuses more with INVALID_ARGUMENT), 1..1000000.");
+
 namespace vision_gateway::config {
 namespace {
 
@@ -449,6 +456,11 @@ absl::Status VisionFromFlags(ServerConfig& config, const EnvLookup& env) {
   // Upload chunks sending while their callers still send them hold a connection each: at most
   // half of them, so that slow uploaders leave the other half to the other RPCs.
   vision.max_filling_upload_chunks = absl::GetFlag(FLAGS_max_upstream_connections_per_host) / 2;
+  const int max_items = absl::GetFlag(FLAGS_max_batch_items);
+  if (max_items < 1 || max_items > 1'000'000) return Invalid("--max_batch_items must be 1..1000000");
+  vision.max_batch_items = max_items;
+  vision.batch_spool_dir = absl::GetFlag(FLAGS_batch_spool_dir);
+  if (vision.batch_spool_dir.empty()) return Invalid("--batch_spool_dir must name a directory");
   vision.max_polygon_points = std::max(3, absl::GetFlag(FLAGS_max_polygon_points));
   vision.max_mask_png_pixels = std::max(1, absl::GetFlag(FLAGS_max_mask_pixels));
   // Every replica derives the same key for the tags of files stored upright (file_id.h).

@@ -12,6 +12,10 @@ gemini-emulator, every process on port 0:
     box outlines differ from the input, and whose mask overlay changes every mask pixel;
   - paths: ./files/x.png is local even when it starts with files/, - reads stdin;
   - upload's progress bar on a terminal only; --timeout_s bounds a call (DEADLINE_EXCEEDED, 68);
+  - batch jobs (#20): create from two images (one stored rotated), get until SUCCEEDED, list,
+    results --output json as one object per item with the online Detect's messages in pixel
+    geometry of each upright image, cancel of an ended job (FAILED_PRECONDITION, 73), delete,
+    then get is NOT_FOUND (69);
   - TLS + bearer token (--ca_file, --token_file, VISION_TOKEN, --authority) against a TLS server
     with caller tokens; mTLS with --cert_file/--key_file.
 
@@ -401,6 +405,43 @@ def test_tls():
     check("mTLS without a client certificate fails (exit 78)", code == 78, "%d %s" % (code, err))
 
 
+def test_batch():
+    code, out, err = run("batch", "create", SCENE, ROTATED, "--task", "detect", "--target", ADDR,
+                         "--output", "json")
+    check("batch create exits 0 with the job", code == 0 and '"name"' in out, "%d %s %s" % (code, out, err))
+    name = json.loads(out)["name"]
+    state = ""
+    for _ in range(500):  # the emulator ends a job after --batch_processing_ms (100 ms)
+        code, out, err = run("batch", "get", name, "--target", ADDR, "--output", "json")
+        state = json.loads(out).get("state", "") if code == 0 else err
+        if state not in ("STATE_PENDING", "STATE_RUNNING"):
+            break
+    check("batch get: the job ends SUCCEEDED", state == "STATE_SUCCEEDED", state)
+    code, out, err = run("batch", "list", "--target", ADDR, "--output", "json")
+    check("batch list shows the job", code == 0 and name in out, "%d %s %s" % (code, out, err))
+    code, out, err = run("batch", "results", name, "--target", ADDR, "--output", "json")
+    items = json_lines(out) if code == 0 else []
+    check("batch results --output json: one object per item, keyed by path",
+          [i.get("key") for i in items] == [SCENE, ROTATED], "%d %s %s" % (code, out, err))
+    for item in items:
+        results = [r["detect"] for r in item["results"]]
+        info = results[0].get("imageInfo", {})
+        boxes = [r["detection"]["box"] for r in results if "detection" in r]
+        check("batch item %s: ImageInfo of the upright image, 3 detections, Summary"
+              % os.path.basename(item["key"]),
+              (info.get("width"), info.get("height")) == (make_scene.WIDTH, make_scene.HEIGHT) and
+              kinds(results) == ["imageInfo"] + ["detection"] * 3 + ["summary"], item)
+        check("batch item %s: the rectangle's pixel box" % os.path.basename(item["key"]),
+              any(abs(b.get("xMin", 0) - 20) <= 1 and abs(b.get("yMin", 0) - 30) <= 1 and
+                  abs(b["xMax"] - 100) <= 1 and abs(b["yMax"] - 110) <= 1 for b in boxes), boxes)
+    code, _, err = run("batch", "cancel", name, "--target", ADDR)
+    check("batch cancel of an ended job: FAILED_PRECONDITION (73)", code == 73, "%d %s" % (code, err))
+    code, _, err = run("batch", "delete", name, "--target", ADDR)
+    check("batch delete exits 0", code == 0, "%d %s" % (code, err))
+    code, _, err = run("batch", "get", name, "--target", ADDR)
+    check("batch get after delete: NOT_FOUND (69)", code == 69, "%d %s" % (code, err))
+
+
 def main():
     global CLI, SERVER, EMULATOR_URL, ADDR, TMP, SCENE, ROTATED
     if len(sys.argv) != 4:
@@ -427,7 +468,7 @@ def main():
                         env={"GEMINI_API_KEY": API_KEY})
         ADDR = "127.0.0.1:" + port
         for test in [test_usage, test_json, test_json_is_live, test_exit_codes, test_draw_detect, test_draw_segment,
-                     test_paths, test_upload_progress_and_deadlines, test_tls]:
+                     test_paths, test_upload_progress_and_deadlines, test_batch, test_tls]:
             try:
                 test()
             except Exception as e:  # one broken section must not hide the others

@@ -48,6 +48,10 @@ ABSL_DECLARE_FLAG(int, metrics_port);
 ABSL_DECLARE_FLAG(std::string, metrics_models);
 ABSL_DECLARE_FLAG(std::string, log_format);
 ABSL_DECLARE_FLAG(std::string, log_level);
+ABSL_DECLARE_FLAG(int, max_batch_items);
+ABSL_DECLARE_FLAG(int, result_cache_mb);
+ABSL_DECLARE_FLAG(int, result_cache_ttl_s);
+ABSL_DECLARE_FLAG(std::string, result_cache_redis);
 
 namespace vision_gateway::config {
 namespace {
@@ -241,6 +245,15 @@ INSTANTIATE_TEST_SUITE_P(
                    [] { absl::SetFlag(&FLAGS_auth_tokens_file, "/tokens");
                         absl::SetFlag(&FLAGS_caller_overrides, "alice:rps"); },
                    "alice"},
+        BadSetting{"NoBatchItems", [] { absl::SetFlag(&FLAGS_max_batch_items, 0); },
+                   "--max_batch_items must be 1..1000000"},
+        BadSetting{"NegativeResultCache", [] { absl::SetFlag(&FLAGS_result_cache_mb, -1); },
+                   "--result_cache_mb must be 0..1048576"},
+        BadSetting{"ZeroResultCacheTtl", [] { absl::SetFlag(&FLAGS_result_cache_ttl_s, 0); },
+                   "--result_cache_ttl_s must be >= 1"},
+        BadSetting{"MalformedRedisEndpoint",
+                   [] { absl::SetFlag(&FLAGS_result_cache_redis, "redis-without-port"); },
+                   "--result_cache_redis"},
         BadSetting{"PortOutOfRange", [] { absl::SetFlag(&FLAGS_port, 70000); },
                    "--port must be 0..65535"},
         BadSetting{"MetricsPortOutOfRange", [] { absl::SetFlag(&FLAGS_metrics_port, -7); },
@@ -274,6 +287,26 @@ TEST_F(ServerConfigTest, DerivedSettingsFollowTheirFlags) {
   EXPECT_EQ(config->server.limits.max_call_duration, absl::InfiniteDuration());
   EXPECT_THAT(config->metrics.known_models, Contains("gemini-3.1-pro-preview"));
   EXPECT_THAT(config->metrics.known_models, Contains("custom-model-b"));
+}
+
+TEST_F(ServerConfigTest, TheResultCacheIsOffByDefaultAndRedisWinsWhenNamed) {
+  auto config = Read();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->result_cache.enabled());
+  absl::SetFlag(&FLAGS_result_cache_mb, 64);
+  config = Read();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->result_cache.enabled());
+  EXPECT_EQ(config->result_cache.memory_bytes, std::size_t{64} << 20);
+  EXPECT_FALSE(config->result_cache.redis.has_value());
+  absl::SetFlag(&FLAGS_result_cache_redis, "vision-gateway-redis:6379");
+  config = Read();
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->result_cache.redis.has_value());
+  EXPECT_EQ(config->result_cache.redis->host, "vision-gateway-redis");
+  EXPECT_EQ(config->result_cache.redis->port, 6379);
+  // Redis is never asked to hold a value the cache would not store.
+  EXPECT_EQ(config->result_cache.redis->max_value_bytes, config->result_cache.caching.max_entry_bytes);
 }
 
 TEST_F(ServerConfigTest, LogSettingsAreCheckedOnTheirOwn) {
