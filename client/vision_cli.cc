@@ -58,6 +58,9 @@ ABSL_FLAG(int, timeout_s, -1,
 // Command flags.
 ABSL_FLAG(std::string, prompt, "", "Prompt (default: the task's own).");
 ABSL_FLAG(std::string, model, "", "Gemini model id (default: the server's).");
+ABSL_FLAG(std::string, cache, "use",
+          "The server's result cache for this call: use (the default: a stored answer serves it), "
+          "bypass (neither read nor written) or refresh (not read, written).");
 ABSL_FLAG(int, max_objects, 0, "Most objects (0: the server's default, 25).");
 ABSL_FLAG(int, max_dimension, 0,
           "Downscale the image to this longer side before it goes to Gemini (0: no); results "
@@ -112,15 +115,17 @@ struct Command {
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       {"caption", "IMAGE...", "Caption images; the text streams as it arrives.",
-       {"prompt", "model"}, 120,
+       {"prompt", "model", "cache"}, 120,
        "vision caption photo.jpg --prompt 'What is on the table?'"},
       {"count-tokens", "IMAGE...", "Tokens a Caption of these images would cost.",
        {"prompt", "model"}, 30, "vision count-tokens photo.jpg"},
       {"detect", "IMAGE", "Objects with pixel boxes: ImageInfo, one line per object, a summary.",
-       {"prompt", "model", "max_objects", "max_dimension", "draw"}, 120,
+       {"prompt", "model", "cache", "max_objects", "max_dimension", "draw"}, 120,
        "vision detect photo.jpg --prompt 'the cups' --draw boxes.png"},
       {"segment", "IMAGE", "Objects with pixel masks (COCO RLE + box-sized PNG).",
-       {"prompt", "model", "max_objects", "max_dimension", "threshold", "masks_dir", "draw"}, 120,
+       {"prompt", "model", "cache", "max_objects", "max_dimension", "threshold", "masks_dir",
+        "draw"},
+       120,
        "vision segment photo.jpg --draw masks.png --masks_dir masks/"},
       {"upload", "FILE",
        "Upload a file to Gemini; its name (files/...) serves as IMAGE for 48 h.",
@@ -276,6 +281,10 @@ std::optional<std::string> ApplyFlags(const CommandLine& line, const Command* co
   }
   const std::string output = absl::GetFlag(FLAGS_output);
   if (output != "text" && output != "json") return "--output must be text or json";
+  if (const std::string cache = absl::GetFlag(FLAGS_cache);
+      cache != "use" && cache != "bypass" && cache != "refresh") {
+    return "--cache must be use, bypass or refresh";
+  }
   if (absl::GetFlag(FLAGS_cert_file).empty() != absl::GetFlag(FLAGS_key_file).empty()) {
     return "--cert_file and --key_file go together";
   }
@@ -286,6 +295,14 @@ std::optional<std::string> ApplyFlags(const CommandLine& line, const Command* co
 // ---- output -------------------------------------------------------------------------------
 
 bool Json() { return absl::GetFlag(FLAGS_output) == "json"; }
+
+// --cache (checked before a command runs) as the request's cache control.
+v1::CacheControl CacheControlFlag() {
+  const std::string cache = absl::GetFlag(FLAGS_cache);
+  if (cache == "bypass") return v1::CACHE_CONTROL_BYPASS;
+  if (cache == "refresh") return v1::CACHE_CONTROL_REFRESH;
+  return v1::CACHE_CONTROL_USE;
+}
 
 // One line of proto3 JSON, flushed at once (a live stream can be piped to jq).
 void PrintJson(const google::protobuf::Message& message) {
@@ -450,6 +467,7 @@ absl::Status FillImages(Request& request, const std::vector<std::string>& images
   }
   request.set_prompt(absl::GetFlag(FLAGS_prompt));
   request.mutable_options()->set_model(absl::GetFlag(FLAGS_model));
+  request.mutable_options()->set_cache(CacheControlFlag());
   return absl::OkStatus();
 }
 
@@ -557,6 +575,7 @@ int RunSpatial(VisionClient& client, const std::string& command,
     request.set_max_objects(absl::GetFlag(FLAGS_max_objects));
     request.set_max_dimension(absl::GetFlag(FLAGS_max_dimension));
     request.mutable_options()->set_model(absl::GetFlag(FLAGS_model));
+    request.mutable_options()->set_cache(CacheControlFlag());
     status = client.Detect(request, [&](const v1::DetectResponse& r) {
       PrintEvent(r);
       if (r.has_image_info()) info = r.image_info();
@@ -570,6 +589,7 @@ int RunSpatial(VisionClient& client, const std::string& command,
     request.set_max_dimension(absl::GetFlag(FLAGS_max_dimension));
     request.set_threshold(static_cast<float>(absl::GetFlag(FLAGS_threshold)));
     request.mutable_options()->set_model(absl::GetFlag(FLAGS_model));
+    request.mutable_options()->set_cache(CacheControlFlag());
     const std::string dir = absl::GetFlag(FLAGS_masks_dir);
     status = client.Segment(request, [&](const v1::SegmentResponse& r) {
       PrintEvent(r);

@@ -35,6 +35,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 from pngio import read_png, rgb  # noqa: E402
+from children import start, kill_all  # noqa: E402
 import make_scene  # noqa: E402
 
 TIMEOUT_S = 60
@@ -42,7 +43,6 @@ TIMEOUT_S = 60
 API_KEY = "cli-e2e-gemini-key-3f9a61"
 FAILED = []
 PASSED = []
-CHILDREN = []
 
 
 def check(name, ok, detail=""):
@@ -52,32 +52,6 @@ def check(name, ok, detail=""):
     else:
         FAILED.append(name)
         print("FAIL: %s: %s" % (name, detail), file=sys.stderr)
-
-
-def start(args, pattern, log, env=None):
-    """Starts a child writing to `log`; returns (process, first capture of `pattern`) once a line
-    of the log matches (tail of the file, no sleeps as synchronisation beyond polling its end)."""
-    out = open(log, "w")
-    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                               env=dict(os.environ, **(env or {})))
-    CHILDREN.append(process)
-    with open(log) as f:
-        buffered = ""
-        while True:
-            chunk = f.read()
-            if chunk:
-                buffered += chunk
-                match = re.search(pattern, buffered)
-                if match:
-                    return process, match.group(1)
-                continue
-            if process.poll() is not None:
-                raise RuntimeError("%s exited: %s" % (args[0], buffered))
-            # The child has not printed its line yet: wait for it on the process itself.
-            try:
-                process.wait(timeout=0.02)
-            except subprocess.TimeoutExpired:
-                pass
 
 
 def run(*args, stdin=None, env=None):
@@ -474,10 +448,7 @@ def main():
             except Exception as e:  # one broken section must not hide the others
                 check(test.__name__, False, repr(e))
     finally:
-        for process in CHILDREN:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        kill_all()
         shutil.rmtree(TMP, ignore_errors=True)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED or not PASSED else 0
