@@ -7,6 +7,8 @@
 #
 #   bench/result_cache_bench.sh [--build-dir build] [--image-size 640x480] [--concurrency 4]
 #                               [--duration-s 10] [--upstream-delay-ms 0] [--rpcs "detect segment"]
+#                               [--store memory|redis]
+# --store redis: the cached server keeps its entries in a redis-server this script starts.
 # The emulator answers at once (--upstream-delay-ms 0): a miss's latency here is the gateway's
 # and the emulator's work only; Gemini itself adds seconds on top of it.
 set -euo pipefail
@@ -18,6 +20,7 @@ CONCURRENCY=4
 DURATION_S=10
 UPSTREAM_DELAY_MS=0
 RPCS="detect segment"
+STORE=memory
 while [ $# -gt 0 ]; do
   case $1 in
     --build-dir) BUILD_DIR=$2; shift 2 ;;
@@ -26,7 +29,8 @@ while [ $# -gt 0 ]; do
     --duration-s) DURATION_S=$2; shift 2 ;;
     --upstream-delay-ms) UPSTREAM_DELAY_MS=$2; shift 2 ;;
     --rpcs) RPCS=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --store) STORE=$2; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "result_cache_bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -52,10 +56,27 @@ EOF
 GEMINI_API_KEY=$KEY vg_start_server "$SERVER_BIN" "$VG_EMULATOR_URL"
 MISS_PID=$VG_SERVER_PID MISS_PORT=$VG_SERVER_PORT
 mv "$VG_TMP/server.log" "$VG_TMP/server-miss.log"
-GEMINI_API_KEY=$KEY vg_start_server "$SERVER_BIN" "$VG_EMULATOR_URL" --result_cache_mb 64
+CACHE_FLAGS=(--result_cache_mb 64)
+if [ "$STORE" = redis ]; then
+  # redis-server cannot listen on port 0: a port the kernel had free.
+  REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    >"$VG_TMP/redis.log" 2>&1 &
+  REDIS_PID=$!
+  trap 'kill $REDIS_PID 2>/dev/null; vg_cleanup' EXIT
+  until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
+    kill -0 $REDIS_PID || { cat "$VG_TMP/redis.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  CACHE_FLAGS=(--result_cache_redis "127.0.0.1:$REDIS_PORT")
+elif [ "$STORE" != memory ]; then
+  echo "result_cache_bench.sh: --store memory|redis" >&2; exit 2
+fi
+GEMINI_API_KEY=$KEY vg_start_server "$SERVER_BIN" "$VG_EMULATOR_URL" "${CACHE_FLAGS[@]}"
 HIT_PID=$VG_SERVER_PID HIT_PORT=$VG_SERVER_PORT
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "store: ${STORE}"
 echo "image ${IMAGE_SIZE} (generated PNG), concurrency ${CONCURRENCY}, ${DURATION_S} s per run," \
      "emulator delay ${UPSTREAM_DELAY_MS} ms"
 # run PORT PID RPC: vision-bench closed loop; prints its JSON line.
