@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <exception>
@@ -373,7 +374,13 @@ class PrometheusTelemetry::Impl {
                                 "and event: hit, coalesced (shared a call in flight), miss, "
                                 "bypass, refresh, store, too_large (not stored), error (the "
                                 "store failed or was slow; the call went on without it).")
-                          .Register(*registry_)) {
+                          .Register(*registry_)),
+        batch_(prometheus::BuildCounter()
+                   .Name("vision_gateway_batch_events_total")
+                   .Help("Batch jobs (#20) by task, model and event: job_created, item (items "
+                         "in created jobs), result_line (items read back), item_failed (items "
+                         "read back as an error).")
+                   .Register(*registry_)) {
     registry_shared_ = registry_;
     // Series at 0 from the start (as go-grpc-prometheus's InitializeMetrics does for methods), so
     // that dashboards show them and rate()/increase() count their first events.
@@ -607,6 +614,18 @@ class PrometheusTelemetry::Impl {
     counter->Increment();
   }
 
+  void Batch(std::string_view task, std::string_view model, telemetry::BatchEvent event,
+             int64_t count) {
+    if (count <= 0) return;
+    static constexpr std::array<std::string_view, 3> kTasks = {"caption", "detect", "segment"};
+    const bool known = std::find(kTasks.begin(), kTasks.end(), task) != kTasks.end();
+    absl::MutexLock lock(&mu_);
+    batch_.Add({{"task", known ? std::string(task) : "other"},
+                {"model", std::string(ModelLabel(model))},
+                {"event", std::string(telemetry::BatchEventName(event))}})
+        .Increment(static_cast<double>(count));
+  }
+
   void ModelRerouted(std::string_view requested, std::string_view served) {
     absl::MutexLock lock(&mu_);
     reroutes_.Add({{"requested", std::string(ModelLabel(requested))},
@@ -667,6 +686,7 @@ class PrometheusTelemetry::Impl {
   Gauge& in_flight_;
   Counter& upload_bytes_;
   Family<Counter>& result_cache_;
+  Family<Counter>& batch_;
   absl::Mutex cache_mu_;
   // By task (caption, detect, segment, other), then by telemetry::CacheEvent.
   std::array<std::array<Counter*, telemetry::kNumCacheEvents>, 4> result_cache_counters_
@@ -730,6 +750,11 @@ void PrometheusTelemetry::Tokens(std::string_view model, telemetry::TokenKind ki
 
 void PrometheusTelemetry::ModelRerouted(std::string_view requested, std::string_view served) {
   impl_->ModelRerouted(requested, served);
+}
+
+void PrometheusTelemetry::Batch(std::string_view task, std::string_view model,
+                                telemetry::BatchEvent event, int64_t count) {
+  impl_->Batch(task, model, event, count);
 }
 
 void PrometheusTelemetry::ResultCache(std::string_view task, telemetry::CacheEvent event) {

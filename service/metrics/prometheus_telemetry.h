@@ -65,6 +65,8 @@ class PrometheusTelemetry final : public telemetry::Telemetry {
   void Tokens(std::string_view model, telemetry::TokenKind kind, int64_t count) override;
   void ModelRerouted(std::string_view requested, std::string_view served) override;
   void UploadBytes(int64_t bytes) override;
+  void Batch(std::string_view task, std::string_view model, telemetry::BatchEvent event,
+             int64_t count) override;
   void ResultCache(std::string_view task, telemetry::CacheEvent event) override;
   void SetProbe(Probe probe, std::function<double()> read) override;
 

@@ -17,6 +17,11 @@
 namespace vision_gateway::result_cache {
 namespace {
 
+// A caller joins a running call whose deadline is at most this much earlier than its own: calls
+// that arrive together (each with "now + N s") share, and a joiner loses at most this much of its
+// deadline; a caller whose deadline is later by more starts its own call.
+constexpr absl::Duration kJoinDeadlineTolerance = absl::Seconds(1);
+
 using gemini::CacheControl;
 using gemini::CallOptions;
 using gemini::GenerateContentRequest;
@@ -115,7 +120,7 @@ class Flight final : public std::enable_shared_from_this<Flight> {
   const std::string& key() const { return key_; }
 
   // A new share of this flight, or null when it takes no more callers (over, abandoned, or
-  // running with an earlier deadline than this caller's); `observer` is taken only by a share.
+  // running with a deadline more than kJoinDeadlineTolerance earlier than this caller's); `observer` is taken only by a share.
   // Once the caller has released Core::mu, it calls Deliver(share) when `deliver` is set (the
   // flight has chunks already, or soon).
   std::shared_ptr<Share> TryJoin(StreamObserver& observer, const CallOptions& options,
@@ -130,7 +135,7 @@ class Flight final : public std::enable_shared_from_this<Flight> {
         case Phase::kLookup:
           break;
         case Phase::kUpstream:
-          if (options.deadline > deadline_) return nullptr;
+          if (options.deadline > deadline_ + kJoinDeadlineTolerance) return nullptr;
           break;
         case Phase::kDone:
           if (!storing_ || !final_.has_value() || !final_->ok()) return nullptr;

@@ -26,8 +26,10 @@
 // gets the chunks so far, then the live ones); a caller that cancels ends only its own share,
 // and the upstream call is cancelled only when no caller is left. The deadline rule: the
 // upstream call starts with the latest deadline of the callers that joined before it started
-// (during the lookup); once it runs its deadline is fixed, and a caller whose deadline is later
-// does not join it but starts a call of its own (which later callers then join). A joiner whose
+// (during the lookup); once it runs its deadline is fixed: a caller whose deadline is later by at
+// most 1 s joins it (callers arriving together, each with "now + N s", share; a joiner loses at
+// most that second), a caller whose deadline is later by more starts a call of its own (which
+// later callers then join). A joiner whose
 // own deadline passes first is ended by its gRPC call's cancellation, as any call. The
 // upstream call's attempts and tokens are recorded on the first caller's record; the others are
 // reported as "coalesced" and billed nothing.

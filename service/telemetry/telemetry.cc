@@ -44,6 +44,20 @@ std::string_view DropReasonName(DropReason reason) {
   return "malformed";
 }
 
+std::string_view BatchEventName(BatchEvent event) {
+  switch (event) {
+    case BatchEvent::kJobCreated:
+      return "job_created";
+    case BatchEvent::kItem:
+      return "item";
+    case BatchEvent::kResultLine:
+      return "result_line";
+    case BatchEvent::kItemFailed:
+      return "item_failed";
+  }
+  return "unknown";
+}
+
 std::string_view CacheEventName(CacheEvent event) {
   switch (event) {
     case CacheEvent::kHit:

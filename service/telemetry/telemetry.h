@@ -51,11 +51,20 @@ enum class CacheEvent {
 };
 inline constexpr int kNumCacheEvents = 8;
 
+// What batch jobs (#20) did.
+enum class BatchEvent {
+  kJobCreated,  // a job was created at Gemini
+  kItem,        // items sent in created jobs
+  kResultLine,  // result lines (items) read back from a responses file or inline answers
+  kItemFailed,  // items read back as an error (Gemini's, or an unusable answer)
+};
+
 // Label spellings.
 std::string_view RpcTypeName(RpcType type);          // "unary", "server_stream", ...
 std::string_view TokenKindName(TokenKind kind);      // "prompt", "output", "thinking"
 std::string_view DropReasonName(DropReason reason);  // "malformed", "over_limit", ...
-std::string_view CacheEventName(CacheEvent event);   // "hit", "coalesced", "miss", ...
+std::string_view CacheEventName(CacheEvent event);
+std::string_view BatchEventName(BatchEvent event);  // "job_created", "item", "result_line", ...   // "hit", "coalesced", "miss", ...
 // gRPC code names as go-grpc-prometheus spells them: "OK", "InvalidArgument",
 // "ResourceExhausted", ... (Go's codes.Code.String()).
 std::string_view GrpcCodeName(absl::StatusCode code);
@@ -121,6 +130,10 @@ class Telemetry {
   // The result cache (#21) did `event` for a call of `task` ("caption", "detect", "segment";
   // a fixed set, "" when unknown).
   virtual void ResultCache(std::string_view /*task*/, CacheEvent /*event*/) {}
+  // Batch jobs (#20): `count` `event`s for jobs of `task` ("caption", "detect", "segment") on
+  // `model` (folded as for Tokens).
+  virtual void Batch(std::string_view /*task*/, std::string_view /*model*/, BatchEvent /*event*/,
+                     int64_t /*count*/) {}
 
   // A value read when metrics are collected (e.g. CPU work waiting for a thread). Replaces the
   // previous probe of that kind; an empty function removes it. The function must stay valid until

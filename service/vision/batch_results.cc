@@ -381,6 +381,7 @@ class ResultsReader final : public gemini::PendingCall,
             line.shrink_to_fit();
             if (!decoded.ok()) {
               if (!skipping_) {
+                CountLine(/*failed=*/true);
                 v1::BatchResult bad;
                 *bad.mutable_error() = ToBatchItemStatus(WithOutcome(
                     absl::UnavailableError("a line of the batch's responses file is not a "
@@ -409,9 +410,21 @@ class ResultsReader final : public gemini::PendingCall,
       if (key.ok() && key->caller_key == start_after_key_) skipping_ = false;
       return;
     }
+    bool failed = false;
     ProcessBatchLine(
         line, task_, model_, *context_.options,
-        [this](v1::BatchResult result) { Queue(std::move(result)); }, context_.record);
+        [this, &failed](v1::BatchResult result) {
+          failed = failed || result.has_error();
+          Queue(std::move(result));
+        },
+        context_.record);
+    CountLine(failed);
+  }
+
+  // One item read back (metrics): a result line, and whether it ended as an error.
+  void CountLine(bool failed) {
+    CountBatch(context_.record, task_, model_, telemetry::BatchEvent::kResultLine, 1);
+    if (failed) CountBatch(context_.record, task_, model_, telemetry::BatchEvent::kItemFailed, 1);
   }
 
   void Queue(v1::BatchResult result) {

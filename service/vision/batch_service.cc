@@ -193,6 +193,24 @@ absl::StatusOr<std::shared_ptr<gemini::PendingCall>> ActOnVisibleBatch(
 
 }  // namespace
 
+std::string_view BatchTaskLabel(v1::BatchTask task) {
+  switch (task) {
+    case v1::BATCH_TASK_CAPTION:
+      return "caption";
+    case v1::BATCH_TASK_DETECT:
+      return "detect";
+    case v1::BATCH_TASK_SEGMENT:
+      return "segment";
+    default:
+      return "";
+  }
+}
+
+void CountBatch(const std::shared_ptr<telemetry::CallRecord>& record, v1::BatchTask task,
+                std::string_view model, telemetry::BatchEvent event, int64_t count) {
+  if (record != nullptr) record->telemetry().Batch(BatchTaskLabel(task), model, event, count);
+}
+
 absl::Status BatchNotFound(const std::string& name) {
   return WithErrorInfo(
       absl::NotFoundError(absl::StrCat("batch ", name,

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
@@ -38,6 +39,14 @@ struct BatchContext {
 
 // NOT_FOUND, ErrorInfo BATCH_NOT_FOUND: the job does not exist or is not the caller's.
 absl::Status BatchNotFound(const std::string& name);
+
+// The metric label of a batch task: "caption", "detect", "segment" ("" when unspecified).
+std::string_view BatchTaskLabel(v1::BatchTask task);
+
+// Counts `count` batch `event`s for `task` on `model` in the record's telemetry (none when the
+// record is null).
+void CountBatch(const std::shared_ptr<telemetry::CallRecord>& record, v1::BatchTask task,
+                std::string_view model, telemetry::BatchEvent event, int64_t count);
 
 // "batches/<id>" (BatchIdOf) or INVALID_ARGUMENT naming the field.
 absl::StatusOr<std::string> BatchNameOf(const std::string& name);

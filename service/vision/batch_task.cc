@@ -448,6 +448,11 @@ class BatchCreate final : public BatchCreateTask,
         gemini::CallOptions{.deadline = deadline_, .record = context_.files.record},
         [self](absl::StatusOr<gemini::BatchJob> job) {
           if (!job.ok()) return self->Fail(ToCallerStatus(job.status()));
+          const auto& record = self->context_.files.record;
+          CountBatch(record, self->header_.task(), self->model_, telemetry::BatchEvent::kJobCreated,
+                     1);
+          CountBatch(record, self->header_.task(), self->model_, telemetry::BatchEvent::kItem,
+                     self->items_);
           self->Succeed(ToV1BatchJob(*job));
         }));
   }

@@ -408,6 +408,16 @@ def test_batch():
         check("batch item %s: the rectangle's pixel box" % os.path.basename(item["key"]),
               any(abs(b.get("xMin", 0) - 20) <= 1 and abs(b.get("yMin", 0) - 30) <= 1 and
                   abs(b["xMax"] - 100) <= 1 and abs(b["yMax"] - 110) <= 1 for b in boxes), boxes)
+    # The batch metrics (#20): one job of two items created, two result lines read, none failed.
+    with open(os.path.join(TMP, "server.log")) as f:
+        metrics_url = re.search(r"metrics on (http://\S+/metrics)", f.read()).group(1)
+    with urllib.request.urlopen(metrics_url, timeout=10) as r:
+        exposition = r.read().decode()
+    counts = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^vision_gateway_batch_events_total\{event="(\w+)",model="gemini-3-flash-preview",'
+        r'task="detect"\} (\S+)$', exposition, re.M)}
+    check("batch metrics: job_created 1, item 2, result_line 2, no item_failed",
+          counts == {"job_created": 1, "item": 2, "result_line": 2}, counts)
     code, _, err = run("batch", "cancel", name, "--target", ADDR)
     check("batch cancel of an ended job: FAILED_PRECONDITION (73)", code == 73, "%d %s" % (code, err))
     code, _, err = run("batch", "delete", name, "--target", ADDR)

@@ -483,6 +483,21 @@ TEST_F(CachingGenerateStubTest, ACallerWithALaterDeadlineDoesNotJoinARunningCall
   ASSERT_TRUE(first.Wait().ok());
 }
 
+// Callers arriving together each bring "now + N s": a deadline later by less than the tolerance
+// (1 s) still joins the running call.
+TEST_F(CachingGenerateStubTest, ACallerArrivingMomentsLaterJoinsTheRunningCall) {
+  const absl::Time soon = absl::Now() + absl::Seconds(10);
+  Collector first, second;
+  Start(first, CallOptions{.deadline = soon});
+  Start(second, CallOptions{.deadline = soon + absl::Milliseconds(300)});
+  ASSERT_EQ(fake_->calls().size(), 1u);
+  Answer(*fake_->calls()[0]);
+  ASSERT_TRUE(first.Wait().ok());
+  ASSERT_TRUE(second.Wait().ok());
+  EXPECT_EQ(second.texts(), kAbc);
+  EXPECT_EQ(telemetry_.count(CacheEvent::kCoalesced), 1);
+}
+
 TEST_F(CachingGenerateStubTest, IdenticalCallsInFlightShareOneUpstreamCall) {
   constexpr int kCallers = 8;
   std::vector<std::unique_ptr<Collector>> collectors;
