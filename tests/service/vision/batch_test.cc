@@ -27,6 +27,7 @@
 #include "tests/testing/fake_batches_stub.h"
 #include "tests/testing/fake_gemini_client.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/task_results.h"
 #include "tests/testing/test_images.h"
 
 namespace vision_gateway::vision {
@@ -40,31 +41,10 @@ using ::vision_gateway::testing::StatusIs;
 
 gemini::GenerateContentResponse Answer(const std::string& text,
                                        const std::string& finish = "STOP") {
-  gemini::GenerateContentResponse r;
-  gemini::Candidate& c = r.candidates.emplace_back();
-  c.content.parts.emplace_back().text = text;
-  c.finish_reason = finish;
-  r.usage_metadata = gemini::UsageMetadata{.prompt_token_count = 270,
-                                           .candidates_token_count = 40,
-                                           .total_token_count = 310};
-  r.model_version = "gemini-3-flash-preview";
-  return r;
+  return testing::AnswerChunk(text, finish, "gemini-3-flash-preview");
 }
 
-template <typename Response>
-struct Collected {
-  std::vector<Response> responses;
-  absl::Status status;
-  absl::Notification done;
-  TaskCallbacks<Response> Callbacks() {
-    return {.on_response = [this](Response r) { responses.push_back(std::move(r)); },
-            .on_done =
-                [this](absl::Status s) {
-                  status = std::move(s);
-                  done.Notify();
-                }};
-  }
-};
+using ::vision_gateway::testing::Collected;
 
 std::string Encoded(const gemini::GenerateContentRequest& request) {
   auto body = gemini::EncodeGenerateContentRequest(request);

@@ -19,6 +19,7 @@
 #include "service/image/mask_codec.h"
 #include "tests/testing/fake_gemini_client.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/task_results.h"
 #include "tests/testing/test_images.h"
 
 namespace vision_gateway::vision {
@@ -31,31 +32,10 @@ using ::vision_gateway::testing::StatusIs;
 
 gemini::GenerateContentResponse TextChunk(const std::string& text,
                                           const std::string& finish = "") {
-  gemini::GenerateContentResponse r;
-  gemini::Candidate& c = r.candidates.emplace_back();
-  c.content.parts.emplace_back().text = text;
-  c.finish_reason = finish;
-  r.usage_metadata = gemini::UsageMetadata{.prompt_token_count = 270,
-                                           .candidates_token_count = 40,
-                                           .total_token_count = 310};
-  r.model_version = "gemini-2.5-flash";
-  return r;
+  return testing::AnswerChunk(text, finish, "gemini-2.5-flash");
 }
 
-template <typename Response>
-struct Collected {
-  std::vector<Response> responses;
-  absl::Status status;
-  absl::Notification done;
-  TaskCallbacks<Response> Callbacks() {
-    return {.on_response = [this](Response r) { responses.push_back(std::move(r)); },
-            .on_done =
-                [this](absl::Status s) {
-                  status = std::move(s);
-                  done.Notify();
-                }};
-  }
-};
+using ::vision_gateway::testing::Collected;
 
 class SpatialTaskTest : public ::testing::Test {
  protected:
