@@ -1,5 +1,5 @@
 // RedisResultStore: hiredis's asynchronous API driven by an Asio io_context on one thread
-// (hiredis_asio.h adapts the two). 0.14 has no timer hook and no connect timeout, so the timers
+// (SocketWatcher below adapts the two). 0.14 has no timer hook and no connect timeout, so the timers
 // (command deadlines, connect, backoff) are Asio timers of the store.
 //
 // Everything hiredis and Asio touch lives on the store's thread. Callers only read two atomics
@@ -30,6 +30,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -38,7 +39,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "service/common/log.h"
-#include "service/redis/hiredis_asio.h"
 
 namespace vision_gateway::redis {
 
@@ -46,6 +46,122 @@ namespace {
 
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
+
+// hiredis's asynchronous context driven by Boost.Asio: the event-library adapter hiredis leaves to
+// its user.
+//
+// hiredis (0.14, Debian 12) asks an event library to watch its socket through five hooks
+// (ev.addRead/delRead/addWrite/delWrite/cleanup) and expects redisAsyncHandleRead/Write to be
+// called while the socket is readable/writable and the interest lasts. SocketWatcher is that event
+// library: it borrows the context's fd in a posix::stream_descriptor (released, never closed: the
+// fd stays hiredis's) and re-arms async_wait(wait_read/wait_write) after each event (Asio's
+// epoll reactor re-checks readiness when a wait is armed, so the bytes hiredis left unread - it
+// reads 16 KiB per call - raise the next event). 0.14 has no timer hook: timers are the user's.
+//
+// Threads: everything runs on the io_context's one thread, as do the two notifications.
+// hiredis's event library for one context. Shared by its owner and by its own pending waits;
+// `ac` is null once hiredis freed the context.
+class SocketWatcher : public std::enable_shared_from_this<SocketWatcher> {
+ public:
+  struct Notifications {
+    // After each redisAsyncHandleRead that left the context alive (e.g. to bound what hiredis
+    // holds). May free the context.
+    absl::AnyInvocable<void(redisAsyncContext*)> after_read;
+    // hiredis is freeing the context (from its cleanup hook): every callback it carried was
+    // answered already. The context may be read, not used.
+    absl::AnyInvocable<void(const redisAsyncContext*)> gone;
+  };
+
+  SocketWatcher(boost::asio::io_context& io, redisAsyncContext* ac, Notifications notifications);
+  ~SocketWatcher();
+  SocketWatcher(const SocketWatcher&) = delete;
+  SocketWatcher& operator=(const SocketWatcher&) = delete;
+
+  // Borrows the context's fd and installs the hooks. On failure the context is untouched.
+  absl::Status Attach();
+
+ private:
+  void Want(bool read, bool on);
+  void Cleanup();
+  void ReleaseFd();
+  void Arm(bool read);
+  void OnReady(bool read, const boost::system::error_code& ec);
+
+  boost::asio::posix::stream_descriptor fd_;
+  redisAsyncContext* ac_;
+  Notifications notifications_;
+  bool want_read_ = false;
+  bool want_write_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+};
+
+
+SocketWatcher::SocketWatcher(asio::io_context& io, redisAsyncContext* ac,
+                             Notifications notifications)
+    : fd_(io), ac_(ac), notifications_(std::move(notifications)) {}
+
+SocketWatcher::~SocketWatcher() { ReleaseFd(); }
+
+absl::Status SocketWatcher::Attach() {
+  boost::system::error_code ec;
+  fd_.assign(ac_->c.fd, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("watching the Redis socket: ", ec.message()));
+  }
+  ac_->ev.data = this;
+  ac_->ev.addRead = [](void* self) { static_cast<SocketWatcher*>(self)->Want(true, true); };
+  ac_->ev.delRead = [](void* self) { static_cast<SocketWatcher*>(self)->Want(true, false); };
+  ac_->ev.addWrite = [](void* self) { static_cast<SocketWatcher*>(self)->Want(false, true); };
+  ac_->ev.delWrite = [](void* self) { static_cast<SocketWatcher*>(self)->Want(false, false); };
+  ac_->ev.cleanup = [](void* self) { static_cast<SocketWatcher*>(self)->Cleanup(); };
+  return absl::OkStatus();
+}
+
+void SocketWatcher::Want(bool read, bool on) {
+  (read ? want_read_ : want_write_) = on;
+  if (on) Arm(read);
+}
+
+// hiredis frees the context: stop watching, give the fd back (hiredis closes it), tell the owner.
+void SocketWatcher::Cleanup() {
+  const std::shared_ptr<SocketWatcher> keep = shared_from_this();  // the owner lets go of it
+  const redisAsyncContext* gone = std::exchange(ac_, nullptr);
+  want_read_ = want_write_ = false;
+  ReleaseFd();
+  if (gone != nullptr && notifications_.gone) notifications_.gone(gone);
+}
+
+void SocketWatcher::ReleaseFd() {
+  if (!fd_.is_open()) return;
+  boost::system::error_code ignored;
+  fd_.cancel(ignored);
+  fd_.release();
+}
+
+void SocketWatcher::Arm(bool read) {
+  bool& waiting = read ? reading_ : writing_;
+  if (ac_ == nullptr || waiting) return;
+  waiting = true;
+  fd_.async_wait(read ? asio::posix::stream_descriptor::wait_read
+                      : asio::posix::stream_descriptor::wait_write,
+                 [self = shared_from_this(), read](const boost::system::error_code& ec) {
+                   self->OnReady(read, ec);
+                 });
+}
+
+void SocketWatcher::OnReady(bool read, const boost::system::error_code& ec) {
+  (read ? reading_ : writing_) = false;
+  if (ec || ac_ == nullptr || !(read ? want_read_ : want_write_)) return;
+  redisAsyncContext* ac = ac_;
+  if (read) {
+    redisAsyncHandleRead(ac);
+    if (ac_ != nullptr && notifications_.after_read) notifications_.after_read(ac);
+  } else {
+    redisAsyncHandleWrite(ac);
+  }
+  if (ac_ != nullptr && (read ? want_read_ : want_write_)) Arm(read);
+}
 
 Clock::duration ToChrono(absl::Duration d) {
   return std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(d));
