@@ -62,6 +62,8 @@ EMULATOR_BIN=${EMULATOR_BIN:-$BUILD_DIR/emulator/gemini-emulator}
 SERVER_BIN=${SERVER_BIN:-$BUILD_DIR/service/vision-server}
 BENCH_BIN=${BENCH_BIN:-$BUILD_DIR/bench/vision-bench}
 UPLOAD_BENCH_BIN=${UPLOAD_BENCH_BIN:-$BUILD_DIR/bench/upload-bench}
+# Optional: gRPC's own cost per stream with no work behind it (bench/grpc_floor.cc), run in (a).
+FLOOR_BIN=${FLOOR_BIN:-$BUILD_DIR/bench/grpc-floor}
 for bin in "$EMULATOR_BIN" "$SERVER_BIN" "$BENCH_BIN" "$UPLOAD_BENCH_BIN"; do
   [ -x "$bin" ] || { echo "run_bench.sh: $bin not built (cmake --build $BUILD_DIR)" >&2; exit 2; }
 done
@@ -140,6 +142,17 @@ if [ -z "$ONLY" ] || [ "$ONLY" = a ]; then
     --model "$MODEL" --server_pid "$VG_EMULATOR_PID" "${COMMON[@]}" || STATUS=1
   bench gateway --mode grpc --target "127.0.0.1:$VG_SERVER_PORT" \
     --server_pid "$VG_SERVER_PID" "${COMMON[@]}" || STATUS=1
+  if [ "$RPC" = caption ] && [ -x "$FLOOR_BIN" ]; then
+    # The floor: the same load against a server whose Caption only writes two fixed messages.
+    "$FLOOR_BIN" --hop thread >"$VG_TMP/floor.log" 2>&1 &
+    FLOOR_PID=$!
+    VG_PIDS+=("$FLOOR_PID")
+    FLOOR_PORT=$(vg_wait_line "$VG_TMP/floor.log" 'grpc-floor listening on [^ ]*:([0-9]+)' \
+                 "$FLOOR_PID") || exit 1
+    bench floor --mode grpc --target "127.0.0.1:$FLOOR_PORT" --server_pid "$FLOOR_PID" \
+      "${COMMON[@]}" || STATUS=1
+    kill "$FLOOR_PID" 2>/dev/null || true
+  fi
   echo
   echo "=== (a) gateway overhead at $RATE $RPC streams/s (gateway - direct, same load)"
   node - "$OUT_DIR/direct.json" "$OUT_DIR/gateway.json" <<'JS'
@@ -167,6 +180,13 @@ if (gateway.server) {
               `(${gateway.server.cores.toFixed(2)} cores), ` +
               `${gateway.server.context_switches_per_request?.toFixed(1)} context switches ` +
               `per request`);
+}
+const floorFile = process.argv[2].replace(/direct\.json$/, 'floor.json');
+if (fs.existsSync(floorFile)) {
+  const floor = JSON.parse(fs.readFileSync(floorFile, 'utf8'));
+  console.log(`grpc-floor (gRPC alone, no upstream): ${floor.server.cpu_ms_per_request.toFixed(3)} ` +
+              `ms CPU per stream, ${floor.server.context_switches_per_request?.toFixed(1)} context ` +
+              `switches per stream`);
 }
 JS
 fi
