@@ -144,14 +144,18 @@ if [ -z "$ONLY" ] || [ "$ONLY" = a ]; then
     --server_pid "$VG_SERVER_PID" "${COMMON[@]}" || STATUS=1
   if [ "$RPC" = caption ] && [ -x "$FLOOR_BIN" ]; then
     # The floor: the same load against a server whose Caption only writes two fixed messages.
-    "$FLOOR_BIN" --hop thread >"$VG_TMP/floor.log" 2>&1 &
-    FLOOR_PID=$!
-    VG_PIDS+=("$FLOOR_PID")
-    FLOOR_PORT=$(vg_wait_line "$VG_TMP/floor.log" 'grpc-floor listening on [^ ]*:([0-9]+)' \
-                 "$FLOOR_PID") || exit 1
-    bench floor --mode grpc --target "127.0.0.1:$FLOOR_PORT" --server_pid "$FLOOR_PID" \
-      "${COMMON[@]}" || STATUS=1
-    kill "$FLOOR_PID" 2>/dev/null || true
+    # callback: gRPC's callback API with the writes started on another thread, as the gateway
+    # does; async: the completion-queue API (what the other threading model costs).
+    for api in callback async; do
+      "$FLOOR_BIN" --hop thread --api "$api" >"$VG_TMP/floor-$api.log" 2>&1 &
+      FLOOR_PID=$!
+      VG_PIDS+=("$FLOOR_PID")
+      FLOOR_PORT=$(vg_wait_line "$VG_TMP/floor-$api.log" 'grpc-floor listening on [^ ]*:([0-9]+)' \
+                   "$FLOOR_PID") || exit 1
+      bench "floor-$api" --mode grpc --target "127.0.0.1:$FLOOR_PORT" \
+        --server_pid "$FLOOR_PID" "${COMMON[@]}" || STATUS=1
+      kill "$FLOOR_PID" 2>/dev/null || true
+    done
   fi
   echo
   echo "=== (a) gateway overhead at $RATE $RPC streams/s (gateway - direct, same load)"
@@ -181,12 +185,14 @@ if (gateway.server) {
               `${gateway.server.context_switches_per_request?.toFixed(1)} context switches ` +
               `per request`);
 }
-const floorFile = process.argv[2].replace(/direct\.json$/, 'floor.json');
-if (fs.existsSync(floorFile)) {
+for (const api of ['callback', 'async']) {
+  const floorFile = process.argv[2].replace(/direct\.json$/, `floor-${api}.json`);
+  if (!fs.existsSync(floorFile)) continue;
   const floor = JSON.parse(fs.readFileSync(floorFile, 'utf8'));
-  console.log(`grpc-floor (gRPC alone, no upstream): ${floor.server.cpu_ms_per_request.toFixed(3)} ` +
-              `ms CPU per stream, ${floor.server.context_switches_per_request?.toFixed(1)} context ` +
-              `switches per stream`);
+  console.log(`grpc-floor --api ${api} (gRPC alone, no upstream): ` +
+              `${floor.server.cpu_ms_per_request.toFixed(3)} ms CPU per stream, ` +
+              `${floor.server.context_switches_per_request?.toFixed(1)} context switches per ` +
+              `stream, latency p50 ${floor.latency.p50_ms.toFixed(2)} ms`);
 }
 JS
 fi
