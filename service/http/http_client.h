@@ -1,5 +1,5 @@
 // Asynchronous HTTP/1.1 client over Boost.Beast + OpenSSL. This header shows no Boost types:
-// everything Beast lives in http_client.cc.
+// everything Beast lives in the .cc files and *_internal.h headers of service/http.
 //
 // Threads: the client owns an io_context run by `io_threads` threads; every callback of one call
 // runs on that call's strand, never concurrently with another callback of the same call. Callbacks

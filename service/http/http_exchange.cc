@@ -1,0 +1,783 @@
+// The per-request state machine of HttpClient (http_exchange.h). One CallImpl per request, owned
+// by the handlers it has in flight (shared_from_this) and by the caller's shared_ptr<Call>. Every
+// step of a call runs on the call's strand, so a call's state needs no lock. Connections carry no
+// executor affinity: whichever call holds one binds its handlers to its own strand.
+//
+// Header values are never logged or put into error messages: they carry the API key. Neither is
+// the URL's query string (it may carry ?key=).
+#include "service/http/http_exchange.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "service/common/error_reasons.h"
+#include "service/common/log.h"
+#include "service/common/status_details.h"
+#include "service/http/connection_pool_internal.h"
+#include "service/http/runtime_internal.h"
+#include "service/http/tls_context_internal.h"
+#include "service/http/url_target.h"
+
+namespace vision_gateway::http::internal {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+
+constexpr std::string_view kUserAgent = "vision-gateway/0.1";
+// Size of the buffer body pieces are read into (and so the largest on_body piece).
+constexpr std::size_t kReadPieceBytes = 64 * 1024;
+// Largest paced body (StreamHandler::on_paced_body): above the Files API's 2 GB per file.
+constexpr std::uint64_t kMaxPacedBodyBytes = std::uint64_t{4} << 30;
+// Deadlines further away than this are treated as "no deadline" (avoids clock overflow).
+constexpr absl::Duration kFarFuture = absl::Hours(24 * 365);
+
+class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl> {
+ public:
+  CallImpl(std::shared_ptr<Runtime> runtime, Request request, StreamHandler handler)
+      : rt_(std::move(runtime)),
+        strand_(net::make_strand(rt_->ioc)),
+        request_(std::move(request)),
+        handler_(std::move(handler)),
+        resolver_(strand_),
+        resolve_timer_(strand_),
+        wait_timer_(strand_),
+        body_timer_(strand_) {}
+
+  // Starts the call on its strand; never completes it inline.
+  void Start() {
+    if (!rt_->Register(this, weak_from_this())) cancel_requested_.store(true);
+    net::post(strand_, [self = shared_from_this()] {
+      if (self->cancel_requested_.load() && !self->done_) {
+        self->Complete(absl::CancelledError("HTTP client is shutting down"));
+        return;
+      }
+      self->Begin();
+    });
+  }
+
+  void Cancel() override {
+    if (finished_.load() || cancel_requested_.exchange(true)) return;
+    net::post(strand_, [self = shared_from_this()] {
+      self->Complete(absl::CancelledError("HTTP request cancelled"));
+    });
+  }
+
+ private:
+  enum class Phase {
+    kWaitConnection,
+    kResolve,
+    kConnect,
+    kHandshake,
+    kWrite,
+    kWaitBody,
+    kReadHeader,
+    kReadBody,
+    kWaitReader  // a paced body: waiting for the handler to ask for the next piece
+  };
+
+  static const char* PhaseName(Phase phase) {
+    switch (phase) {
+      case Phase::kWaitConnection:
+        return "waiting for a free connection to";
+      case Phase::kResolve:
+        return "resolving";
+      case Phase::kConnect:
+        return "connecting to";
+      case Phase::kHandshake:
+        return "TLS handshake with";
+      case Phase::kWrite:
+        return "sending the request to";
+      case Phase::kWaitBody:
+        return "waiting for the rest of the request body for";
+      case Phase::kReadHeader:
+        return "reading the response header from";
+      case Phase::kReadBody:
+        return "reading the response body from";
+      case Phase::kWaitReader:
+        return "waiting for the reader of the response body from";
+    }
+    return "talking to";
+  }
+
+  template <typename F>
+  auto OnStrand(F&& f) {
+    return net::bind_executor(strand_, std::forward<F>(f));
+  }
+
+  template <typename F>
+  void WithStream(F&& f) {
+    if (conn_->tls) {
+      f(*conn_->tls);
+    } else {
+      f(*conn_->plain);
+    }
+  }
+
+  // True when the call must not start anything more (it finished, or a cancel is queued).
+  bool Abandoned() const { return done_ || cancel_requested_.load(); }
+
+  // Sets the expiry of the phase about to start: the request's deadline when it has one (the
+  // caller's deadline rules, however far), else now + default_phase_timeout.
+  Clock::time_point StartPhase(Phase phase) {
+    phase_ = phase;
+    const Clock::time_point expiry =
+        deadline_ ? *deadline_ : Clock::now() + rt_->options.default_phase_timeout;
+    phase_expiry_ = expiry;
+    if (conn_) conn_->lowest().expires_at(expiry);
+    return expiry;
+  }
+
+  void Begin() {
+    if (Abandoned()) return;
+    auto target = ParseTarget(request_.url);
+    if (!target.ok()) {
+      Complete(target.status());
+      return;
+    }
+    target_ = *std::move(target);
+
+    if (request_.deadline != absl::InfiniteFuture()) {
+      const absl::Duration remaining = request_.deadline - absl::Now();
+      if (remaining <= absl::ZeroDuration()) {
+        Complete(absl::DeadlineExceededError(
+            absl::StrCat("deadline passed before the request to ", target_.authority, " started")));
+        return;
+      }
+      if (remaining < kFarFuture) {
+        deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       absl::ToChronoNanoseconds(remaining));
+      }
+    }
+
+    if (absl::Status s = BuildRequest(); !s.ok()) {
+      Complete(std::move(s));
+      return;
+    }
+    Acquire();
+  }
+
+  absl::Status BuildRequest() {
+    if (!IsToken(request_.method)) return absl::InvalidArgumentError("invalid HTTP method");
+    const bhttp::verb verb = bhttp::string_to_verb(request_.method);
+    if (verb == bhttp::verb::unknown) {
+      req_.method_string(request_.method);
+    } else {
+      req_.method(verb);
+    }
+    req_.target(target_.target);
+    req_.version(11);
+    bool has_user_agent = false;
+    for (const auto& [name, value] : request_.headers) {
+      // Names may be reported; values never (they carry the API key).
+      if (!IsToken(name)) return absl::InvalidArgumentError("invalid HTTP header name");
+      if (!IsValidHeaderValue(value)) {
+        return absl::InvalidArgumentError(absl::StrCat("invalid value for HTTP header ", name));
+      }
+      if (IsReservedHeader(name)) continue;  // framing headers are ours to set
+      if (absl::EqualsIgnoreCase(name, "user-agent")) has_user_agent = true;
+      req_.insert(name, value);
+    }
+    req_.set(bhttp::field::host, target_.host_header);
+    if (!has_user_agent) req_.set(bhttp::field::user_agent, kUserAgent);
+    // The body is sent from where it lies: request_.body (a member, never moved) with the
+    // header, or the streamed bytes after it (WriteBody).
+    std::size_t body_size = request_.body.size();
+    if (request_.streamed_body != nullptr) {
+      if (!request_.body.empty() ||
+          request_.streamed_body_offset > request_.streamed_body->size()) {
+        return absl::InvalidArgumentError("invalid streamed request body");
+      }
+      body_size = request_.streamed_body->size() - request_.streamed_body_offset;
+    } else {
+      req_.body() =
+          bhttp::span_body<const char>::value_type(request_.body.data(), request_.body.size());
+    }
+    if (body_size != 0 || verb == bhttp::verb::post || verb == bhttp::verb::put ||
+        verb == bhttp::verb::patch) {
+      req_.content_length(body_size);
+    }
+    request_.headers.clear();
+    return absl::OkStatus();
+  }
+
+  // A pooled connection if one is idle, else a new one if the host has a free slot, else a wait
+  // for one (max_connections_per_host). A request that fails on a reused connection before any
+  // response byte is not sent again here: it fails UPSTREAM_UNREACHABLE and the retry policy
+  // (gemini/retrying_gemini_client.h) decides.
+  void Acquire() {
+    static std::atomic<std::uint64_t> next_waiter{1};
+    waiter_id_ = next_waiter.fetch_add(1);
+    ConnectionPool::Acquired got = rt_->pool.Acquire(
+        target_.pool_key, waiter_id_, [self = shared_from_this()](std::unique_ptr<Connection> conn) {
+          net::post(self->strand_, [self, conn = std::move(conn)]() mutable {
+            self->OnGranted(std::move(conn));
+          });
+        });
+    switch (got.result) {
+      case ConnectionPool::Result::kReuse:
+        holds_slot_ = true;
+        conn_ = std::move(got.conn);
+        Write();
+        return;
+      case ConnectionPool::Result::kOpen:
+        holds_slot_ = true;
+        Resolve();
+        return;
+      case ConnectionPool::Result::kQueueFull:
+        // Not the caller's quota and not Gemini's: the gateway's own overload. The message names
+        // no host (callers see it).
+        Complete(WithRetryInfo(
+            WithOutcome(absl::ResourceExhaustedError(absl::StrCat(
+                            "the gateway has ", rt_->options.max_waiting_requests_per_host,
+                            " requests waiting for an upstream connection; retry later")),
+                        reasons::kServerOverloaded),
+            absl::Seconds(1)));
+        return;
+      case ConnectionPool::Result::kQueued:
+        break;
+    }
+    waiting_ = true;
+    wait_timer_.expires_at(StartPhase(Phase::kWaitConnection));
+    wait_timer_.async_wait(OnStrand([self = shared_from_this()](error_code ec) {
+      if (ec || !self->waiting_ || self->done_) return;
+      // Still queued: give up. Otherwise a slot is on its way and the call goes on with it.
+      if (self->rt_->pool.CancelWait(self->target_.pool_key, self->waiter_id_)) {
+        self->waiting_ = false;
+        self->Complete(self->TimeoutStatus());
+      }
+    }));
+  }
+
+  // A slot freed by another call reached this one: a kept-alive connection, or leave to open one.
+  void OnGranted(std::unique_ptr<Connection> conn) {
+    waiting_ = false;
+    wait_timer_.cancel();
+    if (done_) {  // finished while the grant was on its way: the slot goes back
+      if (conn) {
+        rt_->pool.Put(std::move(conn));
+      } else {
+        rt_->pool.Release(target_.pool_key);
+      }
+      return;
+    }
+    holds_slot_ = true;
+    conn_ = std::move(conn);
+    if (cancel_requested_.load()) return;  // the queued Complete closes and releases it
+    if (conn_) {
+      Write();
+    } else {
+      Resolve();
+    }
+  }
+
+  void Resolve() {
+    const Clock::time_point expiry = StartPhase(Phase::kResolve);
+    resolving_ = true;
+    resolve_timed_out_ = false;
+    resolve_timer_.expires_at(expiry);
+    resolve_timer_.async_wait(OnStrand([self = shared_from_this()](error_code ec) {
+      if (ec || !self->resolving_) return;
+      self->resolve_timed_out_ = true;
+      self->resolver_.cancel();
+    }));
+    resolver_.async_resolve(
+        target_.host, std::to_string(target_.port), tcp::resolver::numeric_service,
+        OnStrand([self = shared_from_this()](error_code ec, tcp::resolver::results_type results) {
+          self->OnResolve(ec, std::move(results));
+        }));
+  }
+
+  void OnResolve(error_code ec, tcp::resolver::results_type results) {
+    resolving_ = false;
+    resolve_timer_.cancel();
+    if (Abandoned()) return;
+    if (resolve_timed_out_) {
+      Complete(TimeoutStatus());
+      return;
+    }
+    if (ec) {
+      Fail(ec);
+      return;
+    }
+    conn_ = std::make_unique<Connection>(rt_->ioc.get_executor(),
+                                         target_.tls ? &rt_->tls_context : nullptr,
+                                         target_.pool_key);
+    StartPhase(Phase::kConnect);
+    conn_->lowest().async_connect(
+        results, OnStrand([self = shared_from_this()](error_code ec, const tcp::endpoint&) {
+          self->OnConnect(ec);
+        }));
+  }
+
+  void OnConnect(error_code ec) {
+    if (Abandoned()) return;
+    if (ec) {
+      Fail(ec);
+      return;
+    }
+    // Requests are written whole; never hold a segment back waiting for an ACK (Nagle).
+    error_code ignored;
+    conn_->lowest().socket().set_option(tcp::no_delay(true), ignored);
+    if (conn_->tls) {
+      Handshake();
+    } else {
+      Write();
+    }
+  }
+
+  void Handshake() {
+    TlsStream& stream = *conn_->tls;
+    if (absl::Status s = PrepareTlsStream(stream, target_); !s.ok()) {
+      Complete(std::move(s));
+      return;
+    }
+    StartPhase(Phase::kHandshake);
+    stream.async_handshake(ssl::stream_base::client,
+                           OnStrand([self = shared_from_this()](error_code ec) {
+                             self->OnHandshake(ec);
+                           }));
+  }
+
+  void OnHandshake(error_code ec) {
+    if (Abandoned()) return;
+    if (ec) {
+      Fail(ec);
+      return;
+    }
+    Write();
+  }
+
+  void Write() {
+    StartPhase(Phase::kWrite);
+    if (request_.streamed_body != nullptr) {
+      // The header alone; then the body bytes as they arrive (WriteBody).
+      header_serializer_.emplace(req_);
+      WithStream([this](auto& stream) {
+        bhttp::async_write_header(
+            stream, *header_serializer_,
+            OnStrand([self = shared_from_this()](error_code ec, std::size_t) {
+              self->OnBodyWritten(ec, 0);
+            }));
+      });
+      return;
+    }
+    WithStream([this](auto& stream) {
+      bhttp::async_write(stream, req_,
+                         OnStrand([self = shared_from_this()](error_code ec, std::size_t) {
+                           self->OnWrite(ec);
+                         }));
+    });
+  }
+
+  // Sends the streamed body's bytes that are there, one write at a time; with none there, waits
+  // for the producer (bounded by the deadline, if any). One write or one wait is pending at once.
+  void WriteBody() {
+    if (Abandoned()) return;
+    const GrowingBuffer& body = *request_.streamed_body;
+    const std::size_t at = request_.streamed_body_offset + body_sent_;
+    const std::string_view written = body.View();
+    if (written.size() > at) {
+      StartPhase(Phase::kWrite);  // each write is one bounded phase
+      WithStream([this, piece = written.substr(at)](auto& stream) {
+        net::async_write(stream, net::buffer(piece.data(), piece.size()),
+                         OnStrand([self = shared_from_this()](error_code ec, std::size_t n) {
+                           self->OnBodyWritten(ec, n);
+                         }));
+      });
+      return;
+    }
+    if (body.abandoned()) {
+      Complete(absl::CancelledError(absl::StrCat("the request body for ", target_.authority,
+                                                 " was abandoned before it was complete")));
+      return;
+    }
+    phase_ = Phase::kWaitBody;
+    if (deadline_) {
+      body_timer_.expires_at(*deadline_);
+      body_timer_.async_wait(OnStrand([self = shared_from_this()](error_code ec) {
+        if (ec || self->Abandoned() || self->phase_ != Phase::kWaitBody) return;
+        self->Complete(self->TimeoutStatus());
+      }));
+    }
+    // No I/O is pending to keep the call alive while it waits: it holds itself until the wake
+    // or Complete (the buffer holds only a weak reference, so a buffer that outlives an ended
+    // call keeps nothing of it).
+    waiting_self_ = shared_from_this();
+    request_.streamed_body->WhenMore(at, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) {
+        net::post(self->strand_, [self] {
+          self->waiting_self_.reset();
+          self->body_timer_.cancel();
+          self->WriteBody();
+        });
+      }
+    });
+  }
+
+  void OnBodyWritten(error_code ec, std::size_t n) {
+    if (Abandoned()) return;
+    if (ec) {
+      Fail(ec);
+      return;
+    }
+    body_sent_ += n;
+    if (request_.streamed_body_offset + body_sent_ == request_.streamed_body->size()) {
+      OnWrite(ec);
+      return;
+    }
+    WriteBody();
+  }
+
+  void OnWrite(error_code ec) {
+    if (Abandoned()) return;
+    if (ec) {
+      Fail(ec);
+      return;
+    }
+    // Sent: the body is let go now, not when the answer ends (a large inline request is not held
+    // through a long stream, and the owner of a shared body may reuse it as soon as it has the
+    // answer). Only here: after a failed or abandoned write, Asio may still read the buffers.
+    req_.body() = bhttp::span_body<const char>::value_type();
+    header_serializer_.reset();
+    request_.body = std::string();
+    request_.streamed_body.reset();
+    ReadHeader();
+  }
+
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(rt_->options.max_response_header_bytes, UINT32_MAX)));
+    // A paced body is held one piece at a time, so max_response_body_bytes (a bound on what is
+    // buffered) does not apply; kMaxPacedBodyBytes bounds how long such a reader may read.
+    parser_->body_limit(handler_.on_paced_body
+                            ? kMaxPacedBodyBytes
+                            : static_cast<std::uint64_t>(rt_->options.max_response_body_bytes));
+    if (req_.method() == bhttp::verb::head) parser_->skip(true);
+    StartPhase(Phase::kReadHeader);
+    WithStream([this](auto& stream) {
+      bhttp::async_read_header(stream, conn_->buffer, *parser_,
+                               OnStrand([self = shared_from_this()](error_code ec, std::size_t) {
+                                 self->OnHeader(ec);
+                               }));
+    });
+  }
+
+  void OnHeader(error_code ec) {
+    if (Abandoned()) return;
+    if (ec) {
+      Fail(ec);
+      return;
+    }
+    const auto& message = parser_->get();
+    const int status = message.result_int();
+    if (status >= 100 && status < 200 && status != 101) {
+      ReadHeader();  // an interim response (100 Continue, 103 Early Hints): the real one follows
+      return;
+    }
+    ResponseHead head;
+    head.status = status;
+    for (const auto& field : message) {
+      head.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    if (handler_.on_head && !Deliver([&] { handler_.on_head(head); })) return;
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (Abandoned()) return;
+    if (parser_->is_done()) {
+      Succeed();
+      return;
+    }
+    if (piece_.empty()) piece_.resize(kReadPieceBytes);
+    parser_->get().body().data = piece_.data();
+    parser_->get().body().size = piece_.size();
+    StartPhase(Phase::kReadBody);
+    WithStream([this](auto& stream) {
+      bhttp::async_read_some(stream, conn_->buffer, *parser_,
+                             OnStrand([self = shared_from_this()](error_code ec, std::size_t) {
+                               self->OnBody(ec);
+                             }));
+    });
+  }
+
+  void OnBody(error_code ec) {
+    if (Abandoned()) return;
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec == ssl::error::stream_truncated && parser_->need_eof()) {
+      // A body delimited by the end of the connection, from a server that closes without
+      // close_notify (common, and harmless for HTTP framing): that is the end of the body.
+      ec = {};
+      parser_->put_eof(ec);
+    }
+    const std::size_t n = piece_.size() - parser_->get().body().size;
+    if (handler_.on_paced_body) {
+      if (ec) {
+        Fail(ec);
+      } else if (n == 0) {
+        ReadBody();
+      } else {
+        WaitForReader(n);
+      }
+      return;
+    }
+    if (n > 0 && handler_.on_body &&
+        !Deliver([&] { handler_.on_body(std::string_view(piece_.data(), n)); })) {
+      return;
+    }
+    if (ec) {
+      Fail(ec);
+      return;
+    }
+    ReadBody();
+  }
+
+  // A paced body: hands the piece over and reads nothing more until the handler resumes.
+  void WaitForReader(std::size_t n) {
+    phase_ = Phase::kWaitReader;
+    if (deadline_) {
+      body_timer_.expires_at(*deadline_);
+      body_timer_.async_wait(OnStrand([self = shared_from_this()](error_code ec) {
+        if (ec || self->Abandoned() || self->phase_ != Phase::kWaitReader) return;
+        self->Complete(self->TimeoutStatus());
+      }));
+    }
+    // No I/O is pending to keep the call alive while the reader holds the piece.
+    waiting_self_ = shared_from_this();
+    const std::uint64_t wait = ++reader_waits_;
+    absl::AnyInvocable<void()> resume = [weak = weak_from_this(), wait] {
+      if (auto self = weak.lock()) {
+        net::post(self->strand_, [self, wait] {
+          if (self->done_ || self->phase_ != Phase::kWaitReader || self->reader_waits_ != wait) {
+            return;
+          }
+          self->waiting_self_.reset();
+          self->body_timer_.cancel();
+          self->ReadBody();
+        });
+      }
+    };
+    Deliver([&] { handler_.on_paced_body(std::string_view(piece_.data(), n), std::move(resume)); });
+  }
+
+  void Succeed() {
+    if (parser_->keep_alive() && conn_->buffer.size() == 0) {
+      conn_->lowest().expires_never();
+      holds_slot_ = false;  // the slot stays with the connection
+      rt_->pool.Put(std::move(conn_));
+    }
+    Complete(absl::OkStatus());
+  }
+
+  // Every failure is tagged with its row of the error table (WithOutcome, error_reasons.h); the
+  // messages name the host for the operator's log, and the table decides what a caller sees.
+  absl::Status TimeoutStatus() const {
+    if (deadline_ && Clock::now() >= *deadline_) {
+      return WithOutcome(absl::DeadlineExceededError(absl::StrCat(
+                             "deadline exceeded while ", PhaseName(phase_), " ", target_.authority)),
+                         reasons::kUpstreamTimeout);
+    }
+    return WithOutcome(
+        absl::DeadlineExceededError(absl::StrCat("timed out after ",
+                                                 rt_->options.default_phase_timeout.count(),
+                                                 " ms while ", PhaseName(phase_), " ",
+                                                 target_.authority)),
+        reasons::kUpstreamTimeout);
+  }
+
+  // True when no byte of a response was read on this connection: the request may be sent again
+  // without risk of a second answer (the policy that decides is the retry decorator's).
+  bool BeforeResponse() const {
+    return phase_ == Phase::kWaitConnection || phase_ == Phase::kResolve ||
+           phase_ == Phase::kConnect ||
+           phase_ == Phase::kHandshake || phase_ == Phase::kWrite || phase_ == Phase::kWaitBody ||
+           (phase_ == Phase::kReadHeader && parser_ && !parser_->got_some());
+  }
+
+  absl::Status ErrorStatus(error_code ec) const {
+    const std::string where = absl::StrCat(PhaseName(phase_), " ", target_.authority);
+    if (ec == beast::error::timeout || Clock::now() >= phase_expiry_) return TimeoutStatus();
+    if (ec == bhttp::error::body_limit) {
+      return WithOutcome(absl::ResourceExhaustedError(absl::StrCat(
+                             "response body from ", target_.authority, " exceeds ",
+                             rt_->options.max_response_body_bytes, " bytes")),
+                         reasons::kUpstreamResponseTooLarge);
+    }
+    if (ec == bhttp::error::header_limit) {
+      return WithOutcome(absl::ResourceExhaustedError(absl::StrCat(
+                             "response header from ", target_.authority, " exceeds ",
+                             rt_->options.max_response_header_bytes, " bytes")),
+                         reasons::kUpstreamResponseTooLarge);
+    }
+    if (phase_ == Phase::kHandshake && ec.category() == net::error::get_ssl_category()) {
+      const std::string message = DescribeTlsFailure(*conn_->tls, target_.authority, ec);
+      return WithOutcome(absl::UnavailableError(message), reasons::kUpstreamTls);
+    }
+    if (phase_ == Phase::kResolve) {
+      return WithOutcome(absl::UnavailableError(absl::StrCat("cannot resolve ", target_.host, ": ",
+                                                             ec.message())),
+                         reasons::kUpstreamUnreachable);
+    }
+    if (phase_ == Phase::kConnect) {
+      return WithOutcome(absl::UnavailableError(absl::StrCat(
+                             "cannot connect to ", target_.authority, ": ", ec.message())),
+                         reasons::kUpstreamUnreachable);
+    }
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      return WithOutcome(absl::UnavailableError(absl::StrCat("malformed HTTP response from ",
+                                                             target_.authority, ": ",
+                                                             ec.message())),
+                         reasons::kUpstreamBadResponse);
+    }
+    const char* outcome =
+        BeforeResponse() ? reasons::kUpstreamUnreachable : reasons::kUpstreamConnectionLost;
+    if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+        ec == net::error::eof || ec == ssl::error::stream_truncated) {
+      return WithOutcome(absl::UnavailableError(absl::StrCat(
+                             "connection closed while ", where, " before the response ended")),
+                         outcome);
+    }
+    return WithOutcome(
+        absl::UnavailableError(absl::StrCat("error while ", where, ": ", ec.message())), outcome);
+  }
+
+  void Fail(error_code ec) { Complete(ErrorStatus(ec)); }
+
+  // Runs a handler callback. An exception (bad_alloc while decoding, ...) fails this call — the
+  // process and the I/O thread live on. False when it threw (the call is then complete).
+  template <typename F>
+  bool Deliver(F&& f) {
+    const char* what = nullptr;
+    std::string detail;
+    try {
+      f();
+      return true;
+    } catch (const std::exception& e) {
+      detail = e.what();
+      what = detail.c_str();
+    } catch (...) {
+      what = "unknown exception";
+    }
+    LogError("HTTP response handler threw (%s); failing the call", what);
+    Complete(WithOutcome(absl::InternalError("the gateway failed while reading Gemini's answer"),
+                         reasons::kInternalError));
+    return false;
+  }
+
+  // Runs on the strand. Calls on_done once; afterwards every pending handler sees done_.
+  void Complete(absl::Status status) {
+    if (done_) return;
+    // The call may be held only by this reference (waiting for streamed body bytes): released
+    // when Complete returns, after its last use of the call.
+    const std::shared_ptr<CallImpl> keep = std::move(waiting_self_);
+    done_ = true;
+    finished_.store(true);
+    // Close, but keep the object: operations may still be pending on it.
+    if (conn_) conn_->Close();
+    if (holds_slot_) {
+      holds_slot_ = false;
+      rt_->pool.Release(target_.pool_key);
+    }
+    if (waiting_) {
+      waiting_ = false;
+      // When already granted, OnGranted gives the slot back.
+      (void)rt_->pool.CancelWait(target_.pool_key, waiter_id_);
+    }
+    wait_timer_.cancel();
+    body_timer_.cancel();
+    resolving_ = false;
+    resolver_.cancel();
+    resolve_timer_.cancel();
+    rt_->Unregister(this);
+    // The whole request was on the wire when this failure came (a reply may have been cut
+    // short): say so, for the caller's idempotency policy.
+    if (!status.ok() && status.code() != absl::StatusCode::kCancelled &&
+        (phase_ == Phase::kReadHeader || phase_ == Phase::kReadBody ||
+         phase_ == Phase::kWaitReader)) {
+      status = WithRequestWritten(std::move(status));
+    }
+    absl::AnyInvocable<void(absl::Status)> on_done = std::move(handler_.on_done);
+    handler_ = StreamHandler();
+    if (!on_done) return;
+    try {
+      on_done(std::move(status));
+    } catch (const std::exception& e) {
+      LogError("HTTP completion handler threw (%s)", e.what());
+    } catch (...) {
+      LogError("HTTP completion handler threw");
+    }
+  }
+
+  const std::shared_ptr<Runtime> rt_;
+  net::strand<net::io_context::executor_type> strand_;
+  Request request_;
+  StreamHandler handler_;
+  Target target_;
+  bhttp::request<bhttp::span_body<const char>> req_;  // the body points into request_
+  // A streamed body: its header's serializer, and how many body bytes were written.
+  std::optional<bhttp::request_serializer<bhttp::span_body<const char>>> header_serializer_;
+  std::size_t body_sent_ = 0;
+  std::shared_ptr<CallImpl> waiting_self_;  // set while waiting for streamed body bytes
+  tcp::resolver resolver_;
+  net::steady_timer resolve_timer_;
+  net::steady_timer wait_timer_;  // bounds the wait for a free connection
+  net::steady_timer body_timer_;  // bounds a wait for more streamed body bytes by the deadline
+  std::unique_ptr<Connection> conn_;
+  bool holds_slot_ = false;  // conn_ (or the one being opened) counts against the host's limit
+  bool waiting_ = false;     // queued for a free connection as waiter_id_
+  std::uint64_t waiter_id_ = 0;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
+  std::string piece_;
+  std::uint64_t reader_waits_ = 0;  // paced pieces handed over so far (a resume names its own)
+  std::optional<Clock::time_point> deadline_;
+  Clock::time_point phase_expiry_;
+  Phase phase_ = Phase::kResolve;
+  bool done_ = false;
+  bool resolving_ = false;
+  bool resolve_timed_out_ = false;
+  std::atomic<bool> finished_{false};
+  std::atomic<bool> cancel_requested_{false};
+};
+
+}  // namespace
+
+std::shared_ptr<Call> StartExchange(std::shared_ptr<Runtime> runtime, Request request,
+                                    StreamHandler handler) {
+  auto call = std::make_shared<CallImpl>(std::move(runtime), std::move(request), std::move(handler));
+  call->Start();
+  return call;
+}
+
+}  // namespace vision_gateway::http::internal
