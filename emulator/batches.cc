@@ -1,6 +1,7 @@
 #include "emulator/batches.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -268,8 +269,8 @@ ScriptedResponse BatchStore::Create(const std::string& api_version, const std::s
   return Json(OperationJson(it->second));
 }
 
-void BatchStore::AdvanceLocked(Job& job, const BatchLineRunner& run) {
-  if (job.state != State::kActive) return;
+std::optional<BatchStore::Production> BatchStore::AdvanceLocked(Job& job) {
+  if (job.state != State::kActive || job.producing) return std::nullopt;
   const absl::Time now = files_->ClockNow();
   const absl::Time finish = job.create_time + job.processing;
   const absl::Time expiry = job.create_time + kExpiry;
@@ -277,42 +278,89 @@ void BatchStore::AdvanceLocked(Job& job, const BatchLineRunner& run) {
     job.state = State::kExpired;
     job.end_time = expiry;
     job.lines.clear();
-    return;
+    return std::nullopt;
   }
-  if (now < finish) return;
+  if (now < finish) return std::nullopt;
   job.end_time = finish;
   if (job.fails) {
     job.state = State::kFailed;
     job.lines.clear();
-    return;
+    return std::nullopt;
   }
+  job.producing = true;
+  Production production;
+  production.id = job.id;
+  production.model = job.model;
+  production.api_version = job.api_version;
+  production.input_file = job.input_file;
+  production.lines = std::move(job.lines);
+  job.lines.clear();
+  return production;
+}
+
+void BatchStore::Produce(Production& production, const BatchLineRunner& run) {
   std::string jsonl;
-  for (const Line& line : job.lines) {
-    BatchLineResult result = run(job.api_version, job.model, line.request_json, line.key);
-    (result.ok ? job.succeeded : job.failed) += 1;
-    if (job.input_file.empty()) {
+  const bool inline_output = production.input_file.empty();
+  for (Line& line : production.lines) {
+    BatchLineResult result =
+        run(production.api_version, production.model, std::move(line.request_json), line.key);
+    (result.ok ? production.succeeded : production.failed) += 1;
+    if (inline_output) {
       std::string item = absl::StrCat("{\"", result.ok ? "response" : "error", "\":",
                                       result.json);
       if (!line.metadata_json.empty()) absl::StrAppend(&item, ",\"metadata\":", line.metadata_json);
       item += "}";
-      job.inlined_responses.push_back(std::move(item));
+      production.inlined_responses.push_back(std::move(item));
     } else {
       absl::StrAppend(&jsonl, "{\"key\":", json::serialize(json::string(Js(line.key))), ",\"",
                       result.ok ? "response" : "error", "\":", CompactJson(result.json), "}\n");
     }
+    line = Line();  // its request is done with
   }
-  job.lines.clear();
-  if (!job.input_file.empty()) {
-    absl::StatusOr<std::string> file = files_->AddGeneratedFile(
-        absl::StrCat("batch-", job.id), absl::StrCat("batch-", job.id, "-responses"),
-        "application/jsonl", jsonl);
-    if (!file.ok()) {
-      job.state = State::kFailed;
+  production.lines.clear();
+  if (inline_output) return;
+  absl::StatusOr<std::string> file = files_->AddGeneratedFile(
+      absl::StrCat("batch-", production.id), absl::StrCat("batch-", production.id, "-responses"),
+      "application/jsonl", jsonl);
+  if (!file.ok()) {
+    production.store_failed = true;
+    return;
+  }
+  production.responses_file = absl::StrCat("files/", *file);
+}
+
+void BatchStore::Publish(Production production) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(production.id);
+    if (it != jobs_.end() && it->second.state == State::kActive) {
+      Job& job = it->second;
+      job.producing = false;
+      job.succeeded = production.succeeded;
+      job.failed = production.failed;
+      if (production.store_failed) {
+        job.state = State::kFailed;
+      } else {
+        job.inlined_responses = std::move(production.inlined_responses);
+        job.responses_file = std::move(production.responses_file);
+        job.state = State::kSucceeded;
+      }
       return;
     }
-    job.responses_file = absl::StrCat("files/", *file);
+    if (it != jobs_.end()) it->second.producing = false;
   }
-  job.state = State::kSucceeded;
+  // Cancelled or deleted while its lines ran: nobody may see its output.
+  if (!production.responses_file.empty()) {
+    files_->Remove(production.responses_file.substr(sizeof("files/") - 1));
+  }
+}
+
+void BatchStore::Run(std::vector<Production>& productions, const BatchLineRunner& run) {
+  for (Production& production : productions) {
+    Produce(production, run);
+    Publish(std::move(production));
+  }
+  productions.clear();
 }
 
 std::string BatchStore::OperationJson(const Job& job) const {
@@ -406,10 +454,18 @@ ScriptedResponse BatchStore::Handle(const BatchRequest& request, const BatchLine
 }
 
 ScriptedResponse BatchStore::Get(const std::string& id, const BatchLineRunner& run) {
+  std::vector<Production> due;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return NoSuchBatch(id);
+    if (auto production = AdvanceLocked(it->second)) due.push_back(*std::move(production));
+    if (due.empty()) return Json(OperationJson(it->second));
+  }
+  Run(due, run);
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return NoSuchBatch(id);
-  AdvanceLocked(it->second, run);
   return Json(OperationJson(it->second));
 }
 
@@ -430,19 +486,37 @@ ScriptedResponse BatchStore::List(const BatchRequest& request, const BatchLineRu
       return Invalid("Invalid page token.");
     }
   }
-  absl::MutexLock lock(&mu_);
-  std::vector<Job*> ordered;
-  for (auto& [id, job] : jobs_) ordered.push_back(&job);
-  std::sort(ordered.begin(), ordered.end(),
-            [](const Job* a, const Job* b) { return a->order > b->order; });  // newest first
-  const size_t end = std::min(ordered.size(), start + static_cast<size_t>(page_size));
+  // The page's jobs (by id) and the total, then the due ones produced outside the lock.
+  std::vector<std::string> page;
+  size_t total = 0;
+  std::vector<Production> due;
+  {
+    absl::MutexLock lock(&mu_);
+    std::vector<Job*> ordered;
+    for (auto& [id, job] : jobs_) ordered.push_back(&job);
+    std::sort(ordered.begin(), ordered.end(),
+              [](const Job* a, const Job* b) { return a->order > b->order; });  // newest first
+    total = ordered.size();
+    for (size_t i = start; i < std::min(total, start + static_cast<size_t>(page_size)); ++i) {
+      page.push_back(ordered[i]->id);
+      if (auto production = AdvanceLocked(*ordered[i])) due.push_back(*std::move(production));
+    }
+  }
+  Run(due, run);
+  const size_t end = start + page.size();
   std::string body = "{\"operations\": [";
-  for (size_t i = start; i < end; ++i) {
-    AdvanceLocked(*ordered[i], run);
-    absl::StrAppend(&body, i == start ? "" : ",", OperationJson(*ordered[i]));
+  {
+    absl::MutexLock lock(&mu_);
+    bool first = true;
+    for (const std::string& id : page) {
+      auto it = jobs_.find(id);
+      if (it == jobs_.end()) continue;  // deleted meanwhile
+      absl::StrAppend(&body, first ? "" : ",", OperationJson(it->second));
+      first = false;
+    }
   }
   body += "]";
-  if (end < ordered.size()) {
+  if (end < total) {
     absl::StrAppend(&body, ", \"nextPageToken\": \"",
                     absl::WebSafeBase64Escape(absl::StrCat("batches:", end)), "\"");
   }
@@ -451,11 +525,20 @@ ScriptedResponse BatchStore::List(const BatchRequest& request, const BatchLineRu
 }
 
 ScriptedResponse BatchStore::Cancel(const std::string& id, const BatchLineRunner& run) {
+  std::vector<Production> due;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return NoSuchBatch(id);
+    if (auto production = AdvanceLocked(it->second)) due.push_back(*std::move(production));
+  }
+  // A job that is due ends as it would have had it been looked at first: too late to cancel.
+  Run(due, run);
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return NoSuchBatch(id);
   Job& job = it->second;
-  AdvanceLocked(job, run);
+  // Still active (its lines may be running for another request: their outcome is dropped).
   if (job.state == State::kActive) {
     job.state = State::kCancelled;
     job.end_time = files_->ClockNow();

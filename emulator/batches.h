@@ -5,7 +5,10 @@
 // set at its creation). Time is the file store's advanceable clock: a job still PENDING or RUNNING
 // 48 h after its creation is EXPIRED. States move when a job is observed (get, list, cancel): the
 // lines run then, one by one, through the same path as an online generateContent (scene or script
-// mode, script entries included), so nothing runs in the background.
+// mode, script entries included), so nothing runs in the background. The request that finds a
+// job due takes its lines out and runs them without holding the store's lock, then publishes the
+// outcome under it; requests meanwhile see the job RUNNING, and a job cancelled or deleted while
+// its lines run stays so (the outcome is dropped).
 //
 // Output: inline input answers inline (metadata.output.inlinedResponses.inlinedResponses[], each
 // {"response"|"error", "metadata"} with the request's metadata echoed); file input answers with a
@@ -51,8 +54,9 @@ struct BatchLineResult {
 };
 
 // Runs one line: the model id, the request (a JSON object, its "model" member removed) and the
-// line's key ("" when it has none). Called with the store's lock held: it must not call back
-// into the store.
+// line's key ("" when it has none). Called without the store's lock (a job's lines are produced
+// outside it, so a big job does not stall other requests), possibly from several requests at
+// once for different jobs; it must not call back into the batch store.
 using BatchLineRunner = std::function<BatchLineResult(
     const std::string& api_version, const std::string& model, std::string request_json,
     const std::string& key)>;
@@ -98,6 +102,7 @@ class BatchStore {
     absl::Duration processing;
     bool fails = false;
     State state = State::kActive;
+    bool producing = false;  // a request is running its lines (outside the lock)
     absl::Time end_time;
     std::vector<Line> lines;  // dropped once the job ended
     int64_t request_count = 0;
@@ -108,8 +113,32 @@ class BatchStore {
     uint64_t order = 0;
   };
 
-  // Brings the job up to date with the clock (runs its lines when it is due).
-  void AdvanceLocked(Job& job, const BatchLineRunner& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What a due job's lines need to run, taken out of the job (its lines moved).
+  struct Production {
+    std::string id;
+    std::string model;
+    std::string api_version;
+    std::string input_file;
+    std::vector<Line> lines;
+    // The outcome, filled by Produce.
+    int64_t succeeded = 0;
+    int64_t failed = 0;
+    std::vector<std::string> inlined_responses;
+    std::string responses_file;  // "files/<id>"; empty: inline, or storing it failed
+    bool store_failed = false;
+  };
+
+  // Brings the job up to date with the clock. A job whose lines are due is marked producing and
+  // its lines are returned, to be run (Produce) without the lock and then Publish()ed.
+  std::optional<Production> AdvanceLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs the lines and stores a file job's responses file. Without the lock.
+  void Produce(Production& production, const BatchLineRunner& run) ABSL_LOCKS_EXCLUDED(mu_);
+  // The outcome into its job, unless the job was cancelled or deleted meanwhile (then the
+  // responses file is removed again).
+  void Publish(Production production) ABSL_LOCKS_EXCLUDED(mu_);
+  // Produces and publishes each of `productions`.
+  void Run(std::vector<Production>& productions, const BatchLineRunner& run)
+      ABSL_LOCKS_EXCLUDED(mu_);
   std::string OperationJson(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ScriptedResponse Get(const std::string& id, const BatchLineRunner& run);
   ScriptedResponse List(const BatchRequest& request, const BatchLineRunner& run);

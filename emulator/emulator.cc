@@ -794,7 +794,7 @@ struct Emulator::State {
       return JsonReply(200, json::object{{"queued", faults.size()}});
     }
     if (what == "status" && method == "GET") {
-      const int batch_count = batches.JobCount();  // not under mu: lines run under its lock
+      const int batch_count = batches.JobCount();  // its own lock, not taken under mu
       absl::MutexLock lock(&mu);
       return JsonReply(200, json::object{{"open_connections", open_connections},
                                          {"total_connections", total_connections},

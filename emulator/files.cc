@@ -517,6 +517,16 @@ ScriptedResponse FileStore::DeleteFile(const std::string& id) {
   return JsonResponse("{}");
 }
 
+bool FileStore::Remove(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = files_.find(id);
+  if (it == files_.end()) return false;
+  stored_bytes_ -= it->second.size;
+  std::remove(it->second.path.c_str());
+  files_.erase(it);
+  return true;
+}
+
 ScriptedResponse FileStore::DownloadFile(const std::string& id, const FileRequest& request) {
   if (Param(request, "alt") != "media") {
     return ErrorResponse(400, "Downloads need alt=media.");

@@ -79,6 +79,9 @@ class FileStore {
   absl::StatusOr<std::string> AddGeneratedFile(std::string id, std::string display_name,
                                                std::string mime_type, std::string_view bytes);
 
+  // Removes "files/<id>"'s file (a generated file nobody may see any more); false when absent.
+  bool Remove(const std::string& id);
+
   // The store's clock: the wall clock plus what AdvanceClock added (batches use it too).
   absl::Time ClockNow() const;
 

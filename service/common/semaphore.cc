@@ -38,6 +38,16 @@ void Semaphore::Permit::Release() {
   units_ = 0;
 }
 
+bool Semaphore::Permit::TryExtend(int64_t units) {
+  if (state_ == nullptr) return false;
+  if (units < 0) units = 0;
+  absl::MutexLock lock(&state_->mu);
+  if (state_->capacity > 0 && state_->in_use + units > state_->capacity) return false;
+  state_->in_use += units;
+  units_ += units;
+  return true;
+}
+
 Semaphore::Permit Semaphore::TryAcquire(int64_t units) {
   if (units < 0) units = 0;
   absl::MutexLock lock(&state_->mu);

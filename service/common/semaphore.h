@@ -3,7 +3,8 @@
 // semaphore's state alive, so a permit that outlives its owner (a call ending after the service
 // that admitted it) never writes to freed memory.
 //
-// Used for the request bytes held by calls in flight (--max_request_memory_mb).
+// Used for the request bytes held by calls in flight (--max_request_memory_mb) and the batch
+// spool's bytes (--batch_spool_max_mb).
 #ifndef VISION_GATEWAY_SERVICE_COMMON_SEMAPHORE_H_
 #define VISION_GATEWAY_SERVICE_COMMON_SEMAPHORE_H_
 
@@ -28,6 +29,10 @@ class Semaphore {
 
     // Gives the units back (once); the permit is then empty.
     void Release();
+    // Takes `units` (>= 0) more from the same semaphore, all or nothing: false (the permit keeps
+    // what it held) when they are not available or the permit is empty. For a holding that
+    // grows as it is used (a spool file's bytes as they are written).
+    bool TryExtend(int64_t units);
     int64_t units() const { return units_; }
     // True for a permit that holds units (or came from an unbounded semaphore).
     explicit operator bool() const { return state_ != nullptr; }

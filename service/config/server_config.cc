@@ -233,6 +233,14 @@ ABSL_FLAG(std::string, batch_spool_dir, "/tmp",
 ABSL_FLAG(int, max_batch_items, 10000,
           "Most items per batch job (CreateBatch refuses more with INVALID_ARGUMENT), 1..1000000.");
 
+// --- batch2 ---
+ABSL_FLAG(int, batch_spool_max_mb, 4096,
+          "Most MiB of CreateBatch request files in --batch_spool_dir at once, over every "
+          "CreateBatch in flight (reserved as items are written, given back when the upload "
+          "ends or fails); a call that would exceed it fails with RESOURCE_EXHAUSTED. 0: "
+          "unbounded. Keep it under the spool volume's size (k8s: the batch-spool emptyDir).");
+// --- end batch2 ---
+
 namespace vision_gateway::config {
 namespace {
 
@@ -461,6 +469,11 @@ absl::Status VisionFromFlags(ServerConfig& config, const EnvLookup& env) {
   vision.max_batch_items = max_items;
   vision.batch_spool_dir = absl::GetFlag(FLAGS_batch_spool_dir);
   if (vision.batch_spool_dir.empty()) return Invalid("--batch_spool_dir must name a directory");
+  // --- batch2 ---
+  const int spool_mb = absl::GetFlag(FLAGS_batch_spool_max_mb);
+  if (spool_mb < 0) return Invalid("--batch_spool_max_mb must be 0 (unbounded) or more");
+  vision.batch_spool_max_bytes = int64_t{spool_mb} << 20;
+  // --- end batch2 ---
   vision.max_polygon_points = std::max(3, absl::GetFlag(FLAGS_max_polygon_points));
   vision.max_mask_png_pixels = std::max(1, absl::GetFlag(FLAGS_max_mask_pixels));
   // Every replica derives the same key for the tags of files stored upright (file_id.h).

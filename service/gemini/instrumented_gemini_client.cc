@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/time/clock.h"
@@ -216,6 +217,79 @@ class InstrumentedFilesStub final : public FilesStub {
   telemetry::Telemetry& telemetry_;
 };
 
+// The Batch API (#20): one exchange per call, under the retrying decorator's operation names
+// (batches.create with its model; the others, and the responses file's download, without one).
+class InstrumentedBatchesStub final : public BatchesStub {
+ public:
+  InstrumentedBatchesStub(std::shared_ptr<BatchesStub> inner, telemetry::Telemetry& telemetry)
+      : inner_(std::move(inner)), telemetry_(telemetry) {}
+
+  std::shared_ptr<PendingCall> CreateBatch(
+      const std::string& model, CreateBatchRequest request, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<BatchJob>)> done) override {
+    auto exchange = std::make_shared<Exchange>(telemetry_, options, "batches.create", model);
+    return inner_->CreateBatch(
+        model, std::move(request), std::move(options),
+        [exchange, done = std::move(done)](absl::StatusOr<BatchJob> result) mutable {
+          if (result.ok()) exchange->FirstByte();
+          exchange->Done(result.status());
+          if (done) done(std::move(result));
+        });
+  }
+
+  std::shared_ptr<PendingCall> GetBatch(
+      const std::string& name, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<BatchJob>)> done) override {
+    auto observed = Observe(telemetry_, "batches.get", options, std::move(done));
+    return inner_->GetBatch(name, std::move(options), std::move(observed));
+  }
+
+  std::shared_ptr<PendingCall> ListBatches(
+      int page_size, const std::string& page_token, CallOptions options,
+      absl::AnyInvocable<void(absl::StatusOr<ListBatchesResponse>)> done) override {
+    auto observed = Observe(telemetry_, "batches.list", options, std::move(done));
+    return inner_->ListBatches(page_size, page_token, std::move(options), std::move(observed));
+  }
+
+  std::shared_ptr<PendingCall> CancelBatch(const std::string& name, CallOptions options,
+                                           absl::AnyInvocable<void(absl::Status)> done) override {
+    auto observed = ObserveStatus(telemetry_, "batches.cancel", options, std::move(done));
+    return inner_->CancelBatch(name, std::move(options), std::move(observed));
+  }
+
+  std::shared_ptr<PendingCall> DeleteBatch(const std::string& name, CallOptions options,
+                                           absl::AnyInvocable<void(absl::Status)> done) override {
+    auto observed = ObserveStatus(telemetry_, "batches.delete", options, std::move(done));
+    return inner_->DeleteBatch(name, std::move(options), std::move(observed));
+  }
+
+  // The whole download is one exchange: its first byte is the first piece, it ends with on_done
+  // (the reader's pauses count in its latency, as the deadline counts them).
+  std::shared_ptr<PendingCall> DownloadFile(const std::string& name, CallOptions options,
+                                            DownloadObserver observer) override {
+    // A download's callbacks never run concurrently: the exchange needs no lock.
+    auto exchange = std::make_shared<Exchange>(telemetry_, options, "files.download", "");
+    DownloadObserver wrapped{
+        .on_data =
+            [exchange, on_data = std::move(observer.on_data)](
+                std::string_view data, absl::AnyInvocable<void()> more) mutable {
+              exchange->FirstByte();
+              if (on_data) on_data(data, std::move(more));
+            },
+        .on_done =
+            [exchange, on_done = std::move(observer.on_done)](absl::Status status) mutable {
+              exchange->Done(status);
+              if (on_done) on_done(std::move(status));
+            },
+    };
+    return inner_->DownloadFile(name, std::move(options), std::move(wrapped));
+  }
+
+ private:
+  const std::shared_ptr<BatchesStub> inner_;
+  telemetry::Telemetry& telemetry_;
+};
+
 }  // namespace
 
 std::unique_ptr<GenerateStub> MakeInstrumentedGenerateStub(std::shared_ptr<GenerateStub> inner,
@@ -228,11 +302,17 @@ std::unique_ptr<FilesStub> MakeInstrumentedFilesStub(std::shared_ptr<FilesStub> 
   return std::make_unique<InstrumentedFilesStub>(std::move(inner), telemetry);
 }
 
+std::unique_ptr<BatchesStub> MakeInstrumentedBatchesStub(std::shared_ptr<BatchesStub> inner,
+                                                         telemetry::Telemetry& telemetry) {
+  return std::make_unique<InstrumentedBatchesStub>(std::move(inner), telemetry);
+}
+
 GeminiStubs MakeInstrumentedStubs(GeminiStubs inner, telemetry::Telemetry& telemetry) {
   GeminiStubs stubs(MakeInstrumentedGenerateStub(std::move(inner.generate), telemetry),
                     MakeInstrumentedFilesStub(std::move(inner.files), telemetry));
-  // Batch calls are not instrumented yet (#20): passed through.
-  stubs.batches = std::move(inner.batches);
+  if (inner.batches != nullptr) {
+    stubs.batches = MakeInstrumentedBatchesStub(std::move(inner.batches), telemetry);
+  }
   return stubs;
 }
 

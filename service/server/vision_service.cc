@@ -109,6 +109,7 @@ VisionServiceImpl::VisionServiceImpl(gemini::GeminiStubs gemini,
                                                           &detached_)),
       limiter_(limits.max_concurrent_calls, limits.overload_retry_after),
       request_memory_(limits.max_request_memory_bytes),
+      batch_spool_(options_.batch_spool_max_bytes),
       overload_retry_after_(limits.overload_retry_after),
       max_call_duration_(limits.max_call_duration) {}
 
@@ -376,6 +377,7 @@ grpc::ServerReadReactor<v1::CreateBatchRequest>* VisionServiceImpl::CreateBatch(
                                                               &admission->policy->vision),
       .batches = gemini_batches_.get(),
       .spool_dir = admission->policy->vision.batch_spool_dir,
+      .spool_bytes = &batch_spool_,
       .max_items = admission->policy->vision.max_batch_items};
   return new CreateBatchReactor(batch, CallDeadline(context), response, std::move(call_permit),
                                 std::move(admission->permit), *std::move(memory),

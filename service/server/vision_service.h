@@ -157,6 +157,8 @@ class VisionServiceImpl final : public ::vision::v1::VisionService::CallbackServ
   std::shared_ptr<const vision::FilesRuntime> files_;
   CallLimiter limiter_;
   Semaphore request_memory_;
+  // The bytes of CreateBatch request files in the spool (--batch_spool_max_mb).
+  Semaphore batch_spool_;
   const absl::Duration overload_retry_after_;
   const absl::Duration max_call_duration_;
 };

@@ -86,8 +86,28 @@ absl::Status RunSpatial(const gemini::GenerateContentResponse& response, const B
 
 }  // namespace
 
-v1::BatchItemStatus ToBatchItemStatus(const absl::Status& status) {
-  const absl::Status caller = ToCallerStatus(status);
+void BatchItemFailures::Add(const std::string& hidden_text) {
+  ++count;
+  if (hidden_text.empty()) return;
+  if (hidden++ == 0) first_hidden = hidden_text.substr(0, 512);
+}
+
+void BatchItemFailures::LogSummary(const std::string& batch) const {
+  if (count == 0) return;
+  if (hidden == 0) {
+    LogWarning("ReadBatchResults %s: %d items failed (each is a google.rpc.Status in its result)",
+               batch, count);
+    return;
+  }
+  LogWarning("ReadBatchResults %s: %d items failed (each is a google.rpc.Status in its result); "
+             "%d with upstream details hidden from the caller, the first: %s",
+             batch, count, hidden, first_hidden);
+}
+
+v1::BatchItemStatus ToBatchItemStatus(const absl::Status& status, BatchItemFailures* failures) {
+  std::string hidden;
+  const absl::Status caller = ToCallerStatusUnlogged(status, &hidden);
+  if (failures != nullptr) failures->Add(hidden);
   v1::BatchItemStatus out;
   out.set_code(static_cast<int>(caller.code()));
   out.set_message(std::string(caller.message()));
@@ -103,19 +123,20 @@ v1::BatchItemStatus ToBatchItemStatus(const absl::Status& status) {
 std::string ProcessBatchLine(const gemini::BatchResponseLine& line, v1::BatchTask job_task,
                              const std::string& model, const VisionOptions& options,
                              absl::FunctionRef<void(v1::BatchResult)> emit,
-                             const std::shared_ptr<telemetry::CallRecord>& record) {
+                             const std::shared_ptr<telemetry::CallRecord>& record,
+                             BatchItemFailures* failures) {
   auto key = DecodeBatchItemKey(line.key);
   if (!key.ok() || key->task != job_task) {
     v1::BatchResult result;
     *result.mutable_error() = ToBatchItemStatus(
-        BadLine("a response line whose key the gateway did not write for this job"));
+        BadLine("a response line whose key the gateway did not write for this job"), failures);
     emit(std::move(result));
     return "";
   }
   const auto emit_error = [&](const absl::Status& status) {
     v1::BatchResult result;
     result.set_key(key->caller_key);
-    *result.mutable_error() = ToBatchItemStatus(status);
+    *result.mutable_error() = ToBatchItemStatus(status, failures);
     emit(std::move(result));
   };
   if (!line.response.has_value()) {
@@ -383,10 +404,11 @@ class ResultsReader final : public gemini::PendingCall,
               if (!skipping_) {
                 CountLine(/*failed=*/true);
                 v1::BatchResult bad;
-                *bad.mutable_error() = ToBatchItemStatus(WithOutcome(
-                    absl::UnavailableError("a line of the batch's responses file is not a "
-                                           "response"),
-                    reasons::kUpstreamBadResponse));
+                *bad.mutable_error() = ToBatchItemStatus(
+                    WithOutcome(absl::UnavailableError("a line of the batch's responses file "
+                                                       "is not a response"),
+                                reasons::kUpstreamBadResponse),
+                    &failures_);
                 Queue(std::move(bad));
               }
             } else {
@@ -417,7 +439,7 @@ class ResultsReader final : public gemini::PendingCall,
           failed = failed || result.has_error();
           Queue(std::move(result));
         },
-        context_.record);
+        context_.record, &failures_);
     CountLine(failed);
   }
 
@@ -441,6 +463,7 @@ class ResultsReader final : public gemini::PendingCall,
       pending_.clear();
       more_ = nullptr;
     }
+    failures_.LogSummary(name_);
     stage_->Clear();
     auto done = std::move(callbacks_.on_done);
     callbacks_.on_result = nullptr;
@@ -456,6 +479,8 @@ class ResultsReader final : public gemini::PendingCall,
   const std::shared_ptr<StagedCall> stage_ = std::make_shared<StagedCall>();
   v1::BatchTask task_ = v1::BATCH_TASK_UNSPECIFIED;
   std::string model_;
+  // Pump only (Finish reads it once the pump is over, or before it ran).
+  BatchItemFailures failures_;
 
   absl::Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;

@@ -10,6 +10,7 @@
 #define VISION_GATEWAY_SERVICE_VISION_BATCH_RESULTS_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -30,9 +31,25 @@ namespace vision_gateway::vision {
 // MiB); a longer one fails the read with UPSTREAM_RESPONSE_TOO_LARGE.
 inline constexpr std::size_t kMaxBatchLineBytes = std::size_t{64} << 20;
 
+// The per-item failures of one results read. A job of thousands of items may fail thousands of
+// them the same way: they are counted here (and in the batch metrics) and logged as one summary
+// line when the read ends, never one line per item.
+struct BatchItemFailures {
+  int64_t count = 0;
+  // Those whose upstream text the caller's message replaced (ToCallerStatusUnlogged), and the
+  // first such text ("REASON: message"), which the summary line shows the operator.
+  int64_t hidden = 0;
+  std::string first_hidden;
+
+  void Add(const std::string& hidden_text);
+  // One warning line for the read of `batch` when anything failed; nothing otherwise.
+  void LogSummary(const std::string& batch) const;
+};
+
 // An error as an item's BatchItemStatus: the caller's view (ToCallerStatus): its code, message
-// and google.rpc details.
-v1::BatchItemStatus ToBatchItemStatus(const absl::Status& status);
+// and google.rpc details. Logs nothing; the failure is added to `failures` (may be null).
+v1::BatchItemStatus ToBatchItemStatus(const absl::Status& status,
+                                      BatchItemFailures* failures = nullptr);
 
 // Post-processes one response line of a job whose task is `job_task` and model `model`: emits the
 // item's BatchResults in order (the online RPC's messages, or one error). A key the gateway did
@@ -40,11 +57,13 @@ v1::BatchItemStatus ToBatchItemStatus(const absl::Status& status);
 // (UPSTREAM_BAD_RESPONSE); an item whose answer is unusable is one error result with its key,
 // exactly as the online RPC would have failed (MODEL_OUTPUT_INVALID, CONTENT_BLOCKED, Gemini's
 // error through the error table). Returns the caller key of the line ("" when unknown).
-// `record` (may be null) gets the objects emitted and dropped, as the online call's does.
+// `record` (may be null) gets the objects emitted and dropped, as the online call's does; an
+// error result is added to `failures` (may be null), not logged.
 std::string ProcessBatchLine(const gemini::BatchResponseLine& line, v1::BatchTask job_task,
                              const std::string& model, const VisionOptions& options,
                              absl::FunctionRef<void(v1::BatchResult)> emit,
-                             const std::shared_ptr<telemetry::CallRecord>& record = nullptr);
+                             const std::shared_ptr<telemetry::CallRecord>& record = nullptr,
+                             BatchItemFailures* failures = nullptr);
 
 struct BatchResultsCallbacks {
   // One result; the reader sends the next one only after `next` ran (once, from any thread).

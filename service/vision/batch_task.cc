@@ -218,12 +218,17 @@ void BuildSpatialItem(const FilesContext& files, const VisionOptions& options,
   }
 }
 
-// The request file being written: a spool file, deleted when this goes.
+// The request file being written: a spool file, deleted when this goes, with its bytes reserved
+// from the service's spool bound as they are written.
 class SpoolFile {
  public:
   ~SpoolFile() { Close(); }
 
-  absl::Status Open(const std::string& dir) {
+  absl::Status Open(const std::string& dir, Semaphore* bound) {
+    if (bound != nullptr) {
+      bound_capacity_ = bound->capacity();
+      reserved_ = bound->TryAcquire(0);
+    }
     path_ = absl::StrCat(dir, "/vg-batch-XXXXXX");
     const int fd = mkstemp(path_.data());
     if (fd < 0) {
@@ -241,14 +246,25 @@ class SpoolFile {
     return absl::OkStatus();
   }
 
+  // Appends `line` and a newline. RESOURCE_EXHAUSTED when the spool bound has no room for them.
   absl::Status Append(std::string_view line) {
+    const int64_t bytes = static_cast<int64_t>(line.size()) + 1;
+    if (reserved_ && !reserved_.TryExtend(bytes)) {
+      return WithErrorInfo(
+          absl::ResourceExhaustedError(absl::StrCat(
+              "the gateway's batch spool is full: the CreateBatch calls in flight hold its ",
+              bound_capacity_ >> 20, " MiB of request files (--batch_spool_max_mb); this job's "
+              "request file was removed and no job was created; retry later, on another "
+              "replica, or split the job")),
+          reasons::kServerOverloaded, {{"limit", "batch_spool_max_mb"}});
+    }
     if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() ||
         std::fputc('\n', file_) == EOF) {
       return WithErrorInfo(
           absl::InternalError("the gateway could not write the batch request file (disk full?)"),
           reasons::kInternalError);
     }
-    size_ += static_cast<int64_t>(line.size()) + 1;
+    size_ += bytes;
     return absl::OkStatus();
   }
 
@@ -279,9 +295,13 @@ class SpoolFile {
     file_ = nullptr;
     if (!path_.empty()) unlink(path_.c_str());
     path_.clear();
+    reserved_.Release();
   }
 
  private:
+  int64_t bound_capacity_ = 0;
+  // The bytes written, reserved from the bound (empty: unbounded).
+  Semaphore::Permit reserved_;
   std::string path_;
   std::FILE* file_ = nullptr;
   int64_t size_ = 0;
@@ -338,7 +358,10 @@ class BatchCreate final : public BatchCreateTask,
     model_ = *std::move(model);
     header_ = std::move(header);
     have_header_ = true;
-    if (absl::Status opened = spool_.Open(context_.spool_dir); !opened.ok()) return Fail(opened);
+    if (absl::Status opened = spool_.Open(context_.spool_dir, context_.spool_bytes);
+        !opened.ok()) {
+      return Fail(opened);
+    }
     RequestRead();
   }
 
@@ -377,7 +400,10 @@ class BatchCreate final : public BatchCreateTask,
               kMaxGeminiFileBytes, "-byte file limit; split the job")),
           reasons::kRequestTooLarge, {{"limit", "batch_request_file_bytes"}}));
     }
-    if (absl::Status written = spool_.Append(*line); !written.ok()) return Fail(written);
+    if (absl::Status written = spool_.Append(*line); !written.ok()) {
+      spool_.Close();  // the partial file and its bytes go now, not when the call is destroyed
+      return Fail(ForItem(written, key));
+    }
     RequestRead();
   }
 

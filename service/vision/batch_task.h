@@ -15,6 +15,11 @@
 // Why a spool and not the bytes streamed straight through as Upload does: Gemini's resumable
 // start needs the total size up front, and a request file's size is known only at the end.
 //
+// The spool's bytes are reserved from context.spool_bytes as each line is written and given back
+// when the request file is removed (uploaded, or the call failed): a line that does not fit fails
+// the call with RESOURCE_EXHAUSTED (SERVER_OVERLOADED, metadata limit=batch_spool_max_mb), its
+// partial file removed at once.
+//
 // Limits: at most max_items items (the item count is the job's only other limit: each line
 // holds one image, so the file reaches Gemini's 2 GB per file only with inline images averaging
 // over 2 GB / max_items), the file at most kMaxGeminiFileBytes; keys 1..128 bytes, unique. A
@@ -33,6 +38,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/common/semaphore.h"
 #include "service/gemini/batches_stub.h"
 #include "service/vision/file_service.h"
 #include "service/vision/v1.h"
@@ -47,6 +53,9 @@ struct BatchCreateContext {
   gemini::BatchesStub* batches = nullptr;
   // Where request files are written while their items arrive (--batch_spool_dir).
   std::string spool_dir = "/tmp";
+  // The bound on the bytes of every request file being written at once (--batch_spool_max_mb),
+  // shared by the service's CreateBatch calls; it outlives the call. Null: unbounded.
+  Semaphore* spool_bytes = nullptr;
   // Most items per job (--max_batch_items).
   int max_items = 10'000;
 };

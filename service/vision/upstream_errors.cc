@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
@@ -100,6 +101,17 @@ constexpr const char* kPassedDetails[] = {
 absl::Span<const ErrorTableRow> ErrorTable() { return kTable; }
 
 absl::Status ToCallerStatus(absl::Status status) {
+  std::string hidden;
+  absl::Status out = ToCallerStatusUnlogged(std::move(status), &hidden);
+  // The operator's view: what the caller's fixed message hides (host, TLS text...). The API key
+  // never appears here: the HTTP layer never prints header values and the Gemini layer redacts
+  // the key from upstream text.
+  if (!hidden.empty()) LogWarning("upstream failure %s", hidden);
+  return out;
+}
+
+absl::Status ToCallerStatusUnlogged(absl::Status status, std::string* hidden) {
+  if (hidden != nullptr) hidden->clear();
   if (status.ok()) return status;
   google::rpc::ErrorInfo info;
   const bool has_info = GetDetail(status, info);
@@ -127,11 +139,8 @@ absl::Status ToCallerStatus(absl::Status status) {
   std::string message(status.message());
   if (row != nullptr && !row->message.empty()) {
     message = std::string(row->message);
-    if (message != status.message()) {
-      // The operator's view: what the caller's fixed message hides (host, TLS text...). The API
-      // key never appears here: the HTTP layer never prints header values and the Gemini layer
-      // redacts the key from upstream text.
-      LogWarning("upstream failure %s: %s", reason, status.message());
+    if (message != status.message() && hidden != nullptr) {
+      *hidden = absl::StrCat(reason, ": ", status.message());
     }
   }
   absl::Status out(code, message);

@@ -11,6 +11,7 @@
 #ifndef VISION_GATEWAY_SERVICE_VISION_UPSTREAM_ERRORS_H_
 #define VISION_GATEWAY_SERVICE_VISION_UPSTREAM_ERRORS_H_
 
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -36,6 +37,11 @@ absl::Span<const ErrorTableRow> ErrorTable();
 // ErrorInfo is not passed on; its reason goes into metadata "upstream_reason", and its metadata
 // about the quota or model (keys quota_*, model, location, method) is kept. Idempotent.
 absl::Status ToCallerStatus(absl::Status status);
+
+// As ToCallerStatus, but logs nothing: when the row's message replaces the status's own, the
+// original ("REASON: message") is put in `*hidden` (else it is cleared), for a caller that
+// reports many of them at once (a batch's per-item failures: one summary line per read).
+absl::Status ToCallerStatusUnlogged(absl::Status status, std::string* hidden);
 
 }  // namespace vision_gateway::vision
 

@@ -77,6 +77,11 @@ struct VisionOptions {
   // Where CreateBatch writes a job's JSONL request file while its items arrive (deleted when the
   // call ends; at most 2 GiB per call in flight). Flag --batch_spool_dir.
   std::string batch_spool_dir = "/tmp";
+  // Most bytes of request files in batch_spool_dir at once, over every CreateBatch in flight
+  // (reserved as each line is written, given back when the call's upload ends or fails); a call
+  // whose next line does not fit fails with RESOURCE_EXHAUSTED. <= 0: unbounded. The service
+  // holds one bound (its own options' value). Flag --batch_spool_max_mb.
+  int64_t batch_spool_max_bytes = int64_t{4096} << 20;
   // Most items per batch job. Flag --max_batch_items.
   int max_batch_items = 10'000;
 };

@@ -3,6 +3,7 @@
 // errors, validation.
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -12,6 +13,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "emulator/batches.h"
 #include "emulator/emulator.h"
 #include "emulator/gemini_wire.h"
 #include "gmock/gmock.h"
@@ -390,6 +393,110 @@ TEST_F(BatchesTest, NeedsTheApiKey) {
   ASSERT_THAT(anonymous, IsOk());
   EXPECT_EQ(anonymous->status, 400);
   EXPECT_EQ(Call("GET", "/v1beta/batches/UPPER").status, 404);
+}
+
+// The store straight, with a line runner the test holds: while one request runs a due job's
+// lines, other requests (the same job, another job, the count) are answered at once, and see the
+// running job RUNNING; the running request then publishes it SUCCEEDED.
+TEST(BatchStoreTest, LinesRunOutsideTheStoreLock) {
+  FileStore files;
+  BatchStore store(&files);
+  EmulatorConfig config;
+  config.batch_processing = std::chrono::milliseconds(0);
+  const auto create = [&](const std::string& key) {
+    ScriptedResponse created = store.Create(
+        "v1beta", kModel,
+        absl::StrCat(R"({"batch": {"displayName": "held", "inputConfig": {"requests": )",
+                     R"({"requests": [{"request": {"contents": [{"parts": [{"text": "hi"}]}]},)",
+                     R"( "metadata": {"key": ")", key, R"("}}]}}}})"),
+        config);
+    EXPECT_EQ(created.status, 200) << created.body;
+    return std::string(Str(Parse(created.body).at("name"))).substr(sizeof("batches/") - 1);
+  };
+  const std::string held_id = create("held");
+  const std::string other_id = create("other");
+  const auto get = [](const std::string& id) {
+    BatchRequest request;
+    request.method = "GET";
+    request.api_version = "v1beta";
+    request.segments = {"batches", id};
+    return request;
+  };
+  const BatchLineRunner answer = [](const std::string&, const std::string&, std::string,
+                                    const std::string&) {
+    return BatchLineResult{.ok = true, .json = R"({"candidates": []})"};
+  };
+
+  absl::Notification entered, release;
+  ScriptedResponse held_reply;
+  std::thread holder([&] {
+    held_reply = store.Handle(get(held_id), [&](const std::string& version,
+                                                const std::string& model, std::string request,
+                                                const std::string& key) {
+      entered.Notify();
+      release.WaitForNotification();
+      return answer(version, model, std::move(request), key);
+    });
+  });
+  entered.WaitForNotification();
+  absl::Notification others_answered;
+  ScriptedResponse same, other;
+  int count = 0;
+  std::thread others([&] {
+    same = store.Handle(get(held_id), answer);
+    other = store.Handle(get(other_id), answer);
+    count = store.JobCount();
+    others_answered.Notify();
+  });
+  const bool answered = others_answered.WaitForNotificationWithTimeout(absl::Seconds(20));
+  release.Notify();  // whatever happened, let the held request end
+  holder.join();
+  others.join();
+  EXPECT_TRUE(answered) << "requests waited for another request's lines to run";
+  EXPECT_EQ(Str(Parse(same.body).at("metadata").at("state")), "BATCH_STATE_RUNNING");
+  EXPECT_EQ(Str(Parse(other.body).at("metadata").at("state")), "BATCH_STATE_SUCCEEDED");
+  EXPECT_EQ(count, 2);
+  const json::value done = Parse(held_reply.body);
+  EXPECT_EQ(Str(done.at("metadata").at("state")), "BATCH_STATE_SUCCEEDED");
+  EXPECT_EQ(Str(done.at("metadata").at("batchStats").at("successfulRequestCount")), "1");
+}
+
+// A job cancelled while its lines run stays cancelled: the outcome is dropped.
+TEST(BatchStoreTest, AJobCancelledWhileItsLinesRunStaysCancelled) {
+  FileStore files;
+  BatchStore store(&files);
+  EmulatorConfig config;
+  config.batch_processing = std::chrono::milliseconds(0);
+  ScriptedResponse created = store.Create(
+      "v1beta", kModel,
+      R"({"batch": {"displayName": "c", "inputConfig": {"requests": {"requests": [)"
+      R"({"request": {"contents": [{"parts": [{"text": "hi"}]}]}}]}}}})",
+      config);
+  ASSERT_EQ(created.status, 200) << created.body;
+  const std::string id =
+      std::string(Str(Parse(created.body).at("name"))).substr(sizeof("batches/") - 1);
+  BatchRequest get;
+  get.method = "GET";
+  get.api_version = "v1beta";
+  get.segments = {"batches", id};
+  BatchRequest cancel = get;
+  cancel.method = "POST";
+  cancel.segments = {"batches", id + ":cancel"};
+  const BatchLineRunner never = [](const std::string&, const std::string&, std::string,
+                                   const std::string&) {
+    ADD_FAILURE() << "the lines run once only";
+    return BatchLineResult{};
+  };
+  ScriptedResponse cancelled;
+  ScriptedResponse held = store.Handle(
+      get, [&](const std::string&, const std::string&, std::string, const std::string&) {
+        cancelled = store.Handle(cancel, never);  // the store is not locked here
+        return BatchLineResult{.ok = true, .json = R"({"candidates": []})"};
+      });
+  EXPECT_EQ(cancelled.status, 200) << cancelled.body;
+  EXPECT_EQ(Str(Parse(held.body).at("metadata").at("state")), "BATCH_STATE_CANCELLED");
+  EXPECT_EQ(Str(Parse(store.Handle(get, never).body).at("metadata").at("state")),
+            "BATCH_STATE_CANCELLED");
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "service/common/timer.h"
 #include "service/gemini/gemini_client.h"
 #include "service/gemini/instrumented_gemini_client.h"
+#include "service/gemini/rest_batches_stub.h"
 #include "service/gemini/retrying_gemini_client.h"
 #include "service/http/http_client.h"
 #include "service/metrics/prometheus_telemetry.h"
@@ -57,6 +58,9 @@ struct StackOptions {
   // (a decorator main.cc puts on top, e.g. the result cache).
   std::function<std::shared_ptr<gemini::GenerateStub>(std::shared_ptr<gemini::GenerateStub>)>
       wrap_generate;
+  // The Batch API (the REST batches stub, composed as main.cc composes it); off: the batch RPCs
+  // answer UNIMPLEMENTED.
+  bool batches = false;
 };
 
 class GatewayTest : public ::testing::Test {
@@ -77,6 +81,19 @@ class GatewayTest : public ::testing::Test {
     auto emulator = emulator::Emulator::Start(emulator_options);
     ASSERT_TRUE(emulator.ok()) << emulator.status();
     emulator_ = *std::move(emulator);
+    StartGateway(stack);
+  }
+
+  // A fresh gateway (HTTP client, Gemini stubs, metrics, server) on the same emulator, as a
+  // replica restarted or another replica would be: nothing of the old one is kept.
+  void RestartGateway() {
+    StopGateway();
+    StartGateway(stack_);
+  }
+
+  // The gateway's part of the stack, in front of emulator_.
+  void StartGateway(const StackOptions& stack) {
+    stack_ = stack;
     auto http = http::MakeHttpClient(stack.http);
     ASSERT_TRUE(http.ok()) << http.status();
     http_ = stack.wrap_http ? stack.wrap_http(*http) : *http;
@@ -91,7 +108,13 @@ class GatewayTest : public ::testing::Test {
     // above that.
     metrics_ = std::make_unique<metrics::PrometheusTelemetry>(
         metrics::PrometheusOptions{.known_models = {"gemini-3-flash-preview"}});
-    gemini_ = gemini::MakeInstrumentedStubs(*std::move(gemini), *metrics_);
+    gemini::GeminiStubs rest(*std::move(gemini));
+    if (stack.batches) {
+      auto batches = gemini::MakeRestBatchesStub(gemini_options, http_);
+      ASSERT_TRUE(batches.ok()) << batches.status();
+      rest.batches = *std::move(batches);
+    }
+    gemini_ = gemini::MakeInstrumentedStubs(std::move(rest), *metrics_);
     if (stack.retries) {
       gemini_ = gemini::MakeRetryingStubs(gemini_, stack.retry, MakeThreadTimer(), *metrics_);
     }
@@ -146,14 +169,19 @@ class GatewayTest : public ::testing::Test {
 
   void SetUp() override { StartStack(); }
 
-  void TearDown() override {
+  void StopGateway() {
+    stub_.reset();
     if (server_) server_->Shutdown(absl::Seconds(2));
     server_.reset();
     gemini_ = {};
     http_.reset();
-    emulator_.reset();
     metrics_.reset();
     server::ConfigureLeakFilter({});
+  }
+
+  void TearDown() override {
+    StopGateway();
+    emulator_.reset();
   }
 
   std::unique_ptr<metrics::PrometheusTelemetry> metrics_;
@@ -162,6 +190,7 @@ class GatewayTest : public ::testing::Test {
   gemini::GeminiStubs gemini_;
   std::unique_ptr<server::VisionServer> server_;
   std::unique_ptr<::vision::v1::VisionService::Stub> stub_;
+  StackOptions stack_;  // what the gateway was started with
 };
 
 }  // namespace vision_gateway::testing

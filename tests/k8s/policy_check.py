@@ -33,6 +33,8 @@ Invariants (each violation is reported with the object it is in):
   port reachable; the metrics port (plaintext,
   unauthenticated /metrics) reachable, but only from selected pods of another namespace
   (Prometheus), never from every source or an IP block;
+- the batch spool (--batch_spool_dir) on an emptyDir with a sizeLimit: --batch_spool_max_mb is
+  set and below that limit (a full spool would otherwise get the pod evicted);
 - topology spread constraints never repeat a (topologyKey, whenUnsatisfiable) pair;
 - third-party images (THIRD_PARTY_IMAGES) get every check above but the flags.
 """
@@ -86,6 +88,17 @@ def health_names():
         text = f.read()
     names = dict(re.findall(r'static constexpr char (k\w+Name)\[\] = "([^"]*)";', text))
     return {'readiness': names.get('kServiceName'), 'liveness': names.get('kLivenessName')}
+
+
+def quantity_mib(quantity):
+    """A Kubernetes quantity ("4Gi", "512Mi", "1G") in MiB; None when not understood."""
+    m = re.fullmatch(r'(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?', quantity)
+    if not m:
+        return None
+    factor = {'Ki': 1 / 1024, 'Mi': 1, 'Gi': 1024, 'Ti': 1024 * 1024, 'k': 1000 / 1048576,
+              'M': 1e6 / 1048576, 'G': 1e9 / 1048576, 'T': 1e12 / 1048576,
+              None: 1 / 1048576}[m.group(2)]
+    return int(m.group(1)) * factor
 
 
 def value_fits(kind, value):
@@ -349,6 +362,27 @@ class Checker:
         if age and age_grace and age_grace < upstream:
             self.fail(deployment, '--max_connection_age_grace_s %d < --upstream_timeout_s %d: '
                       'connection recycling would cut calls still running' % (age_grace, upstream))
+        # The batch spool's bound fits the volume it is on (an emptyDir over its sizeLimit gets
+        # the pod evicted).
+        spool_dir = values.get('batch_spool_dir') or '/tmp'
+        spool_mount = None
+        for mount in container.get('volumeMounts', []):
+            path = mount['mountPath'].rstrip('/')
+            if (spool_dir == path or spool_dir.startswith(path + '/')) and \
+                    (spool_mount is None or len(path) > len(spool_mount['mountPath'])):
+                spool_mount = mount
+        size_limit = None
+        if spool_mount is not None:
+            size_limit = volumes.get(spool_mount['name'], {}).get('emptyDir', {}).get('sizeLimit')
+        if size_limit is not None:
+            limit_mib = quantity_mib(str(size_limit))
+            spool_mib = int(values.get('batch_spool_max_mb') or
+                            defaults.get('batch_spool_max_mb', 0))
+            if limit_mib is None or spool_mib <= 0 or spool_mib >= limit_mib:
+                self.fail(deployment, '%s: --batch_spool_max_mb=%s must be set below the '
+                          'sizeLimit %s of the emptyDir holding --batch_spool_dir=%s (a full '
+                          'spool would get the pod evicted)'
+                          % (where, spool_mib, size_limit, spool_dir))
         # Secrets are files in mounted Secrets (re-read on rotation), never images or ConfigMaps.
         for flag in ('gemini_api_key_file', 'tls_cert_file', 'tls_key_file', 'tls_client_ca_file',
                      'auth_tokens_file'):
@@ -507,6 +541,8 @@ def self_test(docs):
          lambda b: replace_flags(b, '--drain_delay_s=5', '--drain_delay_s=30')),
         ('connection age grace shorter than a call', 'connection recycling',
          lambda b: replace_flags(b, '--max_connection_age_grace_s=130', '--max_connection_age_grace_s=60')),
+        ('batch spool bound over its emptyDir', 'batch_spool_max_mb',
+         lambda b: replace_flags(b, '--batch_spool_max_mb=3584', '--batch_spool_max_mb=8192')),
         ('port flag differs from the container port', '!= --port',
          lambda b: replace_flags(b, '--port=50051', '--port=50052')),
         ('writable root filesystem', 'readOnlyRootFilesystem',

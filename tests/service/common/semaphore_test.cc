@@ -31,6 +31,24 @@ TEST(SemaphoreTest, TakesAllOrNothingAndGivesBackOnce) {
   EXPECT_FALSE(memory.TryAcquire(11)) << "more than the capacity never fits";
 }
 
+TEST(SemaphoreTest, APermitGrowsAllOrNothingAndGivesEverythingBack) {
+  Semaphore spool(10);
+  Semaphore::Permit growing = spool.TryAcquire(0);
+  ASSERT_TRUE(growing) << "an empty reservation is a permit";
+  EXPECT_TRUE(growing.TryExtend(4));
+  EXPECT_TRUE(growing.TryExtend(5));
+  EXPECT_EQ(growing.units(), 9);
+  EXPECT_FALSE(growing.TryExtend(2)) << "only 1 left";
+  EXPECT_EQ(growing.units(), 9) << "a refused extension keeps what was held";
+  EXPECT_EQ(spool.in_use(), 9);
+  Semaphore::Permit other = spool.TryAcquire(1);
+  EXPECT_TRUE(other);
+  growing.Release();
+  EXPECT_EQ(spool.in_use(), 1);
+  EXPECT_FALSE(growing.TryExtend(1)) << "a released permit is empty";
+  EXPECT_FALSE(Semaphore::Permit().TryExtend(0));
+}
+
 TEST(SemaphoreTest, UnboundedCountsButNeverRefuses) {
   Semaphore unbounded(0);
   Semaphore::Permit a = unbounded.TryAcquire(int64_t{1} << 40);

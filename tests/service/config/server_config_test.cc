@@ -49,6 +49,7 @@ ABSL_DECLARE_FLAG(std::string, metrics_models);
 ABSL_DECLARE_FLAG(std::string, log_format);
 ABSL_DECLARE_FLAG(std::string, log_level);
 ABSL_DECLARE_FLAG(int, max_batch_items);
+ABSL_DECLARE_FLAG(int, batch_spool_max_mb);
 ABSL_DECLARE_FLAG(int, result_cache_mb);
 ABSL_DECLARE_FLAG(int, result_cache_ttl_s);
 ABSL_DECLARE_FLAG(std::string, result_cache_redis);
@@ -96,6 +97,7 @@ TEST_F(ServerConfigTest, DefaultsAreValidAndWhatTheFlagsSay) {
   EXPECT_EQ(config->retry.max_retry_delay, absl::Seconds(60));
   EXPECT_EQ(config->server.vision.max_retry_delay, absl::Seconds(60));
   EXPECT_EQ(config->server.vision.upload_idle_timeout, absl::Seconds(60));
+  EXPECT_EQ(config->server.vision.batch_spool_max_bytes, int64_t{4096} << 20);
   EXPECT_EQ(config->metrics_port, 9464);
   EXPECT_THAT(config->metrics.known_models, Contains("gemini-3-flash-preview"));
   EXPECT_FALSE(config->server.tls.has_value());
@@ -247,6 +249,8 @@ INSTANTIATE_TEST_SUITE_P(
                    "alice"},
         BadSetting{"NoBatchItems", [] { absl::SetFlag(&FLAGS_max_batch_items, 0); },
                    "--max_batch_items must be 1..1000000"},
+        BadSetting{"NegativeBatchSpool", [] { absl::SetFlag(&FLAGS_batch_spool_max_mb, -1); },
+                   "--batch_spool_max_mb must be 0 (unbounded) or more"},
         BadSetting{"NegativeResultCache", [] { absl::SetFlag(&FLAGS_result_cache_mb, -1); },
                    "--result_cache_mb must be 0..1048576"},
         BadSetting{"ZeroResultCacheTtl", [] { absl::SetFlag(&FLAGS_result_cache_ttl_s, 0); },
@@ -279,12 +283,14 @@ TEST_F(ServerConfigTest, DerivedSettingsFollowTheirFlags) {
   absl::SetFlag(&FLAGS_metrics_models, "custom-model-a, custom-model-b");
   absl::SetFlag(&FLAGS_max_retry_delay_s, 5);
   absl::SetFlag(&FLAGS_max_call_duration_s, 0);
+  absl::SetFlag(&FLAGS_batch_spool_max_mb, 512);
   auto config = Read();
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->server.vision.max_filling_upload_chunks, 20);
   EXPECT_EQ(config->http.max_waiting_requests_per_host, 4096u);
   EXPECT_EQ(config->server.vision.max_retry_delay, absl::Seconds(5));
   EXPECT_EQ(config->server.limits.max_call_duration, absl::InfiniteDuration());
+  EXPECT_EQ(config->server.vision.batch_spool_max_bytes, int64_t{512} << 20);
   EXPECT_THAT(config->metrics.known_models, Contains("gemini-3.1-pro-preview"));
   EXPECT_THAT(config->metrics.known_models, Contains("custom-model-b"));
 }
