@@ -26,9 +26,8 @@ using tcp = net::ip::tcp;
 Connection::Connection(const net::any_io_executor& ex, ssl::context* tls_context,
                        std::string pool_key)
     : key(std::move(pool_key)) {
-  // Beast reads max(512, free capacity) bytes at a time: without room reserved up front every
-  // read of a streamed body would be a 512-byte recv (three per SSE event).
-  buffer.reserve(kReadBufferBytes);
+  // No read buffer yet: the exchange sizes it for the phase it reads (kHeadBufferBytes,
+  // kReadBufferBytes), so that a connection waiting for an answer holds little.
   if (tls_context != nullptr) {
     tls.emplace(ex, *tls_context);
   } else {
@@ -47,6 +46,10 @@ bool Connection::LooksIdle() {
   char byte;
   const ssize_t n = ::recv(lowest().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+void Connection::ReleaseBuffer() {
+  if (buffer.size() == 0) buffer.shrink_to_fit();
 }
 
 ConnectionPool::ConnectionPool(const HttpClientOptions& options)
@@ -138,6 +141,7 @@ ConnectionPool::HostCounts ConnectionPool::Counts(const std::string& key) {
 
 void ConnectionPool::Put(std::unique_ptr<Connection> conn) {
   conn->idle_since = Clock::now();
+  conn->ReleaseBuffer();
   Grant grant;
   {
     absl::MutexLock lock(&mu_);

@@ -28,7 +28,12 @@ namespace vision_gateway::http::internal {
 
 using Clock = std::chrono::steady_clock;
 
-// Socket read buffer kept by each connection.
+// Socket read buffer of a connection while it reads a response head (a Gemini head is ~0.6 KiB;
+// Beast reads at least 512 bytes at a time). Most of an open stream's life can be spent waiting
+// for the head, so this is what each such stream holds.
+inline constexpr std::size_t kHeadBufferBytes = 1024;
+// Socket read buffer while a response body is read: Beast reads max(512, free capacity) bytes at
+// a time, so without this room every read of a streamed body would be a 512-byte recv.
 inline constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
 // One connection to an upstream host:port, plain or TLS. It carries no executor affinity:
@@ -45,6 +50,9 @@ struct Connection {
 
   // An idle connection is usable when nothing arrived on it: no data, no EOF, no error.
   bool LooksIdle();
+
+  // Gives back the read buffer's memory (an idle connection needs none). Only when it is empty.
+  void ReleaseBuffer();
 
   std::string key;
   std::optional<boost::beast::tcp_stream> plain;

@@ -54,8 +54,13 @@ using tcp = net::ip::tcp;
 using boost::system::error_code;
 
 constexpr std::string_view kUserAgent = "vision-gateway/0.1";
-// Size of the buffer body pieces are read into (and so the largest on_body piece).
-constexpr std::size_t kReadPieceBytes = 64 * 1024;
+// Size of the buffer body pieces are read into (and so the largest on_body piece). Beast reads
+// at most the connection's free buffer room (kReadBufferBytes) at a time, so a larger piece would
+// never fill: it would only cost memory for every stream reading a body.
+constexpr std::size_t kReadPieceBytes = kReadBufferBytes;
+// A body starts with pieces (and a connection read buffer) of this size: a stream of small SSE
+// events never needs more. The first read that fills one grows both to kReadPieceBytes.
+constexpr std::size_t kFirstReadPieceBytes = 4 * 1024;
 // Largest paced body (StreamHandler::on_paced_body): above the Files API's 2 GB per file.
 constexpr std::uint64_t kMaxPacedBodyBytes = std::uint64_t{4} << 30;
 // Deadlines further away than this are treated as "no deadline" (avoids clock overflow).
@@ -226,7 +231,8 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
         verb == bhttp::verb::patch) {
       req_.content_length(body_size);
     }
-    request_.headers.clear();
+    is_head_ = verb == bhttp::verb::head;
+    Headers().swap(request_.headers);  // copied into req_: the originals' memory goes now
     return absl::OkStatus();
   }
 
@@ -467,8 +473,8 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     // Sent: the body is let go now, not when the answer ends (a large inline request is not held
     // through a long stream, and the owner of a shared body may reuse it as soon as it has the
     // answer). Only here: after a failed or abandoned write, Asio may still read the buffers.
-    req_.body() = bhttp::span_body<const char>::value_type();
     header_serializer_.reset();
+    req_ = {};  // the request head too (its fields hold the API key): nothing reads it again
     request_.body = std::string();
     request_.streamed_body.reset();
     ReadHeader();
@@ -483,7 +489,10 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     parser_->body_limit(handler_.on_paced_body
                             ? kMaxPacedBodyBytes
                             : static_cast<std::uint64_t>(rt_->options.max_response_body_bytes));
-    if (req_.method() == bhttp::verb::head) parser_->skip(true);
+    if (is_head_) parser_->skip(true);
+    // A head is small: a stream waiting for its answer holds kHeadBufferBytes, not the body's
+    // read buffer (ReadBody).
+    if (conn_->buffer.capacity() < kHeadBufferBytes) conn_->buffer.reserve(kHeadBufferBytes);
     StartPhase(Phase::kReadHeader);
     WithStream([this](auto& stream) {
       bhttp::async_read_header(stream, conn_->buffer, *parser_,
@@ -520,7 +529,14 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       Succeed();
       return;
     }
-    if (piece_.empty()) piece_.resize(kReadPieceBytes);
+    if (piece_.size() < kFirstReadPieceBytes) piece_.resize(kFirstReadPieceBytes);
+    if (grow_piece_) {
+      grow_piece_ = false;
+      piece_.resize(kReadPieceBytes);
+    }
+    const std::size_t buffer_bytes = piece_.size() < kReadPieceBytes ? piece_.size()
+                                                                     : kReadBufferBytes;
+    if (conn_->buffer.capacity() < buffer_bytes) conn_->buffer.reserve(buffer_bytes);
     parser_->get().body().data = piece_.data();
     parser_->get().body().size = piece_.size();
     StartPhase(Phase::kReadBody);
@@ -542,6 +558,8 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       parser_->put_eof(ec);
     }
     const std::size_t n = piece_.size() - parser_->get().body().size;
+    // A full piece: the body comes faster than small pieces take it (not an SSE trickle).
+    if (n == piece_.size() && piece_.size() < kReadPieceBytes) grow_piece_ = true;
     if (handler_.on_paced_body) {
       if (ec) {
         Fail(ec);
@@ -746,6 +764,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   StreamHandler handler_;
   Target target_;
   bhttp::request<bhttp::span_body<const char>> req_;  // the body points into request_
+  bool is_head_ = false;  // a HEAD request: its response has no body
   // A streamed body: its header's serializer, and how many body bytes were written.
   std::optional<bhttp::request_serializer<bhttp::span_body<const char>>> header_serializer_;
   std::size_t body_sent_ = 0;
@@ -760,6 +779,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   std::uint64_t waiter_id_ = 0;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
   std::string piece_;
+  bool grow_piece_ = false;  // the last read filled piece_: the next read gets kReadPieceBytes
   std::uint64_t reader_waits_ = 0;  // paced pieces handed over so far (a resume names its own)
   std::optional<Clock::time_point> deadline_;
   Clock::time_point phase_expiry_;

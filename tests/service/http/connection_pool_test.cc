@@ -98,6 +98,21 @@ TEST(HttpConnectionPoolTest, ReusesTheMostRecentlyReturnedConnection) {
   EXPECT_EQ(pool.Counts(kHostA).idle, 1u);
 }
 
+// An idle connection holds no read buffer (the exchange sizes one for what it reads next).
+TEST(HttpConnectionPoolTest, PooledConnectionGivesBackItsReadBuffer) {
+  Sockets sockets;
+  ConnectionPool pool(Limits(4, 4));
+  OpenSlot(pool, kHostA);
+  auto conn = sockets.Connect(kHostA);
+  conn->buffer.reserve(kReadBufferBytes);
+  pool.Put(std::move(conn));
+
+  ConnectionPool::Acquired got = pool.Acquire(kHostA, 1, nullptr);
+
+  ASSERT_EQ(got.result, ConnectionPool::Result::kReuse);
+  EXPECT_EQ(got.conn->buffer.capacity(), 0u);
+}
+
 TEST(HttpConnectionPoolTest, HostsHaveSeparateConnectionsAndLimits) {
   Sockets sockets;
   ConnectionPool pool(Limits(1, 1));
