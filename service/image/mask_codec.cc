@@ -3,18 +3,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include <png.h>
 #include <zlib.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "service/image/png_scan.h"
 #include "service/image/vips_internal.h"
 
 namespace vision_gateway::image {
@@ -77,130 +76,85 @@ absl::Status BadMask(std::string_view why) {
   return absl::InvalidArgumentError(absl::StrFormat("mask: %s", std::string(why)));
 }
 
-// One 8-bit channel, row-major.
+// One 8-bit channel: `height` rows of `width` values, row y at pixels + y * stride. `pixels`
+// points into `storage` or into the thread's scanline buffer (valid until the thread decodes
+// the next mask).
 struct Plane {
   int width = 0;
   int height = 0;
-  std::vector<uint8_t> pixels;
+  size_t stride = 0;
+  const uint8_t* pixels = nullptr;
+  std::vector<uint8_t> storage;
 };
 
-uint32_t ReadBigEndian32(std::string_view bytes) {
-  return static_cast<uint32_t>(static_cast<unsigned char>(bytes[0])) << 24 |
-         static_cast<uint32_t>(static_cast<unsigned char>(bytes[1])) << 16 |
-         static_cast<uint32_t>(static_cast<unsigned char>(bytes[2])) << 8 |
-         static_cast<uint32_t>(static_cast<unsigned char>(bytes[3]));
-}
+// Largest image data (bytes, scanlines with their filter bytes) decoded into the thread's reused
+// buffer; a larger mask gets a buffer of its own, so one odd mask does not pin memory for good.
+constexpr uint64_t kMaxReusedScanlineBytes = 1 << 20;
 
-// True for the masks Gemini sends: 8-bit greyscale (IHDR colour type 0, depth 8) with nothing
-// before the image data that would make a decoder change the values: no tRNS (an alpha band), no
-// gAMA other than sRGB's, no iCCP. Only the chunk headers before the first IDAT are read.
-bool IsPlainGrey8(std::string_view png) {
-  constexpr size_t kSignature = 8;
-  constexpr uint32_t kSrgbGamma = 45455;  // gAMA of sRGB, 1/2.2 * 100000
-  size_t at = kSignature;
-  bool grey8 = false;
-  while (at + 8 <= png.size()) {
-    const uint32_t length = ReadBigEndian32(png.substr(at));
-    const std::string_view type = png.substr(at + 4, 4);
-    if (length > png.size() - at - 8) return false;  // let the decoder report it
-    const std::string_view data = png.substr(at + 8, length);
-    if (at == kSignature && type != "IHDR") return false;
-    if (type == "IHDR") {
-      // width(4) height(4) depth(1) colour type(1) ...
-      grey8 = length >= 10 && data[8] == 8 && data[9] == 0;
-      if (!grey8) return false;
-    } else if (type == "IDAT") {
-      return grey8;
-    } else if (type == "tRNS" || type == "iCCP") {
-      return false;
-    } else if (type == "gAMA") {
-      if (length != 4 || ReadBigEndian32(data) != kSrgbGamma) return false;
-    }
-    at += 8 + static_cast<size_t>(length) + 4;  // header, data, CRC
+// An 8-bit grey PNG without anything that changes its values (png_scan.h): inflated in one go
+// into a buffer by libdeflate (every critical chunk's CRC, the zlib stream's adler32, the data's
+// size and every filter type checked), then unfiltered in place. Not interlaced, the rows are read where they lie
+// (between filter bytes); Adam7's passes are unfiltered and scattered into a plane.
+absl::StatusOr<Plane> DecodeGrey8(std::string_view png, const internal::PngHeader& header) {
+  const int width = static_cast<int>(header.width);
+  const int height = static_cast<int>(header.height);
+  const uint64_t data_bytes = header.ImageDataBytes();
+  thread_local std::vector<uint8_t> reused;
+  std::vector<uint8_t> own;
+  std::vector<uint8_t>& raw = data_bytes <= kMaxReusedScanlineBytes ? reused : own;
+  if (raw.size() < data_bytes) raw.resize(data_bytes);
+  if (absl::Status s = internal::ScanPngImageData(png, header, raw.data(), data_bytes);
+      !s.ok()) {
+    return BadMask(absl::StrFormat("PNG is corrupt or truncated (%s)", std::string(s.message())));
   }
-  return false;
-}
-
-// libpng reads from memory through this; errors are copied to `error` (longjmp-safe storage).
-struct PngReader {
-  const char* data;
-  size_t size;
-  size_t at;
-  char* error;
-  size_t error_size;
-};
-
-void ReadFromMemory(png_structp png, png_bytep out, size_t length) {
-  auto* reader = static_cast<PngReader*>(png_get_io_ptr(png));
-  if (reader->size - reader->at < length) png_error(png, "PNG ends early");
-  std::memcpy(out, reader->data + reader->at, length);
-  reader->at += length;
-}
-
-void StoreError(png_structp png, png_const_charp message) {
-  auto* reader = static_cast<PngReader*>(png_get_error_ptr(png));
-  std::snprintf(reader->error, reader->error_size, "%s", message);
-  png_longjmp(png, 1);
-}
-
-void IgnoreWarning(png_structp, png_const_charp) {}
-
-// Decodes the rows of an 8-bit grey PNG into `out` (width * height bytes) with libpng and no
-// transformation (every row inflated, unfiltered and CRC-checked; Adam7 passes combined). libpng
-// reports errors by longjmp, so this function holds nothing with a destructor; the message is
-// copied to reader->error. Returns false on any error.
-bool ReadGrey8Rows(PngReader* reader, uint8_t* out, int width, int height) {
-  png_structp png =
-      png_create_read_struct(PNG_LIBPNG_VER_STRING, reader, StoreError, IgnoreWarning);
-  if (png == nullptr) return false;
-  png_infop info = png_create_info_struct(png);
-  if (info == nullptr || setjmp(png_jmpbuf(png))) {
-    png_destroy_read_struct(&png, info != nullptr ? &info : nullptr, nullptr);
-    return false;
-  }
-  png_set_read_fn(png, reader, ReadFromMemory);
-  png_read_info(png, info);
-  if (png_get_image_width(png, info) != static_cast<png_uint_32>(width) ||
-      png_get_image_height(png, info) != static_cast<png_uint_32>(height) ||
-      png_get_bit_depth(png, info) != 8 || png_get_color_type(png, info) != PNG_COLOR_TYPE_GRAY) {
-    png_error(png, "unexpected PNG header");
-  }
-  const int passes = png_set_interlace_handling(png);
-  png_read_update_info(png, info);
-  for (int pass = 0; pass < passes; ++pass) {
+  Plane plane{.width = width, .height = height};
+  if (!header.interlaced) {
+    const size_t row_size = static_cast<size_t>(width) + 1;
     for (int y = 0; y < height; ++y) {
-      png_read_row(png, out + static_cast<size_t>(y) * width, nullptr);
+      uint8_t* row = raw.data() + y * row_size;
+      internal::UnfilterRow(row[0], row + 1, y > 0 ? row + 1 - row_size : nullptr, width, 1);
     }
+    plane.stride = row_size;
+    plane.pixels = raw.data() + 1;
+    if (&raw == &own) {
+      plane.storage = std::move(own);
+      plane.pixels = plane.storage.data() + 1;
+    }
+    return plane;
   }
-  png_read_end(png, nullptr);  // the CRCs and chunks after the image data, to IEND
-  png_destroy_read_struct(&png, &info, nullptr);
-  return true;
-}
-
-// A plain 8-bit grey PNG (IsPlainGrey8) read with libpng on this thread.
-absl::StatusOr<Plane> DecodePlainGrey8(std::string_view png) {
-  // IHDR is the first chunk (IsPlainGrey8 found it): width and height follow its type.
-  const int width = static_cast<int>(ReadBigEndian32(png.substr(16)));
-  const int height = static_cast<int>(ReadBigEndian32(png.substr(20)));
-  if (width < 1 || height < 1) return BadMask("PNG is corrupt or truncated (bad IHDR size)");
-  if (static_cast<int64_t>(width) * height > kMaxMaskPngPixels) {
-    return BadMask(
-        absl::StrFormat("PNG is %dx%d pixels; the limit is %d", width, height, kMaxMaskPngPixels));
+  plane.storage.resize(static_cast<size_t>(width) * height);
+  plane.stride = width;
+  size_t at = 0;
+  for (int p = 0; p < 7; ++p) {
+    const internal::PngPass pass = internal::Adam7Pass(header.width, header.height, p);
+    if (pass.width == 0 || pass.height == 0) continue;
+    const size_t row_size = static_cast<size_t>(pass.width) + 1;
+    for (uint32_t j = 0; j < pass.height; ++j) {
+      uint8_t* row = raw.data() + at + j * row_size;
+      internal::UnfilterRow(row[0], row + 1, j > 0 ? row + 1 - row_size : nullptr, pass.width, 1);
+      uint8_t* out = plane.storage.data() + static_cast<size_t>(pass.y0 + j * pass.dy) * width;
+      for (uint32_t i = 0; i < pass.width; ++i) out[pass.x0 + i * pass.dx] = row[1 + i];
+    }
+    at += pass.height * row_size;
   }
-  Plane plane{width, height, std::vector<uint8_t>(static_cast<size_t>(width) * height)};
-  char error[128] = "no detail from the decoder";
-  PngReader reader{png.data(), png.size(), 0, error, sizeof(error)};
-  if (!ReadGrey8Rows(&reader, plane.pixels.data(), width, height)) {
-    return BadMask(absl::StrFormat("PNG is corrupt or truncated (%s)", error));
-  }
+  plane.pixels = plane.storage.data();
   return plane;
 }
 
-// Decodes the PNG's first band as 8-bit values: libpng directly for a plain 8-bit grey PNG (what
-// Gemini sends; a libvips pipeline costs several times more for a 256x256 mask), libvips for every
-// other kind.
+// Decodes the PNG's first band as 8-bit values: directly for an 8-bit grey PNG without anything
+// that changes its values (what Gemini sends; a libvips pipeline costs several times more for a
+// 256x256 mask), with libvips for every other kind (and for a header png_scan refuses: libvips
+// then reports its own error).
 absl::StatusOr<Plane> DecodeFirstBand(std::string_view png) {
-  if (IsPlainGrey8(png)) return DecodePlainGrey8(png);
+  absl::StatusOr<internal::PngHeader> header = internal::ReadPngHeader(png);
+  if (header.ok() && header->bit_depth == 8 && header->colour_type == 0 && !header->has_trns &&
+      !header->has_iccp && !header->has_non_srgb_gamma) {
+    if (static_cast<int64_t>(header->width) * header->height > kMaxMaskPngPixels) {
+      return BadMask(absl::StrFormat("PNG is %dx%d pixels; the limit is %d", header->width,
+                                     header->height, kMaxMaskPngPixels));
+    }
+    return DecodeGrey8(png, *header);
+  }
   if (absl::Status s = internal::EnsureVips(); !s.ok()) return s;
   VipsImage* out = nullptr;
   int rc = vips_pngload_buffer(const_cast<char*>(png.data()), png.size(), &out, "access",
@@ -233,7 +187,10 @@ absl::StatusOr<Plane> DecodeFirstBand(std::string_view png) {
   absl::StatusOr<std::vector<uint8_t>> pixels = internal::ReadPixels(image.get(), "mask: PNG");
   if (!pixels.ok()) return pixels.status();
   if (pixels->size() != static_cast<size_t>(width) * height) return BadMask("unexpected PNG layout");
-  return Plane{width, height, *std::move(pixels)};
+  Plane plane{.width = width, .height = height, .stride = static_cast<size_t>(width)};
+  plane.storage = *std::move(pixels);
+  plane.pixels = plane.storage.data();
+  return plane;
 }
 
 // One deflate state per thread, reset for each mask: zlib's ~256 KiB of state is not allocated,
@@ -296,13 +253,14 @@ absl::StatusOr<BinaryMask> MaskFromPng(std::string_view png, int box_width, int 
   mask.width = box_width;
   mask.height = box_height;
   mask.data.assign(static_cast<size_t>(box_width) * box_height, 0);
-  const uint8_t* s = src->pixels.data();
+  const uint8_t* s = src->pixels;
+  const size_t stride = src->stride;
 
   if (horizontal_first) {
     // tmp: src_height rows x box_width columns.
     std::vector<double> tmp(static_cast<size_t>(cols_first));
     for (int y = 0; y < src_height; ++y) {
-      const uint8_t* row = s + static_cast<size_t>(y) * src_width;
+      const uint8_t* row = s + static_cast<size_t>(y) * stride;
       double* out = &tmp[static_cast<size_t>(y) * box_width];
       for (int x = 0; x < box_width; ++x) {
         const double* w = &kx.weights[static_cast<size_t>(x) * kx.max_taps];
@@ -332,7 +290,7 @@ absl::StatusOr<BinaryMask> MaskFromPng(std::string_view png, int box_width, int 
       const double* w = &ky.weights[static_cast<size_t>(y) * ky.max_taps];
       double* out = &tmp[static_cast<size_t>(y) * src_width];
       for (int t = 0; t < ky.count[y]; ++t) {
-        const uint8_t* in = s + static_cast<size_t>(ky.first[y] + t) * src_width;
+        const uint8_t* in = s + static_cast<size_t>(ky.first[y] + t) * stride;
         for (int x = 0; x < src_width; ++x) out[x] += w[t] * in[x];
       }
     }
