@@ -23,6 +23,9 @@ using internal::VipsImagePtr;
 
 // Largest intermediate (one resampling pass) in values; bounds memory at 256 MiB.
 constexpr int64_t kMaxIntermediateValues = 32'000'000;
+// Largest intermediate kept by a thread between masks (2 MiB): a 256x256 mask resized to a box of
+// up to about 1000x1000 pixels fits.
+constexpr size_t kMaxScratchValues = 256 * 1024;
 // Slack for floating-point error when comparing a resampled value with the threshold; far below
 // one grey level, far above the rounding error of a weighted sum of at most a few thousand terms.
 constexpr double kThresholdEpsilon = 1e-6;
@@ -35,6 +38,11 @@ struct Kernel {
   std::vector<int> first;
   std::vector<int> count;
   std::vector<double> weights;
+  // When the source has at least max_taps pixels: output pixel i's taps as a window of exactly
+  // max_taps source pixels [window_first[i], window_first[i] + max_taps) inside the source, with
+  // weights at window_weights[i * max_taps ...] (0 outside [first[i], first[i] + count[i])).
+  std::vector<int> window_first;
+  std::vector<double> window_weights;
 };
 
 double Triangle(double x) {
@@ -69,7 +77,57 @@ Kernel MakeKernel(int in_size, int out_size) {
     k.first[i] = lo;
     k.count[i] = n;
   }
+  if (in_size >= k.max_taps) {
+    k.window_first.resize(out_size);
+    k.window_weights.assign(k.weights.size(), 0.0);
+    for (int i = 0; i < out_size; ++i) {
+      const int start = std::min(k.first[i], in_size - k.max_taps);
+      k.window_first[i] = start;
+      const double* w = &k.weights[static_cast<size_t>(i) * k.max_taps];
+      double* ww = &k.window_weights[static_cast<size_t>(i) * k.max_taps];
+      std::copy(w, w + k.count[i], ww + (k.first[i] - start));
+    }
+  }
   return k;
+}
+
+// out[x], for every output pixel x of one row, is the weighted sum of its taps in `in` (one
+// source row), adding the taps in order. With windows (Kernel), four outputs at a time, in four
+// independent sums so that their additions do not wait on one another (one sum at a time is
+// bound by the latency of each add), each over its whole window: the taps outside the output's
+// own are weight 0, and adding 0.0 * value (value >= 0) leaves a sum exactly as it was, so every
+// value is the per-pixel loop's, bit for bit.
+template <typename In>
+void ResampleRow(const Kernel& k, const In* in, int out_size, double* out) {
+  const int taps = k.max_taps;
+  int x = 0;
+  if (!k.window_first.empty()) {
+    for (; x + 4 <= out_size; x += 4) {
+      const double* w = &k.window_weights[static_cast<size_t>(x) * taps];
+      const In* in0 = in + k.window_first[x];
+      const In* in1 = in + k.window_first[x + 1];
+      const In* in2 = in + k.window_first[x + 2];
+      const In* in3 = in + k.window_first[x + 3];
+      double v0 = 0, v1 = 0, v2 = 0, v3 = 0;
+      for (int t = 0; t < taps; ++t) {
+        v0 += w[t] * in0[t];
+        v1 += w[taps + t] * in1[t];
+        v2 += w[2 * taps + t] * in2[t];
+        v3 += w[3 * taps + t] * in3[t];
+      }
+      out[x] = v0;
+      out[x + 1] = v1;
+      out[x + 2] = v2;
+      out[x + 3] = v3;
+    }
+  }
+  for (; x < out_size; ++x) {
+    const double* w = &k.weights[static_cast<size_t>(x) * taps];
+    const In* from = in + k.first[x];
+    double v = 0;
+    for (int t = 0; t < k.count[x]; ++t) v += w[t] * from[t];
+    out[x] = v;
+  }
 }
 
 absl::Status BadMask(std::string_view why) {
@@ -256,19 +314,21 @@ absl::StatusOr<BinaryMask> MaskFromPng(std::string_view png, int box_width, int 
   const uint8_t* s = src->pixels;
   const size_t stride = src->stride;
 
+  // The intermediate: the thread's scratch buffer (no allocation, page faults or zeroing per
+  // mask; every value is written before it is read), or one of its own when it is too large to
+  // keep.
+  thread_local std::vector<double> scratch;
+  std::vector<double> own;
+  const size_t tmp_values = static_cast<size_t>(horizontal_first ? cols_first : rows_first);
+  std::vector<double>& tmp_storage = tmp_values <= kMaxScratchValues ? scratch : own;
+  if (tmp_storage.size() < tmp_values) tmp_storage.resize(tmp_values);
+  double* const tmp = tmp_storage.data();
+
   if (horizontal_first) {
     // tmp: src_height rows x box_width columns.
-    std::vector<double> tmp(static_cast<size_t>(cols_first));
     for (int y = 0; y < src_height; ++y) {
-      const uint8_t* row = s + static_cast<size_t>(y) * stride;
-      double* out = &tmp[static_cast<size_t>(y) * box_width];
-      for (int x = 0; x < box_width; ++x) {
-        const double* w = &kx.weights[static_cast<size_t>(x) * kx.max_taps];
-        const uint8_t* in = row + kx.first[x];
-        double v = 0;
-        for (int t = 0; t < kx.count[x]; ++t) v += w[t] * in[t];
-        out[x] = v;
-      }
+      ResampleRow(kx, s + static_cast<size_t>(y) * stride, box_width,
+                  &tmp[static_cast<size_t>(y) * box_width]);
     }
     // Whole rows at a time (the inner loop runs along a row, not down a column); each value is
     // the same sum in the same order as a per-pixel loop would compute.
@@ -284,26 +344,26 @@ absl::StatusOr<BinaryMask> MaskFromPng(std::string_view png, int box_width, int 
       for (int x = 0; x < box_width; ++x) out[x] = row_sum[x] > cut ? 1 : 0;
     }
   } else {
-    // tmp: box_height rows x src_width columns.
-    std::vector<double> tmp(static_cast<size_t>(rows_first), 0.0);
+    // tmp: box_height rows x src_width columns. The first tap is stored, not added to 0.0: the
+    // same value (0.0 + v is v for v >= 0).
     for (int y = 0; y < box_height; ++y) {
       const double* w = &ky.weights[static_cast<size_t>(y) * ky.max_taps];
       double* out = &tmp[static_cast<size_t>(y) * src_width];
+      if (ky.count[y] == 0) std::fill(out, out + src_width, 0.0);
       for (int t = 0; t < ky.count[y]; ++t) {
         const uint8_t* in = s + static_cast<size_t>(ky.first[y] + t) * stride;
-        for (int x = 0; x < src_width; ++x) out[x] += w[t] * in[x];
+        if (t == 0) {
+          for (int x = 0; x < src_width; ++x) out[x] = w[0] * in[x];
+        } else {
+          for (int x = 0; x < src_width; ++x) out[x] += w[t] * in[x];
+        }
       }
     }
+    std::vector<double> row_sum(static_cast<size_t>(box_width));
     for (int y = 0; y < box_height; ++y) {
-      const double* row = &tmp[static_cast<size_t>(y) * src_width];
+      ResampleRow(kx, &tmp[static_cast<size_t>(y) * src_width], box_width, row_sum.data());
       uint8_t* out = &mask.data[static_cast<size_t>(y) * box_width];
-      for (int x = 0; x < box_width; ++x) {
-        const double* w = &kx.weights[static_cast<size_t>(x) * kx.max_taps];
-        const double* in = row + kx.first[x];
-        double v = 0;
-        for (int t = 0; t < kx.count[x]; ++t) v += w[t] * in[t];
-        out[x] = v > cut ? 1 : 0;
-      }
+      for (int x = 0; x < box_width; ++x) out[x] = row_sum[x] > cut ? 1 : 0;
     }
   }
   return mask;
