@@ -275,6 +275,13 @@ z_stream* ThreadDeflater() {
 
 absl::StatusOr<BinaryMask> MaskFromPng(std::string_view png, int box_width, int box_height,
                                        double threshold) {
+  BinaryMask mask;
+  if (absl::Status s = MaskFromPng(png, box_width, box_height, threshold, mask); !s.ok()) return s;
+  return mask;
+}
+
+absl::Status MaskFromPng(std::string_view png, int box_width, int box_height, double threshold,
+                         BinaryMask& mask) {
   if (png.empty()) return BadMask("PNG is empty");
   if (!png.starts_with(std::string_view("\x89PNG\r\n\x1a\n", 8))) return BadMask("not a PNG");
   if (box_width < 1 || box_height < 1 ||
@@ -309,10 +316,9 @@ absl::StatusOr<BinaryMask> MaskFromPng(std::string_view png, int box_width, int 
       (cols_first <= kMaxIntermediateValues && cost_cols_first <= cost_rows_first);
   const double cut = threshold * 255.0 + kThresholdEpsilon;
 
-  BinaryMask mask;
   mask.width = box_width;
   mask.height = box_height;
-  mask.data.assign(static_cast<size_t>(box_width) * box_height, 0);
+  mask.data.resize(static_cast<size_t>(box_width) * box_height);  // every value written below
   const uint8_t* s = src->pixels;
   const size_t stride = src->stride;
 
@@ -368,7 +374,7 @@ absl::StatusOr<BinaryMask> MaskFromPng(std::string_view png, int box_width, int 
       for (int x = 0; x < box_width; ++x) out[x] = row_sum[x] > cut ? 1 : 0;
     }
   }
-  return mask;
+  return absl::OkStatus();
 }
 
 std::string EncodeMaskPng(const BinaryMask& mask) {
