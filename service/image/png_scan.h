@@ -1,7 +1,7 @@
-// Private to service/image/*.cc: a PNG read straight from memory with zlib, without libpng's row
-// machinery, for the two places where the gateway only needs the image data's bytes (or only
-// needs to know that they decode): checking a PNG that is sent on unchanged, and reading an 8-bit
-// grey mask.
+// Private to service/image/*.cc (and its test): a PNG read straight from memory with libdeflate
+// and zlib, without libpng's row machinery, for the two places where the gateway only needs the
+// image data's bytes (or only needs to know that they decode): checking a PNG that is sent on
+// unchanged, and reading an 8-bit grey mask.
 //
 // What is checked (a PNG that passes decodes in libpng): the signature; IHDR first, 13 bytes,
 // with a valid size, depth, colour type, compression, filter and interlace method; the CRC of
@@ -9,9 +9,10 @@
 // default only warns and drops such a chunk); an unknown critical chunk refused; PLTE before the
 // image data when the colour type needs one; the image data consecutive IDAT chunks holding one
 // zlib stream that ends (adler32 checked) exactly after the number of bytes the header declares,
-// each scanline's filter type 0..4; IEND after it. Stricter than libpng in two ways, both about
-// data a correct encoder never writes: a wrong adler32 and image data beyond the declared size
-// are errors here (libpng warns and carries on).
+// each scanline's filter type 0..4; IEND after it. Stricter than libpng where libpng only warns
+// and carries on, always about data a correct encoder never writes: a wrong adler32, image data
+// beyond the declared size, compressed data after the zlib stream's end or in an IDAT after
+// another chunk.
 #ifndef VISION_GATEWAY_SERVICE_IMAGE_PNG_SCAN_H_
 #define VISION_GATEWAY_SERVICE_IMAGE_PNG_SCAN_H_
 
