@@ -150,7 +150,14 @@ class FilterCursor {
 // compressed byte used.
 absl::Status InflateWhole(absl::Span<const std::string_view> idats, size_t compressed,
                           uint8_t* out, uint64_t expected) {
-  thread_local libdeflate_decompressor* decompressor = libdeflate_alloc_decompressor();
+  struct Decompressor {  // one per thread, freed when the thread ends
+    libdeflate_decompressor* d = libdeflate_alloc_decompressor();
+    ~Decompressor() {
+      if (d != nullptr) libdeflate_free_decompressor(d);
+    }
+  };
+  thread_local Decompressor owned;
+  libdeflate_decompressor* const decompressor = owned.d;
   if (decompressor == nullptr) return absl::InternalError("libdeflate: out of memory");
   std::string_view in = idats.front();
   std::vector<uint8_t> joined;
