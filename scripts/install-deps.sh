@@ -14,6 +14,8 @@ APT_PACKAGES=(
   libssl-dev openssl libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libvips-dev
+  # Performance (#18): whole-buffer inflate for PNG checks and masks (service/image/png_scan.cc).
+  libdeflate-dev
   python3-grpcio
   yamllint
   # Observability (#10): Prometheus client library (pull endpoint); Prometheus server + promtool

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "service/image/png_scan.h"
 #include "service/image/vips_internal.h"
 
 namespace vision_gateway::image {
@@ -155,6 +156,27 @@ absl::Status VerifyPixels(std::string_view bytes, ImageFormat format, const Head
   return internal::ForEachRow(scaled->get(), "image data", [](int, std::string_view) {});
 }
 
+// A PNG sent on unchanged whose image data inflates to at most this many bytes is inflated whole,
+// by libdeflate, into a buffer the thread keeps (and grows up to this size): 1280x1024 RGB fits.
+// A larger one is inflated by zlib in pieces of kPngCheckPieceBytes into a buffer of that size
+// (zlib copies the last 32 KiB of each piece into its window, so pieces much larger than that).
+constexpr uint64_t kPngCheckWholeBytes = 4 << 20;
+constexpr size_t kPngCheckPieceBytes = 256 << 10;
+
+// Proves that a PNG decodes without libvips or libpng's row machinery (png_scan.h): every
+// critical chunk's CRC, the zlib stream inflated to its end (adler32 checked) and of exactly the
+// size the header declares, every scanline's filter type valid. The scanlines are not
+// unfiltered: unfiltering cannot fail, so it proves nothing about the bytes.
+absl::Status VerifyPng(std::string_view bytes, const internal::PngHeader& header) {
+  thread_local std::vector<uint8_t> buffer;
+  const uint64_t data_bytes = header.ImageDataBytes();
+  const size_t size = data_bytes <= kPngCheckWholeBytes ? data_bytes : kPngCheckPieceBytes;
+  if (buffer.size() < size) buffer.resize(size);
+  absl::Status status = internal::ScanPngImageData(bytes, header, buffer.data(), size);
+  if (!status.ok()) return CorruptError(std::string(status.message()));
+  return absl::OkStatus();
+}
+
 struct Encoded {
   std::string bytes;
   int width = 0;
@@ -273,6 +295,34 @@ absl::StatusOr<PreparedImage> PrepareImage(std::string bytes, const PrepareOptio
 
   PreparedImage result;
   result.source_format = *format;
+  if (*format == ImageFormat::kPng) {
+    // A PNG without EXIF (so upright) and within max_dimension is sent on unchanged: its header
+    // and data are read here without libvips. Any other PNG, or one whose header this reader
+    // refuses, goes the libvips way below (which then reports its own error, if any).
+    absl::StatusOr<internal::PngHeader> png = internal::ReadPngHeader(bytes);
+    if (png.ok() && !png->has_exif) {
+      const int width = static_cast<int>(png->width);
+      const int height = static_cast<int>(png->height);
+      const int64_t pixels = static_cast<int64_t>(width) * height;
+      if (options.max_pixels > 0 && pixels > options.max_pixels) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "image is %dx%d pixels; the limit is %d", width, height, options.max_pixels));
+      }
+      if (options.max_dimension <= 0 || std::max(width, height) <= options.max_dimension) {
+        if (options.verify_pixels) {
+          if (absl::Status s = VerifyPng(bytes, *png); !s.ok()) return s;
+        }
+        result.format = ImageFormat::kPng;
+        result.mime_type = std::string(MimeTypeOf(ImageFormat::kPng));
+        result.width = result.sent_width = width;
+        result.height = result.sent_height = height;
+        result.orientation = 1;
+        result.reencoded = false;
+        result.bytes = std::move(bytes);
+        return result;
+      }
+    }
+  }
   bool resize = false;
   Header header;
   {

@@ -55,7 +55,10 @@ struct PrepareOptions {
   // refused here rather than by Gemini. Re-encoded images are always fully decoded. Costs one
   // decode of the image (streamed, memory stays small); a JPEG is decoded at 1/8 scale where its
   // size allows (every block's entropy-coded data is still read and checked, at a fraction of a
-  // full decode's cost).
+  // full decode's cost); a PNG's image data is inflated without libvips and without unfiltering
+  // (every critical chunk's CRC, zlib's adler32, the exact size and every scanline's filter type
+  // checked: png_scan.h), whole by libdeflate into a per-thread buffer when it is at most 4 MiB,
+  // by zlib in 256 KiB pieces beyond.
   bool verify_pixels = true;
 };
 
@@ -84,7 +87,7 @@ struct PreparedImage {
 // (the pixels are rotated upright) or when max_dimension asks for a downscale; otherwise the
 // input string is moved into the result without a copy. Errors (all INVALID_ARGUMENT):
 // SniffFormat's; "image is WxH pixels; the limit is N"; "image data is corrupt or truncated
-// (<libvips detail>)". INTERNAL if libvips cannot initialise or encode.
+// (<decoder detail>)". INTERNAL if libvips cannot initialise or encode.
 absl::StatusOr<PreparedImage> PrepareImage(std::string bytes, const PrepareOptions& options = {});
 
 }  // namespace vision_gateway::image

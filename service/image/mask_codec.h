@@ -32,6 +32,11 @@ inline constexpr int64_t kMaxMaskBoxPixels = 100'000'000;
 absl::StatusOr<BinaryMask> MaskFromPng(std::string_view png, int box_width, int box_height,
                                        double threshold);
 
+// The same into `out`, whose storage is reused (a caller decoding many masks allocates, zeroes
+// and page-faults a large box once, not per mask). On error `out` is unspecified.
+absl::Status MaskFromPng(std::string_view png, int box_width, int box_height, double threshold,
+                         BinaryMask& out);
+
 // An 8-bit greyscale PNG of the mask's size: 255 where set, 0 elsewhere. Returns an empty string
 // for a mask without pixels or whose data does not match its size.
 std::string EncodeMaskPng(const BinaryMask& mask);

@@ -1,7 +1,7 @@
 #include "service/vision/spatial_item.h"
 
 #include <algorithm>
-
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -50,16 +50,22 @@ std::optional<double> AsNumber(const json::value& v) {
   return d;
 }
 
-int Base64Value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
+// Standard base64 alphabet: each character's 6-bit value, -1 for any other byte.
+constexpr std::array<int8_t, 256> kBase64Values = [] {
+  std::array<int8_t, 256> values{};
+  values.fill(-1);
+  for (int i = 0; i < 26; ++i) {
+    values['A' + i] = static_cast<int8_t>(i);
+    values['a' + i] = static_cast<int8_t>(26 + i);
+  }
+  for (int i = 0; i < 10; ++i) values['0' + i] = static_cast<int8_t>(52 + i);
+  values['+'] = 62;
+  values['/'] = 63;
+  return values;
+}();
 
-// Strict standard-alphabet base64 with optional padding. nullopt on any invalid input.
+// Strict standard-alphabet base64 with optional padding. nullopt on any invalid input. Four
+// characters (three bytes) at a time into a string sized up front.
 std::optional<std::string> DecodeBase64(std::string_view in) {
   size_t padding = 0;
   while (!in.empty() && in.back() == '=' && padding < 2) {
@@ -68,18 +74,34 @@ std::optional<std::string> DecodeBase64(std::string_view in) {
   }
   if (padding > 0 && (in.size() + padding) % 4 != 0) return std::nullopt;
   if (in.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() / 4 * 3 + 2);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    const int v = Base64Value(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+  const size_t whole = in.size() / 4;
+  const size_t tail = in.size() % 4;  // 0, 2 or 3 characters: 0, 1 or 2 bytes
+  std::string out(whole * 3 + (tail == 0 ? 0 : tail - 1), '\0');
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  char* o = out.data();
+  for (size_t i = 0; i < whole; ++i, p += 4, o += 3) {
+    const int a = kBase64Values[p[0]], b = kBase64Values[p[1]], c = kBase64Values[p[2]],
+              d = kBase64Values[p[3]];
+    if ((a | b | c | d) < 0) return std::nullopt;
+    const uint32_t v = static_cast<uint32_t>(a) << 18 | static_cast<uint32_t>(b) << 12 |
+                       static_cast<uint32_t>(c) << 6 | static_cast<uint32_t>(d);
+    o[0] = static_cast<char>(v >> 16);
+    o[1] = static_cast<char>((v >> 8) & 0xff);
+    o[2] = static_cast<char>(v & 0xff);
+  }
+  if (tail > 0) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < tail; ++i) {
+      const int x = kBase64Values[p[i]];
+      if (x < 0) return std::nullopt;
+      v = v << 6 | static_cast<uint32_t>(x);
+    }
+    // 2 characters: 12 bits, one byte (the low 4 bits dropped); 3: 18 bits, two bytes.
+    if (tail == 2) {
+      o[0] = static_cast<char>((v >> 4) & 0xff);
+    } else {
+      o[0] = static_cast<char>((v >> 10) & 0xff);
+      o[1] = static_cast<char>((v >> 2) & 0xff);
     }
   }
   return out;

@@ -234,11 +234,12 @@ bool SpatialResults<Response>::FillMask(const SpatialItem& item, const PixelBox&
                               .y = box.y_min,
                               .width = box.x_max - box.x_min,
                               .height = box.y_max - box.y_min};
-  image::BinaryMask mask;
+  // The call's mask buffer, reused from object to object.
+  image::BinaryMask& mask = mask_;
   if (item.mask_kind == SpatialItem::MaskKind::kPng) {
-    auto decoded = image::MaskFromPng(item.mask_png, rect.width, rect.height, params_.threshold);
-    if (!decoded.ok()) return false;
-    mask = *std::move(decoded);
+    if (!image::MaskFromPng(item.mask_png, rect.width, rect.height, params_.threshold, mask).ok()) {
+      return false;
+    }
   } else if (item.mask_kind == SpatialItem::MaskKind::kPolygon) {
     mask = image::RasterizePolygon(PolygonToPixels(item.polygon, width_, height_), rect);
   } else {

@@ -16,6 +16,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "service/gemini/types.h"
+#include "service/image/binary_mask.h"
 #include "service/telemetry/call_record.h"
 #include "service/vision/caption_task.h"
 #include "service/vision/geometry.h"
@@ -88,6 +89,7 @@ class SpatialResults {
   gemini::UsageMetadata usage_;
   bool cached_ = false;  // the answer came from the result cache (#21)
   std::string excerpt_;
+  image::BinaryMask mask_;  // FillMask's, kept so that its storage is reused
   absl::Status failure_;
   bool done_reported_ = false;
   bool on_done_called_ = false;

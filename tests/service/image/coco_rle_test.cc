@@ -169,6 +169,34 @@ TEST(CocoRleTest, BoxEncodingMatchesTheMaterialisedImage) {
   }
 }
 
+// The box is transposed in blocks and its columns scanned for changes: boxes larger than a block,
+// in any position, with any non-zero value for a set pixel, encode as the whole image does.
+TEST(CocoRleTest, LargeBoxesWithAnyNonZeroValueMatchTheMaterialisedImage) {
+  std::mt19937 rng(777);
+  for (int trial = 0; trial < 60; ++trial) {
+    const int image_width = 1 + rng() % 150;
+    const int image_height = 1 + rng() % 150;
+    BinaryMask box;
+    box.width = static_cast<int>(rng() % 100);
+    box.height = static_cast<int>(rng() % 100);
+    const int density = rng() % 4;
+    BinaryMask ones = box;  // the same mask with 1 for every set pixel
+    for (int i = 0; i < box.width * box.height; ++i) {
+      const bool set = static_cast<int>(rng() % 4) < density;
+      box.data.push_back(set ? static_cast<uint8_t>(1 + rng() % 255) : 0);
+      ones.data.push_back(set ? 1 : 0);
+    }
+    const int bx = static_cast<int>(rng() % 200) - 50;
+    const int by = static_cast<int>(rng() % 200) - 50;
+    SCOPED_TRACE(::testing::Message()
+                 << "trial " << trial << " image " << image_width << "x" << image_height << " box "
+                 << box.width << "x" << box.height << " at " << bx << "," << by);
+    const std::vector<uint8_t> full = Materialise(ones, bx, by, image_width, image_height);
+    EXPECT_EQ(RleCountsFromBoxMask(box, bx, by, image_width, image_height),
+              RleCountsFromColumnMajor(full, image_height, image_width));
+  }
+}
+
 TEST(CocoRleTest, LargeImageFromABoxMask) {
   // A 1000 x 800 box in a 4000 x 3000 image, with long runs (differences above 2^15 and
   // negative ones) between the box's columns and the columns outside it.

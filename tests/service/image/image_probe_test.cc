@@ -5,11 +5,13 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/service/image/png_bytes.h"
 #include "tests/testing/test_images.h"
 #include "tests/testing/status_matchers.h"
 
@@ -427,6 +429,52 @@ TEST(PrepareImageTest, RejectsAPngMissingItsLastBytesEveryTime) {
     ASSERT_THAT(PrepareImage(cut, {.max_dimension = 8}), truncated) << "downscale, attempt " << i;
     ASSERT_THAT(PrepareImage(rotated_cut), truncated) << "rotation, attempt " << i;
   }
+}
+
+// A PNG sent on unchanged is checked without libvips (png_scan.h): inflated whole when it is
+// small, in pieces by zlib when its image data is over 4 MiB (the 1200x1200 RGB one). Cut
+// anywhere, or with a changed byte in its zlib stream behind a right CRC, it is refused.
+TEST(PrepareImageTest, RejectsPngsCutOrCorruptAnywhere) {
+  const auto truncated = StatusIs(absl::StatusCode::kInvalidArgument,
+                                  HasSubstr("image data is corrupt or truncated ("));
+  for (const auto& [width, height, suffix] :
+       {std::tuple{64, 48, ".png"}, std::tuple{64, 48, ".png[interlace]"},
+        std::tuple{1200, 1200, ".png"}}) {
+    const std::string png = MustEncode(NoisePixels(width, height, 3), suffix);
+    const std::string what = std::to_string(width) + "x" + std::to_string(height) + suffix;
+    ASSERT_THAT(PrepareImage(png), IsOk()) << what;
+    for (size_t cut : {png.size() * 1 / 10, png.size() * 3 / 10, png.size() / 2,
+                       png.size() * 9 / 10, png.size() - 100, png.size() - 13, png.size() - 12,
+                       png.size() - 1}) {
+      EXPECT_THAT(PrepareImage(png.substr(0, cut)), truncated) << what << " cut to " << cut;
+    }
+    const std::vector<testing::PngChunk> chunks = testing::SplitPng(png);
+    const std::string data = testing::ImageData(chunks);
+    for (size_t at : {size_t{2}, data.size() / 3, data.size() / 2, data.size() - 2}) {
+      std::string bad = data;
+      bad[at] = static_cast<char>(bad[at] ^ 0x01);
+      EXPECT_THAT(PrepareImage(testing::JoinPng(testing::WithImageData(chunks, bad, 8192))),
+                  truncated)
+          << what << " with byte " << at << " of its zlib stream changed";
+    }
+  }
+}
+
+// EXIF in a PNG (an eXIf chunk) may turn it: such a PNG goes the libvips way and is sent upright.
+TEST(PrepareImageTest, RotatesAPngWithExifOrientation) {
+  std::vector<testing::PngChunk> chunks =
+      testing::SplitPng(MustEncode(NoisePixels(32, 16, 3), ".png"));
+  // TIFF, big-endian: one IFD with one entry, Orientation (0x0112) SHORT = 6; no next IFD.
+  const std::string exif("MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0", 26);
+  chunks.insert(chunks.begin() + 1, testing::PngChunk{"eXIf", exif});
+  const std::string png = testing::JoinPng(chunks);
+  ASSERT_EQ(Decode(png).orientation, 6) << "test setup: libvips reads no EXIF orientation";
+  absl::StatusOr<PreparedImage> prepared = PrepareImage(png);
+  ASSERT_THAT(prepared, IsOk());
+  EXPECT_TRUE(prepared->reencoded);
+  EXPECT_EQ(prepared->orientation, 6);
+  EXPECT_EQ(prepared->width, 16);
+  EXPECT_EQ(prepared->height, 32);
 }
 
 TEST(PrepareImageTest, SkipsThePixelCheckWhenAskedTo) {

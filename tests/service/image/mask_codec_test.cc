@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/service/image/png_bytes.h"
 #include "tests/testing/test_images.h"
 #include "tests/testing/status_matchers.h"
 
@@ -187,6 +188,57 @@ TEST(MaskFromPngTest, DecodesEveryPixelOfGreyMasksHoweverStored) {
           << suffix << " cut to " << cut << " of " << png.size() << " bytes";
     }
   }
+}
+
+// Grey masks are read by png_scan (libdeflate): every filter type gives the pixels back, and a
+// mask cut anywhere, with a changed byte in its zlib stream behind a right CRC, with a bad CRC or
+// a bad filter type, is refused.
+TEST(MaskFromPngTest, DecodesGreyMasksOfEveryFilterType) {
+  const testing::Pixels p = testing::NoisePixels(29, 17, 1, 9);
+  for (int first = 0; first < 5; ++first) {
+    const std::string png = testing::HandMadePng(
+        29, 17, 0,
+        testing::Deflate(testing::FilterScanlines(p.data, 29, 17, 1,
+                                                  [&](int y) { return (first + y) % 5; })));
+    absl::StatusOr<BinaryMask> mask = MaskFromPng(png, 29, 17, 0.5);
+    ASSERT_THAT(mask, IsOk()) << first;
+    int wrong = 0;
+    for (int y = 0; y < 17; ++y) {
+      for (int x = 0; x < 29; ++x) wrong += mask->data[y * 29 + x] != (p.at(x, y) > 127 ? 1 : 0);
+    }
+    EXPECT_EQ(wrong, 0) << "first filter " << first;
+  }
+}
+
+TEST(MaskFromPngTest, RejectsBadGreyMasks) {
+  const auto corrupt =
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("PNG is corrupt or truncated"));
+  const std::string png = Png(testing::NoisePixels(64, 64, 1, 3));
+  ASSERT_THAT(MaskFromPng(png, 20, 30, 0.5), IsOk());
+  for (int i = 1; i < 20; ++i) {
+    const size_t cut = png.size() * i / 20;
+    EXPECT_THAT(MaskFromPng(png.substr(0, cut), 20, 30, 0.5), StatusIs(absl::StatusCode::kInvalidArgument))
+        << "cut to " << cut;
+  }
+  for (size_t cut : {png.size() - 1, png.size() - 12}) {
+    EXPECT_THAT(MaskFromPng(png.substr(0, cut), 20, 30, 0.5), corrupt) << "cut to " << cut;
+  }
+  std::vector<testing::PngChunk> chunks = testing::SplitPng(png);
+  const std::string data = testing::ImageData(chunks);
+  for (size_t at = 0; at < data.size(); at += data.size() / 10 + 1) {
+    std::string bad = data;
+    bad[at] = static_cast<char>(bad[at] ^ 0x04);
+    EXPECT_THAT(MaskFromPng(testing::JoinPng(testing::WithImageData(chunks, bad)), 20, 30, 0.5),
+                corrupt)
+        << "byte " << at << " of the zlib stream changed";
+  }
+  for (testing::PngChunk& c : chunks) c.bad_crc = c.type == "IDAT";
+  EXPECT_THAT(MaskFromPng(testing::JoinPng(chunks), 20, 30, 0.5), corrupt);
+  const std::string bad_filter = testing::HandMadePng(
+      8, 4, 0,
+      testing::Deflate(testing::FilterScanlines(std::vector<uint8_t>(32, 200), 8, 4, 1,
+                                                [](int y) { return y == 2 ? 7 : 0; })));
+  EXPECT_THAT(MaskFromPng(bad_filter, 8, 4, 0.5), corrupt);
 }
 
 TEST(MaskFromPngTest, RejectsHugePngFromItsHeader) {

@@ -292,6 +292,40 @@ TEST(ParseSpatialItemTest, MasksOverTheLimitsAreDegenerate) {
   EXPECT_THAT(ParseSpatialItem(item, true, SpatialItemLimits{}), IsOk());
 }
 
+// The mask's base64 is decoded four characters at a time: every length of payload (each tail of
+// 0, 1 or 2 bytes), padded or not, gives the bytes back; a character outside the alphabet
+// anywhere, or a length no base64 has, is refused.
+TEST(ParseSpatialItemTest, DecodesBase64OfEveryLength) {
+  std::string bytes = kPngBytes;
+  for (int length = 0; length < 40; ++length) {
+    bytes.push_back(static_cast<char>(length * 37 + 11));
+    const std::string padded = absl::Base64Escape(bytes);
+    std::string unpadded = padded;
+    while (!unpadded.empty() && unpadded.back() == '=') unpadded.pop_back();
+    for (const std::string& b64 : {padded, unpadded}) {
+      absl::StatusOr<SpatialItem> item = ParseSpatialItem(
+          R"({"box_2d":[1,2,3,4],"mask":")" + b64 + "\"}", true, SpatialItemLimits{});
+      ASSERT_THAT(item, IsOk()) << b64;
+      EXPECT_EQ(item->mask_png, bytes) << b64;
+    }
+    for (size_t at : {size_t{0}, unpadded.size() / 2, unpadded.size() - 1}) {
+      for (char bad : {'-', '_', '.', '*'}) {
+        std::string broken = unpadded;
+        broken[at] = bad;
+        EXPECT_THAT(ParseSpatialItem(R"({"box_2d":[1,2,3,4],"mask":")" + broken + "\"}", true,
+                                     SpatialItemLimits{}),
+                    IsDegenerateMask())
+            << broken;
+      }
+    }
+    if (unpadded.size() % 4 == 0) {  // one character more: a length no base64 has
+      EXPECT_THAT(ParseSpatialItem(R"({"box_2d":[1,2,3,4],"mask":")" + unpadded + "A\"}", true,
+                                   SpatialItemLimits{}),
+                  IsDegenerateMask());
+    }
+  }
+}
+
 // Found by the spatial_item fuzzer (UBSan: signed overflow in the pixel count): an IHDR declaring
 // dimensions beyond PNG's 2^31 - 1 is over any limit, and counting its pixels must not overflow.
 TEST(ParseSpatialItemTest, PngHeaderWithHugeDimensionsIsOverTheLimit) {
