@@ -140,8 +140,8 @@ class AsyncCall {
   bool Proceed(bool ok) {
     switch (step_++) {
       case 0:
+        if (!ok) return false;  // the server is shutting down: no more calls to wait for
         new AsyncCall(service_, cq_);  // the next incoming call
-        if (!ok) return false;
         writer_.Write(first_, this);
         return true;
       case 1:
