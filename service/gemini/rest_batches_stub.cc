@@ -19,6 +19,7 @@
 #include "service/gemini/batch_codec.h"
 #include "service/gemini/error_envelope.h"
 #include "service/gemini/files_stub.h"
+#include "service/gemini/rest_call.h"
 #include "service/http/http_client.h"
 
 namespace vision_gateway::gemini {
@@ -37,60 +38,11 @@ absl::Status TransportStatus(absl::Status status, absl::Time caller_deadline) {
   return status;
 }
 
-absl::Status HttpError(int http_status, std::string_view body, const http::Headers& headers) {
-  absl::Status status = StatusFromHttpError(http_status, body);
-  const std::string_view value = http::FindHeader(headers, "retry-after");
-  int64_t seconds = 0;
-  if (!GetRetryDelay(status).has_value() && !value.empty() &&
-      absl::SimpleAtoi(absl::string_view(value.data(), value.size()), &seconds) && seconds >= 0 &&
-      seconds <= 24 * 3600) {
-    status = WithRetryInfo(std::move(status), absl::Seconds(seconds));
-  }
-  return status;
-}
-
 absl::Status CancelledStatus() { return absl::CancelledError("Gemini call cancelled"); }
 
 class FinishedCall final : public PendingCall {
  public:
   void Cancel() override {}
-};
-
-// Holds the HTTP call for Cancel() from any thread, even before Fetch/Stream returned.
-class Slot {
- public:
-  void Set(std::shared_ptr<http::Call> call) {
-    bool cancel_now = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (done_) return;
-      call_ = call;
-      cancel_now = cancelled_;
-    }
-    if (cancel_now && call) call->Cancel();
-  }
-  void Cancel() {
-    std::shared_ptr<http::Call> call;
-    {
-      absl::MutexLock lock(&mu_);
-      if (done_) return;
-      cancelled_ = true;
-      call = call_;
-    }
-    if (call) call->Cancel();  // outside the lock: completion may run inside
-  }
-  void Done() {
-    std::shared_ptr<http::Call> call;
-    absl::MutexLock lock(&mu_);
-    done_ = true;
-    call.swap(call_);
-  }
-
- private:
-  absl::Mutex mu_;
-  std::shared_ptr<http::Call> call_ ABSL_GUARDED_BY(mu_);
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // One JSON exchange whose 2xx body becomes T through `convert`.
@@ -131,7 +83,8 @@ class JsonCall final : public PendingCall, public std::enable_shared_from_this<J
   absl::StatusOr<T> Result(absl::StatusOr<http::Response> response) {
     if (!response.ok()) return TransportStatus(response.status(), caller_deadline_);
     if (!IsSuccess(response->head.status)) {
-      return HttpError(response->head.status, response->body, response->head.headers);
+      return internal::HttpErrorStatus(response->head.status, response->body,
+                                       response->head.headers);
     }
     return convert_(response->body);
   }
@@ -140,7 +93,7 @@ class JsonCall final : public PendingCall, public std::enable_shared_from_this<J
   absl::AnyInvocable<void(absl::StatusOr<T>)> done_;
   const std::string key_;
   const absl::Time caller_deadline_;
-  Slot slot_;
+  internal::HttpCallSlot slot_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> finished_{false};
 };
@@ -179,7 +132,7 @@ class DownloadCall final : public PendingCall, public std::enable_shared_from_th
       const std::size_t room = kMaxErrorBodyBytes - std::min(kMaxErrorBodyBytes, error_body_.size());
       error_body_.append(piece.substr(0, room));
       if (piece.size() > room) {
-        Finish(HttpError(http_status_, error_body_, error_headers_));
+        Finish(internal::HttpErrorStatus(http_status_, error_body_, error_headers_));
         slot_.Cancel();
         return;
       }
@@ -199,7 +152,9 @@ class DownloadCall final : public PendingCall, public std::enable_shared_from_th
                                               reasons::kUpstreamBadResponse)
                                 : TransportStatus(std::move(status), caller_deadline_));
     }
-    if (!IsSuccess(http_status_)) return Finish(HttpError(http_status_, error_body_, error_headers_));
+    if (!IsSuccess(http_status_)) {
+      return Finish(internal::HttpErrorStatus(http_status_, error_body_, error_headers_));
+    }
     Finish(status.ok() ? status : TransportStatus(std::move(status), caller_deadline_));
   }
 
@@ -212,7 +167,7 @@ class DownloadCall final : public PendingCall, public std::enable_shared_from_th
   DownloadObserver observer_;
   const std::string key_;
   const absl::Time caller_deadline_;
-  Slot slot_;
+  internal::HttpCallSlot slot_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> finished_{false};
   // Touched only from HTTP callbacks (one at a time, on the call's strand).

@@ -26,6 +26,7 @@
 #include "service/gemini/error_envelope.h"
 #include "service/gemini/gemini_client.h"
 #include "service/gemini/json_codec.h"
+#include "service/gemini/rest_call.h"
 #include "service/http/http_client.h"
 #include "service/http/sse_splitter.h"
 
@@ -93,58 +94,6 @@ absl::Status TransportStatus(absl::Status status, absl::Time caller_deadline) {
   return status;
 }
 
-// Adds a RetryInfo from a Retry-After header (delta-seconds) when Gemini gave none in the body.
-absl::Status WithRetryAfter(absl::Status status, const http::Headers& headers) {
-  if (status.ok() || GetRetryDelay(status).has_value()) return status;
-  const std::string_view value = http::FindHeader(headers, "retry-after");
-  int64_t seconds = 0;
-  if (value.empty() || !absl::SimpleAtoi(absl::string_view(value.data(), value.size()), &seconds) ||
-      seconds < 0 || seconds > 24 * 3600) {
-    return status;
-  }
-  return WithRetryInfo(std::move(status), absl::Seconds(seconds));
-}
-
-// Holds the HTTP call so that Cancel() can reach it from any thread, even when it comes before
-// Stream()/Fetch() returned, and drops it once the HTTP layer reported completion (its handler
-// holds a reference back to us).
-class HttpCallSlot {
- public:
-  void Set(std::shared_ptr<http::Call> call) {
-    bool cancel_now = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (done_) return;
-      call_ = call;
-      cancel_now = cancel_requested_;
-    }
-    if (cancel_now && call) call->Cancel();
-  }
-  void Cancel() {
-    std::shared_ptr<http::Call> call;
-    {
-      absl::MutexLock lock(&mu_);
-      if (done_) return;
-      cancel_requested_ = true;
-      call = call_;
-    }
-    // Outside the lock: the HTTP layer may report completion from inside Cancel().
-    if (call) call->Cancel();
-  }
-  void Done() {
-    std::shared_ptr<http::Call> call;
-    absl::MutexLock lock(&mu_);
-    done_ = true;
-    call.swap(call_);
-  }
-
- private:
-  absl::Mutex mu_;
-  std::shared_ptr<http::Call> call_ ABSL_GUARDED_BY(mu_);
-  bool cancel_requested_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-};
-
 class FinishedCall final : public PendingCall {
  public:
   void Cancel() override {}
@@ -182,7 +131,7 @@ class StreamCall final : public PendingCall, public std::enable_shared_from_this
   }
 
   absl::Status HttpError() const {
-    return WithRetryAfter(StatusFromHttpError(http_status_, error_body_), error_headers_);
+    return internal::HttpErrorStatus(http_status_, error_body_, error_headers_);
   }
 
   void OnBody(std::string_view bytes) {
@@ -271,7 +220,7 @@ class StreamCall final : public PendingCall, public std::enable_shared_from_this
   StreamObserver observer_;
   const std::string api_key_;
   const absl::Time caller_deadline_;
-  HttpCallSlot slot_;
+  internal::HttpCallSlot slot_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> finished_{false};
   // Touched only from HTTP callbacks.
@@ -320,7 +269,7 @@ class FetchCall : public PendingCall, public std::enable_shared_from_this<Self> 
 
   Done done_;
   const std::string api_key_;
-  HttpCallSlot slot_;
+  internal::HttpCallSlot slot_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> finished_{false};
 };
@@ -341,8 +290,8 @@ class UnaryCall final : public FetchCall<T, UnaryCall<T>> {
   absl::StatusOr<T> Result(absl::StatusOr<http::Response> response) override {
     if (!response.ok()) return TransportStatus(response.status(), caller_deadline_);
     if (!IsSuccess(response->head.status)) {
-      return WithRetryAfter(StatusFromHttpError(response->head.status, response->body),
-                            response->head.headers);
+      return internal::HttpErrorStatus(response->head.status, response->body,
+                                       response->head.headers);
     }
     if (response->body.find("\"error\"") != std::string::npos) {
       absl::Status error = StatusFromErrorJson(response->body);
