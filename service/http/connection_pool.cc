@@ -13,7 +13,6 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
 
 #include "absl/synchronization/mutex.h"
 
@@ -29,7 +28,7 @@ Connection::Connection(const net::any_io_executor& ex, ssl::context* tls_context
   // No read buffer yet: the exchange sizes it for the phase it reads (kHeadBufferBytes,
   // kReadBufferBytes), so that a connection waiting for an answer holds little.
   if (tls_context != nullptr) {
-    tls.emplace(ex, *tls_context);
+    tls = std::make_unique<ssl::stream<tcp::socket>>(ex, *tls_context);
   } else {
     plain.emplace(ex);
   }
@@ -37,14 +36,14 @@ Connection::Connection(const net::any_io_executor& ex, ssl::context* tls_context
 
 void Connection::Close() {
   boost::system::error_code ignored;
-  lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
-  lowest().close();
+  lowest().shutdown(tcp::socket::shutdown_both, ignored);
+  lowest().close(ignored);
 }
 
 bool Connection::LooksIdle() {
-  if (buffer.size() != 0 || !lowest().socket().is_open()) return false;
+  if (buffer.size() != 0 || !lowest().is_open()) return false;
   char byte;
-  const ssize_t n = ::recv(lowest().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  const ssize_t n = ::recv(lowest().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 

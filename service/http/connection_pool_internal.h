@@ -14,10 +14,10 @@
 #include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
@@ -37,13 +37,15 @@ inline constexpr std::size_t kHeadBufferBytes = 1024;
 inline constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
 // One connection to an upstream host:port, plain or TLS. It carries no executor affinity:
-// whichever call holds it binds its handlers to its own strand.
+// whichever call holds it binds its handlers to its own strand, and no timer: the call that holds
+// it bounds each phase with its own (http_exchange.cc). A plain socket, not a Beast tcp_stream
+// (whose per-connection state holds three timers and re-arms one around every read and write).
 struct Connection {
   // With `tls_context`, a TLS stream over the socket (the handshake is the caller's); else plain.
   Connection(const boost::asio::any_io_executor& ex, boost::asio::ssl::context* tls_context,
              std::string pool_key);
 
-  boost::beast::tcp_stream& lowest() { return tls ? tls->next_layer() : *plain; }
+  boost::asio::ip::tcp::socket& lowest() { return tls ? tls->next_layer() : *plain; }
 
   // Closes the socket; pending operations complete with an error. The object stays valid.
   void Close();
@@ -55,8 +57,9 @@ struct Connection {
   void ReleaseBuffer();
 
   std::string key;
-  std::optional<boost::beast::tcp_stream> plain;
-  std::optional<boost::asio::ssl::stream<boost::beast::tcp_stream>> tls;
+  std::optional<boost::asio::ip::tcp::socket> plain;
+  // By pointer: a TLS stream is ~370 bytes that a plain connection would carry unused.
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> tls;
   boost::beast::flat_buffer buffer;
   Clock::time_point idle_since;
 };

@@ -3,6 +3,10 @@
 // step of a call runs on the call's strand, so a call's state needs no lock. Connections carry no
 // executor affinity: whichever call holds one binds its handlers to its own strand.
 //
+// One timer per call bounds every phase (timer_, ArmTimer): each phase only moves phase_expiry_,
+// and the timer is re-armed when it fires early or must fire earlier, so a streamed answer's reads
+// cost no timer operations (a Beast tcp_stream re-arms one around every read and write).
+//
 // Header values are never logged or put into error messages: they carry the API key. Neither is
 // the URL's query string (it may carry ?key=).
 #include "service/http/http_exchange.h"
@@ -20,6 +24,7 @@
 #include <utility>
 
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -47,7 +52,6 @@ namespace vision_gateway::http::internal {
 namespace {
 
 namespace net = boost::asio;
-namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
@@ -73,10 +77,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
         strand_(net::make_strand(rt_->ioc)),
         request_(std::move(request)),
         handler_(std::move(handler)),
-        resolver_(strand_),
-        resolve_timer_(strand_),
-        wait_timer_(strand_),
-        body_timer_(strand_) {}
+        timer_(strand_) {}
 
   // Starts the call on its strand; never completes it inline.
   void Start() {
@@ -153,13 +154,46 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
 
   // Sets the expiry of the phase about to start: the request's deadline when it has one (the
   // caller's deadline rules, however far), else now + default_phase_timeout.
-  Clock::time_point StartPhase(Phase phase) {
+  void StartPhase(Phase phase) {
     phase_ = phase;
-    const Clock::time_point expiry =
-        deadline_ ? *deadline_ : Clock::now() + rt_->options.default_phase_timeout;
-    phase_expiry_ = expiry;
-    if (conn_) conn_->lowest().expires_at(expiry);
-    return expiry;
+    phase_expiry_ = deadline_ ? *deadline_ : Clock::now() + rt_->options.default_phase_timeout;
+    ArmTimer();
+  }
+
+  // A wait for the request's producer or the response's reader: bounded by the deadline alone.
+  void StartWaitPhase(Phase phase) {
+    phase_ = phase;
+    phase_expiry_ = deadline_ ? *deadline_ : Clock::time_point::max();
+    ArmTimer();
+  }
+
+  // Makes the timer fire no later than phase_expiry_. A timer already set to fire earlier is left
+  // alone: when it fires before the phase's expiry, OnTimer sets it again (lazily, so a phase that
+  // moves the expiry further costs nothing).
+  void ArmTimer() {
+    if (phase_expiry_ == Clock::time_point::max()) return;
+    if (timer_armed_ && armed_expiry_ <= phase_expiry_) return;
+    timer_.expires_at(phase_expiry_);  // a pending wait ends aborted; its handler is stale
+    armed_expiry_ = phase_expiry_;
+    timer_armed_ = true;
+    const std::uint64_t wait = ++timer_waits_;
+    timer_.async_wait(OnStrand([self = shared_from_this(), wait](error_code ec) {
+      self->OnTimer(wait, ec);
+    }));
+  }
+
+  void OnTimer(std::uint64_t wait, error_code ec) {
+    if (wait != timer_waits_) return;  // replaced by a later ArmTimer
+    timer_armed_ = false;
+    if (ec || done_) return;
+    if (Clock::now() < phase_expiry_) {  // the phase moved its expiry since
+      ArmTimer();
+      return;
+    }
+    // Whatever the phase was doing ends with the call: Complete closes the connection (a pending
+    // read, write, connect or handshake ends aborted and sees done_), cancels the resolver and
+    // leaves the connection queue (a slot granted meanwhile goes back in OnGranted).
+    Complete(TimeoutStatus());
   }
 
   void Begin() {
@@ -273,21 +307,12 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
         break;
     }
     waiting_ = true;
-    wait_timer_.expires_at(StartPhase(Phase::kWaitConnection));
-    wait_timer_.async_wait(OnStrand([self = shared_from_this()](error_code ec) {
-      if (ec || !self->waiting_ || self->done_) return;
-      // Still queued: give up. Otherwise a slot is on its way and the call goes on with it.
-      if (self->rt_->pool.CancelWait(self->target_.pool_key, self->waiter_id_)) {
-        self->waiting_ = false;
-        self->Complete(self->TimeoutStatus());
-      }
-    }));
+    StartPhase(Phase::kWaitConnection);
   }
 
   // A slot freed by another call reached this one: a kept-alive connection, or leave to open one.
   void OnGranted(std::unique_ptr<Connection> conn) {
     waiting_ = false;
-    wait_timer_.cancel();
     if (done_) {  // finished while the grant was on its way: the slot goes back
       if (conn) {
         rt_->pool.Put(std::move(conn));
@@ -307,16 +332,10 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   }
 
   void Resolve() {
-    const Clock::time_point expiry = StartPhase(Phase::kResolve);
-    resolving_ = true;
-    resolve_timed_out_ = false;
-    resolve_timer_.expires_at(expiry);
-    resolve_timer_.async_wait(OnStrand([self = shared_from_this()](error_code ec) {
-      if (ec || !self->resolving_) return;
-      self->resolve_timed_out_ = true;
-      self->resolver_.cancel();
-    }));
-    resolver_.async_resolve(
+    StartPhase(Phase::kResolve);
+    // Only a call that opens a connection resolves: the resolver is made for it.
+    if (!resolver_) resolver_ = std::make_unique<tcp::resolver>(strand_);
+    resolver_->async_resolve(
         target_.host, std::to_string(target_.port), tcp::resolver::numeric_service,
         OnStrand([self = shared_from_this()](error_code ec, tcp::resolver::results_type results) {
           self->OnResolve(ec, std::move(results));
@@ -324,13 +343,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   }
 
   void OnResolve(error_code ec, tcp::resolver::results_type results) {
-    resolving_ = false;
-    resolve_timer_.cancel();
     if (Abandoned()) return;
-    if (resolve_timed_out_) {
-      Complete(TimeoutStatus());
-      return;
-    }
     if (ec) {
       Fail(ec);
       return;
@@ -339,8 +352,9 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
                                          target_.tls ? &rt_->tls_context : nullptr,
                                          target_.pool_key);
     StartPhase(Phase::kConnect);
-    conn_->lowest().async_connect(
-        results, OnStrand([self = shared_from_this()](error_code ec, const tcp::endpoint&) {
+    net::async_connect(
+        conn_->lowest(), results,
+        OnStrand([self = shared_from_this()](error_code ec, const tcp::endpoint&) {
           self->OnConnect(ec);
         }));
   }
@@ -353,7 +367,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     }
     // Requests are written whole; never hold a segment back waiting for an ACK (Nagle).
     error_code ignored;
-    conn_->lowest().socket().set_option(tcp::no_delay(true), ignored);
+    conn_->lowest().set_option(tcp::no_delay(true), ignored);
     if (conn_->tls) {
       Handshake();
     } else {
@@ -387,7 +401,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     StartPhase(Phase::kWrite);
     if (request_.streamed_body != nullptr) {
       // The header alone; then the body bytes as they arrive (WriteBody).
-      header_serializer_.emplace(req_);
+      header_serializer_ = std::make_unique<HeaderSerializer>(req_);
       WithStream([this](auto& stream) {
         bhttp::async_write_header(
             stream, *header_serializer_,
@@ -427,14 +441,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
                                                  " was abandoned before it was complete")));
       return;
     }
-    phase_ = Phase::kWaitBody;
-    if (deadline_) {
-      body_timer_.expires_at(*deadline_);
-      body_timer_.async_wait(OnStrand([self = shared_from_this()](error_code ec) {
-        if (ec || self->Abandoned() || self->phase_ != Phase::kWaitBody) return;
-        self->Complete(self->TimeoutStatus());
-      }));
-    }
+    StartWaitPhase(Phase::kWaitBody);
     // No I/O is pending to keep the call alive while it waits: it holds itself until the wake
     // or Complete (the buffer holds only a weak reference, so a buffer that outlives an ended
     // call keeps nothing of it).
@@ -443,7 +450,6 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       if (auto self = weak.lock()) {
         net::post(self->strand_, [self] {
           self->waiting_self_.reset();
-          self->body_timer_.cancel();
           self->WriteBody();
         });
       }
@@ -490,10 +496,28 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
                             ? kMaxPacedBodyBytes
                             : static_cast<std::uint64_t>(rt_->options.max_response_body_bytes));
     if (is_head_) parser_->skip(true);
-    // A head is small: a stream waiting for its answer holds kHeadBufferBytes, not the body's
-    // read buffer (ReadBody).
-    if (conn_->buffer.capacity() < kHeadBufferBytes) conn_->buffer.reserve(kHeadBufferBytes);
     StartPhase(Phase::kReadHeader);
+    if (!conn_->tls && conn_->buffer.size() == 0) {
+      // Most of a slow stream's life is this wait: it holds no read buffer until the answer is
+      // there (a readable socket; EOF and errors too, which the read then reports). Not over TLS:
+      // the TLS stream may hold bytes read from the socket already.
+      conn_->plain->async_wait(tcp::socket::wait_read,
+                               OnStrand([self = shared_from_this()](error_code ec) {
+                                 if (self->Abandoned()) return;
+                                 if (ec) {
+                                   self->Fail(ec);
+                                   return;
+                                 }
+                                 self->ReadHeaderBytes();
+                               }));
+      return;
+    }
+    ReadHeaderBytes();
+  }
+
+  void ReadHeaderBytes() {
+    // A head is small: read it with kHeadBufferBytes, not the body's read buffer (ReadBody).
+    if (conn_->buffer.capacity() < kHeadBufferBytes) conn_->buffer.reserve(kHeadBufferBytes);
     WithStream([this](auto& stream) {
       bhttp::async_read_header(stream, conn_->buffer, *parser_,
                                OnStrand([self = shared_from_this()](error_code ec, std::size_t) {
@@ -583,14 +607,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
 
   // A paced body: hands the piece over and reads nothing more until the handler resumes.
   void WaitForReader(std::size_t n) {
-    phase_ = Phase::kWaitReader;
-    if (deadline_) {
-      body_timer_.expires_at(*deadline_);
-      body_timer_.async_wait(OnStrand([self = shared_from_this()](error_code ec) {
-        if (ec || self->Abandoned() || self->phase_ != Phase::kWaitReader) return;
-        self->Complete(self->TimeoutStatus());
-      }));
-    }
+    StartWaitPhase(Phase::kWaitReader);
     // No I/O is pending to keep the call alive while the reader holds the piece.
     waiting_self_ = shared_from_this();
     const std::uint64_t wait = ++reader_waits_;
@@ -601,7 +618,6 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
             return;
           }
           self->waiting_self_.reset();
-          self->body_timer_.cancel();
           self->ReadBody();
         });
       }
@@ -611,7 +627,6 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
 
   void Succeed() {
     if (parser_->keep_alive() && conn_->buffer.size() == 0) {
-      conn_->lowest().expires_never();
       holds_slot_ = false;  // the slot stays with the connection
       rt_->pool.Put(std::move(conn_));
     }
@@ -645,7 +660,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
 
   absl::Status ErrorStatus(error_code ec) const {
     const std::string where = absl::StrCat(PhaseName(phase_), " ", target_.authority);
-    if (ec == beast::error::timeout || Clock::now() >= phase_expiry_) return TimeoutStatus();
+    if (Clock::now() >= phase_expiry_) return TimeoutStatus();
     if (ec == bhttp::error::body_limit) {
       return WithOutcome(absl::ResourceExhaustedError(absl::StrCat(
                              "response body from ", target_.authority, " exceeds ",
@@ -733,11 +748,8 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       // When already granted, OnGranted gives the slot back.
       (void)rt_->pool.CancelWait(target_.pool_key, waiter_id_);
     }
-    wait_timer_.cancel();
-    body_timer_.cancel();
-    resolving_ = false;
-    resolver_.cancel();
-    resolve_timer_.cancel();
+    timer_.cancel();
+    if (resolver_) resolver_->cancel();
     rt_->Unregister(this);
     // The whole request was on the wire when this failure came (a reply may have been cut
     // short): say so, for the caller's idempotency policy.
@@ -765,14 +777,19 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   Target target_;
   bhttp::request<bhttp::span_body<const char>> req_;  // the body points into request_
   bool is_head_ = false;  // a HEAD request: its response has no body
-  // A streamed body: its header's serializer, and how many body bytes were written.
-  std::optional<bhttp::request_serializer<bhttp::span_body<const char>>> header_serializer_;
+  // A streamed body: its header's serializer (~400 bytes: made only for such a body), and how many
+  // body bytes were written.
+  using HeaderSerializer = bhttp::request_serializer<bhttp::span_body<const char>>;
+  std::unique_ptr<HeaderSerializer> header_serializer_;
   std::size_t body_sent_ = 0;
   std::shared_ptr<CallImpl> waiting_self_;  // set while waiting for streamed body bytes
-  tcp::resolver resolver_;
-  net::steady_timer resolve_timer_;
-  net::steady_timer wait_timer_;  // bounds the wait for a free connection
-  net::steady_timer body_timer_;  // bounds a wait for more streamed body bytes by the deadline
+  std::unique_ptr<tcp::resolver> resolver_;  // made by the first Resolve
+  // Bounds the current phase (ArmTimer): set to armed_expiry_ while timer_armed_; timer_waits_
+  // names the latest wait, so that a replaced wait's handler knows it is stale.
+  net::steady_timer timer_;
+  bool timer_armed_ = false;
+  Clock::time_point armed_expiry_;
+  std::uint64_t timer_waits_ = 0;
   std::unique_ptr<Connection> conn_;
   bool holds_slot_ = false;  // conn_ (or the one being opened) counts against the host's limit
   bool waiting_ = false;     // queued for a free connection as waiter_id_
@@ -785,8 +802,6 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   Clock::time_point phase_expiry_;
   Phase phase_ = Phase::kResolve;
   bool done_ = false;
-  bool resolving_ = false;
-  bool resolve_timed_out_ = false;
   std::atomic<bool> finished_{false};
   std::atomic<bool> cancel_requested_{false};
 };

@@ -7,9 +7,9 @@
 
 #include <string>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/system/error_code.hpp>
 
 #include "absl/status/status.h"
@@ -17,7 +17,7 @@
 
 namespace vision_gateway::http::internal {
 
-using TlsStream = boost::asio::ssl::stream<boost::beast::tcp_stream>;
+using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
 
 // Configures `context` (made as ssl::context::tls_client) for the client: TLS 1.2 or newer, no
 // compression, verify_peer, trusting the CAs of the PEM file `ca_file` (empty: the system trust

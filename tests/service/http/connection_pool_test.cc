@@ -35,7 +35,7 @@ class Sockets {
 
   std::unique_ptr<Connection> Connect(const std::string& key) {
     auto conn = std::make_unique<Connection>(ioc_.get_executor(), nullptr, key);
-    conn->lowest().socket().connect(acceptor_.local_endpoint());
+    conn->lowest().connect(acceptor_.local_endpoint());
     peers_.emplace_back(ioc_);
     acceptor_.accept(peers_.back());
     return conn;
@@ -183,7 +183,7 @@ TEST(HttpConnectionPoolTest, ConnectionClosedByThePeerIsNotReused) {
   ConnectionPool pool(Limits(4, 4));
   OpenSlot(pool, kHostA);
   auto conn = sockets.Connect(kHostA);
-  const int fd = conn->lowest().socket().native_handle();
+  const int fd = conn->lowest().native_handle();
   pool.Put(std::move(conn));
   sockets.peer(0).close();
   // Wait (bounded) until the FIN is readable on the client end: an event, not a sleep.
@@ -199,7 +199,7 @@ TEST(HttpConnectionPoolTest, ConnectionWithUnreadBytesIsNotReused) {
   ConnectionPool pool(Limits(4, 4));
   OpenSlot(pool, kHostA);
   auto conn = sockets.Connect(kHostA);
-  const int fd = conn->lowest().socket().native_handle();
+  const int fd = conn->lowest().native_handle();
   pool.Put(std::move(conn));
   net::write(sockets.peer(0), net::buffer("HTTP/1.1 200 OK\r\n", 17));
   pollfd p{fd, POLLIN, 0};

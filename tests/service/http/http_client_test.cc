@@ -671,6 +671,56 @@ TEST(HttpClientTest, PhaseTimeoutWithoutDeadlineIsDeadlineExceeded) {
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(90));  // not before the phase timeout
 }
 
+// The phase timeout bounds each read, not the whole answer: a body whose pieces keep coming,
+// each well within the timeout, is read to its end however long it takes in all. (One timer per
+// call, re-armed lazily when a later phase moved the expiry: it must not end such a call.)
+TEST(HttpClientTest, PhaseTimeoutBoundsEachReadNotTheWholeBody) {
+  constexpr int kPieces = 6;
+  auto server = TestHttpServer::Start([](const ServerRequest&, ServerConnection& conn) {
+    conn.WriteChunkedHead(200, {});
+    for (int i = 0; i < kPieces; ++i) {
+      // 6 x 250 ms: the answer takes 1.5 s in all, each gap a quarter of the 1 s phase timeout.
+      absl::SleepFor(absl::Milliseconds(250));
+      if (!conn.WriteChunk(absl::StrCat("piece", i, ";"))) return;
+    }
+    conn.WriteLastChunk();
+  });
+  HttpClientOptions options;
+  options.default_phase_timeout = std::chrono::milliseconds(1000);
+  auto client = MakeClient(options);
+  ASSERT_NE(client, nullptr);
+
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Response> response = FetchAndWait(*client, Get(server->base_url() + "/"));
+
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(response->body, "piece0;piece1;piece2;piece3;piece4;piece5;");
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(1400));  // longer than one phase timeout
+}
+
+// ...and a read that stalls after the answer began still ends at the phase timeout, with the
+// phase named.
+TEST(HttpClientTest, PhaseTimeoutEndsABodyThatStallsAfterItBegan) {
+  auto server = TestHttpServer::Start([](const ServerRequest&, ServerConnection& conn) {
+    conn.WriteChunkedHead(200, {});
+    conn.WriteChunk("first");
+    conn.WaitForClose();
+  });
+  HttpClientOptions options;
+  options.default_phase_timeout = std::chrono::milliseconds(150);
+  auto client = MakeClient(options);
+  ASSERT_NE(client, nullptr);
+  StreamRecorder recorder;
+
+  client->Stream(Get(server->base_url() + "/"), recorder.Handler());
+
+  ASSERT_TRUE(recorder.done.WaitForNotificationWithTimeout(kTestTimeout));
+  absl::MutexLock lock(&recorder.mu);
+  EXPECT_THAT(recorder.status, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                        HasSubstr("reading the response body")));
+  EXPECT_THAT(recorder.events, ElementsAre("head 200", "body first", "done DEADLINE_EXCEEDED"));
+}
+
 TEST(HttpClientTest, DeadlineAlreadyPassedIsDeadlineExceeded) {
   auto client = MakeClient();
   ASSERT_NE(client, nullptr);

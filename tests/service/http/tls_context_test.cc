@@ -11,7 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -59,7 +59,7 @@ HandshakeResult Handshake(const PemIdentity& server_identity, const std::string&
   if (!target.ok()) return result;
 
   TlsStream client(ioc, client_ctx);
-  client.next_layer().socket().connect(acceptor.local_endpoint());
+  client.next_layer().connect(acceptor.local_endpoint());
   tcp::socket accepted(ioc);
   acceptor.accept(accepted);
   ssl::stream<tcp::socket> server(std::move(accepted), server_ctx);
