@@ -199,6 +199,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   void Begin() {
     if (Abandoned()) return;
     auto target = ParseTarget(request_.url);
+    std::string().swap(request_.url);  // parsed: target_ holds what the call needs
     if (!target.ok()) {
       Complete(target.status());
       return;
@@ -234,6 +235,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
       req_.method(verb);
     }
     req_.target(target_.target);
+    std::string().swap(target_.target);  // copied into req_, which lets it go once written
     req_.version(11);
     bool has_user_agent = false;
     for (const auto& [name, value] : request_.headers) {
@@ -399,7 +401,14 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
 
   void Write() {
     StartPhase(Phase::kWrite);
-    if (request_.streamed_body != nullptr) {
+    if (request_.streamed_body != nullptr && request_.streamed_body->complete()) {
+      // All there (an encoded request the retry loop shares between attempts): header and body
+      // go out as one write from where the bytes lie (they never move while the buffer lives,
+      // and request_ holds it until OnWrite).
+      const std::string_view bytes =
+          request_.streamed_body->View().substr(request_.streamed_body_offset);
+      req_.body() = bhttp::span_body<const char>::value_type(bytes.data(), bytes.size());
+    } else if (request_.streamed_body != nullptr) {
       // The header alone; then the body bytes as they arrive (WriteBody).
       header_serializer_ = std::make_unique<HeaderSerializer>(req_);
       WithStream([this](auto& stream) {
@@ -487,20 +496,11 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   }
 
   void ReadHeader() {
-    parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(
-        std::min<std::size_t>(rt_->options.max_response_header_bytes, UINT32_MAX)));
-    // A paced body is held one piece at a time, so max_response_body_bytes (a bound on what is
-    // buffered) does not apply; kMaxPacedBodyBytes bounds how long such a reader may read.
-    parser_->body_limit(handler_.on_paced_body
-                            ? kMaxPacedBodyBytes
-                            : static_cast<std::uint64_t>(rt_->options.max_response_body_bytes));
-    if (is_head_) parser_->skip(true);
     StartPhase(Phase::kReadHeader);
     if (!conn_->tls && conn_->buffer.size() == 0) {
-      // Most of a slow stream's life is this wait: it holds no read buffer until the answer is
-      // there (a readable socket; EOF and errors too, which the read then reports). Not over TLS:
-      // the TLS stream may hold bytes read from the socket already.
+      // Most of a slow stream's life is this wait: it holds no read buffer and no parser until
+      // the answer is there (a readable socket; EOF and errors too, which the read then reports).
+      // Not over TLS: the TLS stream may hold bytes read from the socket already.
       conn_->plain->async_wait(tcp::socket::wait_read,
                                OnStrand([self = shared_from_this()](error_code ec) {
                                  if (self->Abandoned()) return;
@@ -516,6 +516,15 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   }
 
   void ReadHeaderBytes() {
+    parser_ = std::make_unique<Parser>();
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(rt_->options.max_response_header_bytes, UINT32_MAX)));
+    // A paced body is held one piece at a time, so max_response_body_bytes (a bound on what is
+    // buffered) does not apply; kMaxPacedBodyBytes bounds how long such a reader may read.
+    parser_->body_limit(handler_.on_paced_body
+                            ? kMaxPacedBodyBytes
+                            : static_cast<std::uint64_t>(rt_->options.max_response_body_bytes));
+    if (is_head_) parser_->skip(true);
     // A head is small: read it with kHeadBufferBytes, not the body's read buffer (ReadBody).
     if (conn_->buffer.capacity() < kHeadBufferBytes) conn_->buffer.reserve(kHeadBufferBytes);
     WithStream([this](auto& stream) {
@@ -655,7 +664,8 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     return phase_ == Phase::kWaitConnection || phase_ == Phase::kResolve ||
            phase_ == Phase::kConnect ||
            phase_ == Phase::kHandshake || phase_ == Phase::kWrite || phase_ == Phase::kWaitBody ||
-           (phase_ == Phase::kReadHeader && parser_ && !parser_->got_some());
+           // No parser yet: waiting for the first byte of the answer.
+           (phase_ == Phase::kReadHeader && (!parser_ || !parser_->got_some()));
   }
 
   absl::Status ErrorStatus(error_code ec) const {
@@ -794,7 +804,9 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   bool holds_slot_ = false;  // conn_ (or the one being opened) counts against the host's limit
   bool waiting_ = false;     // queued for a free connection as waiter_id_
   std::uint64_t waiter_id_ = 0;
-  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
+  // Made when the answer's first bytes are there (~270 bytes a waiting stream need not hold).
+  using Parser = bhttp::response_parser<bhttp::buffer_body>;
+  std::unique_ptr<Parser> parser_;
   std::string piece_;
   bool grow_piece_ = false;  // the last read filled piece_: the next read gets kReadPieceBytes
   std::uint64_t reader_waits_ = 0;  // paced pieces handed over so far (a resume names its own)
