@@ -9,7 +9,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <deque>
+#include <list>
 #include <memory>
 #include <exception>
 #include <optional>
@@ -251,7 +251,9 @@ class StreamReactor final : public UpstreamReactor<grpc::ServerWriteReactor<Resp
     }
   }
 
-  std::deque<Response> queue_ ABSL_GUARDED_BY(mu_);
+  // A list, not a deque: libstdc++'s deque allocates its map and a 512-byte block as soon as it
+  // is made, which every open stream would hold while waiting for its first message.
+  std::list<Response> queue_ ABSL_GUARDED_BY(mu_);
   Response current_;  // the write in flight; touched only by whoever set writing_
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
