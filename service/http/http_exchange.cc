@@ -44,6 +44,7 @@
 #include "service/common/log.h"
 #include "service/common/status_details.h"
 #include "service/http/connection_pool_internal.h"
+#include "service/http/exchange_status_internal.h"
 #include "service/http/runtime_internal.h"
 #include "service/http/tls_context_internal.h"
 #include "service/http/url_target.h"
@@ -99,42 +100,6 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   }
 
  private:
-  enum class Phase {
-    kWaitConnection,
-    kResolve,
-    kConnect,
-    kHandshake,
-    kWrite,
-    kWaitBody,
-    kReadHeader,
-    kReadBody,
-    kWaitReader  // a paced body: waiting for the handler to ask for the next piece
-  };
-
-  static const char* PhaseName(Phase phase) {
-    switch (phase) {
-      case Phase::kWaitConnection:
-        return "waiting for a free connection to";
-      case Phase::kResolve:
-        return "resolving";
-      case Phase::kConnect:
-        return "connecting to";
-      case Phase::kHandshake:
-        return "TLS handshake with";
-      case Phase::kWrite:
-        return "sending the request to";
-      case Phase::kWaitBody:
-        return "waiting for the rest of the request body for";
-      case Phase::kReadHeader:
-        return "reading the response header from";
-      case Phase::kReadBody:
-        return "reading the response body from";
-      case Phase::kWaitReader:
-        return "waiting for the reader of the response body from";
-    }
-    return "talking to";
-  }
-
   template <typename F>
   auto OnStrand(F&& f) {
     return net::bind_executor(strand_, std::forward<F>(f));
@@ -642,78 +607,28 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
     Complete(absl::OkStatus());
   }
 
-  // Every failure is tagged with its row of the error table (WithOutcome, error_reasons.h); the
-  // messages name the host for the operator's log, and the table decides what a caller sees.
-  absl::Status TimeoutStatus() const {
-    if (deadline_ && Clock::now() >= *deadline_) {
-      return WithOutcome(absl::DeadlineExceededError(absl::StrCat(
-                             "deadline exceeded while ", PhaseName(phase_), " ", target_.authority)),
-                         reasons::kUpstreamTimeout);
-    }
-    return WithOutcome(
-        absl::DeadlineExceededError(absl::StrCat("timed out after ",
-                                                 rt_->options.default_phase_timeout.count(),
-                                                 " ms while ", PhaseName(phase_), " ",
-                                                 target_.authority)),
-        reasons::kUpstreamTimeout);
+  // Where this call is, for the error table (exchange_status_internal.h).
+  Failure Where() const {
+    return Failure{
+        .phase = phase_,
+        .target = target_,
+        .deadline_passed = deadline_ && Clock::now() >= *deadline_,
+        .default_phase_timeout = rt_->options.default_phase_timeout,
+        // Connecting, writing, or waiting for the answer's first byte (no parser yet, or one that
+        // has read nothing) is before any response: the request may be sent again.
+        .response_started = phase_ == Phase::kReadBody || phase_ == Phase::kWaitReader ||
+                            (phase_ == Phase::kReadHeader && parser_ && parser_->got_some()),
+        .max_response_body_bytes = rt_->options.max_response_body_bytes,
+        .max_response_header_bytes = rt_->options.max_response_header_bytes,
+        .tls = conn_ ? conn_->tls.get() : nullptr,
+    };
   }
 
-  // True when no byte of a response was read on this connection: the request may be sent again
-  // without risk of a second answer (the policy that decides is the retry decorator's).
-  bool BeforeResponse() const {
-    return phase_ == Phase::kWaitConnection || phase_ == Phase::kResolve ||
-           phase_ == Phase::kConnect ||
-           phase_ == Phase::kHandshake || phase_ == Phase::kWrite || phase_ == Phase::kWaitBody ||
-           // No parser yet: waiting for the first byte of the answer.
-           (phase_ == Phase::kReadHeader && (!parser_ || !parser_->got_some()));
-  }
+  absl::Status TimeoutStatus() const { return internal::TimeoutStatus(Where()); }
 
   absl::Status ErrorStatus(error_code ec) const {
-    const std::string where = absl::StrCat(PhaseName(phase_), " ", target_.authority);
     if (Clock::now() >= phase_expiry_) return TimeoutStatus();
-    if (ec == bhttp::error::body_limit) {
-      return WithOutcome(absl::ResourceExhaustedError(absl::StrCat(
-                             "response body from ", target_.authority, " exceeds ",
-                             rt_->options.max_response_body_bytes, " bytes")),
-                         reasons::kUpstreamResponseTooLarge);
-    }
-    if (ec == bhttp::error::header_limit) {
-      return WithOutcome(absl::ResourceExhaustedError(absl::StrCat(
-                             "response header from ", target_.authority, " exceeds ",
-                             rt_->options.max_response_header_bytes, " bytes")),
-                         reasons::kUpstreamResponseTooLarge);
-    }
-    if (phase_ == Phase::kHandshake && ec.category() == net::error::get_ssl_category()) {
-      const std::string message = DescribeTlsFailure(*conn_->tls, target_.authority, ec);
-      return WithOutcome(absl::UnavailableError(message), reasons::kUpstreamTls);
-    }
-    if (phase_ == Phase::kResolve) {
-      return WithOutcome(absl::UnavailableError(absl::StrCat("cannot resolve ", target_.host, ": ",
-                                                             ec.message())),
-                         reasons::kUpstreamUnreachable);
-    }
-    if (phase_ == Phase::kConnect) {
-      return WithOutcome(absl::UnavailableError(absl::StrCat(
-                             "cannot connect to ", target_.authority, ": ", ec.message())),
-                         reasons::kUpstreamUnreachable);
-    }
-    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category() &&
-        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-      return WithOutcome(absl::UnavailableError(absl::StrCat("malformed HTTP response from ",
-                                                             target_.authority, ": ",
-                                                             ec.message())),
-                         reasons::kUpstreamBadResponse);
-    }
-    const char* outcome =
-        BeforeResponse() ? reasons::kUpstreamUnreachable : reasons::kUpstreamConnectionLost;
-    if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
-        ec == net::error::eof || ec == ssl::error::stream_truncated) {
-      return WithOutcome(absl::UnavailableError(absl::StrCat(
-                             "connection closed while ", where, " before the response ended")),
-                         outcome);
-    }
-    return WithOutcome(
-        absl::UnavailableError(absl::StrCat("error while ", where, ": ", ec.message())), outcome);
+    return internal::ErrorStatus(Where(), ec);
   }
 
   void Fail(error_code ec) { Complete(ErrorStatus(ec)); }
