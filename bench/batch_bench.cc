@@ -23,11 +23,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/proc_status.h"
 #include "service/gemini/gemini_client.h"
 #include "service/gemini/rest_batches_stub.h"
 #include "service/http/http_client.h"
@@ -50,22 +50,6 @@ namespace {
 
 using namespace vision_gateway;  // NOLINT: a tool's main file
 namespace v1 = ::vision::v1;
-
-int64_t StatusKib(int pid, const char* field) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field, 0) == 0) {
-      std::string digits;
-      for (char c : line) {
-        if (c >= '0' && c <= '9') digits += c;
-      }
-      int64_t kib = 0;
-      if (absl::SimpleAtoi(digits, &kib)) return kib;
-    }
-  }
-  return -1;
-}
 
 // What a run measured.
 struct Figures {
@@ -328,12 +312,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int pid = absl::GetFlag(FLAGS_server_pid);
-  const int64_t rss_before = pid > 0 ? StatusKib(pid, "VmRSS:") : -1;
+  const int64_t rss_before = pid > 0 ? bench::ReadProcStatus(pid).rss_kb : -1;
   std::atomic<int64_t> rss_peak{rss_before};
   std::atomic<bool> running{true};
   std::thread sampler([&] {
     while (pid > 0 && running.load()) {
-      const int64_t rss = StatusKib(pid, "VmRSS:");
+      const int64_t rss = bench::ReadProcStatus(pid).rss_kb;
       int64_t seen = rss_peak.load();
       while (rss > seen && !rss_peak.compare_exchange_weak(seen, rss)) {
       }
@@ -343,8 +327,9 @@ int main(int argc, char** argv) {
   const Figures f = mode == "grpc" ? RunGrpc() : RunGemini();
   running.store(false);
   sampler.join();
-  const int64_t rss_after = pid > 0 ? StatusKib(pid, "VmRSS:") : -1;
-  const int64_t hwm = pid > 0 ? StatusKib(pid, "VmHWM:") : -1;
+  const bench::ProcStatus after = pid > 0 ? bench::ReadProcStatus(pid) : bench::ProcStatus();
+  const int64_t rss_after = after.rss_kb;
+  const int64_t hwm = after.hwm_kb;
 
   const double n = static_cast<double>(std::max<int64_t>(f.items, 1));
   std::printf(

@@ -25,6 +25,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/proc_status.h"
 
 namespace vision_gateway::bench {
 namespace {
@@ -32,31 +33,6 @@ namespace {
 constexpr auto kLateStart = std::chrono::milliseconds(10);
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-struct ProcessSample {
-  int64_t rss_kb = -1;
-  int threads = -1;
-};
-
-// VmRSS and Threads from /proc/PID/status; -1 when unreadable (process gone).
-ProcessSample ReadProcessStatus(int pid) {
-  ProcessSample sample;
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    absl::string_view view(line);
-    if (absl::ConsumePrefix(&view, "VmRSS:")) {
-      view = absl::StripAsciiWhitespace(view);
-      absl::ConsumeSuffix(&view, "kB");
-      int64_t kb;
-      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(view), &kb)) sample.rss_kb = kb;
-    } else if (absl::ConsumePrefix(&view, "Threads:")) {
-      int threads;
-      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(view), &threads)) sample.threads = threads;
-    }
-  }
-  return sample;
-}
 
 // User + system CPU time of a process, from /proc/PID/stat; negative when unreadable.
 double ReadProcessCpuSeconds(int pid) {
@@ -168,7 +144,7 @@ RunReport RunLoad(LoadTarget& target, const RunOptions& options) {
   // Resource sampler: a baseline before any load, then every sample_interval until told to stop.
   absl::Notification stop_sampling;
   std::thread sampler;
-  ProcessSample before, peak;
+  ProcStatus before, peak;
   int samples = 0;
   double cpu_before = -1;
   int64_t switches_before = -1;
@@ -176,13 +152,13 @@ RunReport RunLoad(LoadTarget& target, const RunOptions& options) {
   if (options.server_pid > 0) {
     cpu_before = ReadProcessCpuSeconds(options.server_pid);
     switches_before = ReadProcessContextSwitches(options.server_pid);
-    before = ReadProcessStatus(options.server_pid);
+    before = ReadProcStatus(options.server_pid);
     peak = before;
     samples = 1;
     sampler = std::thread([&] {
       while (!stop_sampling.WaitForNotificationWithTimeout(
           absl::FromChrono(options.sample_interval))) {
-        ProcessSample now = ReadProcessStatus(options.server_pid);
+        ProcStatus now = ReadProcStatus(options.server_pid);
         if (now.rss_kb < 0) continue;
         peak.rss_kb = std::max(peak.rss_kb, now.rss_kb);
         peak.threads = std::max(peak.threads, now.threads);

@@ -16,11 +16,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/proc_status.h"
 #include "client/vision_client.h"
 #include "service/gemini/gemini_client.h"
 #include "service/http/http_client.h"
@@ -38,21 +38,6 @@ namespace {
 
 using namespace vision_gateway;  // NOLINT: a tool's main file
 
-int64_t RssKib(int pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      int64_t kib = 0;
-      std::string digits;
-      for (char c : line) {
-        if (c >= '0' && c <= '9') digits += c;
-      }
-      if (absl::SimpleAtoi(digits, &kib)) return kib;
-    }
-  }
-  return -1;
-}
 
 // One resumable upload straight to Gemini, reading 8 MiB chunks from disk one at a time.
 absl::Status DirectUpload(gemini::GeminiClient& gemini, const std::string& path, int64_t size) {
@@ -131,12 +116,12 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  const int64_t rss_before = pid > 0 ? RssKib(pid) : -1;
+  const int64_t rss_before = pid > 0 ? bench::ReadProcStatus(pid).rss_kb : -1;
   std::atomic<int64_t> rss_peak{rss_before};
   std::atomic<bool> running{true};
   std::thread sampler([&] {
     while (pid > 0 && running.load()) {
-      const int64_t rss = RssKib(pid);
+      const int64_t rss = bench::ReadProcStatus(pid).rss_kb;
       int64_t seen = rss_peak.load();
       while (rss > seen && !rss_peak.compare_exchange_weak(seen, rss)) {
       }
