@@ -5,6 +5,7 @@
 //   connection_pool_internal.h  connections and the keep-alive pool with its per-host limits
 //   runtime_internal.h        state shared by the client, its I/O threads and its calls
 //   http_exchange.h           the per-request state machine
+//   exchange_status_internal.h  its phases, and what a timeout or an error in one fails with
 // This file wires them: the client object, Fetch over Stream, and MakeHttpClient.
 #include "service/http/http_client.h"
 
